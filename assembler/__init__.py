@@ -1,0 +1,1 @@
+"""The accelerator's instruction set, assembler, disassembler and model compiler."""

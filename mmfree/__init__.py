@@ -1,0 +1,1 @@
+"""The `mmfree` command line: one entry point to the project's tools."""
