@@ -10,8 +10,9 @@ Layout (all integers little-endian):
     12      4     config JSON length J
     16      4     section count N
     20      4     trit packing format (packing.TritFormat: 1 = 2 bits/weight, 2 = base-3 1.6 bits/weight)
-    24      J     config.json (UTF-8)
-    24+J    N*96  section table, one SECTION_ENTRY per section
+    24      8     total image length in bytes (a truncated or extended file is detected by it)
+    32      J     config.json (UTF-8)
+    32+J    N*96  section table, one SECTION_ENTRY per section
     H       4     CRC32 of bytes [0, H)
     ...           section payloads, each starting on a SECTION_ALIGN-byte boundary (DRAM bursts), zero padded
 
@@ -42,7 +43,7 @@ from .quantize import BlockFloatVector, QuantizedLayer, QuantizedLinear, Quantiz
 MAGIC = b"MMFI"
 FORMAT_VERSION = 1
 SECTION_ALIGN = 64
-HEADER = struct.Struct("<4sHHIIII")
+HEADER = struct.Struct("<4sHHIIIIQ")
 SECTION_ENTRY = struct.Struct("<64sHHIIQQIiii")
 NAME_BYTES = 64
 
@@ -144,7 +145,7 @@ def image_bytes(qmodel: QuantizedModel, trit_format: TritFormat = TritFormat.TRI
         blobs.append((offset, payload))
         offset = _align(offset + len(payload))
     header = HEADER.pack(MAGIC, FORMAT_VERSION, 0, header_length, len(config_json), len(payloads),
-                         int(trit_format)) + config_json + b"".join(entries)
+                         int(trit_format), offset) + config_json + b"".join(entries)
     out = bytearray(offset)
     out[:header_length] = header
     out[header_length:header_length + 4] = struct.pack("<I", zlib.crc32(header))
@@ -166,7 +167,7 @@ def parse_header(data: bytes, source: str = "image") -> ImageInfo:
     """Validate the header and section table (not the payloads) and describe the image."""
     if len(data) < HEADER.size:
         raise ImageError(f"{source}: truncated: {len(data)} bytes, a header needs {HEADER.size}")
-    magic, version, flags, header_length, config_length, count, trit_format = HEADER.unpack_from(data)
+    magic, version, flags, header_length, config_length, count, trit_format, total = HEADER.unpack_from(data)
     if magic != MAGIC:
         raise ImageError(f"{source}: bad magic {magic!r} at offset 0 (expected {MAGIC!r}); not a model image")
     if version != FORMAT_VERSION:
@@ -182,6 +183,9 @@ def parse_header(data: bytes, source: str = "image") -> ImageInfo:
     (stored_crc,) = struct.unpack_from("<I", data, header_length)
     if zlib.crc32(data[:header_length]) != stored_crc:
         raise ImageError(f"{source}: header CRC mismatch (stored 0x{stored_crc:08x} at offset {header_length})")
+    if len(data) != total:
+        raise ImageError(f"{source}: {'truncated' if len(data) < total else 'trailing bytes'}: the file holds "
+                         f"{len(data)} bytes, its header (offset 24) says {total}")
     try:
         trit_format = TritFormat(trit_format)
     except ValueError:

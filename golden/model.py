@@ -222,3 +222,19 @@ class HGRNBitForCausalLM(nn.Module):
             h = r + layer.mlp(layer.mlp_norm(r))
             new_state.append(layer_state)
         return self.lm_head(self.model.norm(h)), new_state
+
+
+@torch.no_grad()
+def generate_greedy(model: HGRNBitForCausalLM, prompt: list[int], max_new_tokens: int) -> list[int]:
+    """Greedy token-by-token decode with the float model (argmax, lowest index on ties)."""
+    if not prompt:
+        raise ValueError("the prompt must hold at least one token")
+    state = model.initial_state(1)
+    for token in prompt:
+        logits, state = model.step(torch.tensor([token]), state)
+    out = []
+    for _ in range(max_new_tokens):
+        token = int(torch.argmax(logits[0]))
+        out.append(token)
+        logits, state = model.step(torch.tensor([token]), state)
+    return out

@@ -48,7 +48,7 @@ def _padded(trits: np.ndarray, fmt: TritFormat) -> np.ndarray:
     bad = ~np.isin(trits, (-1, 0, 1))
     if bad.any():
         row, col = map(int, np.argwhere(bad)[0])
-        raise PackingError(f"value {trits[row, col]!r} at [{row}, {col}] is not a trit (-1, 0, +1)")
+        raise PackingError(f"value {trits[row, col].item()!r} at [{row}, {col}] is not a trit (-1, 0, +1)")
     rows, cols = trits.shape
     width = row_bytes(cols, fmt) * fmt.trits_per_byte
     out = np.zeros((rows, width), dtype=np.int64)

@@ -1,0 +1,50 @@
+"""The `mmfree` command line, run in-process."""
+
+import re
+
+import pytest
+
+from golden.checkpoint import save_checkpoint
+from golden.config import preset
+from golden.zoo import random_model
+from mmfree.cli import main
+
+
+def test_demo_runs_from_an_image_and_reports_agreement(capsys):
+    assert main(["demo", "--max-tokens", "6"]) == 0
+    out = capsys.readouterr().out
+    assert "TRITS_BASE3" in out and "TRITS_2BIT" in out
+    assert re.search(r"agreement\s+\d+/6 generated tokens identical", out)
+    assert "random weights" in out
+
+
+def test_fidelity_report(capsys, tmp_path):
+    text = tmp_path / "t.txt"
+    text.write_text("hello hardware " * 10)
+    assert main(["fidelity", "--text", str(text), "--tokens", "64"]) == 0
+    out = capsys.readouterr().out
+    for field in ("max |logit error|", "mean |logit error|", "top-1 agreement", "perplexity float",
+                  "perplexity hw-exact"):
+        assert field in out
+    assert "tokens scored           64" in out
+
+
+def test_image_and_image_info_from_a_checkpoint(capsys, tmp_path):
+    save_checkpoint(random_model(preset("tiny"), seed=4), tmp_path / "ckpt")
+    assert main(["image", "--model", str(tmp_path / "ckpt"), "--out", str(tmp_path / "m.mmfi"),
+                 "--format", "2bit"]) == 0
+    assert main(["image-info", str(tmp_path / "m.mmfi")]) == 0
+    out = capsys.readouterr().out
+    assert "TRITS_2BIT" in out and "all CRCs ok" in out and "lm_head.weight" in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["demo", "--model", "/no/such/dir"], "no such checkpoint directory"),
+    (["demo", "--model", "random:huge"], "unknown model preset"),
+    (["demo", "--model", "random:tiny-odd"], "byte-level tokenizer needs a vocabulary of at least 256"),
+    (["image-info", "/no/such/file"], "model image not found"),
+])
+def test_user_errors_are_clean(capsys, argv, message):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err
