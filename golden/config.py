@@ -160,6 +160,9 @@ PRESETS = {
     "370M": HGRNBitConfig(hidden_size=1024, num_hidden_layers=24),
     "1.3B": HGRNBitConfig(hidden_size=2048, num_hidden_layers=24),
     "2.7B": HGRNBitConfig(hidden_size=2560, num_hidden_layers=32),
+    # The model the project trains and ships (byte-level, Python stdlib corpus): 2.6M parameters.
+    "stdlib-256": HGRNBitConfig(vocab_size=256, hidden_size=256, num_hidden_layers=4, hidden_ratio=3,
+                                bos_token_id=None, eos_token_id=None),
     # Small configurations for tests and simulation: byte-level vocabulary.
     "tiny": HGRNBitConfig(vocab_size=256, hidden_size=64, num_hidden_layers=2, intermediate_size=128,
                           bos_token_id=None, eos_token_id=None),

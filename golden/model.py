@@ -84,6 +84,17 @@ class BitLinear(nn.Module):
         return (q_x @ q_w.t()) / (s_x * s_w)
 
 
+def parallel_scan(f: torch.Tensor, i: torch.Tensor, state: torch.Tensor | None) -> torch.Tensor:
+    """All h_t of h_t = f_t * h_{t-1} + i_t over dim 1 by doubling (Hillis-Steele) on pairs (f, i)."""
+    decay, h = f, i
+    offset = 1
+    while offset < f.shape[1]:
+        h = torch.cat([h[:, :offset], decay[:, offset:] * h[:, :-offset] + h[:, offset:]], dim=1)
+        decay = torch.cat([decay[:, :offset], decay[:, offset:] * decay[:, :-offset]], dim=1)
+        offset *= 2
+    return h if state is None else h + decay * state[:, None]
+
+
 class HGRNBitAttention(nn.Module):
     """The MLGRU token mixer (num_heads = 1): a gated elementwise linear recurrence, no attention."""
 
@@ -96,6 +107,8 @@ class HGRNBitAttention(nn.Module):
         self.g_proj = BitLinear(d, inner)
         self.g_norm = RMSNorm(inner, config.rms_norm_eps)
         self.o_proj = BitLinear(inner, d)
+        # Training only: evaluate the recurrence in log2(T) steps (same function, other rounding).
+        self.parallel_scan = False
 
     def gates(self, x: torch.Tensor, lower_bound: torch.Tensor | None):
         """Input and forget gates for every position of x: (i, f), each [..., inner]."""
@@ -119,6 +132,9 @@ class HGRNBitAttention(nn.Module):
         reference: a reassociated scan rounds differently and can flip int8 quantisation steps).
         """
         i, f = self.gates(x, lower_bound)
+        if self.parallel_scan:
+            hs = parallel_scan(f, i, state)
+            return self.output(x, hs), hs[:, -1]
         h = torch.zeros_like(i[:, 0]) if state is None else state
         hs = []
         for t in range(x.shape[1]):
@@ -186,10 +202,13 @@ class HGRNBitForCausalLM(nn.Module):
         self.model = HGRNBitModel(config)
         self.lm_head = BitLinear(config.hidden_size, config.vocab_size)
 
-    def set_quantization_aware(self, enabled: bool) -> None:
+    def set_training_mode(self, enabled: bool) -> None:
+        """Straight-through quantisation in every BitLinear and the log-depth scan for training."""
         for module in self.modules():
             if isinstance(module, BitLinear):
                 module.quantization_aware = enabled
+            if isinstance(module, HGRNBitAttention):
+                module.parallel_scan = enabled
 
     def initial_state(self, batch: int = 1) -> list[torch.Tensor]:
         """Zero recurrent state: one [batch, inner] vector per layer."""
