@@ -19,31 +19,33 @@ from .quantize import BlockFloatVector, QuantizedLinear, QuantizedModel, eps_ter
 
 
 @dataclasses.dataclass
-class NormalizedProduct:
-    """The shared front of RMSNorm and BitLinear: x block-normalised, multiplied by the norm weight.
+class NormalizedInput:
+    """The shared front of RMSNorm and BitLinear: x block-normalised and its sum of squares.
 
-    x_mant  = sat18(round(x / 2**x_shift))        (x_shift from max|x|)
-    sum_sq  = sum(x_mant**2) + round(eps_term / 2**(2 x_shift))
-    u_mant  = sat18(round(x_mant * w_mant / 2**u_shift))   (u_shift from max|x_mant * w_mant|)
-    Then x_j * w_j / sqrt(mean(x**2) + eps) = u_mant_j * sqrt(n) * 2**(u_shift + w_exp) / sqrt(sum_sq).
+    x_mant = sat18(round(x / 2**x_shift))        (x_shift from max|x|)
+    sum_sq = sum(x_mant**2) + round(eps_term / 2**(2 x_shift))
+    Then 1 / sqrt(mean(x**2) + eps) = sqrt(n) * 2**(ACT_FRAC - x_shift) / sqrt(sum_sq).
     """
-    u_mant: np.ndarray
-    u_shift: int
+    x_mant: np.ndarray
+    x_shift: int
     inv_sqrt: fxp.SFloat        # 1 / sqrt(sum_sq)
 
 
-def normalized_product(x: np.ndarray, weight: BlockFloatVector, eps: float) -> NormalizedProduct:
+def normalized_input(x: np.ndarray, eps: float) -> NormalizedInput:
     x_mant, x_shift = fxp.block_normalize(x)
     sum_sq = int(np.dot(x_mant, x_mant)) + fxp.round_shift(eps_term(x.shape[0], eps), 2 * x_shift)
-    u_mant, u_shift = fxp.block_normalize(x_mant * weight.mantissas)
-    return NormalizedProduct(u_mant, u_shift, fxp.sf_rsqrt(sum_sq))
+    return NormalizedInput(x_mant, x_shift, fxp.sf_rsqrt(sum_sq))
 
 
 def rms_norm(x: np.ndarray, weight: BlockFloatVector, eps: float) -> np.ndarray:
-    """RMSNorm of an ACT vector with its weight, in ACT."""
-    front = normalized_product(x, weight, eps)
+    """RMSNorm of an ACT vector with its weight, in ACT.
+
+    x_j * w_j / rms(x) = u_j * sqrt(n) * 2**(u_shift + w_exp) / sqrt(sum_sq) with u = blocknorm(x_mant * w_mant).
+    """
+    front = normalized_input(x, eps)
+    u_mant, u_shift = fxp.block_normalize(front.x_mant * weight.mantissas)
     scale = fxp.sf_mul(fxp.sf_from_float(math.sqrt(x.shape[0])), front.inv_sqrt)
-    return fxp.scale_vector(front.u_mant, scale, front.u_shift + weight.exponent + fmt.ACT_FRAC)
+    return fxp.scale_vector(u_mant, scale, u_shift + weight.exponent + fmt.ACT_FRAC)
 
 
 @dataclasses.dataclass
@@ -54,20 +56,17 @@ class BitLinearTrace:
     y: np.ndarray               # ACT [out]
 
 
-def quantize_int8(u_mant: np.ndarray) -> tuple[np.ndarray, int]:
-    """q = clamp(round(u * 127 / max|u|), -128, 127) with one reciprocal per vector.
+def quantize_int8(u: np.ndarray) -> tuple[np.ndarray, int]:
+    """q = round(u * 127 / max|u|), ties away from zero, computed exactly.
 
-    recip = (2**(L+16) - 1) // max|u| (restoring division, 17 bits, L = bit length of max|u|), then
-    per element q = round(u * recip * 127 / 2**(L+16)): an 18x18 product and a shift-subtract by 127.
-    Returns (q, max|u|); max|u| == 0 gives q = 0.
+    Per element q = sign(u) * floor((254 |u| + peak) / (2 peak)): an 8-bit-quotient restoring division
+    (8 pipelined subtract-and-compare stages, no multiplier), so q never differs from the exact
+    rounding; |q| <= 127. Returns (q, peak = max|u|); peak == 0 gives q = 0.
     """
-    peak = int(np.abs(u_mant).max(initial=0))
+    peak = int(np.abs(u).max(initial=0))
     if peak == 0:
-        return np.zeros_like(u_mant), 0
-    shift = fxp.bit_length(peak) + 16
-    recip = ((1 << shift) - 1) // peak
-    q = fxp.round_shift(u_mant * recip * fmt.INT8_MAX, shift)
-    return np.clip(q, fmt.INT8_MIN, fmt.INT8_MAX), peak
+        return np.zeros_like(u), 0
+    return np.sign(u) * ((2 * fmt.INT8_MAX * np.abs(u) + peak) // (2 * peak)), peak
 
 
 def ternary_matvec(trits: np.ndarray, q: np.ndarray) -> np.ndarray:
@@ -78,15 +77,16 @@ def ternary_matvec(trits: np.ndarray, q: np.ndarray) -> np.ndarray:
 def bitlinear(x: np.ndarray, layer: QuantizedLinear) -> BitLinearTrace:
     """y = BitLinear(x) for an ACT vector x, in ACT.
 
-    Float: y = (q . W_q) * beta * max|x_hat| / 127 with x_hat = RMSNorm(x) * w. Since
-    max|x_hat| = max|x * w| / rms(x), the rescale is  scale = [beta sqrt(n)/127] * max|u| * 2**(u_shift +
-    w_exp) / sqrt(sum_sq): the bracket is the compile-time constant `layer.scale`.
+    Float: y = (q . W_q) * beta * max|x_hat| / 127 with x_hat = RMSNorm(x) * w. Quantisation is scale
+    invariant, so q comes from the exact products u = x_mant * w_mant (18x18) without any square root,
+    and max|x_hat| = peak * 2**w_exp * sqrt(n) / sqrt(sum_sq):  scale = [beta sqrt(n)/127] * peak *
+    2**w_exp / sqrt(sum_sq), the bracket being the compile-time constant `layer.scale`.
     """
-    front = normalized_product(x, layer.norm, BITLINEAR_NORM_EPS)
-    q, peak = quantize_int8(front.u_mant)
+    front = normalized_input(x, BITLINEAR_NORM_EPS)
+    q, peak = quantize_int8(front.x_mant * layer.norm.mantissas)
     acc = ternary_matvec(layer.trits, q)
     scale = fxp.sf_mul(fxp.sf_mul(layer.scale, fxp.sf_normalize(peak)), front.inv_sqrt)
-    scale = fxp.SFloat(scale.m, scale.e + front.u_shift + layer.norm.exponent)
+    scale = fxp.SFloat(scale.m, scale.e + layer.norm.exponent)
     return BitLinearTrace(q=q, acc=acc, scale=scale, y=fxp.scale_vector(acc, scale, fmt.ACT_FRAC))
 
 

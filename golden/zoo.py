@@ -1,11 +1,12 @@
-"""Where models come from: a checkpoint directory, or a seeded random model of a named preset.
+"""Where models come from: a shipped model, a checkpoint directory, or a seeded random model.
 
-A model spec is either a path to a checkpoint directory (upstream layout) or `random:<preset>[:seed]`.
-Random models are for tests and for the demo until a trained model ships; every report names the spec.
+A model spec is the name of a model shipped in `models/` (e.g. `stdlib-256`), a path to a checkpoint
+directory (upstream layout), or `random:<preset>[:seed]` (tests). Every report names the spec.
 """
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 
 import torch
@@ -15,7 +16,22 @@ from .config import HGRNBitConfig, preset
 from .errors import MmfreeError
 from .model import HGRNBitForCausalLM
 
-DEFAULT_MODEL = "random:tiny:0"
+MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+DEFAULT_MODEL = "stdlib-256"
+HELDOUT_FILE = "heldout.txt.gz"
+
+
+def shipped_model_dir(name: str) -> Path | None:
+    """The folder of a model shipped with the project, or None."""
+    path = MODELS_DIR / name
+    return path if "/" not in name and (path / "config.json").is_file() else None
+
+
+def heldout_text(spec: str) -> bytes | None:
+    """The held-out test split that ships with a trained model (bytes), or None."""
+    directory = shipped_model_dir(spec) or Path(spec)
+    path = directory / HELDOUT_FILE
+    return gzip.decompress(path.read_bytes()) if path.is_file() else None
 
 
 def random_model(config: HGRNBitConfig, seed: int = 0) -> HGRNBitForCausalLM:
@@ -41,6 +57,10 @@ def load_model(spec: str = DEFAULT_MODEL) -> HGRNBitForCausalLM:
         if len(parts) not in (2, 3) or (len(parts) == 3 and not parts[2].isdigit()):
             raise MmfreeError(f"bad model spec {spec!r}; expected random:<preset>[:seed]")
         return random_model(preset(parts[1]), int(parts[2]) if len(parts) == 3 else 0)
+    if shipped_model_dir(spec):
+        return load_checkpoint(shipped_model_dir(spec))
     if not Path(spec).exists():
-        raise MmfreeError(f"model {spec!r}: no such checkpoint directory (or use random:<preset>[:seed])")
+        raise MmfreeError(f"model {spec!r}: no such checkpoint directory or shipped model "
+                          f"(shipped: {sorted(p.parent.name for p in MODELS_DIR.glob('*/config.json'))}; "
+                          "or use random:<preset>[:seed])")
     return load_checkpoint(spec)

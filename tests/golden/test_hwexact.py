@@ -81,7 +81,7 @@ def test_bitlinear_of_zero_vector_is_zero():
 
 def test_logits_close_to_float_and_top1_agrees(any_model):
     tokens = list(range(5, 45))
-    report = measure_fidelity(any_model, [t % any_model.config.vocab_size for t in tokens])
+    report = measure_fidelity(any_model, [[t % any_model.config.vocab_size for t in tokens]])
     assert report.max_logit_error < report.logit_std
     assert report.mean_logit_error < 0.05 * report.logit_std
     assert report.top1_agreement >= 0.9
@@ -99,3 +99,16 @@ def test_bad_token_is_an_error():
     model = HardwareExactModel(quantize_model(random_model(preset("tiny"), seed=0)))
     with pytest.raises(ValueError, match="outside the vocabulary"):
         model.step(256, model.initial_state())
+
+
+def test_shipped_model_keeps_its_quality_in_integers():
+    """The trained model on two held-out windows: the formats must keep top-1 and perplexity
+    (the full figures, over more text, are in models/stdlib-256/README.md)."""
+    from golden.fidelity import spread_windows
+    from golden.zoo import heldout_text, load_model
+
+    windows = spread_windows(list(heldout_text("stdlib-256")), 512, 2)
+    report = measure_fidelity(load_model("stdlib-256"), windows)
+    assert report.top1_agreement >= 0.985
+    assert abs(report.perplexity_ratio - 1) < 0.01
+    assert report.perplexity_float < 4.0             # it is a trained model, not noise
