@@ -76,9 +76,9 @@ def plot_loss(log: dict, path: Path) -> bool:
         return False
     fig, ax = plt.subplots(figsize=(7, 4))
     steps, losses = zip(*log["train"])
-    window = 50
+    window = 10
     smooth = np.convolve(losses, np.ones(window) / window, mode="valid") if len(losses) > window else losses
-    ax.plot(steps[len(steps) - len(smooth):], smooth, label=f"train (mean of {window} steps)")
+    ax.plot(steps[len(steps) - len(smooth):], smooth, label=f"train (mean of {window} logged points)")
     if log["eval"]:
         ax.plot(*zip(*log["eval"]), "o-", label="held-out test")
     ax.set_xlabel("step")
@@ -98,6 +98,7 @@ def train(args) -> dict:
     config = preset(args.preset)
     model = HGRNBitForCausalLM(config).to(device)
     model.set_training_mode(True)
+    forward = torch.compile(model) if args.compile else model
     corpus = Path(args.corpus)
     train_windows = ByteWindows(corpus / "train.txt", args.seq_len, args.seed)
     test_windows = ByteWindows(corpus / "test.txt", args.seq_len, args.seed)
@@ -114,20 +115,30 @@ def train(args) -> dict:
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, total, args.lr, args.warmup)
         chunk = train_windows.batch(args.batch).to(device, non_blocking=True)
-        logits = model(chunk[:, :-1])
+        try:
+            logits = forward(chunk[:, :-1])
+        except Exception as error:             # a compiler failure must not cost the run
+            if forward is model:
+                raise
+            print(f"\ntorch.compile failed ({type(error).__name__}: {error}); training eagerly", flush=True)
+            forward = model
+            logits = forward(chunk[:, :-1])
         loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1), chunk[:, 1:].flatten())
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         step += 1
-        log["train"].append((step, loss.item()))
+        if step % 10 == 0:                      # reading the loss waits for the GPU: not every step
+            log["train"].append((step, loss.item()))
+            bar.set_postfix(loss=f"{loss.item():.3f}")
         bar.update(1)
-        bar.set_postfix(loss=f"{loss.item():.3f}")
+        if step == args.calibrate // 2:
+            calibration_start = time.perf_counter()    # after warm-up (and compilation)
         if step == args.calibrate and args.time_budget:
             # Fix the schedule's length from the measured step time so the run fits its budget.
-            per_step = (time.perf_counter() - start) / step
-            total = max(step + 1, int(args.time_budget / per_step))
+            per_step = (time.perf_counter() - calibration_start) / (step - args.calibrate // 2)
+            total = max(step + 1, int((args.time_budget - (time.perf_counter() - start)) / per_step) + step)
             bar.total = total
             log["steps_from_budget"] = total
             print(f"\n{per_step * 1000:.1f} ms/step measured: {total} steps fit {args.time_budget} s", flush=True)
@@ -166,6 +177,7 @@ def main(argv=None) -> None:
     parser.add_argument("--eval-windows", type=int, default=256)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default=None)
+    parser.add_argument("--compile", action="store_true", help="torch.compile the model (GPU)")
     train(parser.parse_args(argv))
 
 
