@@ -116,3 +116,12 @@ def test_illegal_trit_byte_reports_absolute_offset(qmodel, tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(ImageError, match="not found"):
         read_image(tmp_path / "none.mmfi")
+
+
+def test_shipped_image_is_the_compiled_shipped_checkpoint():
+    """models/stdlib-256/model.mmfi must be exactly what compiling its checkpoint gives today."""
+    from golden.zoo import MODELS_DIR, load_model
+
+    shipped = (MODELS_DIR / "stdlib-256" / "model.mmfi").read_bytes()
+    assert shipped == image_bytes(quantize_model(load_model("stdlib-256")), TritFormat.TRITS_BASE3), \
+        "stale image: run `mmfree image --model stdlib-256 --out models/stdlib-256/model.mmfi`"
