@@ -54,3 +54,11 @@ def build_corpus(out_dir: str | Path) -> dict:
         manifest[name] = {"files": len(parts), "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Build the stdlib training corpus (train.txt, test.txt, manifest.json).")
+    parser.add_argument("out", help="output folder, e.g. data/corpus")
+    print(json.dumps(build_corpus(parser.parse_args().out), indent=2))
