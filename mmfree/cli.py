@@ -147,8 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="generate text with the golden models")
     demo.add_argument("--model", default=DEFAULT_MODEL, help=model_help)
-    demo.add_argument("--prompt", default="def read_config(path):\n    ")
-    demo.add_argument("--max-tokens", type=int, default=32)
+    demo.add_argument("--prompt", default='class Config:\n    """')
+    demo.add_argument("--max-tokens", type=int, default=120)
     demo.set_defaults(func=cmd_demo)
 
     fidelity = sub.add_parser("fidelity", help="hardware-exact vs float model on text")
