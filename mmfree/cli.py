@@ -5,6 +5,7 @@
     mmfree perplexity  float-model perplexity over a whole text
     mmfree image       compile a model to a model image
     mmfree image-info  describe (and fully validate) a model image
+    mmfree rtl engine  emit the Verilog of the ternary matrix-vector engine
 """
 
 from __future__ import annotations
@@ -139,6 +140,21 @@ def cmd_image_info(args) -> None:
         print(f"  {s.offset:10d} {s.length:9d}  {s.kind.name:16s} {s.rows:6d}x{s.cols:<6d} {s.name}")
 
 
+def cmd_rtl_engine(args) -> None:
+    from amaranth.back import verilog
+
+    from golden.packing import TritFormat
+    from hw.ternary_engine import TernaryMatVec
+
+    try:
+        engine = TernaryMatVec(lanes=args.lanes, trit_format=TritFormat[FORMATS[args.format]], max_cols=args.max_cols)
+    except (TypeError, ValueError) as error:
+        raise MmfreeError(str(error)) from None
+    Path(args.out).write_text(verilog.convert(engine, name=args.name))
+    print(f"wrote {args.out}: module {args.name}, {engine.lanes} lanes, {args.format}, "
+          f"{engine.beat_bytes}-byte beats, {engine.acc_bits}-bit accumulators (max_cols {engine.max_cols})")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mmfree", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -170,6 +186,15 @@ def build_parser() -> argparse.ArgumentParser:
     image.add_argument("--out", required=True)
     image.add_argument("--format", choices=sorted(FORMATS), default="base3")
     image.set_defaults(func=cmd_image)
+
+    rtl = sub.add_parser("rtl", help="emit Verilog").add_subparsers(dest="core", required=True)
+    engine = rtl.add_parser("engine", help="the ternary matrix-vector engine")
+    engine.add_argument("--lanes", type=int, default=64)
+    engine.add_argument("--format", choices=sorted(FORMATS), default="2bit")
+    engine.add_argument("--max-cols", type=int, default=8192)
+    engine.add_argument("--name", default="ternary_matvec")
+    engine.add_argument("--out", required=True)
+    engine.set_defaults(func=cmd_rtl_engine)
 
     info = sub.add_parser("image-info", help="validate and describe a model image")
     info.add_argument("image")

@@ -1,0 +1,208 @@
+"""`TernaryMatVec`: the ternary matrix-vector engine, y = q_W · q_x, with no multiplier.
+
+Block diagram (one beat = one packed weight word = LANES trits per cycle):
+
+    weights ─► decode (2-bit: logic; base-3: byte ROM) ─► mask columns ≥ cols ─┐
+    act memory (int8 × LANES per word, read at the beat's column) ─────────────┴─► select
+      x_l = a_l, ~a_l or 0 and +1 per negative lane (−a = ~a + 1) ─► pipelined adder tree ─► row accumulator ─► result
+
+Protocol. `cmd` (rows, cols) starts a product; the engine then takes ceil(cols / LANES) beats per row on
+`weights` (each row starts on a fresh beat: the weight streamer pads rows to beats, see golden.packing
+for the byte formats) and emits one signed accumulator per row on `result`. The int8 activation vector
+is written beforehand through `act_write` (word w holds columns w·LANES .. w·LANES+LANES−1, lane l in
+bits [8l+7 : 8l]). All streams follow amaranth.lib.stream rules; any valid/ready pattern is allowed on
+both sides. When the result register is full and not taken, the whole pipeline holds (no beat lost);
+otherwise one beat is consumed per cycle. An illegal packed code (2-bit `10`, base-3 byte ≥ 243) sets
+the sticky `error` until the next command; the row is still computed (the code counts as 0).
+"""
+
+from __future__ import annotations
+
+from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from golden import formats as fmt
+from golden.packing import BASE3_LIMIT, CODE_2BIT, ILLEGAL_2BIT_CODE, TritFormat
+
+ADDER_LEVELS_PER_STAGE = 2      # a register every two adder levels: ~150 MHz on ECP5 (DESIGN.md baseline)
+
+
+def base3_decode_table() -> list[int]:
+    """ROM contents for one byte lane: bit 10 = illegal, then per trit k (nz, neg) at bits [2k+1 : 2k]."""
+    table = []
+    for byte in range(256):
+        if byte >= BASE3_LIMIT:
+            table.append(1 << 10)
+            continue
+        word = 0
+        for k in range(5):
+            trit = (byte // 3 ** k) % 3 - 1
+            word |= ((trit != 0) | ((trit < 0) << 1)) << (2 * k)
+        table.append(word)
+    return table
+
+
+class TernaryMatVec(wiring.Component):
+    """Parameters
+    lanes: trits consumed per cycle; a multiple of 4 (2-bit) or 5 (base-3), 4..320.
+    trit_format: golden.packing.TritFormat of the weight stream.
+    max_cols: longest row supported; sets the accumulator width (no supported shape overflows).
+    max_rows: largest row count of one command.
+
+    Ports
+    cmd: stream of {rows: unsigned, cols: unsigned}; cols = 0 is refused with `error`.
+    weights: stream of unsigned(8 * lanes / trits_per_byte) packed beats.
+    act_write: {addr, data: unsigned(8 * lanes), en} synchronous write of one activation word.
+    result: stream of signed(accumulator_bits(max_cols)): sum_j trit[i, j] * q[j] for each row i.
+    busy: a command is taking beats.  error: sticky illegal-code / bad-command flag.
+    """
+
+    def __init__(self, *, lanes: int, trit_format: TritFormat = TritFormat.TRITS_2BIT,
+                 max_cols: int = 8192, max_rows: int = 65535):
+        if not isinstance(trit_format, TritFormat):
+            raise TypeError(f"trit_format must be a TritFormat, not {trit_format!r}")
+        per_byte = trit_format.trits_per_byte
+        if not isinstance(lanes, int) or not 4 <= lanes <= 320 or lanes % per_byte:
+            raise ValueError(f"lanes must be a multiple of {per_byte} in 4..320 for {trit_format.name}, got {lanes!r}")
+        if not isinstance(max_cols, int) or not 1 <= max_cols <= fmt.MAX_ROW_LENGTH:
+            raise ValueError(f"max_cols must be in 1..{fmt.MAX_ROW_LENGTH}, got {max_cols!r}")
+        if not isinstance(max_rows, int) or max_rows < 1:
+            raise ValueError(f"max_rows must be a positive integer, got {max_rows!r}")
+        self.lanes = lanes
+        self.trit_format = trit_format
+        self.max_cols = max_cols
+        self.max_rows = max_rows
+        self.beat_bytes = lanes // per_byte
+        self.words = -(-max_cols // lanes)
+        self.acc_bits = fmt.accumulator_bits(max_cols)
+        super().__init__({
+            "cmd": In(stream.Signature(data.StructLayout({"rows": range(max_rows + 1),
+                                                          "cols": range(max_cols + 1)}))),
+            "weights": In(stream.Signature(unsigned(8 * self.beat_bytes))),
+            "act_write": In(wiring.Signature({"addr": Out(range(self.words)), "data": Out(8 * lanes),
+                                              "en": Out(1)})),
+            "result": Out(stream.Signature(signed(self.acc_bits))),
+            "busy": Out(1),
+            "error": Out(1),
+        })
+
+    @property
+    def pipeline_depth(self) -> int:
+        """Cycles from a beat's acceptance to its row sum reaching the accumulator."""
+        levels = self.lanes.bit_length()          # lanes selected terms + the count of negatives
+        return 2 + -(-levels // ADDER_LEVELS_PER_STAGE)
+
+    def elaborate(self, platform):
+        m = Module()
+        lanes = self.lanes
+        stall = Signal()
+        advance = Signal()
+        m.d.comb += [stall.eq(self.result.valid & ~self.result.ready), advance.eq(~stall)]
+
+        # --- Command and beat sequencing -------------------------------------------------------
+        rows_left = Signal(range(self.max_rows + 1))
+        cols = Signal(range(self.max_cols + 1))
+        remaining = Signal(range(self.max_cols + 1))        # columns of this row not yet issued
+        word = Signal(range(self.words))
+        m.d.comb += self.busy.eq(rows_left != 0)
+        m.d.comb += self.cmd.ready.eq(~self.busy)
+        with m.If(self.cmd.valid & self.cmd.ready):
+            m.d.sync += [rows_left.eq(Mux(self.cmd.payload.cols == 0, 0, self.cmd.payload.rows)),
+                         cols.eq(self.cmd.payload.cols), remaining.eq(self.cmd.payload.cols), word.eq(0),
+                         self.error.eq(self.cmd.payload.cols == 0)]
+
+        take = Signal()
+        last_beat = Signal()
+        m.d.comb += [self.weights.ready.eq(self.busy & advance), take.eq(self.weights.valid & self.weights.ready),
+                     last_beat.eq(remaining <= lanes)]
+        with m.If(take):
+            with m.If(last_beat):
+                m.d.sync += [rows_left.eq(rows_left - 1), remaining.eq(cols), word.eq(0)]
+            with m.Else():
+                m.d.sync += [remaining.eq(remaining - lanes), word.eq(word + 1)]
+
+        # --- Stage 1: decoded trits, activation word, column mask ----------------------------------
+        act = Memory(shape=unsigned(8 * lanes), depth=self.words, init=[])
+        m.submodules.act = act
+        act_wr = act.write_port()
+        act_rd = act.read_port(domain="sync")
+        m.d.comb += [act_wr.addr.eq(self.act_write.addr), act_wr.data.eq(self.act_write.data),
+                     act_wr.en.eq(self.act_write.en), act_rd.addr.eq(word), act_rd.en.eq(advance)]
+
+        nonzero = Signal(lanes)
+        negative = Signal(lanes)
+        illegal = Signal()
+        if self.trit_format is TritFormat.TRITS_2BIT:
+            beat = Signal.like(self.weights.payload)
+            with m.If(advance):
+                m.d.sync += beat.eq(self.weights.payload)
+            codes = [beat[2 * l:2 * l + 2] for l in range(lanes)]
+            m.d.comb += [nonzero.eq(Cat(c[0] for c in codes)), negative.eq(Cat(c[1] & c[0] for c in codes)),
+                         illegal.eq(Cat(c == ILLEGAL_2BIT_CODE for c in codes).any())]
+            assert CODE_2BIT == {0: 0b00, 1: 0b01, -1: 0b11}
+        else:
+            table = base3_decode_table()
+            flags = []
+            for pair in range(0, self.beat_bytes, 2):
+                rom = Memory(shape=unsigned(11), depth=256, init=table)
+                m.submodules[f"base3_rom{pair // 2}"] = rom
+                for byte in range(pair, min(pair + 2, self.beat_bytes)):
+                    port = rom.read_port(domain="sync")
+                    m.d.comb += [port.addr.eq(self.weights.payload[8 * byte:8 * byte + 8]), port.en.eq(advance)]
+                    flags.append(port.data)
+            m.d.comb += [nonzero.eq(Cat(Cat(f[2 * k] for k in range(5)) for f in flags)),
+                         negative.eq(Cat(Cat(f[2 * k + 1] for k in range(5)) for f in flags)),
+                         illegal.eq(Cat(f[10] for f in flags).any())]
+
+        s1_valid = Signal()
+        s1_row_end = Signal()
+        s1_live = Signal(range(lanes + 1))          # lanes holding real columns in this beat
+        with m.If(advance):
+            m.d.sync += [s1_valid.eq(take), s1_row_end.eq(last_beat),
+                         s1_live.eq(Mux(last_beat, remaining, lanes))]
+        with m.If(advance & s1_valid & illegal):
+            m.d.sync += self.error.eq(1)
+
+        # --- Stage 2: select a, ~a or 0 per lane; count negative lanes (the +1s of -a = ~a + 1) -------
+        live = Signal(lanes)
+        m.d.comb += live.eq(Cat(s1_live > l for l in range(lanes)))
+        selected = [Signal(signed(8), name=f"sel{l}") for l in range(lanes)]
+        negatives = Signal(range(lanes + 1))
+        s2_valid, s2_row_end = Signal(), Signal()
+        with m.If(advance):
+            for l in range(lanes):
+                a = act_rd.data[8 * l:8 * l + 8]
+                m.d.sync += selected[l].eq(Mux(nonzero[l] & live[l], a ^ negative[l].replicate(8), 0))
+            m.d.sync += [negatives.eq(sum((negative & nonzero & live)[l] for l in range(lanes))),
+                         s2_valid.eq(s1_valid), s2_row_end.eq(s1_row_end)]
+
+        # --- Adder tree, a register every ADDER_LEVELS_PER_STAGE levels ------------------------------
+        terms = list(selected) + [Cat(negatives, Const(0, 1)).as_signed()]
+        valid, row_end = s2_valid, s2_row_end
+        level = 0
+        while len(terms) > 1:
+            terms = [terms[i] + terms[i + 1] if i + 1 < len(terms) else terms[i] for i in range(0, len(terms), 2)]
+            level += 1
+            if level % ADDER_LEVELS_PER_STAGE == 0 or len(terms) == 1:
+                registered = [Signal(signed(len(t)), name=f"tree{level}_{i}") for i, t in enumerate(terms)]
+                next_valid, next_row_end = Signal(name=f"tree{level}_valid"), Signal(name=f"tree{level}_row_end")
+                with m.If(advance):
+                    m.d.sync += [r.eq(t) for r, t in zip(registered, terms)]
+                    m.d.sync += [next_valid.eq(valid), next_row_end.eq(row_end)]
+                terms, valid, row_end = registered, next_valid, next_row_end
+        beat_sum = terms[0]
+
+        # --- Row accumulator and result register ----------------------------------------------------
+        acc = Signal(signed(self.acc_bits))
+        total = Signal(signed(self.acc_bits))
+        m.d.comb += total.eq(acc + beat_sum)
+        with m.If(self.result.valid & self.result.ready):
+            m.d.sync += self.result.valid.eq(0)
+        with m.If(advance & valid):
+            with m.If(row_end):
+                m.d.sync += [acc.eq(0), self.result.payload.eq(total), self.result.valid.eq(1)]
+            with m.Else():
+                m.d.sync += acc.eq(total)
+        return m

