@@ -61,6 +61,7 @@ class TernaryMatVec(wiring.Component):
 
     def __init__(self, *, lanes: int, trit_format: TritFormat = TritFormat.TRITS_2BIT,
                  max_cols: int = 8192, max_rows: int = 65535):
+        self._MustUse__silence = True        # a refused parameter set is not an unused design
         if not isinstance(trit_format, TritFormat):
             raise TypeError(f"trit_format must be a TritFormat, not {trit_format!r}")
         per_byte = trit_format.trits_per_byte
@@ -77,6 +78,7 @@ class TernaryMatVec(wiring.Component):
         self.beat_bytes = lanes // per_byte
         self.words = -(-max_cols // lanes)
         self.acc_bits = fmt.accumulator_bits(max_cols)
+        self._MustUse__silence = False
         super().__init__({
             "cmd": In(stream.Signature(data.StructLayout({"rows": range(max_rows + 1),
                                                           "cols": range(max_cols + 1)}))),
