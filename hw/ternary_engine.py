@@ -44,6 +44,13 @@ def base3_decode_table() -> list[int]:
     return table
 
 
+def balanced_sum(values):
+    """Sum as a balanced tree (log depth; a chain of `sum()` would be as long as the list)."""
+    while len(values) > 1:
+        values = [values[i] + values[i + 1] if i + 1 < len(values) else values[i] for i in range(0, len(values), 2)]
+    return values[0]
+
+
 class TernaryMatVec(wiring.Component):
     """Parameters
     lanes: trits consumed per cycle; a multiple of 4 (2-bit) or 5 (base-3), 4..320.
@@ -177,7 +184,7 @@ class TernaryMatVec(wiring.Component):
             for l in range(lanes):
                 a = act_rd.data[8 * l:8 * l + 8]
                 m.d.sync += selected[l].eq(Mux(nonzero[l] & live[l], a ^ negative[l].replicate(8), 0))
-            m.d.sync += [negatives.eq(sum((negative & nonzero & live)[l] for l in range(lanes))),
+            m.d.sync += [negatives.eq(balanced_sum(list(negative & nonzero & live))),
                          s2_valid.eq(s1_valid), s2_row_end.eq(s1_row_end)]
 
         # --- Adder tree, a register every ADDER_LEVELS_PER_STAGE levels ------------------------------

