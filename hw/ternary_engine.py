@@ -44,13 +44,6 @@ def base3_decode_table() -> list[int]:
     return table
 
 
-def balanced_sum(values):
-    """Sum as a balanced tree (log depth; a chain of `sum()` would be as long as the list)."""
-    while len(values) > 1:
-        values = [values[i] + values[i + 1] if i + 1 < len(values) else values[i] for i in range(0, len(values), 2)]
-    return values[0]
-
-
 class TernaryMatVec(wiring.Component):
     """Parameters
     lanes: trits consumed per cycle; a multiple of 4 (2-bit) or 5 (base-3), 4..320.
@@ -100,7 +93,7 @@ class TernaryMatVec(wiring.Component):
     @property
     def pipeline_depth(self) -> int:
         """Cycles from a beat's acceptance to its row sum reaching the accumulator."""
-        levels = self.lanes.bit_length()          # lanes selected terms + the count of negatives
+        levels = (2 * self.lanes - 1).bit_length()    # lanes selected terms + lanes one-bit terms
         return 2 + -(-levels // ADDER_LEVELS_PER_STAGE)
 
     def elaborate(self, platform):
@@ -178,17 +171,17 @@ class TernaryMatVec(wiring.Component):
         live = Signal(lanes)
         m.d.comb += live.eq(Cat(s1_live > l for l in range(lanes)))
         selected = [Signal(signed(8), name=f"sel{l}") for l in range(lanes)]
-        negatives = Signal(range(lanes + 1))
+        plus_one = Signal(lanes)                    # the +1 of each negated lane, summed in the tree
         s2_valid, s2_row_end = Signal(), Signal()
         with m.If(advance):
             for l in range(lanes):
                 a = act_rd.data[8 * l:8 * l + 8]
                 m.d.sync += selected[l].eq(Mux(nonzero[l] & live[l], a ^ negative[l].replicate(8), 0))
-            m.d.sync += [negatives.eq(balanced_sum(list(negative & nonzero & live))),
-                         s2_valid.eq(s1_valid), s2_row_end.eq(s1_row_end)]
+            m.d.sync += [plus_one.eq(negative & nonzero & live), s2_valid.eq(s1_valid), s2_row_end.eq(s1_row_end)]
 
         # --- Adder tree, a register every ADDER_LEVELS_PER_STAGE levels ------------------------------
-        terms = list(selected) + [Cat(negatives, Const(0, 1)).as_signed()]
+        # The +1 bits enter as 1-bit terms beside the lanes, so their count is pipelined like the rest.
+        terms = list(selected) + [Cat(bit, Const(0, 1)).as_signed() for bit in plus_one]
         valid, row_end = s2_valid, s2_row_end
         level = 0
         while len(terms) > 1:
