@@ -160,16 +160,17 @@ class TernaryMatVec(wiring.Component):
 
         s1_valid = Signal()
         s1_row_end = Signal()
-        s1_live = Signal(range(lanes + 1))          # lanes holding real columns in this beat
+        live = Signal(lanes)                        # lanes holding real columns in this beat
+        # On the last beat of a row 1 <= remaining <= lanes, so its low bits suffice; the mask is made a
+        # stage early so that no comparator sits in front of the lane select (Fmax).
+        tail = remaining[:lanes.bit_length()]
         with m.If(advance):
             m.d.sync += [s1_valid.eq(take), s1_row_end.eq(last_beat),
-                         s1_live.eq(Mux(last_beat, remaining, lanes))]
+                         live.eq(Mux(last_beat, Cat(tail > l for l in range(lanes)), (1 << lanes) - 1))]
         with m.If(advance & s1_valid & illegal):
             m.d.sync += self.error.eq(1)
 
         # --- Stage 2: select a, ~a or 0 per lane; count negative lanes (the +1s of -a = ~a + 1) -------
-        live = Signal(lanes)
-        m.d.comb += live.eq(Cat(s1_live > l for l in range(lanes)))
         selected = [Signal(signed(8), name=f"sel{l}") for l in range(lanes)]
         plus_one = Signal(lanes)                    # the +1 of each negated lane, summed in the tree
         s2_valid, s2_row_end = Signal(), Signal()
