@@ -130,8 +130,13 @@ class TernaryMatVec(wiring.Component):
         m.submodules.act = act
         act_wr = act.write_port()
         act_rd = act.read_port(domain="sync")
+        # Read ports are always enabled (an enable costs a hold mux per bit in the ECP5 mapping): while the
+        # pipeline holds, the port re-reads the address of the beat held in stage 1 instead.
+        s1_word = Signal.like(word)
+        with m.If(advance):
+            m.d.sync += s1_word.eq(word)
         m.d.comb += [act_wr.addr.eq(self.act_write.addr), act_wr.data.eq(self.act_write.data),
-                     act_wr.en.eq(self.act_write.en), act_rd.addr.eq(word), act_rd.en.eq(advance)]
+                     act_wr.en.eq(self.act_write.en), act_rd.addr.eq(Mux(advance, word, s1_word))]
 
         nonzero = Signal(lanes)
         negative = Signal(lanes)
@@ -146,13 +151,17 @@ class TernaryMatVec(wiring.Component):
             assert CODE_2BIT == {0: 0b00, 1: 0b01, -1: 0b11}
         else:
             table = base3_decode_table()
+            held_beat = Signal.like(self.weights.payload)
+            with m.If(advance):
+                m.d.sync += held_beat.eq(self.weights.payload)
+            rom_beat = Mux(advance, self.weights.payload, held_beat)
             flags = []
             for pair in range(0, self.beat_bytes, 2):
                 rom = Memory(shape=unsigned(11), depth=256, init=table)
                 m.submodules[f"base3_rom{pair // 2}"] = rom
                 for byte in range(pair, min(pair + 2, self.beat_bytes)):
                     port = rom.read_port(domain="sync")
-                    m.d.comb += [port.addr.eq(self.weights.payload[8 * byte:8 * byte + 8]), port.en.eq(advance)]
+                    m.d.comb += port.addr.eq(rom_beat[8 * byte:8 * byte + 8])
                     flags.append(port.data)
             m.d.comb += [nonzero.eq(Cat(Cat(f[2 * k] for k in range(5)) for f in flags)),
                          negative.eq(Cat(Cat(f[2 * k + 1] for k in range(5)) for f in flags)),
