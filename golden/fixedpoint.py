@@ -126,10 +126,6 @@ def vadd(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return saturate(a + b, fmt.ACT_BITS)
 
 
-def vsub(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return saturate(a - b, fmt.ACT_BITS)
-
-
 def vmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Elementwise a * b of two ACT vectors.
 

@@ -15,11 +15,10 @@ ACT_MIN = -(1 << (ACT_BITS - 1))
 # ECP5 MULT18X18D: every multiplier operand is at most 18 bits signed. A 32-bit vector word times an
 # 18-bit operand is two such products (low 17 bits unsigned, high 15 bits signed), summed exactly.
 MUL_BITS = 18
-MANT_BITS = 18          # block-normalised mantissas: signed, |m| <= 2**17 - 1 (ties may reach -2**17)
+MANT_BITS = MUL_BITS    # block-normalised mantissas: signed, |m| <= 2**17 - 1 (ties may reach -2**17)
 
 # --- Ternary matrix-vector -------------------------------------------------------------------------
 INT8_MIN, INT8_MAX = -128, 127      # quantised activations
-TRIT_VALUES = (-1, 0, 1)
 MAX_ROW_LENGTH = 1 << 16            # longest supported matrix row (in_features); 2.7B needs 6912
 
 
@@ -31,9 +30,8 @@ def accumulator_bits(row_length: int = MAX_ROW_LENGTH) -> int:
 # --- Per-vector scalars ("scalar float") ------------------------------------------------------------
 # Scale factors (1/sqrt, BitLinear rescale, constants) are positive reals held as m * 2**e with an
 # unsigned 17-bit mantissa normalised to [2**16, 2**17) so that it is a non-negative 18-bit signed
-# DSP operand, and a signed exponent. Zero is m = 0.
+# DSP operand, and a signed exponent (stored ones, in the image, are signed bytes). Zero is m = 0.
 SFLOAT_MANT_BITS = 17
-SFLOAT_EXP_BITS = 8     # signed exponent range [-128, 127]
 
 # --- Non-linearities ---------------------------------------------------------------------------------
 # sigmoid(x) for x >= 0 by linear interpolation in a table of SIGMOID_SEGMENTS + 1 points over
