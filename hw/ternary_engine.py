@@ -10,7 +10,8 @@ Protocol. `cmd` (rows, cols) starts a product; the engine then takes ceil(cols /
 `weights` (each row starts on a fresh beat: the weight streamer pads rows to beats, see golden.packing
 for the byte formats) and emits one signed accumulator per row on `result`. The int8 activation vector
 is written beforehand through `act_write` (word w holds columns w·LANES .. w·LANES+LANES−1, lane l in
-bits [8l+7 : 8l]). All streams follow amaranth.lib.stream rules; any valid/ready pattern is allowed on
+bits [8l+7 : 8l]), only while no command is in flight: a write during a product is undefined in the block
+RAM (it is declared so to the synthesiser, which saves a bypass per bit). All streams follow amaranth.lib.stream rules; any valid/ready pattern is allowed on
 both sides. When the result register is full and not taken, the whole pipeline holds (no beat lost);
 otherwise one beat is consumed per cycle. An illegal packed code (2-bit `10`, base-3 byte ≥ 243) sets
 the sticky `error` until the next command; the row is still computed (the code counts as 0).
@@ -126,7 +127,10 @@ class TernaryMatVec(wiring.Component):
                 m.d.sync += [remaining.eq(remaining - lanes), word.eq(word + 1)]
 
         # --- Stage 1: decoded trits, activation word, column mask ----------------------------------
-        act = Memory(shape=unsigned(8 * lanes), depth=self.words, init=[])
+        # Block RAM even when shallow (as LUT RAM the wide word costs a read mux per bit), and no
+        # read-during-write emulation (a bypass mux and register per bit): the protocol writes
+        # activations only while no command is in flight.
+        act = Memory(shape=unsigned(8 * lanes), depth=self.words, init=[], attrs={"ram_style": "block", "no_rw_check": 1})
         m.submodules.act = act
         act_wr = act.write_port()
         act_rd = act.read_port(domain="sync")
