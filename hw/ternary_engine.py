@@ -27,6 +27,9 @@ from amaranth.lib.wiring import In, Out
 from golden import formats as fmt
 from golden.packing import BASE3_LIMIT, CODE_2BIT, ILLEGAL_2BIT_CODE, TritFormat
 
+# The 2-bit decoder reads nonzero = bit 0, negative = bit 1 & bit 0: it relies on these codes.
+assert CODE_2BIT == {0: 0b00, 1: 0b01, -1: 0b11}, "2-bit trit codes changed: update TernaryMatVec's decoder"
+
 ADDER_LEVELS_PER_STAGE = 2      # a register every two adder levels: ~150 MHz on ECP5 (DESIGN.md baseline)
 
 
@@ -152,7 +155,6 @@ class TernaryMatVec(wiring.Component):
             codes = [beat[2 * l:2 * l + 2] for l in range(lanes)]
             m.d.comb += [nonzero.eq(Cat(c[0] for c in codes)), negative.eq(Cat(c[1] & c[0] for c in codes)),
                          illegal.eq(Cat(c == ILLEGAL_2BIT_CODE for c in codes).any())]
-            assert CODE_2BIT == {0: 0b00, 1: 0b01, -1: 0b11}
         else:
             table = base3_decode_table()
             held_beat = Signal.like(self.weights.payload)
