@@ -4,7 +4,8 @@ Block diagram (one beat = one packed weight word = LANES trits per cycle):
 
     weights ─► decode (2-bit: logic; base-3: byte ROM) ─► mask columns ≥ cols ─┐
     act memory (int8 × LANES per word, read at the beat's column) ─────────────┴─► select
-      x_l = a_l, ~a_l or 0 and +1 per negative lane (−a = ~a + 1) ─► pipelined adder tree ─► row accumulator ─► result
+      x_l = a_l, ~a_l or 0 and +1 per negative lane (−a = ~a + 1) ─► pipelined adder tree ─► row accumulator
+      ─► result FIFO ─► result
 
 Protocol. `cmd` (rows, cols) starts a product; the engine then takes ceil(cols / LANES) beats per row on
 `weights` (each row starts on a fresh beat: the weight streamer pads rows to beats, see golden.packing
@@ -12,8 +13,9 @@ for the byte formats) and emits one signed accumulator per row on `result`. The 
 is written beforehand through `act_write` (word w holds columns w·LANES .. w·LANES+LANES−1, lane l in
 bits [8l+7 : 8l]), only while no command is in flight: a write during a product is undefined in the block
 RAM (it is declared so to the synthesiser, which saves a bypass per bit). All streams follow amaranth.lib.stream rules; any valid/ready pattern is allowed on
-both sides. When the result register is full and not taken, the whole pipeline holds (no beat lost);
-otherwise one beat is consumed per cycle. An illegal packed code (2-bit `10`, base-3 byte ≥ 243) sets
+both sides. Results queue in a small FIFO; a beat is taken only while the FIFO has room for every row
+already in flight (credits), so the pipeline itself never stalls and nothing is lost or duplicated;
+with a ready consumer one beat is consumed per cycle. An illegal packed code (2-bit `10`, base-3 byte ≥ 243) sets
 the sticky `error` until the next command; the row is still computed (the code counts as 0).
 """
 
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
@@ -82,6 +85,8 @@ class TernaryMatVec(wiring.Component):
         self.beat_bytes = lanes // per_byte
         self.words = -(-max_cols // lanes)
         self.acc_bits = fmt.accumulator_bits(max_cols)
+        # Room for every row that can be in flight at once, so credits never throttle a free consumer.
+        self.result_fifo_depth = self.pipeline_depth + 4
         self._MustUse__silence = False
         super().__init__({
             "cmd": In(stream.Signature(data.StructLayout({"rows": range(max_rows + 1),
@@ -103,9 +108,9 @@ class TernaryMatVec(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         lanes = self.lanes
-        stall = Signal()
-        advance = Signal()
-        m.d.comb += [stall.eq(self.result.valid & ~self.result.ready), advance.eq(~stall)]
+        # The pipeline never holds: a beat is taken only when the result FIFO has room for every row
+        # already in flight (credits), so no stall has to reach back into the pipeline (Fmax).
+        outstanding = Signal(range(self.result_fifo_depth + 1))     # rows taken, not yet read out
 
         # --- Command and beat sequencing -------------------------------------------------------
         rows_left = Signal(range(self.max_rows + 1))
@@ -121,7 +126,8 @@ class TernaryMatVec(wiring.Component):
 
         take = Signal()
         last_beat = Signal()
-        m.d.comb += [self.weights.ready.eq(self.busy & advance), take.eq(self.weights.valid & self.weights.ready),
+        m.d.comb += [self.weights.ready.eq(self.busy & (outstanding < self.result_fifo_depth)),
+                     take.eq(self.weights.valid & self.weights.ready),
                      last_beat.eq(remaining <= lanes)]
         with m.If(take):
             with m.If(last_beat):
@@ -137,30 +143,21 @@ class TernaryMatVec(wiring.Component):
         m.submodules.act = act
         act_wr = act.write_port()
         act_rd = act.read_port(domain="sync")
-        # Read ports are always enabled (an enable costs a hold mux per bit in the ECP5 mapping): while the
-        # pipeline holds, the port re-reads the address of the beat held in stage 1 instead.
-        s1_word = Signal.like(word)
-        with m.If(advance):
-            m.d.sync += s1_word.eq(word)
         m.d.comb += [act_wr.addr.eq(self.act_write.addr), act_wr.data.eq(self.act_write.data),
-                     act_wr.en.eq(self.act_write.en), act_rd.addr.eq(Mux(advance, word, s1_word))]
+                     act_wr.en.eq(self.act_write.en), act_rd.addr.eq(word)]
 
         nonzero = Signal(lanes)
         negative = Signal(lanes)
         illegal = Signal()
         if self.trit_format is TritFormat.TRITS_2BIT:
             beat = Signal.like(self.weights.payload)
-            with m.If(advance):
-                m.d.sync += beat.eq(self.weights.payload)
+            m.d.sync += beat.eq(self.weights.payload)
             codes = [beat[2 * l:2 * l + 2] for l in range(lanes)]
             m.d.comb += [nonzero.eq(Cat(c[0] for c in codes)), negative.eq(Cat(c[1] & c[0] for c in codes)),
                          illegal.eq(Cat(c == ILLEGAL_2BIT_CODE for c in codes).any())]
         else:
             table = base3_decode_table()
-            held_beat = Signal.like(self.weights.payload)
-            with m.If(advance):
-                m.d.sync += held_beat.eq(self.weights.payload)
-            rom_beat = Mux(advance, self.weights.payload, held_beat)
+            rom_beat = self.weights.payload
             flags = []
             for pair in range(0, self.beat_bytes, 2):
                 rom = Memory(shape=unsigned(11), depth=256, init=table)
@@ -179,30 +176,27 @@ class TernaryMatVec(wiring.Component):
         # On the last beat of a row 1 <= remaining <= lanes, so its low bits suffice; the mask is made a
         # stage early so that no comparator sits in front of the lane select (Fmax).
         tail = remaining[:lanes.bit_length()]
-        with m.If(advance):
-            m.d.sync += [s1_valid.eq(take), s1_row_end.eq(last_beat),
-                         live.eq(Mux(last_beat, Cat(tail > l for l in range(lanes)), (1 << lanes) - 1))]
-        with m.If(advance & s1_valid & illegal):
+        m.d.sync += [s1_valid.eq(take), s1_row_end.eq(last_beat),
+                     live.eq(Mux(last_beat, Cat(tail > l for l in range(lanes)), (1 << lanes) - 1))]
+        with m.If(s1_valid & illegal):
             m.d.sync += self.error.eq(1)
 
         # --- Stage 1b: register the block-RAM outputs (ECP5 DP16KD clock-to-out is ~6 ns: Fmax) --------
         act_word = Signal(8 * lanes)
         nonzero_r, negative_r, live_r = Signal(lanes), Signal(lanes), Signal(lanes)
         s1b_valid, s1b_row_end = Signal(), Signal()
-        with m.If(advance):
-            m.d.sync += [act_word.eq(act_rd.data), nonzero_r.eq(nonzero), negative_r.eq(negative),
-                         live_r.eq(live), s1b_valid.eq(s1_valid), s1b_row_end.eq(s1_row_end)]
+        m.d.sync += [act_word.eq(act_rd.data), nonzero_r.eq(nonzero), negative_r.eq(negative),
+                     live_r.eq(live), s1b_valid.eq(s1_valid), s1b_row_end.eq(s1_row_end)]
         nonzero, negative, live = nonzero_r, negative_r, live_r
 
         # --- Stage 2: select a, ~a or 0 per lane; count negative lanes (the +1s of -a = ~a + 1) -------
         selected = [Signal(signed(8), name=f"sel{l}") for l in range(lanes)]
         plus_one = Signal(lanes)                    # the +1 of each negated lane, summed in the tree
         s2_valid, s2_row_end = Signal(), Signal()
-        with m.If(advance):
-            for l in range(lanes):
-                a = act_word[8 * l:8 * l + 8]
-                m.d.sync += selected[l].eq(Mux(nonzero[l] & live[l], a ^ negative[l].replicate(8), 0))
-            m.d.sync += [plus_one.eq(negative & nonzero & live), s2_valid.eq(s1b_valid), s2_row_end.eq(s1b_row_end)]
+        for l in range(lanes):
+            a = act_word[8 * l:8 * l + 8]
+            m.d.sync += selected[l].eq(Mux(nonzero[l] & live[l], a ^ negative[l].replicate(8), 0))
+        m.d.sync += [plus_one.eq(negative & nonzero & live), s2_valid.eq(s1b_valid), s2_row_end.eq(s1b_row_end)]
 
         # --- Adder tree, a register every ADDER_LEVELS_PER_STAGE levels ------------------------------
         # The +1 bits enter as 1-bit terms beside the lanes, so their count is pipelined like the rest.
@@ -215,21 +209,25 @@ class TernaryMatVec(wiring.Component):
             if level % ADDER_LEVELS_PER_STAGE == 0 or len(terms) == 1:
                 registered = [Signal(signed(len(t)), name=f"tree{level}_{i}") for i, t in enumerate(terms)]
                 next_valid, next_row_end = Signal(name=f"tree{level}_valid"), Signal(name=f"tree{level}_row_end")
-                with m.If(advance):
-                    m.d.sync += [r.eq(t) for r, t in zip(registered, terms)]
-                    m.d.sync += [next_valid.eq(valid), next_row_end.eq(row_end)]
+                m.d.sync += [r.eq(t) for r, t in zip(registered, terms)]
+                m.d.sync += [next_valid.eq(valid), next_row_end.eq(row_end)]
                 terms, valid, row_end = registered, next_valid, next_row_end
         beat_sum = terms[0]
 
-        # --- Row accumulator and result register ----------------------------------------------------
+        # --- Row accumulator and result FIFO -------------------------------------------------------
         acc = Signal(signed(self.acc_bits))
         total = Signal(signed(self.acc_bits))
         m.d.comb += total.eq(acc + beat_sum)
-        with m.If(self.result.valid & self.result.ready):
-            m.d.sync += self.result.valid.eq(0)
-        with m.If(advance & valid):
-            with m.If(row_end):
-                m.d.sync += [acc.eq(0), self.result.payload.eq(total), self.result.valid.eq(1)]
-            with m.Else():
-                m.d.sync += acc.eq(total)
+        m.submodules.results = results = SyncFIFOBuffered(width=self.acc_bits, depth=self.result_fifo_depth)
+        m.d.comb += [results.w_data.eq(total), results.w_en.eq(valid & row_end),
+                     self.result.payload.eq(results.r_data), self.result.valid.eq(results.r_rdy),
+                     results.r_en.eq(self.result.ready)]
+        with m.If(valid):
+            m.d.sync += acc.eq(Mux(row_end, 0, total))
+        row_taken = take & last_beat
+        row_read = self.result.valid & self.result.ready
+        with m.If(row_taken & ~row_read):
+            m.d.sync += outstanding.eq(outstanding + 1)
+        with m.Elif(row_read & ~row_taken):
+            m.d.sync += outstanding.eq(outstanding - 1)
         return m
