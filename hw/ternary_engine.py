@@ -157,14 +157,13 @@ class TernaryMatVec(wiring.Component):
                          illegal.eq(Cat(c == ILLEGAL_2BIT_CODE for c in codes).any())]
         else:
             table = base3_decode_table()
-            rom_beat = self.weights.payload
             flags = []
             for pair in range(0, self.beat_bytes, 2):
                 rom = Memory(shape=unsigned(11), depth=256, init=table)
                 m.submodules[f"base3_rom{pair // 2}"] = rom
                 for byte in range(pair, min(pair + 2, self.beat_bytes)):
                     port = rom.read_port(domain="sync")
-                    m.d.comb += port.addr.eq(rom_beat[8 * byte:8 * byte + 8])
+                    m.d.comb += port.addr.eq(self.weights.payload[8 * byte:8 * byte + 8])
                     flags.append(port.data)
             m.d.comb += [nonzero.eq(Cat(Cat(f[2 * k] for k in range(5)) for f in flags)),
                          negative.eq(Cat(Cat(f[2 * k + 1] for k in range(5)) for f in flags)),
@@ -189,7 +188,7 @@ class TernaryMatVec(wiring.Component):
                      live_r.eq(live), s1b_valid.eq(s1_valid), s1b_row_end.eq(s1_row_end)]
         nonzero, negative, live = nonzero_r, negative_r, live_r
 
-        # --- Stage 2: select a, ~a or 0 per lane; count negative lanes (the +1s of -a = ~a + 1) -------
+        # --- Stage 2: select a, ~a or 0 per lane; flag the +1 of each negated lane (-a = ~a + 1) -------
         selected = [Signal(signed(8), name=f"sel{l}") for l in range(lanes)]
         plus_one = Signal(lanes)                    # the +1 of each negated lane, summed in the tree
         s2_valid, s2_row_end = Signal(), Signal()
