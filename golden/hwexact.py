@@ -8,6 +8,7 @@ recorded in a trace, under stable names, so that the RTL can be compared on each
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 
 import numpy as np
@@ -37,6 +38,12 @@ def normalized_input(x: np.ndarray, eps: float) -> NormalizedInput:
     return NormalizedInput(x_mant, x_shift, fxp.sf_rsqrt(sum_sq))
 
 
+@functools.lru_cache(maxsize=None)
+def sqrt_length(length: int) -> fxp.SFloat:
+    """sqrt(n) as a scalar float: a compile-time constant of each RMSNorm (one per vector length)."""
+    return fxp.sf_from_float(math.sqrt(length))
+
+
 def rms_norm(x: np.ndarray, weight: BlockFloatVector, eps: float) -> np.ndarray:
     """RMSNorm of an ACT vector with its weight, in ACT.
 
@@ -44,7 +51,7 @@ def rms_norm(x: np.ndarray, weight: BlockFloatVector, eps: float) -> np.ndarray:
     """
     front = normalized_input(x, eps)
     u_mant, u_shift = fxp.block_normalize(front.x_mant * weight.mantissas)
-    scale = fxp.sf_mul(fxp.sf_from_float(math.sqrt(x.shape[0])), front.inv_sqrt)
+    scale = fxp.sf_mul(sqrt_length(x.shape[0]), front.inv_sqrt)
     return fxp.scale_vector(u_mant, scale, u_shift + weight.exponent + fmt.ACT_FRAC)
 
 
