@@ -33,8 +33,13 @@ class NormalizedInput:
 
 
 def normalized_input(x: np.ndarray, eps: float) -> NormalizedInput:
+    return normalized_input_with_term(x, eps_term(x.shape[0], eps))
+
+
+def normalized_input_with_term(x: np.ndarray, eps_sum_sq: int) -> NormalizedInput:
+    """As `normalized_input`, the epsilon given as its integer sum-of-squares term (as an instruction holds it)."""
     x_mant, x_shift = fxp.block_normalize(x)
-    sum_sq = int(np.dot(x_mant, x_mant)) + fxp.round_shift(eps_term(x.shape[0], eps), 2 * x_shift)
+    sum_sq = int(np.dot(x_mant, x_mant)) + fxp.round_shift(eps_sum_sq, 2 * x_shift)
     return NormalizedInput(x_mant, x_shift, fxp.sf_rsqrt(sum_sq))
 
 

@@ -129,12 +129,64 @@ def _align(value: int) -> int:
     return -(-value // SECTION_ALIGN) * SECTION_ALIGN
 
 
+def _section_plan(cfg: HGRNBitConfig, trit_format: TritFormat) -> list[tuple[str, SectionKind, int, int, int]]:
+    """(name, kind, rows, cols, payload length) of every section, in file order, from the config alone."""
+    d, n, inter, vocab = cfg.hidden_size, cfg.inner_size, cfg.mlp_size, cfg.vocab_size
+    plan = [("model.embeddings.mantissas", SectionKind.EMBED_MANTISSAS, vocab, d, 2 * vocab * d),
+            ("model.embeddings.exponents", SectionKind.EMBED_EXPONENTS, vocab, 1, vocab)]
+
+    def norm(name, size):
+        plan.append((name, SectionKind.NORM_WEIGHT, 1, size, 4 * size))
+
+    def linear(name, rows, cols):
+        plan.append((f"{name}.weight", SectionKind.TRITS, rows, cols, packed_size(rows, cols, trit_format)))
+        norm(f"{name}.norm.weight", cols)
+
+    linear_shapes = {"i_proj": (n, d), "f_proj": (n, d), "g_proj": (n, d), "o_proj": (d, n),
+                     "gate_proj": (2 * inter, d), "down_proj": (d, inter)}
+    norm_sizes = {"attn_norm": d, "g_norm": n, "mlp_norm": d}
+    for idx in range(cfg.num_hidden_layers):
+        prefix = _layer_prefix(idx)
+        for field, path in _NORM_PATHS.items():
+            norm(f"{prefix}{path}.weight", norm_sizes[field])
+        for field, path in _LINEAR_PATHS.items():
+            linear(f"{prefix}{path}", *linear_shapes[field])
+        if cfg.use_lower_bound and idx > 0:
+            plan.append((f"{prefix}lower_bound", SectionKind.ACT_VECTOR, 1, n, 4 * n))
+    norm("model.norm.weight", d)
+    linear("lm_head", vocab, d)
+    return plan
+
+
+def _placement(config_json: bytes, count: int) -> tuple[int, int]:
+    """(header length, offset of the first payload)."""
+    header_length = HEADER.size + len(config_json) + SECTION_ENTRY.size * count
+    return header_length, _align(header_length + 4)
+
+
+def image_layout(config: HGRNBitConfig, trit_format: TritFormat = TritFormat.TRITS_BASE3) -> ImageInfo:
+    """Where every section of an image of `config` lies, without the weights (CRCs and parameters 0).
+
+    What a compiler needs to lay out a program for a model too large to hold (e.g. 2.7B) in Python.
+    """
+    config_json = json.dumps(config.to_dict(), sort_keys=True).encode("utf-8")
+    plan = _section_plan(config, trit_format)
+    _, offset = _placement(config_json, len(plan))
+    sections = []
+    for name, kind, rows, cols, length in plan:
+        sections.append(Section(name, kind, rows, cols, offset, length, 0))
+        offset = _align(offset + length)
+    return ImageInfo(FORMAT_VERSION, trit_format, config, sections, offset)
+
+
 def image_bytes(qmodel: QuantizedModel, trit_format: TritFormat = TritFormat.TRITS_BASE3) -> bytes:
     """Serialise a quantized model to a model image."""
     config_json = json.dumps(qmodel.config.to_dict(), sort_keys=True).encode("utf-8")
     payloads = list(_payloads(qmodel, trit_format))
-    header_length = HEADER.size + len(config_json) + SECTION_ENTRY.size * len(payloads)
-    offset = _align(header_length + 4)
+    plan = [(name, kind, rows, cols, len(payload)) for name, kind, rows, cols, payload, _, _ in payloads]
+    if plan != _section_plan(qmodel.config, trit_format):
+        raise ImageError("internal: the section payloads disagree with the layout planned from the config")
+    header_length, offset = _placement(config_json, len(payloads))
     entries, blobs = [], []
     for name, kind, rows, cols, payload, param_a, param_b in payloads:
         encoded = name.encode("utf-8")

@@ -6,6 +6,10 @@
     mmfree image       compile a model to a model image
     mmfree image-info  describe (and fully validate) a model image
     mmfree rtl engine  emit the Verilog of the ternary matrix-vector engine
+    mmfree asm         assemble a program (text -> binary)
+    mmfree disasm      disassemble a program binary
+    mmfree compile     compile a model (or an image, or a preset's layout) to a program
+    mmfree iss         run a compiled model on the instruction-level simulator
 """
 
 from __future__ import annotations
@@ -155,6 +159,105 @@ def cmd_rtl_engine(args) -> None:
           f"{engine.beat_bytes}-byte beats, {engine.acc_bits}-bit accumulators (max_cols {engine.max_cols})")
 
 
+def _image_for(spec: str, trit_format: str):
+    """(image bytes or None, ImageInfo) for a model spec, an .mmfi file, or 'layout:<preset>' (no weights)."""
+    from golden.config import preset
+    from golden.image import image_bytes, image_layout, parse_header
+    from golden.packing import TritFormat
+    from golden.quantize import quantize_model
+    from golden.zoo import load_model
+
+    packing = TritFormat[FORMATS[trit_format]]
+    if spec.startswith("layout:"):
+        try:
+            config = preset(spec.split(":", 1)[1])
+        except KeyError as error:
+            raise MmfreeError(f"unknown preset in {spec!r}: {error}") from None
+        return None, image_layout(config, packing)
+    if spec.endswith(".mmfi") and Path(spec).is_file():
+        data = Path(spec).read_bytes()
+        return data, parse_header(data, spec)
+    data = image_bytes(quantize_model(load_model(spec)), packing)
+    return data, parse_header(data)
+
+
+def _cost_model(args):
+    from assembler.iss import CostModel
+
+    try:
+        return CostModel(lanes=args.lanes, bytes_per_cycle=args.bytes_per_cycle, vector_lanes=args.vector_lanes)
+    except ValueError as error:
+        raise MmfreeError(str(error)) from None
+
+
+def cmd_asm(args) -> None:
+    from assembler.asm import assemble_file
+
+    program = assemble_file(args.source)
+    Path(args.out).write_bytes(program.to_bytes())
+    print(f"wrote {args.out}: {len(program.instructions)} instructions, {len(program.to_bytes())} bytes, "
+          f"{program.vmem_words} VMEM words allocated")
+
+
+def cmd_disasm(args) -> None:
+    from assembler.disasm import disassemble
+
+    try:
+        data = Path(args.binary).read_bytes()
+    except OSError as error:
+        raise MmfreeError(f"cannot read {args.binary}: {error}") from None
+    text = disassemble(data)
+    if args.out:
+        Path(args.out).write_text(text)
+        print(f"wrote {args.out}")
+    else:
+        print(text, end="")
+
+
+def cmd_compile(args) -> None:
+    from assembler.compiler import compile_model
+    from assembler.iss import decode_step_counters
+
+    data, info = _image_for(args.model, args.format)
+    compiled = compile_model(info, emit_logits=args.emit_logits)
+    binary = compiled.program.to_bytes()
+    Path(args.out).write_bytes(binary)
+    if args.asm:
+        Path(args.asm).write_text(compiled.source)
+    cost = _cost_model(args)
+    step = decode_step_counters(compiled.program.instructions, info.trit_format, cost)
+    print(f"wrote {args.out}: {len(compiled.program.instructions)} instructions, {len(binary)} bytes; "
+          f"VMEM {compiled.program.vmem_words} words")
+    print(f"derived (ISS cost model, {cost.lanes} lanes, {cost.bytes_per_cycle:g} B/cycle): "
+          f"{step.cycles} cycles per token, {step.bytes_read} bytes read, engine busy {step.engine_cycles} cycles "
+          f"({100 * step.engine_cycles / step.cycles:.1f} %)")
+
+
+def cmd_iss(args) -> None:
+    from assembler.compiler import compile_model
+    from assembler.iss import InstructionSetSimulator
+    from golden.tokenizer import ByteTokenizer
+
+    data, info = _image_for(args.model, args.format)
+    if data is None:
+        raise MmfreeError("the ISS needs weights: give a model or an image, not a layout")
+    tokenizer = ByteTokenizer(info.config.vocab_size)
+    prompt = tokenizer.encode(args.prompt)
+    if not prompt:
+        raise MmfreeError("the prompt must hold at least one token")
+    compiled = compile_model(info)
+    iss = InstructionSetSimulator(compiled.program.instructions, data, info.trit_format, _cost_model(args))
+    iss.send(len(prompt), args.max_tokens, *prompt)
+    start = time.perf_counter()
+    iss.run()
+    seconds = time.perf_counter() - start
+    print(args.prompt + tokenizer.decode(iss.host_out))
+    steps = len(prompt) + max(args.max_tokens - 1, 0)
+    print(f"[iss] {steps} decode steps, {iss.counters.cycles} cycles ({iss.counters.cycles / steps:.0f} per token, "
+          f"derived from the ISS cost model), {iss.counters.instructions} instructions, {seconds:.2f} s host time",
+          file=sys.stderr)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mmfree", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -199,6 +302,38 @@ def build_parser() -> argparse.ArgumentParser:
     info = sub.add_parser("image-info", help="validate and describe a model image")
     info.add_argument("image")
     info.set_defaults(func=cmd_image_info)
+
+    asm = sub.add_parser("asm", help="assemble a program")
+    asm.add_argument("source")
+    asm.add_argument("-o", "--out", required=True)
+    asm.set_defaults(func=cmd_asm)
+
+    disasm = sub.add_parser("disasm", help="disassemble a program binary")
+    disasm.add_argument("binary")
+    disasm.add_argument("-o", "--out")
+    disasm.set_defaults(func=cmd_disasm)
+
+    def cost_options(p):
+        p.add_argument("--lanes", type=int, default=64, help="ternary engine lanes (cost model)")
+        p.add_argument("--bytes-per-cycle", type=float, default=4.0, help="memory bandwidth (cost model)")
+        p.add_argument("--vector-lanes", type=int, default=1, help="vector-unit elements per cycle (cost model)")
+        p.add_argument("--format", choices=sorted(FORMATS), default="base3", help="packing of a built image")
+
+    layout_help = model_help + "; or an .mmfi image; or layout:<preset> (e.g. layout:2.7B, no weights)"
+    compile_ = sub.add_parser("compile", help="compile a model to a program")
+    compile_.add_argument("--model", default=DEFAULT_MODEL, help=layout_help)
+    compile_.add_argument("-o", "--out", required=True, help="program binary")
+    compile_.add_argument("--asm", help="also write the assembly source here")
+    compile_.add_argument("--emit-logits", action="store_true", help="send the logits before each token")
+    cost_options(compile_)
+    compile_.set_defaults(func=cmd_compile)
+
+    iss = sub.add_parser("iss", help="generate text on the instruction-level simulator")
+    iss.add_argument("--model", default=DEFAULT_MODEL, help=model_help + "; or an .mmfi image")
+    iss.add_argument("--prompt", default='class Config:\n    """')
+    iss.add_argument("--max-tokens", type=int, default=40)
+    cost_options(iss)
+    iss.set_defaults(func=cmd_iss)
     return parser
 
 

@@ -65,3 +65,43 @@ def test_user_errors_are_clean(capsys, argv, message):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and message in err
+
+
+def test_asm_disasm_round_trip_and_located_error(tmp_path, capsys):
+    source = tmp_path / "p.s"
+    source.write_text(".vector v 8\nloop: SETLEN 8\n VZERO v\n BNZ r1, loop\n HALT\n")
+    assert main(["asm", str(source), "-o", str(tmp_path / "p.bin")]) == 0
+    assert main(["disasm", str(tmp_path / "p.bin"), "-o", str(tmp_path / "q.s")]) == 0
+    assert main(["asm", str(tmp_path / "q.s"), "-o", str(tmp_path / "q.bin")]) == 0
+    assert (tmp_path / "p.bin").read_bytes() == (tmp_path / "q.bin").read_bytes()
+    source.write_text("SETLEN 8\n VZERO r1\n")
+    capsys.readouterr()
+    assert main(["asm", str(source), "-o", str(tmp_path / "p.bin")]) == 2
+    assert f"{source}:2:8: error:" in capsys.readouterr().err
+    (tmp_path / "bad.bin").write_bytes(bytes(16) + b"\xee" + bytes(15))
+    assert main(["disasm", str(tmp_path / "bad.bin")]) == 2
+    assert "byte offset 16: illegal opcode 0xee" in capsys.readouterr().err
+
+
+def test_compile_layout_reports_program_size_and_cycles(tmp_path, capsys):
+    assert main(["compile", "--model", "layout:370M", "-o", str(tmp_path / "p.bin"), "--asm", str(tmp_path / "p.s"),
+                 "--lanes", "256", "--bytes-per-cycle", "16"]) == 0
+    out = capsys.readouterr().out
+    size = (tmp_path / "p.bin").stat().st_size
+    assert f"{size // 16} instructions, {size} bytes" in out
+    assert re.search(r"derived \(ISS cost model, 256 lanes, 16 B/cycle\): \d+ cycles per token", out)
+    assert "RMSNORM" in (tmp_path / "p.s").read_text()
+    assert main(["compile", "--model", "layout:nope", "-o", str(tmp_path / "p.bin")]) == 2
+
+
+def test_iss_generates_the_hardware_exact_models_text(capsys):
+    from golden.hwexact import HardwareExactModel
+    from golden.quantize import quantize_model
+    from golden.tokenizer import ByteTokenizer
+
+    assert main(["iss", "--model", "random:tiny:4", "--prompt", "abc", "--max-tokens", "5"]) == 0
+    captured = capsys.readouterr()
+    tokenizer = ByteTokenizer(256)
+    expected = HardwareExactModel(quantize_model(random_model(preset("tiny"), seed=4))).generate(tokenizer.encode("abc"), 5)
+    assert captured.out == "abc" + tokenizer.decode(expected) + "\n"
+    assert "7 decode steps" in captured.err and "cycles" in captured.err

@@ -1,0 +1,212 @@
+"""The model compiler: a model image's layout (config + section table) to an assembly program.
+
+The program serves requests from the host, forever:
+
+    RECV prompt_length (>= 1), RECV tokens_to_generate, then the prompt tokens one RECV per step.
+    Each prompt token runs one decode step (prefill, nothing sent back). After the last one the
+    program sends ARGMAX(logits) and feeds it back, tokens_to_generate times (greedy decode; with
+    emit_logits, the logits vector goes out before each token). Then it waits for the next request;
+    every request starts from the zero recurrent state (the previous request's final state
+    stays readable in VMEM until then).
+
+One decode step is unrolled over the layers, following golden.hwexact.HardwareExactModel.step
+operation for operation (every scale and epsilon is a compile-time constant in the instructions).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+from golden import formats as fmt
+from golden.errors import MmfreeError
+from golden.fixedpoint import SFloat
+from golden.hwexact import sqrt_length
+from golden.image import ImageInfo, SectionKind, parse_header
+from golden.model import BITLINEAR_NORM_EPS
+from golden.packing import row_bytes
+from golden.quantize import eps_term
+
+from . import isa
+from .asm import Program, assemble
+
+# Scalar registers of the generated program.
+R_PROMPT, R_GENERATE, R_TOKEN = "r1", "r2", "r3"
+
+
+class CompileError(MmfreeError):
+    """A model the instruction set cannot express (a vector too long, VMEM exhausted, a section missing)."""
+
+
+@dataclasses.dataclass
+class CompiledProgram:
+    source: str
+    program: Program
+    logits_address: int                     # VMEM word address of the logits
+    state_addresses: list[int]              # VMEM word address of each layer's recurrent state
+
+
+class _Emitter:
+    def __init__(self, info: ImageInfo):
+        self.info = info
+        self.sections = {s.name: s for s in info.sections}
+        self.lines: list[str] = []
+        self.vl: int | None = None
+        self.scale: SFloat | None = None
+
+    def section(self, name: str, kind: SectionKind):
+        section = self.sections.get(name)
+        if section is None or section.kind is not kind:
+            raise CompileError(f"the image has no {kind.name} section {name!r}")
+        return section
+
+    def emit(self, text: str) -> None:
+        self.lines.append(f"        {text}")
+
+    def comment(self, text: str) -> None:
+        self.lines.append(f"; {text}")
+
+    def label(self, name: str) -> None:
+        self.lines.append(f"{name}:")
+        self.vl = self.scale = None                 # control may arrive from elsewhere
+
+    def set_length(self, n: int) -> None:
+        if n > isa.MAX_VL:
+            raise CompileError(f"vector of {n} elements exceeds the ISA's {isa.MAX_VL}")
+        if n != self.vl:
+            self.emit(f"SETLEN {n}")
+            self.vl = n
+
+    def set_scale(self, scale: SFloat) -> None:
+        if not fmt.EXP_MIN <= scale.e <= fmt.EXP_MAX:
+            raise CompileError(f"scale exponent {scale.e} does not fit the SETSCALE field")
+        if scale != self.scale:
+            self.emit(f"SETSCALE {scale.m}, {scale.e}")
+            self.scale = scale
+
+    @staticmethod
+    def eps(length: int, eps: float) -> int:
+        term = eps_term(length, eps)
+        if term >= 1 << 32:
+            raise CompileError(f"epsilon term {term} of a {length}-vector does not fit 32 bits")
+        return term
+
+    def rms_norm(self, dst: str, src: str, length: int, name: str) -> None:
+        norm = self.section(name, SectionKind.NORM_WEIGHT)
+        self.set_length(length)
+        self.set_scale(sqrt_length(length))
+        self.emit(f"RMSNORM {dst}, {src}, 0x{norm.offset:x}, {norm.param_a}, "
+                  f"{self.eps(length, self.info.config.rms_norm_eps)}  ; {name}")
+
+    def quant(self, src: str, length: int, name: str) -> None:
+        norm = self.section(f"{name}.norm.weight", SectionKind.NORM_WEIGHT)
+        self.set_length(length)
+        self.emit(f"QUANT {src}, 0x{norm.offset:x}, {norm.param_a}, {self.eps(length, BITLINEAR_NORM_EPS)}  ; {name}")
+
+    def matvec(self, dst: str, name: str, first_row: int = 0, rows: int | None = None) -> None:
+        trits = self.section(f"{name}.weight", SectionKind.TRITS)
+        rows = trits.rows - first_row if rows is None else rows
+        self.set_scale(SFloat(trits.param_a, trits.param_b))
+        address = trits.offset + first_row * row_bytes(trits.cols, self.info.trit_format)
+        self.emit(f"MATVEC {dst}, 0x{address:x}, {rows}  ; {name} rows {first_row}..{first_row + rows - 1}")
+
+    def bitlinear(self, dst: str, src: str, length: int, name: str) -> None:
+        self.quant(src, length, name)
+        self.matvec(dst, name)
+
+
+def compile_model(info: ImageInfo, *, emit_logits: bool = False) -> CompiledProgram:
+    """The serving program for the model described by `info` (see the module docstring)."""
+    cfg = info.config
+    d, n, inter, vocab = cfg.hidden_size, cfg.inner_size, cfg.mlp_size, cfg.vocab_size
+    out = _Emitter(info)
+    out.comment(f"mmfree program: {cfg.num_hidden_layers} layers, hidden {d}, inner {n}, mlp {inter}, vocab {vocab}")
+    vectors = [("h", d), ("r", d), ("x", max(d, n, inter)), ("o", d), ("gi", n), ("gf", n), ("gg", n),
+               ("t", n), ("t2", n), ("gate", inter), ("up", inter), ("logits", vocab)]
+    vectors += [(f"state{idx}", n) for idx in range(cfg.num_hidden_layers)]
+    for name, length in vectors:
+        out.lines.append(f".vector {name} {length}")
+
+    embed_mant = out.section("model.embeddings.mantissas", SectionKind.EMBED_MANTISSAS)
+    embed_exp = out.section("model.embeddings.exponents", SectionKind.EMBED_EXPONENTS)
+
+    out.label("request")
+    out.emit(f"RECV {R_PROMPT}            ; prompt length")
+    out.emit(f"RECV {R_GENERATE}            ; tokens to generate")
+    out.emit(f"BZ {R_PROMPT}, request     ; an empty prompt is ignored")
+    out.set_length(n)
+    for idx in range(cfg.num_hidden_layers):
+        out.emit(f"VZERO state{idx}")
+    out.emit(f"RECV {R_TOKEN}            ; first prompt token")
+
+    out.label("step")
+    out.set_length(d)
+    out.emit(f"EMBED h, {R_TOKEN}, {vocab}, 0x{embed_mant.offset:x}, 0x{embed_exp.offset:x}")
+    for idx in range(cfg.num_hidden_layers):
+        p = f"model.layers.{idx}."
+        out.comment(f"layer {idx}: MLGRU token mixer")
+        out.rms_norm("x", "h", d, f"{p}attn_norm.weight")
+        out.bitlinear("gi", "x", d, f"{p}attn.i_proj")
+        out.bitlinear("gf", "x", d, f"{p}attn.f_proj")
+        out.bitlinear("gg", "x", d, f"{p}attn.g_proj")
+        out.set_length(n)
+        out.emit("VSIGMOID gf, gf")
+        lower = out.sections.get(f"{p}lower_bound")
+        if lower is not None:
+            out.emit(f"VLOAD t, 0x{lower.offset:x}  ; forget-gate floor lb")
+            out.emit("VONEMINUS t2, t")
+            out.emit("VMUL gf, gf, t2")
+            out.emit("VADD gf, t, gf        ; f = lb + f (1 - lb)")
+        out.emit("VONEMINUS t, gf")
+        out.emit("VSILU gi, gi")
+        out.emit("VMUL gi, gi, t        ; i = silu(i) (1 - f)")
+        out.emit(f"VMULADD state{idx}, gf, gi  ; h = h f + i")
+        out.rms_norm("gg", "gg", n, f"{p}attn.g_norm.weight")
+        out.set_length(n)
+        out.emit(f"VSILU t, state{idx}")
+        out.emit("VMUL x, gg, t         ; o = g silu(h)")
+        out.bitlinear("o", "x", n, f"{p}attn.o_proj")
+        out.set_length(d)
+        out.emit("VADD r, h, o")
+        out.comment(f"layer {idx}: GLU channel mixer")
+        out.rms_norm("x", "r", d, f"{p}mlp_norm.weight")
+        out.quant("x", d, f"{p}mlp.gate_proj")
+        out.matvec("gate", f"{p}mlp.gate_proj", 0, inter)
+        out.matvec("up", f"{p}mlp.gate_proj", inter, inter)
+        out.set_length(inter)
+        out.emit("VSILU gate, gate")
+        out.emit("VMUL x, gate, up")
+        out.bitlinear("o", "x", inter, f"{p}mlp.down_proj")
+        out.set_length(d)
+        out.emit("VADD h, r, o")
+    out.comment("head")
+    out.rms_norm("x", "h", d, "model.norm.weight")
+    out.bitlinear("logits", "x", d, "lm_head")
+    out.emit(f"ADDI {R_PROMPT}, {R_PROMPT}, -1")
+    out.emit(f"BZ {R_PROMPT}, generate")
+    out.emit(f"RECV {R_TOKEN}            ; next prompt token")
+    out.emit("JMP step")
+
+    out.label("generate")
+    out.emit(f"BZ {R_GENERATE}, request")
+    out.set_length(vocab)
+    if emit_logits:
+        out.emit("SENDV logits")
+    out.emit(f"ARGMAX {R_TOKEN}, logits")
+    out.emit(f"SEND {R_TOKEN}")
+    out.emit(f"ADDI {R_GENERATE}, {R_GENERATE}, -1")
+    out.emit(f"BZ {R_GENERATE}, request")
+    out.emit(f"LI {R_PROMPT}, 1            ; the fed-back token is the last of the 'prompt'")
+    out.emit("JMP step")
+
+    source = "\n".join(out.lines) + "\n"
+    try:
+        program = assemble(source, "<compiled>")
+    except MmfreeError as exc:
+        raise CompileError(f"the compiled program does not assemble (a model the ISA cannot hold?): {exc}") from None
+    return CompiledProgram(source=source, program=program, logits_address=program.symbols["logits"],
+                           state_addresses=[program.symbols[f"state{idx}"] for idx in range(cfg.num_hidden_layers)])
+
+
+def compile_image(data: bytes, *, emit_logits: bool = False) -> CompiledProgram:
+    return compile_model(parse_header(data), emit_logits=emit_logits)

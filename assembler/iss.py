@@ -1,0 +1,301 @@
+"""The instruction-level simulator: runs a program on a model image with the hardware-exact golden
+operations (golden.hwexact, golden.fixedpoint), and counts cycles with a stated cost model.
+
+Every instruction's semantics (assembler.isa) is carried out by the same golden functions the
+hardware-exact model calls, so a compiled program and `HardwareExactModel` must agree bit for bit;
+the tests check that they do. A program stops on HALT, on an error (`ErrorCode`, with the pc), or
+when RECV finds the host queue empty (`waiting`: the hardware would wait for the host).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections import deque
+
+import numpy as np
+
+from golden import fixedpoint as fxp
+from golden import formats as fmt
+from golden.errors import MmfreeError, PackingError
+from golden.hwexact import normalized_input_with_term, quantize_int8, ternary_matvec
+from golden.packing import TritFormat, row_bytes, unpack_trits
+
+from . import isa
+from .isa import ErrorCode
+
+
+@dataclasses.dataclass(frozen=True)
+class CostModel:
+    """Cycle costs of the accelerator (one clock). Every figure the ISS prints is *derived* from these.
+
+    lanes: trits the ternary engine consumes per cycle (hw.ternary_engine.TernaryMatVec LANES).
+    engine_latency: cycles from the last beat to the last row sum (the engine's pipeline_depth + FIFO).
+    bytes_per_cycle: sustained external-memory bandwidth in bytes per clock.
+    memory_latency: cycles from a burst request to its first byte (paid once per streamed operand).
+    vector_lanes: elements the vector unit processes per cycle (time-shared 18x18 multipliers).
+    vector_latency: pipeline cycles of one vector-unit pass (paid once per pass).
+    rsqrt_cycles: the digit-by-digit square root and restoring division of one RMSNorm / QUANT.
+    """
+    lanes: int = 64
+    engine_latency: int = 10
+    bytes_per_cycle: float = 4.0
+    memory_latency: int = 20
+    vector_lanes: int = 1
+    vector_latency: int = 6
+    rsqrt_cycles: int = 60
+
+    def __post_init__(self):
+        for name in ("lanes", "vector_lanes"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+        if self.bytes_per_cycle <= 0:
+            raise ValueError("bytes_per_cycle must be positive")
+
+    def stream(self, nbytes: int) -> int:
+        return self.memory_latency + math.ceil(nbytes / self.bytes_per_cycle) if nbytes else 0
+
+    def vector_pass(self, length: int) -> int:
+        return self.vector_latency + math.ceil(length / self.vector_lanes)
+
+    def matvec(self, rows: int, cols: int, nbytes: int) -> int:
+        """The engine runs while the weights stream in: the slower of the two, plus the rescale pass."""
+        compute = rows * math.ceil(cols / self.lanes)
+        return max(compute, self.stream(nbytes)) + self.engine_latency + self.vector_pass(rows)
+
+
+class IssError(MmfreeError):
+    """A program stopped on an error: the code, the pc and what happened."""
+
+    def __init__(self, code: ErrorCode, pc: int, message: str):
+        super().__init__(f"{code.name} at pc {pc}: {message}")
+        self.code, self.pc = code, pc
+
+
+@dataclasses.dataclass
+class Counters:
+    cycles: int = 0
+    instructions: int = 0
+    bytes_read: int = 0
+    engine_cycles: int = 0          # cycles the ternary engine is busy (MATVEC)
+    by_group: dict = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class _QuantState:
+    q: np.ndarray
+    peak: int
+    inv_sqrt: fxp.SFloat
+    norm_exp: int
+
+
+class InstructionSetSimulator:
+    def __init__(self, program: list[isa.Instruction], image: bytes | None, trit_format: TritFormat,
+                 cost: CostModel | None = None):
+        """`image` None: cost only (a model too large to hold): control flow, lengths and cycles, no data;
+        ARGMAX then yields 0."""
+        self.program = program
+        self.image = image
+        self.trit_format = trit_format
+        self.cost = cost or CostModel()
+        self.vmem = np.zeros(isa.VMEM_WORDS, dtype=np.int64)
+        self.regs = [0] * isa.SCALAR_REGISTERS
+        self.vl = 1
+        self.scale = fxp.SFLOAT_ZERO
+        self.quant: _QuantState | None = None
+        self.quant_length: int | None = None
+        self.pc = 0
+        self.halted = False
+        self.host_in: deque[int] = deque()
+        self.host_out: list[int] = []           # SEND words
+        self.vectors_out: list[np.ndarray] = []  # SENDV vectors
+        self.counters = Counters()
+
+    # --- host side ------------------------------------------------------------------------------
+    def send(self, *words: int) -> None:
+        for word in words:
+            self.host_in.append(int(word) & 0xFFFFFFFF)
+
+    # --- memory access with range checks -----------------------------------------------------------
+    def _fail(self, code: ErrorCode, message: str):
+        raise IssError(code, self.pc, message)
+
+    def _vector(self, unit_address: int, length: int | None = None) -> slice:
+        start = unit_address * isa.VMEM_ALIGN
+        length = self.vl if length is None else length
+        if start + length > isa.VMEM_WORDS:
+            self._fail(ErrorCode.VMEM_OUT_OF_RANGE, f"vector [{start}, {start + length}) beyond VMEM ({isa.VMEM_WORDS} words)")
+        return slice(start, start + length)
+
+    def _read_image(self, address: int, nbytes: int) -> bytes:
+        if address + nbytes > len(self.image):
+            self._fail(ErrorCode.IMAGE_OUT_OF_RANGE, f"image bytes [{address}, {address + nbytes}) beyond its {len(self.image)} bytes")
+        return self.image[address:address + nbytes]
+
+    def _image_array(self, address: int, count: int, dtype: str) -> np.ndarray:
+        size = np.dtype(dtype).itemsize
+        return np.frombuffer(self._read_image(address, count * size), dtype=dtype).astype(np.int64)
+
+    # --- execution ------------------------------------------------------------------------------
+    def run(self, max_instructions: int = 10_000_000) -> str:
+        """Execute until HALT ('halted') or a RECV with nothing from the host ('waiting')."""
+        for _ in range(max_instructions):
+            if self.halted:
+                return "halted"
+            if not 0 <= self.pc < len(self.program):
+                self._fail(ErrorCode.PC_OUT_OF_RANGE, f"pc outside the program's {len(self.program)} instructions")
+            ins = self.program[self.pc]
+            if ins.op.mnemonic == "RECV" and not self.host_in:
+                return "waiting"
+            cycles = self._execute(ins)
+            self.counters.cycles += cycles
+            self.counters.instructions += 1
+            group = self.counters.by_group
+            group[ins.op.group] = group.get(ins.op.group, 0) + cycles
+        raise IssError(ErrorCode.NONE, self.pc, f"no HALT or RECV wait within {max_instructions} instructions")
+
+    def _cycles(self, op: str, a: dict) -> int:
+        """The cost model of one instruction (the VL and Q before it executes)."""
+        cost, vl = self.cost, self.vl
+        streamed = {"EMBED": 2 * vl + 1, "VLOAD": 4 * vl, "QUANT": 4 * vl, "RMSNORM": 4 * vl}.get(op, 0)
+        if op == "MATVEC":
+            streamed = a["rows"] * row_bytes(self.quant_length or 0, self.trit_format)
+        self.counters.bytes_read += streamed
+        if op == "EMBED":
+            return cost.stream(streamed) + cost.vector_pass(vl)
+        if op == "VLOAD":
+            return cost.stream(streamed)
+        if op in ("VZERO", "VCOPY", "SENDV", "ARGMAX", "VADD", "VSIGMOID", "VSILU", "VONEMINUS"):
+            return cost.vector_pass(vl)
+        if op in ("VMUL", "VMULADD"):
+            return 2 * cost.vector_pass(vl)            # a max|b| pass for the block shift, then the products
+        if op in ("QUANT", "RMSNORM"):
+            # Passes: sum of squares (block shift from a running max), products + peak, quantise / scale,
+            # overlapped with streaming the norm weights; then the square root and division.
+            return max(cost.stream(streamed), 3 * cost.vector_pass(vl)) + cost.rsqrt_cycles
+        if op == "MATVEC":
+            cols = self.quant_length or 0
+            rows = a["rows"]
+            engine = rows * math.ceil(cols / cost.lanes)
+            self.counters.engine_cycles += engine
+            return cost.matvec(rows, cols, streamed)
+        return 1
+
+    def _execute(self, ins: isa.Instruction) -> int:
+        op = ins.op.mnemonic
+        a = dict(zip((o.name for o in ins.op.operands), ins.args))
+        regs = self.regs
+        next_pc = self.pc + 1
+        if op == "MATVEC" and self.quant_length is None:
+            self._fail(ErrorCode.NO_QUANT, "MATVEC without a QUANT before it")
+        cycles = self._cycles(op, a)
+        if op == "QUANT":
+            self.quant_length = self.vl
+        if self.image is None and ins.op.group != "control" and op != "ARGMAX":
+            self.pc = next_pc                       # cost-only: no data, only lengths and control
+            return cycles
+        if op == "NOP":
+            pass
+        elif op == "HALT":
+            self.halted = True
+        elif op == "JMP":
+            next_pc = a["target"]
+        elif op == "BZ":
+            next_pc = a["target"] if regs[a["rs"]] == 0 else next_pc
+        elif op == "BNZ":
+            next_pc = a["target"] if regs[a["rs"]] != 0 else next_pc
+        elif op == "LI":
+            regs[a["rd"]] = a["imm"]
+        elif op == "ADDI":
+            regs[a["rd"]] = _wrap32(regs[a["rs"]] + a["imm"])
+        elif op == "RECV":
+            regs[a["rd"]] = _wrap32(self.host_in.popleft())
+        elif op == "SEND":
+            self.host_out.append(regs[a["rs"]])
+        elif op == "SETLEN":
+            self.vl = a["n"]
+        elif op == "SETSCALE":
+            self.scale = fxp.SFloat(a["mantissa"], a["exponent"])
+        elif op == "EMBED":
+            token = regs[a["rs"]]
+            if not 0 <= token < a["rows"]:
+                self._fail(ErrorCode.BAD_TOKEN, f"token id {token} outside [0, {a['rows']})")
+            mant = self._image_array(a["mantissas"] + 2 * token * self.vl, self.vl, "<i2")
+            exponent = int(self._image_array(a["exponents"] + token, 1, "i1")[0])
+            self.vmem[self._vector(a["vd"])] = fxp.saturate(fxp.round_shift(mant, -(exponent + fmt.ACT_FRAC)), fmt.ACT_BITS)
+        elif op == "VLOAD":
+            self.vmem[self._vector(a["vd"])] = self._image_array(a["src"], self.vl, "<i4")
+        elif op == "VZERO":
+            self.vmem[self._vector(a["vd"])] = 0
+        elif op == "VCOPY":
+            self.vmem[self._vector(a["vd"])] = self.vmem[self._vector(a["vs"])]
+        elif op == "SENDV":
+            self.vectors_out.append(self.vmem[self._vector(a["vs"])].copy())
+        elif op == "ARGMAX":
+            regs[a["rd"]] = 0 if self.image is None else int(np.argmax(self.vmem[self._vector(a["vs"])]))
+        elif op == "QUANT":
+            x = self.vmem[self._vector(a["vs"])]
+            norm = self._image_array(a["norm"], self.vl, "<i4")
+            front = normalized_input_with_term(x, a["eps"])
+            q, peak = quantize_int8(front.x_mant * norm)
+            self.quant = _QuantState(q=q, peak=peak, inv_sqrt=front.inv_sqrt, norm_exp=a["norm_exp"])
+            # Passes: sum of squares (with the block shift from a running max), products + peak, quantise.
+        elif op == "MATVEC":
+            cols, rows = len(self.quant.q), a["rows"]
+            nbytes = rows * row_bytes(cols, self.trit_format)
+            data = self._read_image(a["trits"], nbytes)
+            try:
+                trits = unpack_trits(data, rows, cols, self.trit_format, offset=a["trits"])
+            except PackingError as exc:
+                self._fail(ErrorCode.BAD_TRITS, str(exc))
+            acc = ternary_matvec(trits, self.quant.q)
+            scale = fxp.sf_mul(fxp.sf_mul(self.scale, fxp.sf_normalize(self.quant.peak)), self.quant.inv_sqrt)
+            scale = fxp.SFloat(scale.m, scale.e + self.quant.norm_exp)
+            self.vmem[self._vector(a["vd"], rows)] = fxp.scale_vector(acc, scale, fmt.ACT_FRAC)
+        elif op == "RMSNORM":
+            x = self.vmem[self._vector(a["vs"])]
+            norm = self._image_array(a["norm"], self.vl, "<i4")
+            front = normalized_input_with_term(x, a["eps"])
+            u_mant, u_shift = fxp.block_normalize(front.x_mant * norm)
+            scale = fxp.sf_mul(self.scale, front.inv_sqrt)
+            self.vmem[self._vector(a["vd"])] = fxp.scale_vector(u_mant, scale, u_shift + a["norm_exp"] + fmt.ACT_FRAC)
+        elif op in ("VADD", "VMUL"):
+            va, vb = self.vmem[self._vector(a["va"])], self.vmem[self._vector(a["vb"])]
+            self.vmem[self._vector(a["vd"])] = fxp.vadd(va, vb) if op == "VADD" else fxp.vmul(va, vb)
+        elif op == "VMULADD":
+            vd = self._vector(a["vd"])
+            self.vmem[vd] = fxp.vadd(fxp.vmul(self.vmem[vd], self.vmem[self._vector(a["va"])]),
+                                     self.vmem[self._vector(a["vb"])])
+        elif op == "VSIGMOID":
+            self.vmem[self._vector(a["vd"])] = fxp.vsigmoid(self.vmem[self._vector(a["vs"])])
+        elif op == "VSILU":
+            self.vmem[self._vector(a["vd"])] = fxp.vsilu(self.vmem[self._vector(a["vs"])])
+        elif op == "VONEMINUS":
+            self.vmem[self._vector(a["vd"])] = fxp.saturate(fmt.ACT_ONE - self.vmem[self._vector(a["vs"])], fmt.ACT_BITS)
+        else:                                                   # pragma: no cover - isa and ISS out of step
+            self._fail(ErrorCode.ILLEGAL_INSTRUCTION, f"{op} has no ISS semantics")
+        self.pc = next_pc
+        return cycles
+
+
+def _wrap32(value: int) -> int:
+    value &= 0xFFFFFFFF
+    return value - (1 << 32) if value >> 31 else value
+
+
+def decode_step_counters(program: list[isa.Instruction], trit_format: TritFormat, cost: CostModel,
+                         image: bytes | None = None) -> Counters:
+    """Counters of one decode step of a compiled serving program (assembler.compiler): a two-token
+    request minus a one-token request, so the request's set-up is not counted."""
+    runs = []
+    for prompt_length in (1, 2):
+        iss = InstructionSetSimulator(program, image, trit_format, cost)
+        iss.send(prompt_length, 0, *[0] * prompt_length)
+        if iss.run() != "waiting":
+            raise IssError(ErrorCode.NONE, iss.pc, "the program did not return to wait for a request")
+        runs.append(iss.counters)
+    one, two = runs
+    groups = {g: two.by_group.get(g, 0) - one.by_group.get(g, 0) for g in two.by_group}
+    return Counters(cycles=two.cycles - one.cycles, instructions=two.instructions - one.instructions,
+                    bytes_read=two.bytes_read - one.bytes_read, engine_cycles=two.engine_cycles - one.engine_cycles,
+                    by_group=groups)
