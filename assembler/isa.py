@@ -202,7 +202,6 @@ class ErrorCode(enum.IntEnum):
     BAD_TOKEN = 5
     BAD_TRITS = 6
     NO_QUANT = 7            # MATVEC without a QUANT of the right length before it
-    HOST_EMPTY = 8          # RECV with nothing from the host (the ISS only; hardware waits)
 
 
 @dataclasses.dataclass(frozen=True)
