@@ -32,6 +32,11 @@ def accumulator_bits(row_length: int = MAX_ROW_LENGTH) -> int:
 # unsigned 17-bit mantissa normalised to [2**16, 2**17) so that it is a non-negative 18-bit signed
 # DSP operand, and a signed exponent (stored ones, in the image, are signed bytes). Zero is m = 0.
 SFLOAT_MANT_BITS = 17
+SFLOAT_EXP_BITS = 10                # exponent registers inside the hardware (stored exponents: bytes)
+
+# Sum of squares of a block-normalised vector (|m| <= 2**17, up to MAX_ROW_LENGTH of them) plus the
+# RMSNorm epsilon term (< 2**32): the radicand of the reciprocal square root.
+SUM_SQUARES_BITS = (MAX_ROW_LENGTH * (1 << 2 * (MANT_BITS - 1)) + (1 << 32)).bit_length()
 
 # --- Non-linearities ---------------------------------------------------------------------------------
 # sigmoid(x) for x >= 0 by linear interpolation in a table of SIGMOID_SEGMENTS + 1 points over
