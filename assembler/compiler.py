@@ -16,7 +16,6 @@ operation for operation (every scale and epsilon is a compile-time constant in t
 from __future__ import annotations
 
 import dataclasses
-import math
 
 from golden import formats as fmt
 from golden.errors import MmfreeError

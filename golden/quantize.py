@@ -16,7 +16,7 @@ import torch
 from . import fixedpoint as fxp
 from . import formats as fmt
 from .config import HGRNBitConfig
-from .model import BITLINEAR_NORM_EPS, SCALE_FLOOR, HGRNBitForCausalLM, ternarize
+from .model import SCALE_FLOOR, HGRNBitForCausalLM, ternarize
 
 
 @dataclasses.dataclass

@@ -12,12 +12,12 @@ import random
 
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
-from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
+from cocotb.triggers import FallingEdge, ReadOnly
 
 from golden.hwexact import ternary_matvec
 from golden.packing import TritFormat, pack_trits
 from hw.ternary_engine import TernaryMatVec
+from sim.clocking import start_and_reset
 
 ENGINE = TernaryMatVec(lanes=int(os.environ["ENGINE_LANES"]), trit_format=TritFormat[os.environ["ENGINE_FORMAT"]],
                        max_cols=int(os.environ["ENGINE_MAX_COLS"]))
@@ -26,13 +26,7 @@ LAYOUT = ENGINE.cmd.payload.shape()
 
 
 async def reset(dut):
-    cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
-    for name in ("cmd__valid", "weights__valid", "result__ready", "act_write__en"):
-        getattr(dut, name).value = 0
-    dut.rst.value = 1
-    for _ in range(3):
-        await RisingEdge(dut.clk)
-    dut.rst.value = 0
+    await start_and_reset(dut, low=("cmd__valid", "weights__valid", "result__ready", "act_write__en"))
 
 
 async def write_activations(dut, q: np.ndarray, rng: random.Random):

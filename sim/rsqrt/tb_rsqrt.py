@@ -10,12 +10,12 @@ import os
 import random
 
 import cocotb
-from cocotb.clock import Clock
-from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
+from cocotb.triggers import FallingEdge, ReadOnly
 
 from golden import formats as fmt
 from golden.fixedpoint import sf_rsqrt
 from hw.rsqrt import ReciprocalSqrt
+from sim.clocking import start_and_reset
 
 M_BITS = fmt.SFLOAT_MANT_BITS
 
@@ -31,13 +31,7 @@ def radicands(rng: random.Random, count: int) -> list[int]:
 
 @cocotb.test()
 async def rsqrt_matches_golden(dut):
-    cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
-    dut.request__valid.value = 0
-    dut.response__ready.value = 0
-    dut.rst.value = 1
-    for _ in range(3):
-        await RisingEdge(dut.clk)
-    dut.rst.value = 0
+    await start_and_reset(dut, low=("request__valid", "response__ready"))
     rng = random.Random(int(os.environ.get("SEED", "7")))
     for value in radicands(rng, int(os.environ.get("COUNT", "600"))):
         await FallingEdge(dut.clk)

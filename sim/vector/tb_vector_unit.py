@@ -13,12 +13,12 @@ import random
 
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 
 from golden import fixedpoint as fxp
 from golden import formats as fmt
 from hw.vector_unit import VectorOp, VectorUnit
+from sim.clocking import start_and_reset
 
 WORDS = int(os.environ["VMEM_WORDS"])
 _UNIT = VectorUnit(vmem_words=WORDS)
@@ -45,17 +45,6 @@ def reference(op: VectorOp, vmem: np.ndarray, length, d, x, y, z):
     }[op]()
     vmem[d:d + length] = result
     return 0
-
-
-async def start(dut):
-    cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
-    dut.cmd__valid.value = dut.host_write__en.value = 0
-    dut.done__ready.value = 0
-    dut.host_read__en.value = 1
-    dut.rst.value = 1
-    for _ in range(3):
-        await RisingEdge(dut.clk)
-    dut.rst.value = 0
 
 
 async def fill(dut, vmem: np.ndarray):
@@ -112,7 +101,7 @@ def random_vector(rng: np.random.Generator, length: int, kind: str) -> np.ndarra
 
 @cocotb.test()
 async def every_operation_matches_golden(dut):
-    await start(dut)
+    await start_and_reset(dut, low=("cmd__valid", "host_write__en", "done__ready"), high=("host_read__en",))
     rng = np.random.default_rng(int(os.environ.get("SEED", "1")))
     py_rng = random.Random(2)
     vmem = np.zeros(WORDS, dtype=np.int64)

@@ -1,7 +1,5 @@
 """Assembler, disassembler and the ISA encoding: round trips, located errors, generated docs."""
 
-import re
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings

@@ -6,7 +6,7 @@ import pytest
 
 from assembler.compiler import CompileError, compile_model
 from assembler.iss import CostModel, decode_step_counters
-from golden.config import HGRNBitConfig, preset
+from golden.config import preset
 from golden.image import image_bytes, image_layout, parse_header
 from golden.packing import TritFormat
 from golden.quantize import quantize_model
