@@ -235,6 +235,15 @@ def operand_range(operand: Operand) -> range:
     return FIELDS[operand.field].range
 
 
+def used_bits(op: Op) -> int:
+    """Mask of the instruction bits `op` defines (opcode and operand fields); all others must be 0."""
+    mask = 0
+    for name in ["opcode"] + [operand.field for operand in op.operands]:
+        field = FIELDS[name]
+        mask |= ((1 << field.bits) - 1) << (32 * field.word + field.low)
+    return mask
+
+
 def semantic_error(op: Op, args: tuple[int, ...]) -> str | None:
     """Why an encodable instruction is still illegal, or None: the rules beyond field widths."""
     values = {operand.name: value for operand, value in zip(op.operands, args)}

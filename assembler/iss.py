@@ -91,14 +91,17 @@ class _QuantState:
 
 class InstructionSetSimulator:
     def __init__(self, program: list[isa.Instruction], image: bytes | None, trit_format: TritFormat,
-                 cost: CostModel | None = None):
-        """`image` None: cost only (a model too large to hold): control flow, lengths and cycles, no data;
+                 cost: CostModel | None = None, vmem_words: int = isa.VMEM_WORDS):
+        """`vmem_words`: the VMEM of the accelerator modelled (at most isa.VMEM_WORDS).
+        `image` None: cost only (a model too large to hold): control flow, lengths and cycles, no data;
         ARGMAX then yields 0."""
         self.program = program
         self.image = image
         self.trit_format = trit_format
         self.cost = cost or CostModel()
-        self.vmem = np.zeros(isa.VMEM_WORDS, dtype=np.int64)
+        if not 1 <= vmem_words <= isa.VMEM_WORDS:
+            raise ValueError(f"vmem_words must be in 1..{isa.VMEM_WORDS}")
+        self.vmem = np.zeros(vmem_words, dtype=np.int64)
         self.regs = [0] * isa.SCALAR_REGISTERS
         self.vl = 1
         self.scale = fxp.SFLOAT_ZERO
@@ -123,8 +126,8 @@ class InstructionSetSimulator:
     def _vector(self, unit_address: int, length: int | None = None) -> slice:
         start = unit_address * isa.VMEM_ALIGN
         length = self.vl if length is None else length
-        if start + length > isa.VMEM_WORDS:
-            self._fail(ErrorCode.VMEM_OUT_OF_RANGE, f"vector [{start}, {start + length}) beyond VMEM ({isa.VMEM_WORDS} words)")
+        if start + length > len(self.vmem):
+            self._fail(ErrorCode.VMEM_OUT_OF_RANGE, f"vector [{start}, {start + length}) beyond VMEM ({len(self.vmem)} words)")
         return slice(start, start + length)
 
     def _read_image(self, address: int, nbytes: int) -> bytes:

@@ -1,0 +1,262 @@
+"""`Controller`: fetches and executes the instruction stream (assembler.isa), sequencing the units.
+
+    program memory ─► fetch ─► decode + legality ─► execute: scalar registers, branches, VL, S (here)
+                                                           ├► vector unit (cmd / done)
+                                                           └► host link (host_in / host_out words)
+
+One instruction at a time: fetch (1 cycle, block RAM), decode (1), execute (1 for scalar and control
+instructions; a vector instruction until the unit reports done; RECV/SEND until the host link moves).
+Legality is decided from assembler.isa exactly as the disassembler decides it (opcode, no bits outside
+the operand fields, SETLEN 1..MAX_VL, normalised SETSCALE, rows >= 1); range errors as the ISS raises
+them. On an error the controller stops, holding the error code and the pc of the instruction (a jump
+beyond the program memory reports program_words as its pc).
+
+Not yet executed here (issue 6 in progress): QUANT, MATVEC, RMSNORM, EMBED, VLOAD, SENDV — they stop
+with ILLEGAL_INSTRUCTION until the BitLinear front, the weight streamer and the logits path land.
+
+Protocol. The host writes the program through `program_write` while the controller is not running,
+then sends the program length on `start`; execution begins at pc 0. `status` tells the state
+(idle, running, waiting for the host, halted, error), the error code and the pc.
+"""
+
+from __future__ import annotations
+
+from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, enum, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from assembler import isa
+from golden import formats as fmt
+
+from .rsqrt import SFloatLayout
+from .vector_unit import VectorOp, VectorUnit
+
+INSTRUCTION_BITS = 8 * isa.INSTRUCTION_BYTES
+
+
+class State(enum.Enum, shape=3):
+    IDLE = 0
+    RUNNING = 1
+    WAITING = 2         # RECV with nothing from the host
+    HALTED = 3
+    ERROR = 4
+
+
+class StatusLayout(data.StructLayout):
+    def __init__(self, program_words: int):
+        super().__init__({"state": State, "error": unsigned(4), "pc": range(program_words + 1)})
+
+
+class Controller(wiring.Component):
+    """Parameters
+    program_words: program memory depth (instructions).
+    vmem_words: VMEM depth (words); vector operands beyond it stop with VMEM_OUT_OF_RANGE.
+
+    Ports
+    program_write: write port of the program memory (128-bit instructions), for the host.
+    start: stream of the program length (instructions); starts execution at pc 0.
+    host_in / host_out: streams of 32-bit words (RECV / SEND).
+    vector / vector_done: the vector unit's command and done streams.
+    status: StatusLayout.  scale: the S register (SFloatLayout), for the BitLinear units.
+    """
+
+    def __init__(self, *, program_words: int, vmem_words: int):
+        self._MustUse__silence = True        # a refused parameter set is not an unused design
+        if not isinstance(program_words, int) or not 2 <= program_words <= 1 << 16:
+            raise ValueError(f"program_words must be in 2..65536, got {program_words!r}")
+        if not isinstance(vmem_words, int) or not 16 <= vmem_words <= isa.VMEM_WORDS:
+            raise ValueError(f"vmem_words must be in 16..{isa.VMEM_WORDS}, got {vmem_words!r}")
+        self.program_words = program_words
+        self.vmem_words = vmem_words
+        unit = VectorUnit(vmem_words=vmem_words)
+        unit._MustUse__silence = True           # only its stream signatures are used
+        self._MustUse__silence = False
+        super().__init__({
+            "program_write": Out(memory.WritePort.Signature(addr_width=(program_words - 1).bit_length(),
+                                                            shape=INSTRUCTION_BITS)),
+            "start": In(stream.Signature(range(program_words + 1))),
+            "host_in": In(stream.Signature(32)),
+            "host_out": Out(stream.Signature(32)),
+            "vector": Out(unit.cmd.signature.flip()),
+            "vector_done": In(unit.done.signature),
+            "status": Out(StatusLayout(program_words)),
+            "scale": Out(SFloatLayout()),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        program = memory.Memory(shape=INSTRUCTION_BITS, depth=self.program_words, init=[])
+        m.submodules.program = program
+        write = program.write_port()
+        fetch = program.read_port(domain="sync")
+        m.d.comb += [write.addr.eq(self.program_write.addr), write.data.eq(self.program_write.data),
+                     write.en.eq(self.program_write.en)]
+
+        state = Signal(State)
+        error = Signal(4)
+        pc = Signal(range(self.program_words + 1))
+        length = Signal(range(self.program_words + 1))
+        instruction = Signal(INSTRUCTION_BITS)
+        registers = [Signal(signed(isa.SCALAR_BITS), name=f"r{i}") for i in range(isa.SCALAR_REGISTERS)]
+        vector_length = Signal(range(isa.MAX_VL + 1), init=1)
+        scale = Signal(SFloatLayout())
+        m.d.comb += [self.status.state.eq(state), self.status.error.eq(error), self.status.pc.eq(pc),
+                     self.scale.eq(scale)]
+
+        def field(name):
+            spec = isa.FIELDS[name]
+            value = instruction[32 * spec.word + spec.low:32 * spec.word + spec.low + spec.bits]
+            return value.as_signed() if spec.signed else value
+
+        opcode = field("opcode")
+        rd, rs = field("rd"), field("rs")
+        rs_value = Signal(signed(isa.SCALAR_BITS))
+        with m.Switch(rs):
+            for index, register in enumerate(registers):
+                with m.Case(index):
+                    m.d.comb += rs_value.eq(register)
+
+        def write_rd(value):
+            with m.Switch(rd):
+                for index, register in enumerate(registers):
+                    with m.Case(index):
+                        m.d.sync += register.eq(value)
+
+        # --- Legality: the same rules as assembler.isa.decode ----------------------------------------
+        legal = Signal()
+        for op in isa.OPS.values():
+            with m.If(opcode == op.opcode):
+                ok = (instruction & (~isa.used_bits(op) & ((1 << INSTRUCTION_BITS) - 1))) == 0
+                if op.mnemonic == "SETLEN":
+                    ok &= (field("w0") >= 1) & (field("w0") <= isa.MAX_VL)
+                if op.mnemonic == "SETSCALE":
+                    mantissa = field("w1_mant")
+                    ok &= (mantissa == 0) | mantissa[fmt.SFLOAT_MANT_BITS - 1]
+                if any(o.name == "rows" for o in op.operands):
+                    ok &= field("c") != 0
+                m.d.comb += legal.eq(ok)
+
+        # Vector operands: word address = field * VMEM_ALIGN; every operand the op reads or writes must fit.
+        def vector_address(name):
+            return Cat(Const(0, (isa.VMEM_ALIGN - 1).bit_length()), field(name))
+
+        def fits(name):
+            return vector_address(name) + vector_length <= self.vmem_words
+
+        def stop(code: isa.ErrorCode):
+            m.d.sync += [state.eq(State.ERROR), error.eq(code)]
+
+        vector_ops = {op.mnemonic: op for op in isa.OPS.values() if op.mnemonic in VectorOp.__members__}
+        m.d.comb += self.vector.payload.length.eq(vector_length)
+
+        with m.FSM():
+            with m.State("IDLE"):
+                m.d.comb += self.start.ready.eq(1)
+                with m.If(self.start.valid):
+                    m.d.sync += [length.eq(self.start.payload), pc.eq(0), state.eq(State.RUNNING),
+                                 error.eq(isa.ErrorCode.NONE), vector_length.eq(1)]
+                    m.next = "FETCH"
+            with m.State("FETCH"):
+                m.d.comb += fetch.addr.eq(pc)
+                with m.If(pc >= length):
+                    stop(isa.ErrorCode.PC_OUT_OF_RANGE)
+                    m.next = "IDLE"
+                with m.Else():
+                    m.next = "DECODE"
+            with m.State("DECODE"):
+                m.d.sync += instruction.eq(fetch.data)
+                m.next = "EXECUTE"
+            with m.State("EXECUTE"):
+                next_pc = pc + 1
+                with m.If(~legal):
+                    stop(isa.ErrorCode.ILLEGAL_INSTRUCTION)
+                    m.next = "IDLE"
+                with m.Else():
+                    with m.Switch(opcode):
+                        with m.Case(isa.OPS["NOP"].opcode):
+                            m.d.sync += pc.eq(next_pc)
+                            m.next = "FETCH"
+                        with m.Case(isa.OPS["HALT"].opcode):
+                            m.d.sync += state.eq(State.HALTED)
+                            m.next = "IDLE"
+                        with m.Case(isa.OPS["JMP"].opcode):
+                            m.d.sync += pc.eq(Mux(field("w0") > self.program_words, self.program_words, field("w0")))
+                            m.next = "FETCH"
+                        with m.Case(isa.OPS["BZ"].opcode, isa.OPS["BNZ"].opcode):
+                            taken = (rs_value == 0) == (opcode == isa.OPS["BZ"].opcode)
+                            target = Mux(field("w0") > self.program_words, self.program_words, field("w0"))
+                            m.d.sync += pc.eq(Mux(taken, target, next_pc))
+                            m.next = "FETCH"
+                        with m.Case(isa.OPS["LI"].opcode):
+                            write_rd(field("w1_signed"))
+                            m.d.sync += pc.eq(next_pc)
+                            m.next = "FETCH"
+                        with m.Case(isa.OPS["ADDI"].opcode):
+                            write_rd((rs_value + field("w1_signed"))[:isa.SCALAR_BITS])
+                            m.d.sync += pc.eq(next_pc)
+                            m.next = "FETCH"
+                        with m.Case(isa.OPS["SETLEN"].opcode):
+                            m.d.sync += [vector_length.eq(field("w0")), pc.eq(next_pc)]
+                            m.next = "FETCH"
+                        with m.Case(isa.OPS["SETSCALE"].opcode):
+                            m.d.sync += [scale.m.eq(field("w1_mant")), scale.e.eq(field("w1_exp")), pc.eq(next_pc)]
+                            m.next = "FETCH"
+                        with m.Case(isa.OPS["RECV"].opcode):
+                            m.d.sync += state.eq(State.WAITING)
+                            m.next = "RECV"
+                        with m.Case(isa.OPS["SEND"].opcode):
+                            m.next = "SEND"
+                        for mnemonic, op in vector_ops.items():
+                            with m.Case(op.opcode):
+                                names = [o.field for o in op.operands if o.kind is isa.Kind.VREG]
+                                in_range = Const(1)
+                                for name in names:
+                                    in_range &= fits(name)
+                                with m.If(~in_range):
+                                    stop(isa.ErrorCode.VMEM_OUT_OF_RANGE)
+                                    m.next = "IDLE"
+                                with m.Else():
+                                    m.next = "VECTOR"
+                        with m.Default():
+                            stop(isa.ErrorCode.ILLEGAL_INSTRUCTION)     # not executed by this build yet
+                            m.next = "IDLE"
+            with m.State("RECV"):
+                m.d.comb += self.host_in.ready.eq(1)
+                with m.If(self.host_in.valid):
+                    write_rd(self.host_in.payload.as_signed())
+                    m.d.sync += [pc.eq(pc + 1), state.eq(State.RUNNING)]
+                    m.next = "FETCH"
+            with m.State("SEND"):
+                m.d.comb += [self.host_out.valid.eq(1), self.host_out.payload.eq(rs_value)]
+                with m.If(self.host_out.ready):
+                    m.d.sync += pc.eq(pc + 1)
+                    m.next = "FETCH"
+            with m.State("VECTOR"):
+                self._vector_operands(m, opcode, vector_address)
+                m.d.comb += self.vector.valid.eq(1)
+                with m.If(self.vector.ready):
+                    m.next = "VECTOR_WAIT"
+            with m.State("VECTOR_WAIT"):
+                m.d.comb += self.vector_done.ready.eq(1)
+                with m.If(self.vector_done.valid):
+                    with m.If(opcode == isa.OPS["ARGMAX"].opcode):
+                        write_rd(self.vector_done.payload)
+                    m.d.sync += pc.eq(pc + 1)
+                    m.next = "FETCH"
+        return m
+
+    def _vector_operands(self, m, opcode, vector_address):
+        """ISA operands -> the vector unit's d, x, y, z (see hw.vector_unit: VMULADD's x is the state vd)."""
+        cmd = self.vector.payload
+        m.d.comb += cmd.opcode.eq(opcode)
+        with m.Switch(opcode):
+            for op in isa.OPS.values():
+                if op.mnemonic not in VectorOp.__members__:
+                    continue
+                fields = {o.name: o.field for o in op.operands if o.kind is isa.Kind.VREG}
+                roles = {"VADD": dict(d="vd", x="va", y="vb"), "VMUL": dict(d="vd", x="va", y="vb"),
+                         "VMULADD": dict(d="vd", x="vd", y="va", z="vb"), "ARGMAX": dict(x="vs"),
+                         "VZERO": dict(d="vd")}.get(op.mnemonic, dict(d="vd", x="vs"))
+                with m.Case(op.opcode):
+                    for role, operand in roles.items():
+                        m.d.comb += getattr(cmd, role).eq(vector_address(fields[operand]))
