@@ -1,0 +1,139 @@
+"""`ImageReader`: streams byte ranges of the model image from external memory, prefetching ahead.
+
+    cmd {addr, length} ─► burst requests (credit-limited) ─► mem_req
+    mem_resp beats ─► response FIFO ─► aligner (drop the bytes before addr, pack) ─► data words
+
+External memory is a read channel of `mem_bytes`-wide beats addressed in beats: a request asks for
+up to `burst_beats` consecutive beats, which come back in order on `mem_resp`, any number of cycles
+later, at any rate. The reader issues a request only when its response FIFO has room for every beat
+already asked for (credits), so it never pushes back on `mem_resp` (a DRAM controller cannot wait),
+and it keeps up to `fifo_beats` beats in flight, which hides the latency whenever
+fifo_beats >= latency x beats per cycle.
+
+`cmd` takes {addr: byte address, length: bytes >= 1}; `data` then carries ceil(length / out_bytes)
+words of `out_bytes` little-endian bytes, the image bytes addr .. addr + length - 1 in order, the
+last word zero-padded. Commands queue: the requests of the next command go out while the aligner
+still emits the previous one, so back-to-back reads (MATVEC after MATVEC) keep memory busy.
+"""
+
+from __future__ import annotations
+
+from amaranth import Const, Module, Mux, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.wiring import In, Out
+
+ADDRESS_BITS = 32           # byte addresses and lengths: images up to 4 GiB (the ISA's w0 field)
+
+
+class ImageReader(wiring.Component):
+    """Parameters
+    mem_bytes: external data width in bytes (a power of two).
+    out_bytes: bytes per `data` word (the consumer's width, e.g. the engine's beat).
+    burst_beats: most beats one request asks for.
+    fifo_beats: response FIFO depth in beats (the prefetch distance), a multiple of burst_beats.
+
+    Ports
+    cmd: stream of {addr, length} (unsigned 32-bit byte address and byte count).
+    data: stream of unsigned(8 * out_bytes) words.
+    mem_req: stream of {addr: beat address, beats: 1..burst_beats}.
+    mem_resp: stream of unsigned(8 * mem_bytes) beats (ready is always high).
+    """
+
+    def __init__(self, *, mem_bytes: int, out_bytes: int, burst_beats: int = 16, fifo_beats: int = 64):
+        self._MustUse__silence = True
+        if not isinstance(mem_bytes, int) or mem_bytes < 1 or mem_bytes & (mem_bytes - 1) or mem_bytes > 64:
+            raise ValueError(f"mem_bytes must be a power of two in 1..64, got {mem_bytes!r}")
+        if not isinstance(out_bytes, int) or not 1 <= out_bytes <= 128:
+            raise ValueError(f"out_bytes must be in 1..128, got {out_bytes!r}")
+        if not isinstance(burst_beats, int) or not 1 <= burst_beats <= 256:
+            raise ValueError(f"burst_beats must be in 1..256, got {burst_beats!r}")
+        if not isinstance(fifo_beats, int) or fifo_beats < burst_beats or fifo_beats % burst_beats:
+            raise ValueError(f"fifo_beats must be a positive multiple of burst_beats, got {fifo_beats!r}")
+        self._MustUse__silence = False
+        self.mem_bytes, self.out_bytes = mem_bytes, out_bytes
+        self.burst_beats, self.fifo_beats = burst_beats, fifo_beats
+        self.offset_bits = (mem_bytes - 1).bit_length()
+        super().__init__({
+            "cmd": In(stream.Signature(data.StructLayout({"addr": ADDRESS_BITS, "length": ADDRESS_BITS}))),
+            "data": Out(stream.Signature(8 * out_bytes)),
+            "mem_req": Out(stream.Signature(data.StructLayout({
+                "addr": ADDRESS_BITS - self.offset_bits, "beats": range(burst_beats + 1)}))),
+            "mem_resp": In(stream.Signature(8 * mem_bytes)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        mem_bytes, out_bytes = self.mem_bytes, self.out_bytes
+
+        # --- Requests: split each command into bursts; credits keep the FIFO from overflowing ----------
+        m.submodules.beats = beats = SyncFIFOBuffered(width=8 * mem_bytes, depth=self.fifo_beats)
+        m.submodules.jobs = jobs = SyncFIFOBuffered(width=2 * ADDRESS_BITS, depth=2)   # for the aligner
+        next_beat = Signal(ADDRESS_BITS - self.offset_bits)
+        beats_left = Signal(ADDRESS_BITS + 1)
+        in_flight = Signal(range(self.fifo_beats + 1))      # beats requested, not yet read from the FIFO
+        m.d.comb += self.cmd.ready.eq((beats_left == 0) & jobs.w_rdy)
+        with m.If(self.cmd.valid & self.cmd.ready):
+            offset = self.cmd.payload.addr[:self.offset_bits] if self.offset_bits else Const(0, 1)
+            total = (offset + self.cmd.payload.length + mem_bytes - 1) >> self.offset_bits
+            m.d.sync += [next_beat.eq(self.cmd.payload.addr >> self.offset_bits),
+                         beats_left.eq(Mux(self.cmd.payload.length == 0, 0, total))]     # length 0: nothing
+        m.d.comb += [jobs.w_en.eq(self.cmd.valid & self.cmd.ready), jobs.w_data.eq(self.cmd.payload.as_value())]
+
+        burst = Mux(beats_left > self.burst_beats, self.burst_beats, beats_left)
+        room = self.fifo_beats - in_flight
+        m.d.comb += [self.mem_req.valid.eq((beats_left != 0) & (room >= burst)),
+                     self.mem_req.payload.addr.eq(next_beat), self.mem_req.payload.beats.eq(burst)]
+        requested = Signal.like(in_flight)
+        with m.If(self.mem_req.valid & self.mem_req.ready):
+            m.d.sync += [next_beat.eq(next_beat + burst), beats_left.eq(beats_left - burst)]
+            m.d.comb += requested.eq(burst)
+        m.d.comb += [beats.w_data.eq(self.mem_resp.payload), beats.w_en.eq(self.mem_resp.valid),
+                     self.mem_resp.ready.eq(1)]
+        m.d.sync += in_flight.eq(in_flight + requested - (beats.r_en & beats.r_rdy))
+
+        # --- Aligner: bytes addr .. addr+length-1 packed into out_bytes words ------------------------------
+        capacity = out_bytes + mem_bytes
+        buffer = Signal(8 * capacity)
+        have = Signal(range(capacity + 1))                   # valid bytes at the bottom of `buffer`
+        to_take = Signal(ADDRESS_BITS)                       # bytes of the job not yet in the buffer
+        to_emit = Signal(ADDRESS_BITS)                       # bytes of the job not yet sent
+        skip = Signal(range(mem_bytes))                      # bytes to drop from the next beat
+        active = Signal()
+        job = data.View(data.StructLayout({"addr": ADDRESS_BITS, "length": ADDRESS_BITS}), jobs.r_data)
+
+        word_bytes = Mux(to_emit < out_bytes, to_emit, out_bytes)          # bytes of the word on offer
+        m.d.comb += self.data.valid.eq(active & (to_emit != 0) & (have >= word_bytes))
+        keep_mask = Signal(8 * out_bytes)
+        for byte in range(out_bytes):
+            m.d.comb += keep_mask[8 * byte:8 * byte + 8].eq(Mux(byte < word_bytes, 0xFF, 0))
+        m.d.comb += self.data.payload.eq(buffer[:8 * out_bytes] & keep_mask)
+        sent = Signal(range(out_bytes + 1))
+        with m.If(self.data.valid & self.data.ready):
+            m.d.comb += sent.eq(word_bytes)
+
+        staying = Signal(range(capacity + 1))                # bytes of the buffer left after this word
+        m.d.comb += staying.eq(have - sent)
+        # Take a beat when it fits beside what stays after this cycle's word; the bytes before addr
+        # (first beat) and past the end (last beat) are not counted, and the latter are masked on output.
+        useful = Mux(to_take < mem_bytes - skip, to_take, mem_bytes - skip)
+        take = Signal()
+        m.d.comb += [take.eq(active & (to_take != 0) & beats.r_rdy & (staying + mem_bytes <= capacity)),
+                     beats.r_en.eq(take)]
+        added = Signal(range(mem_bytes + 1))
+        incoming = Signal(8 * mem_bytes)
+        with m.If(take):
+            m.d.comb += [added.eq(useful), incoming.eq(beats.r_data >> (skip * 8))]
+
+        with m.If(active):
+            m.d.sync += [buffer.eq((buffer >> (sent * 8)) | (incoming << (staying * 8))),
+                         have.eq(have - sent + added), to_take.eq(to_take - added), to_emit.eq(to_emit - sent)]
+            with m.If(take):
+                m.d.sync += skip.eq(0)
+            with m.If(to_emit == sent):                     # the job's last word leaves this cycle
+                m.d.sync += [active.eq(0), have.eq(0), buffer.eq(0)]
+        with m.Elif(jobs.r_rdy):
+            m.d.comb += jobs.r_en.eq(1)
+            m.d.sync += [active.eq(1), to_take.eq(job.length), to_emit.eq(job.length),
+                         skip.eq(job.addr[:self.offset_bits] if self.offset_bits else 0)]
+        return m

@@ -1,0 +1,90 @@
+"""A cycle-level model of external memory for cocotb: the other side of hw.image_reader's read channel.
+
+A request {addr (beat address), beats} is taken whenever offered; its beats come back in order,
+the first `latency` cycles after the request, then one beat every `cycles_per_beat` cycles, except
+during refresh: every `refresh_interval` cycles the memory serves nothing for `refresh_cycles`.
+The model checks that the reader takes every beat the cycle it is offered (mem_resp.ready high):
+a DRAM controller cannot wait.
+
+Presets (cycles of a 100 MHz accelerator clock):
+- SDRAM like the ULX3S's 16-bit SDR SDRAM (AS4C32M16SB-class): 2 bytes a beat, CAS latency 2-3 plus
+  activate, ~10 cycles to the first beat; a refresh every 7.8 us (8192 rows per 64 ms) for ~7 cycles.
+- DDR like a 64-bit DDR3/DDR4 DIMM channel behind a controller at 100 MHz: 16 bytes a beat (two 8-byte
+  transfers per controller cycle at 4:1), ~30 cycles to the first beat, refresh every 7.8 us for tRFC
+  ~260 ns (26 cycles).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import deque
+
+import cocotb
+from cocotb.triggers import FallingEdge, ReadOnly
+
+
+@dataclasses.dataclass(frozen=True)
+class MemoryTiming:
+    mem_bytes: int
+    latency: int
+    cycles_per_beat: int = 1
+    refresh_interval: int = 0           # 0: no refresh
+    refresh_cycles: int = 0
+
+    @property
+    def bytes_per_cycle(self) -> float:
+        busy = self.refresh_cycles / self.refresh_interval if self.refresh_interval else 0.0
+        return self.mem_bytes / self.cycles_per_beat * (1 - busy)
+
+
+SDRAM_ULX3S = MemoryTiming(mem_bytes=2, latency=10, refresh_interval=780, refresh_cycles=7)
+DDR_64BIT = MemoryTiming(mem_bytes=16, latency=30, refresh_interval=780, refresh_cycles=26)
+
+
+class ExternalMemory:
+    def __init__(self, dut, contents: bytes, timing: MemoryTiming, prefix: str = ""):
+        self.dut, self.timing, self.prefix = dut, timing, prefix
+        size = -(-len(contents) // timing.mem_bytes) * timing.mem_bytes
+        self.contents = contents + bytes(size - len(contents))
+        self.beats_served = 0
+
+    def _signal(self, name):
+        return getattr(self.dut, self.prefix + name)
+
+    def start(self):
+        cocotb.start_soon(self._run())
+
+    async def _run(self):
+        timing, width = self.timing, self.timing.mem_bytes
+        req_valid, req_ready, req_payload = (self._signal(n) for n in ("mem_req__valid", "mem_req__ready", "mem_req__payload"))
+        resp_valid, resp_ready, resp_payload = (self._signal(n) for n in ("mem_resp__valid", "mem_resp__ready", "mem_resp__payload"))
+        pending: deque[tuple[int, int]] = deque()        # (first cycle the beat may leave, beat address)
+        cycle, next_beat_cycle = 0, 0
+        while True:
+            await FallingEdge(self.dut.clk)              # drive this cycle's outputs
+            cycle += 1
+            req_ready.value = 1
+            refreshing = timing.refresh_interval and cycle % timing.refresh_interval < timing.refresh_cycles
+            offer = bool(pending) and pending[0][0] <= cycle and cycle >= next_beat_cycle and not refreshing
+            if offer:
+                _, beat_addr = pending.popleft()
+                start = beat_addr * width
+                assert start + width <= len(self.contents), f"read of beat {beat_addr} beyond the memory"
+                resp_payload.value = int.from_bytes(self.contents[start:start + width], "little")
+                next_beat_cycle = cycle + timing.cycles_per_beat
+                self.beats_served += 1
+            resp_valid.value = int(offer)
+            await ReadOnly()                             # what the coming clock edge samples
+            if offer:
+                assert resp_ready.value == 1, "the reader did not take a beat the cycle it was offered"
+            if req_valid.value == 1:
+                payload = int(req_payload.value)
+                beat_addr = payload & ((1 << self.addr_field_bits) - 1)
+                beats = payload >> self.addr_field_bits
+                assert beats >= 1, "a request for no beats"
+                for k in range(beats):
+                    pending.append((cycle + timing.latency, beat_addr + k))
+
+    @property
+    def addr_field_bits(self) -> int:
+        return 32 - (self.timing.mem_bytes - 1).bit_length()
