@@ -27,13 +27,16 @@ expected one cycle after the address (a synchronous read port).
 
 from __future__ import annotations
 
-from amaranth import Const, Module, Mux, Signal, signed, unsigned
+from amaranth import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, enum, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from assembler import isa
 from golden import formats as fmt
 from golden.fixedpoint import SIGMOID_TABLE
+
+from .arith import round_shift_right, saturate, track_max_abs
+from .sequencing import element_pass, offer_done, wait_cycles
 
 ACT = signed(fmt.ACT_BITS)
 SIGMOID_LIMIT = fmt.SIGMOID_RANGE << fmt.ACT_FRAC          # |x| at or beyond this: sigmoid = 1
@@ -59,16 +62,6 @@ def sigmoid_table_words() -> list[int]:
     """Table word k: value sigmoid(k/32) in bits [VALUE_BITS-1:0], step to k+1 above it."""
     return [int(SIGMOID_TABLE[k]) | int(SIGMOID_TABLE[k + 1] - SIGMOID_TABLE[k]) << VALUE_BITS
             for k in range(fmt.SIGMOID_SEGMENTS)]
-
-
-def _round_shift_signed(value, shift):
-    """round_shift for shift >= 1 (a signal or int): (v + 2**(s-1) - (v < 0)) >> s."""
-    return (value + ((Const(1, 1) << shift) >> 1) - value[-1]) >> shift
-
-
-def _saturate(value, bits: int):
-    low, high = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
-    return Mux(value > high, high, Mux(value < low, low, value))
 
 
 class VectorUnit(wiring.Component):
@@ -115,7 +108,6 @@ class VectorUnit(wiring.Component):
         drain = Signal(range(self.WRITE_LATENCY + 1))
 
         # --- Sequencing: idle -> (max|y| pass) -> main pass -> drain -> done ----------------------
-        last = index + 1 == command.length
         with m.FSM():
             with m.State("IDLE"):
                 m.d.comb += self.cmd.ready.eq(1)
@@ -126,11 +118,7 @@ class VectorUnit(wiring.Component):
                         m.next = "PEAK"
                     with m.Else():
                         m.next = "MAIN"
-            with m.State("PEAK"):
-                m.d.comb += peak_issue.eq(1)
-                m.d.sync += index.eq(Mux(last, 0, index + 1))
-                with m.If(last):
-                    m.next = "PEAK_LAST"
+            element_pass(m, "PEAK", issue=peak_issue, index=index, length=command.length, next_state="PEAK_LAST")
             with m.State("PEAK_LAST"):                  # the last |y| is folded in this cycle
                 m.next = "SHIFT"
             with m.State("SHIFT"):                      # block_shift(max|y|, 18)
@@ -139,31 +127,16 @@ class VectorUnit(wiring.Component):
                         shift = max(0, bit + 1 - (fmt.MANT_BITS - 1))
                         m.d.sync += [y_shift.eq(shift), product_shift.eq(fmt.ACT_FRAC - shift)]
                 m.next = "MAIN"
-            with m.State("MAIN"):
-                m.d.comb += issue.eq(1)
-                m.d.sync += index.eq(index + 1)
-                with m.If(last):
-                    m.next = "DRAIN"
-            with m.State("DRAIN"):
-                m.d.sync += drain.eq(drain + 1)
-                with m.If(drain == self.WRITE_LATENCY - 1):     # the last write (and compare) is done
-                    m.d.sync += drain.eq(0)
-                    m.next = "DONE"
-            with m.State("DONE"):
-                m.d.comb += self.done.valid.eq(1)
-                with m.If(self.done.ready):
-                    m.next = "IDLE"
+            element_pass(m, "MAIN", issue=issue, index=index, length=command.length, next_state="DRAIN")
+            # The last element's write (and ARGMAX compare) lands WRITE_LATENCY cycles after its issue.
+            wait_cycles(m, "DRAIN", counter=drain, cycles=self.WRITE_LATENCY, next_state="DONE")
+            offer_done(m, "DONE", done=self.done)
         m.d.comb += [self.read_x.addr.eq(command.x + index), self.read_y.addr.eq(command.y + index),
                      self.read_z.addr.eq(command.z + index)]
 
         # --- Stage 1: words read; |x| -> table index; y -> 18-bit mantissa; |y| -> peak ----------
         x, y, z = self.read_x.data, self.read_y.data, self.read_z.data
-        peak_valid = Signal()
-        m.d.sync += peak_valid.eq(peak_issue)
-        y_abs = Signal(fmt.ACT_BITS + 1)
-        m.d.comb += y_abs.eq(Mux(y[-1], -y, y))
-        with m.If(peak_valid & (y_abs > y_peak)):
-            m.d.sync += y_peak.eq(y_abs)
+        track_max_abs(m, y, peak_issue, y_peak, "y_peak")
 
         valid0, index0 = Signal(), Signal.like(index)        # the element whose words the ports hold
         m.d.sync += [valid0.eq(issue), index0.eq(index)]
@@ -177,12 +150,12 @@ class VectorUnit(wiring.Component):
         table_read = table.read_port(domain="sync")
         m.d.comb += table_read.addr.eq(magnitude >> SEGMENT)
         y_rounded = Signal(signed(fmt.ACT_BITS + 1))
-        m.d.comb += y_rounded.eq(Mux(y_shift == 0, y, _round_shift_signed(y, y_shift)))
+        m.d.comb += y_rounded.eq(Mux(y_shift == 0, y, round_shift_right(y, y_shift)))
         x1, y1, z1 = Signal(ACT), Signal(ACT), Signal(ACT)
         y_mant1 = Signal(signed(fmt.MANT_BITS))
         fraction1 = Signal(SEGMENT)
         beyond1, negative1 = Signal(), Signal()
-        m.d.sync += [valid1.eq(valid0), index1.eq(index0), x1.eq(x), y1.eq(y), z1.eq(z), y_mant1.eq(_saturate(y_rounded, fmt.MANT_BITS)),
+        m.d.sync += [valid1.eq(valid0), index1.eq(index0), x1.eq(x), y1.eq(y), z1.eq(z), y_mant1.eq(saturate(y_rounded, fmt.MANT_BITS)),
                      fraction1.eq(magnitude[:SEGMENT]), beyond1.eq(x_abs >= SIGMOID_LIMIT), negative1.eq(x[-1])]
 
         # --- Stage 2: table word -> interpolation product; x * y_mant ------------------------------
@@ -205,7 +178,7 @@ class VectorUnit(wiring.Component):
         vmul3 = Signal(ACT)
         m.d.sync += [valid3.eq(valid2), index3.eq(index2), x3.eq(x2), y3.eq(y2), z3.eq(z2),
                      sigmoid3.eq(Mux(negative2, fmt.ACT_ONE - sigmoid, sigmoid)),
-                     vmul3.eq(_saturate(_round_shift_signed(product2, product_shift), fmt.ACT_BITS))]
+                     vmul3.eq(saturate(round_shift_right(product2, product_shift), fmt.ACT_BITS))]
 
         # --- Stage 4: x * sigmoid(x) (SiLU; the sigmoid vector's block shift is 0: it is <= 1.0) ------
         valid4, index4 = Signal(), Signal.like(index)
@@ -221,17 +194,17 @@ class VectorUnit(wiring.Component):
             with m.Case(VectorOp.VCOPY):
                 m.d.comb += result.eq(x4)
             with m.Case(VectorOp.VADD):
-                m.d.comb += result.eq(_saturate(x4 + y4, fmt.ACT_BITS))
+                m.d.comb += result.eq(saturate(x4 + y4, fmt.ACT_BITS))
             with m.Case(VectorOp.VONEMINUS):
-                m.d.comb += result.eq(_saturate(fmt.ACT_ONE - x4, fmt.ACT_BITS))
+                m.d.comb += result.eq(saturate(fmt.ACT_ONE - x4, fmt.ACT_BITS))
             with m.Case(VectorOp.VMUL):
                 m.d.comb += result.eq(vmul4)
             with m.Case(VectorOp.VMULADD):
-                m.d.comb += result.eq(_saturate(vmul4 + z4, fmt.ACT_BITS))
+                m.d.comb += result.eq(saturate(vmul4 + z4, fmt.ACT_BITS))
             with m.Case(VectorOp.VSIGMOID):
                 m.d.comb += result.eq(sigmoid4)
             with m.Case(VectorOp.VSILU):
-                m.d.comb += result.eq(_saturate(_round_shift_signed(silu_product4, fmt.ACT_FRAC), fmt.ACT_BITS))
+                m.d.comb += result.eq(saturate(round_shift_right(silu_product4, fmt.ACT_FRAC), fmt.ACT_BITS))
         m.d.comb += [self.write.addr.eq(command.d + index4), self.write.data.eq(result),
                      self.write.en.eq(valid4 & (op != VectorOp.ARGMAX))]
 

@@ -27,6 +27,7 @@ from golden.packing import TritFormat
 from hw.controller import State, StatusLayout
 from hw.vector_unit import VectorOp
 from sim.clocking import start_and_reset
+from sim.vmem import fill, read_all
 
 WORDS = int(os.environ["VMEM_WORDS"])
 PROGRAM_WORDS = int(os.environ["PROGRAM_WORDS"])
@@ -58,11 +59,7 @@ async def run_on_dut(dut, words: list[bytes], vmem: np.ndarray, inputs: list[int
         dut.program_write__en.value = 1
     await FallingEdge(dut.clk)
     dut.program_write__en.value = 0
-    for address, value in enumerate(vmem):
-        await FallingEdge(dut.clk)
-        dut.vmem_write__addr.value, dut.vmem_write__data.value, dut.vmem_write__en.value = address, int(value) & 0xFFFFFFFF, 1
-    await FallingEdge(dut.clk)
-    dut.vmem_write__en.value = 0
+    await fill(dut, vmem, prefix="vmem_")
     dut.start__payload.value, dut.start__valid.value = len(words), 1
     await ReadOnly()
     assert dut.start__ready.value == 1
@@ -94,14 +91,8 @@ async def run_on_dut(dut, words: list[bytes], vmem: np.ndarray, inputs: list[int
         if max_cycles == 200_000:
             raise AssertionError("the program neither finished nor waited")
     dut.host_in__valid.value = dut.host_out__ready.value = 0
-    got = []
-    for address in range(WORDS):
-        dut.vmem_read__addr.value = address
-        await FallingEdge(dut.clk)
-        await ReadOnly()
-        got.append(dut.vmem_read__data.value.to_signed())
-        await FallingEdge(dut.clk)
-    return state, isa.ErrorCode(error), pc, sent, np.array(got, dtype=np.int64)
+    got = await read_all(dut, WORDS, prefix="vmem_")
+    return state, isa.ErrorCode(error), pc, sent, got
 
 
 async def check(dut, label, instructions, vmem, inputs, rng):

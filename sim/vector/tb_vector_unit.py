@@ -13,12 +13,13 @@ import random
 
 import cocotb
 import numpy as np
-from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
+from cocotb.triggers import FallingEdge, ReadOnly
 
 from golden import fixedpoint as fxp
 from golden import formats as fmt
 from hw.vector_unit import VectorOp, VectorUnit
 from sim.clocking import start_and_reset
+from sim.vmem import fill, read_all
 
 WORDS = int(os.environ["VMEM_WORDS"])
 _UNIT = VectorUnit(vmem_words=WORDS)
@@ -45,25 +46,6 @@ def reference(op: VectorOp, vmem: np.ndarray, length, d, x, y, z):
     }[op]()
     vmem[d:d + length] = result
     return 0
-
-
-async def fill(dut, vmem: np.ndarray):
-    for address, value in enumerate(vmem):
-        await FallingEdge(dut.clk)
-        dut.host_write__addr.value, dut.host_write__data.value, dut.host_write__en.value = address, int(value) & 0xFFFFFFFF, 1
-    await FallingEdge(dut.clk)
-    dut.host_write__en.value = 0
-
-
-async def read_all(dut) -> np.ndarray:
-    out = []
-    for address in range(WORDS):
-        await FallingEdge(dut.clk)
-        dut.host_read__addr.value = address
-        await RisingEdge(dut.clk)
-        await ReadOnly()
-        out.append(dut.host_read__data.value.to_signed())
-    return np.array(out, dtype=np.int64)
 
 
 async def execute(dut, op: VectorOp, length, d, x, y, z, rng: random.Random) -> tuple[int, int]:
@@ -122,7 +104,7 @@ async def every_operation_matches_golden(dut):
         await fill(dut, vmem)
         want_index = reference(op, vmem, length, d, x, y, z)
         index, cycles = await execute(dut, op, length, d, x, y, z, py_rng)
-        got = await read_all(dut)
+        got = await read_all(dut, WORDS)
         bad = np.nonzero(got != vmem)[0]
         assert bad.size == 0, (f"trial {trial} {op.name} len {length} d={d} x={x} y={y} z={z}: VMEM differs at "
                                f"{bad[:8].tolist()}: got {got[bad[:8]].tolist()} want {vmem[bad[:8]].tolist()}")

@@ -1,0 +1,85 @@
+"""Combinational arithmetic shared by the units, each the hardware form of a golden.fixedpoint function."""
+
+from __future__ import annotations
+
+from amaranth import Const, Module, Mux, Signal, signed, unsigned
+
+from golden import formats as fmt
+
+
+def saturate(value, bits: int):
+    """golden.fixedpoint.saturate: clamp to the signed range of `bits` bits."""
+    low, high = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    return Mux(value > high, high, Mux(value < low, low, value))
+
+
+def round_shift_right(value, shift):
+    """golden.fixedpoint.round_shift for a shift >= 1 (an int or an unsigned signal): half away from zero."""
+    half = (1 << (shift - 1)) if isinstance(shift, int) else ((Const(1, 1) << shift) >> 1)
+    if value.shape().signed:
+        return (value + half - value[-1]) >> shift
+    return (value + half) >> shift
+
+
+def round_shift(m: Module, value, shift, *, max_left: int, name: str):
+    """golden.fixedpoint.round_shift with a signed signal shift: right (rounded) when > 0, exact left
+    shift by at most `max_left` bits when <= 0 (callers saturate afterwards)."""
+    width = len(value) + max_left + 1
+    out = Signal(signed(width), name=name)
+    right = Signal(range(len(value) + 2), name=f"{name}_right")
+    left = Signal(range(max_left + 1), name=f"{name}_left")
+    m.d.comb += [right.eq(Mux(shift > len(value), len(value) + 1, shift)),
+                 left.eq(Mux(-shift > max_left, max_left, -shift))]
+    with m.If(shift > 0):
+        m.d.comb += out.eq(round_shift_right(value, right))
+    with m.Else():
+        m.d.comb += out.eq(value << left)
+    return out
+
+
+def bit_length(m: Module, value, name: str):
+    """Number of significant bits of an unsigned value (a priority encoder)."""
+    out = Signal(range(len(value) + 1), name=name)
+    for bit in range(len(value)):
+        with m.If(value[bit]):
+            m.d.comb += out.eq(bit + 1)
+    return out
+
+
+def block_shift(m: Module, max_abs, name: str, bits: int = fmt.MANT_BITS):
+    """golden.fixedpoint.block_shift: right shift bringing max_abs into `bits` signed bits."""
+    length = bit_length(m, max_abs, f"{name}_length")
+    out = Signal(range(len(max_abs) + 1), name=name)
+    m.d.comb += out.eq(Mux(length > bits - 1, length - (bits - 1), 0))
+    return out
+
+
+def sf_normalize(m: Module, value, exponent, name: str):
+    """golden.fixedpoint.sf_normalize of an unsigned value * 2**exponent -> (mantissa, exponent) signals."""
+    length = bit_length(m, value, f"{name}_length")
+    drop = Signal(range(len(value) + 1), name=f"{name}_drop")
+    m.d.comb += drop.eq(Mux(length > fmt.SFLOAT_MANT_BITS, length - fmt.SFLOAT_MANT_BITS, 0))
+    lift = Signal(range(fmt.SFLOAT_MANT_BITS + 1), name=f"{name}_lift")
+    m.d.comb += lift.eq(Mux(length < fmt.SFLOAT_MANT_BITS, fmt.SFLOAT_MANT_BITS - length, 0))
+    rounded = Signal(unsigned(len(value) + 1), name=f"{name}_rounded")
+    with m.If(drop > 0):
+        m.d.comb += rounded.eq((value + ((Const(1, 1) << drop) >> 1)) >> drop)
+    with m.Else():
+        m.d.comb += rounded.eq(value)
+    carry = rounded[fmt.SFLOAT_MANT_BITS]
+    mantissa = Signal(fmt.SFLOAT_MANT_BITS, name=f"{name}_m")
+    out_exponent = Signal(signed(fmt.SFLOAT_EXP_BITS), name=f"{name}_e")
+    # Values shorter than the mantissa keep their exponent (golden: shift <= 0 is an exact left shift).
+    m.d.comb += [mantissa.eq(Mux(carry, rounded >> 1, Mux(lift > 0, value << lift, rounded))),
+                 out_exponent.eq(Mux(value == 0, 0, exponent + drop + carry - lift))]
+    return mantissa, out_exponent
+
+
+def track_max_abs(m: Module, value, issued, peak, name: str) -> None:
+    """peak = max(peak, |value|) for a word read the cycle after `issued` (the max pass of a block shift)."""
+    valid = Signal(name=f"{name}_valid")
+    magnitude = Signal(len(value) + 1, name=f"{name}_abs")
+    m.d.sync += valid.eq(issued)
+    m.d.comb += magnitude.eq(Mux(value[-1], -value, value))
+    with m.If(valid & (magnitude > peak)):
+        m.d.sync += peak.eq(magnitude)

@@ -1,0 +1,32 @@
+"""FSM states shared by the units that stream a vector through a pipeline (inside `with m.FSM()`)."""
+
+from amaranth import Mux
+
+
+def element_pass(m, state: str, *, issue, index, length, next_state: str, enable=1) -> None:
+    """State `state` puts element `index` into the pipeline each cycle `enable` is high (issue), for
+    indices 0 .. length - 1, then moves to `next_state` with index back at 0."""
+    last = index + 1 == length
+    with m.State(state):
+        m.d.comb += issue.eq(enable)
+        with m.If(enable):
+            m.d.sync += index.eq(Mux(last, 0, index + 1))
+            with m.If(last):
+                m.next = next_state
+
+
+def wait_cycles(m, state: str, *, counter, cycles: int, next_state: str) -> None:
+    """State `state` lasts `cycles` cycles (a pipeline draining), counting on `counter`."""
+    with m.State(state):
+        m.d.sync += counter.eq(counter + 1)
+        with m.If(counter == cycles - 1):
+            m.d.sync += counter.eq(0)
+            m.next = next_state
+
+
+def offer_done(m, state: str, *, done, next_state: str = "IDLE") -> None:
+    """State `state` offers `done` until it is taken."""
+    with m.State(state):
+        m.d.comb += done.valid.eq(1)
+        with m.If(done.ready):
+            m.next = next_state

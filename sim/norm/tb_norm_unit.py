@@ -1,0 +1,147 @@
+"""cocotb testbench of NormUnit (RMSNORM and QUANT) against golden.hwexact / golden.fixedpoint.
+
+Protocol checked: VMEM filled through the host port; a command; the norm weights offered on `weights`
+with random gaps (pass 2 must take them at whatever rate they come); `done` taken with random delay.
+RMSNORM: every VMEM word afterwards equals the reference (the destination holds
+scale_vector(blocknorm(xm * w), sf_mul(S, 1/sqrt), t + E + 16), nothing else changed). QUANT: every
+int8 written to the activation port, and the state left for MATVEC (peak, 1/sqrt, exponent), equal
+golden.hwexact's quantize_int8 / normalized_input_with_term. Inputs: random vectors at every scale,
+all zero, +-max words, single elements, norm weights of both signs at full 18-bit range.
+"""
+
+import os
+import random
+
+import cocotb
+import numpy as np
+from amaranth import Shape
+from cocotb.triggers import FallingEdge, ReadOnly
+
+from golden import fixedpoint as fxp
+from golden import formats as fmt
+from golden.hwexact import normalized_input_with_term, quantize_int8, sqrt_length
+from golden.quantize import eps_term
+from hw.norm_unit import NormOp, NormUnit, QuantState
+from hw.rsqrt import SFloatLayout
+from sim.clocking import start_and_reset
+from sim.vmem import fill, read_all
+
+WORDS = int(os.environ["VMEM_WORDS"])
+MAX_LENGTH = int(os.environ["MAX_LENGTH"])
+_UNIT = NormUnit(vmem_words=WORDS, max_length=MAX_LENGTH)
+_UNIT._MustUse__silence = True
+LAYOUT = _UNIT.cmd.payload.shape()
+QUANT = QuantState()
+SFLOAT = SFloatLayout()
+
+
+def field(layout, name, value):
+    spec = layout[name]
+    width = spec.width
+    raw = (value >> spec.offset) & ((1 << width) - 1)
+    return raw - (1 << width) if Shape.cast(spec.shape).signed and raw >> (width - 1) else raw
+
+
+def pack_sfloat(m, e):
+    return m | ((e & ((1 << fmt.SFLOAT_EXP_BITS) - 1)) << SFLOAT["e"].offset)
+
+
+async def execute(dut, op, length, d, x, eps, norm_exp, weights, rng):
+    fields = {"opcode": op.value, "length": length, "d": d, "x": x, "eps": eps, "norm_exp": norm_exp & 0xFF}
+    await FallingEdge(dut.clk)
+    dut.cmd__payload.value = sum(v << LAYOUT[k].offset for k, v in fields.items())
+    dut.cmd__valid.value = 1
+    await ReadOnly()
+    assert dut.cmd__ready.value == 1
+    await FallingEdge(dut.clk)
+    dut.cmd__valid.value = 0
+    pending, q, cycles = list(weights), {}, 0
+    while True:
+        offer = bool(pending) and rng.random() < 0.7
+        dut.weights__valid.value = int(offer)
+        if offer:
+            dut.weights__payload.value = int(pending[0]) & 0xFFFFFFFF
+        ready = rng.random() < 0.5
+        dut.done__ready.value = int(ready)
+        await ReadOnly()
+        if offer and dut.weights__ready.value == 1:
+            pending.pop(0)
+        if dut.q_write__en.value == 1:
+            address = int(dut.q_write__addr.value)
+            assert address not in q, f"q[{address}] written twice"
+            q[address] = dut.q_write__data.value.to_signed()
+        finished = ready and dut.done__valid.value == 1
+        await FallingEdge(dut.clk)
+        cycles += 1
+        assert cycles < 20 * length + 400, "the unit never finished"
+        if finished:
+            break
+    dut.weights__valid.value = dut.done__ready.value = 0
+    assert not pending, f"{len(pending)} norm weights were never taken"
+    return q
+
+
+def vector(rng: np.random.Generator, length: int, kind: str) -> np.ndarray:
+    if kind == "zero":
+        return np.zeros(length, dtype=np.int64)
+    if kind == "max":
+        return rng.choice(np.array([fmt.ACT_MIN, fmt.ACT_MAX], dtype=np.int64), size=length)
+    scale = {"tiny": 1 << 4, "unit": 1 << 17, "wide": 1 << 31}[kind]
+    return np.clip(rng.integers(-scale, scale, size=length), fmt.ACT_MIN, fmt.ACT_MAX)
+
+
+@cocotb.test()
+async def norm_unit_matches_golden(dut):
+    await start_and_reset(dut, low=("cmd__valid", "weights__valid", "done__ready", "host_write__en"),
+                          high=("host_read__en",))
+    rng = np.random.default_rng(int(os.environ.get("SEED", "11")))
+    py_rng = random.Random(4)
+    vmem = rng.integers(-(1 << 20), 1 << 20, size=WORDS)
+    await fill(dut, vmem)
+    kinds = ["unit", "wide", "tiny", "zero", "max"]
+    for trial in range(int(os.environ.get("TRIALS", "24"))):
+        op = NormOp.QUANT if trial % 2 else NormOp.RMSNORM
+        length = int(rng.choice([1, 2, 5, 16, MAX_LENGTH]))
+        x_addr = int(rng.integers(0, WORDS // 2 - length))
+        d_addr = x_addr if trial % 4 == 0 else WORDS // 2 + int(rng.integers(0, WORDS // 2 - length))
+        vmem[x_addr:x_addr + length] = vector(rng, length, kinds[trial % len(kinds)])
+        await fill(dut, vmem)
+        limit = (1 << (fmt.MANT_BITS - 1)) - 1
+        weights = rng.integers(-limit, limit + 1, size=length) if trial % 3 else rng.integers(1, 1 << 12, size=length)
+        if trial % 6 == 5:
+            # Exact rounding ties of the quantiser: peak 254 c and |p| = c (2k - 1) give q = k - 1/2 exactly.
+            c = int(rng.integers(1, 100))
+            ties = c * (2 * rng.integers(0, 127, size=length) + 1) * rng.choice([-1, 1], size=length)
+            ties[0] = 254 * c
+            vmem[x_addr:x_addr + length] = ties
+            await fill(dut, vmem)
+            weights = np.ones(length, dtype=np.int64)
+        eps = eps_term(length, 1e-6 if op is NormOp.QUANT else 1e-5)
+        norm_exp = int(rng.integers(-24, -10))
+        sqrt_n = sqrt_length(length)
+        dut.scale.value = pack_sfloat(sqrt_n.m, sqrt_n.e)
+        q = await execute(dut, op, length, d_addr, x_addr, eps, norm_exp, weights, py_rng)
+
+        x = vmem[x_addr:x_addr + length].copy()
+        front = normalized_input_with_term(x, eps)
+        products = front.x_mant * weights
+        label = f"trial {trial} {op.name} length {length}"
+        if op is NormOp.RMSNORM:
+            u_mant, u_shift = fxp.block_normalize(products)
+            rho = fxp.sf_mul(sqrt_n, front.inv_sqrt)
+            vmem[d_addr:d_addr + length] = fxp.scale_vector(u_mant, rho, u_shift + norm_exp + fmt.ACT_FRAC)
+            got = await read_all(dut, WORDS)
+            bad = np.nonzero(got != vmem)[0]
+            assert bad.size == 0, f"{label}: VMEM differs at {bad[:6].tolist()}: {got[bad[:6]].tolist()} vs {vmem[bad[:6]].tolist()}"
+            assert not q, f"{label}: RMSNORM wrote activations"
+        else:
+            want_q, peak = quantize_int8(products)
+            assert sorted(q) == list(range(length)), f"{label}: activations written {sorted(q)[:8]}…"
+            got_q = np.array([q[i] for i in range(length)])
+            bad = np.nonzero(got_q != want_q)[0]
+            assert bad.size == 0, f"{label}: q differs at {bad[:6].tolist()}: {got_q[bad[:6]].tolist()} vs {want_q[bad[:6]].tolist()}"
+            state = int(dut.quant.value)
+            inv = field(QUANT, "inv_sqrt", state)
+            got_state = (field(QUANT, "peak", state), inv & ((1 << fmt.SFLOAT_MANT_BITS) - 1),
+                         field(SFLOAT, "e", inv), field(QUANT, "norm_exp", state), field(QUANT, "length", state))
+            assert got_state == (peak, front.inv_sqrt.m, front.inv_sqrt.e, norm_exp, length), f"{label}: state {got_state}"
