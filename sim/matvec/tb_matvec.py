@@ -1,0 +1,118 @@
+"""cocotb testbench of MatVecUnit (+ image reader + memory model) against golden.hwexact.bitlinear's back half.
+
+Protocol checked: q written element by element in index order (as the norm unit does); the QUANT state
+and S set; a command {d, trits, rows}; the unit reads the packed rows from the image through the
+reader (memory latency, refresh gaps) and writes each rescaled row sum to VMEM; `done` with random
+delay. Reference: acc = golden.hwexact.ternary_matvec(trits, q); y = scale_vector(acc, sigma, 16) with
+sigma = sf_mul(sf_mul(S, sf_normalize(peak)), 1/sqrt) * 2**norm_exp; every VMEM word must agree.
+Matrices: random shapes up to the maximum (cols not a multiple of LANES), all -1 x -128 and +1 x 127
+rows, all-zero rows; matrices placed at unaligned image offsets.
+"""
+
+import os
+import random
+
+import cocotb
+import numpy as np
+from cocotb.triggers import FallingEdge, ReadOnly
+
+from golden import fixedpoint as fxp
+from golden import formats as fmt
+from golden.hwexact import ternary_matvec
+from golden.packing import TritFormat, pack_trits
+from hw.matvec_unit import MatVecUnit
+from hw.norm_unit import QuantState
+from hw.rsqrt import SFloatLayout
+from sim.clocking import start_and_reset
+from sim.memory_model import DDR_64BIT, SDRAM_ULX3S, ExternalMemory
+from sim.vmem import read_all
+
+WORDS = int(os.environ["VMEM_WORDS"])
+LANES = int(os.environ["LANES"])
+FORMAT = TritFormat[os.environ["FORMAT"]]
+MAX_COLS, MAX_ROWS = int(os.environ["MAX_COLS"]), int(os.environ["MAX_ROWS"])
+MEMORY = {"sdram": SDRAM_ULX3S, "ddr": DDR_64BIT}[os.environ["MEMORY"]]
+QUANT, SFLOAT = QuantState(), SFloatLayout()
+_UNIT = MatVecUnit(lanes=LANES, trit_format=FORMAT, max_cols=MAX_COLS, max_rows=MAX_ROWS, vmem_words=WORDS)
+_UNIT._MustUse__silence = _UNIT.engine._MustUse__silence = True     # only its command layout is used
+CMD = _UNIT.cmd.payload.shape()
+IMAGE_BYTES = 1 << 15
+
+
+def sfloat_bits(value: fxp.SFloat) -> int:
+    return value.m | ((value.e & ((1 << fmt.SFLOAT_EXP_BITS) - 1)) << SFLOAT["e"].offset)
+
+
+def random_sfloat(rng) -> fxp.SFloat:
+    return fxp.SFloat(int(rng.integers(1 << 16, 1 << 17)), int(rng.integers(-40, -10)))
+
+
+@cocotb.test()
+async def matvec_matches_golden(dut):
+    await start_and_reset(dut, low=("cmd__valid", "done__ready", "q_write__en", "host_write__en"),
+                          high=("host_read__en",))
+    rng = np.random.default_rng(int(os.environ.get("SEED", "21")))
+    py_rng = random.Random(8)
+    image = bytearray(rng.integers(0, 256, size=IMAGE_BYTES, dtype=np.uint8).tobytes())
+    trials = []
+    offset = 13                                    # unaligned on purpose
+    for trial in range(int(os.environ.get("TRIALS", "10"))):
+        rows = int(rng.choice([1, 3, MAX_ROWS, int(rng.integers(1, MAX_ROWS + 1))]))
+        cols = int(rng.choice([1, LANES - 1, LANES + 1, MAX_COLS, int(rng.integers(1, MAX_COLS + 1))]))
+        trits = rng.integers(-1, 2, size=(rows, cols))
+        q = rng.integers(-127, 128, size=cols)
+        if trial == 1:
+            trits[:], q[:] = -1, -128              # the largest positive sums
+        if trial == 2:
+            trits[:], q[:] = 1, 127
+        if trial == 3:
+            trits[rows // 2:] = 0                  # zero rows
+        packed = pack_trits(trits, FORMAT)
+        image[offset:offset + len(packed)] = packed
+        trials.append((rows, cols, trits, q, offset))
+        offset += len(packed) + int(rng.integers(1, 40))
+    memory = ExternalMemory(dut, bytes(image), MEMORY)
+    memory.start()
+
+    vmem = np.zeros(WORDS, dtype=np.int64)
+    for index, (rows, cols, trits, q, address) in enumerate(trials):
+        peak = int(rng.integers(1, 1 << 34))
+        inv_sqrt, scale = random_sfloat(rng), random_sfloat(rng)
+        norm_exp = int(rng.integers(-20, -5))
+        for i, value in enumerate(q):                                  # as the norm unit writes them
+            await FallingEdge(dut.clk)
+            dut.q_write__addr.value, dut.q_write__data.value, dut.q_write__en.value = i, int(value) & 0xFF, 1
+            dut.quant.value = (peak << QUANT["peak"].offset | sfloat_bits(inv_sqrt) << QUANT["inv_sqrt"].offset
+                               | (norm_exp & 0xFF) << QUANT["norm_exp"].offset | cols << QUANT["length"].offset)
+            dut.scale.value = sfloat_bits(scale)
+        await FallingEdge(dut.clk)
+        dut.q_write__en.value = 0
+        d = int(rng.integers(0, WORDS - rows + 1))
+        fields = {"d": d, "trits": address, "rows": rows}
+        dut.cmd__payload.value = sum(v << CMD[k].offset for k, v in fields.items())
+        dut.cmd__valid.value = 1
+        await ReadOnly()
+        assert dut.cmd__ready.value == 1
+        await FallingEdge(dut.clk)
+        dut.cmd__valid.value = 0
+        for cycle in range(100 * rows * (MAX_COLS // LANES + 2) + 2000):
+            ready = py_rng.random() < 0.5
+            dut.done__ready.value = int(ready)
+            await ReadOnly()
+            finished = ready and dut.done__valid.value == 1
+            await FallingEdge(dut.clk)
+            if finished:
+                break
+        else:
+            raise AssertionError(f"product {index} never finished")
+        dut.done__ready.value = 0
+        acc = ternary_matvec(trits, q)
+        sigma = fxp.sf_mul(fxp.sf_mul(scale, fxp.sf_normalize(peak)), inv_sqrt)
+        sigma = fxp.SFloat(sigma.m, sigma.e + norm_exp)
+        vmem[d:d + rows] = fxp.scale_vector(acc, sigma, fmt.ACT_FRAC)
+        got = await read_all(dut, WORDS)
+        bad = np.nonzero(got != vmem)[0]
+        assert bad.size == 0, (f"product {index} ({rows}x{cols}): VMEM differs at {bad[:6].tolist()}: "
+                               f"{got[bad[:6]].tolist()} vs {vmem[bad[:6]].tolist()}")
+        assert dut.error.value == 0
+
