@@ -18,3 +18,48 @@ async def start_and_reset(dut, *, low: tuple[str, ...] = (), high: tuple[str, ..
     for _ in range(cycles):
         await RisingEdge(dut.clk)
     dut.rst.value = 0
+
+
+async def start_unit_test(dut, *, low: tuple[str, ...], seed: int) -> tuple:
+    """The start of a unit testbench with a VMEM host port: clock, reset (host read port enabled), and
+    the test's random generators (numpy for data, `random` for handshake timing), seeded from SEED."""
+    import os
+    import random
+
+    import numpy as np
+
+    await start_and_reset(dut, low=low + ("host_write__en",), high=("host_read__en",))
+    seed = int(os.environ.get("SEED", str(seed)))
+    return np.random.default_rng(seed), random.Random(seed + 1)
+
+
+async def command_until_done(dut, payload: int, rng, *, max_cycles: int, ready_rate: float = 0.5,
+                             drive=None, sample=None, cmd: str = "cmd", done: str = "done") -> int:
+    """Offer one `cmd` (an idle unit must take it at once), then take `done` with random delays.
+
+    drive(ready) runs each cycle before the clock edge's inputs settle (to drive side streams);
+    sample(ready) runs when they have (to observe side streams). Returns the cycles until done."""
+    from cocotb.triggers import FallingEdge, ReadOnly
+
+    cmd_payload, cmd_valid, cmd_ready = (getattr(dut, f"{cmd}__{n}") for n in ("payload", "valid", "ready"))
+    done_valid, done_ready = getattr(dut, f"{done}__valid"), getattr(dut, f"{done}__ready")
+    await FallingEdge(dut.clk)
+    cmd_payload.value, cmd_valid.value = payload, 1
+    await ReadOnly()
+    assert cmd_ready.value == 1, "an idle unit takes a command at once"
+    await FallingEdge(dut.clk)
+    cmd_valid.value = 0
+    for cycle in range(max_cycles):
+        ready = rng.random() < ready_rate
+        done_ready.value = int(ready)
+        if drive:
+            drive(ready)
+        await ReadOnly()
+        if sample:
+            sample(ready)
+        finished = ready and done_valid.value == 1
+        await FallingEdge(dut.clk)
+        if finished:
+            done_ready.value = 0
+            return cycle
+    raise AssertionError(f"no done within {max_cycles} cycles")

@@ -10,11 +10,10 @@ rows, all-zero rows; matrices placed at unaligned image offsets.
 """
 
 import os
-import random
 
 import cocotb
 import numpy as np
-from cocotb.triggers import FallingEdge, ReadOnly
+from cocotb.triggers import FallingEdge
 
 from golden import fixedpoint as fxp
 from golden import formats as fmt
@@ -23,7 +22,7 @@ from golden.packing import TritFormat, pack_trits
 from hw.matvec_unit import MatVecUnit
 from hw.norm_unit import QuantState
 from hw.rsqrt import SFloatLayout
-from sim.clocking import start_and_reset
+from sim.clocking import command_until_done, start_unit_test
 from sim.memory_model import DDR_64BIT, SDRAM_ULX3S, ExternalMemory
 from sim.vmem import read_all
 
@@ -49,10 +48,7 @@ def random_sfloat(rng) -> fxp.SFloat:
 
 @cocotb.test()
 async def matvec_matches_golden(dut):
-    await start_and_reset(dut, low=("cmd__valid", "done__ready", "q_write__en", "host_write__en"),
-                          high=("host_read__en",))
-    rng = np.random.default_rng(int(os.environ.get("SEED", "21")))
-    py_rng = random.Random(8)
+    rng, py_rng = await start_unit_test(dut, low=("cmd__valid", "done__ready", "q_write__en"), seed=21)
     image = bytearray(rng.integers(0, 256, size=IMAGE_BYTES, dtype=np.uint8).tobytes())
     trials = []
     offset = 13                                    # unaligned on purpose
@@ -89,23 +85,8 @@ async def matvec_matches_golden(dut):
         dut.q_write__en.value = 0
         d = int(rng.integers(0, WORDS - rows + 1))
         fields = {"d": d, "trits": address, "rows": rows}
-        dut.cmd__payload.value = sum(v << CMD[k].offset for k, v in fields.items())
-        dut.cmd__valid.value = 1
-        await ReadOnly()
-        assert dut.cmd__ready.value == 1
-        await FallingEdge(dut.clk)
-        dut.cmd__valid.value = 0
-        for cycle in range(100 * rows * (MAX_COLS // LANES + 2) + 2000):
-            ready = py_rng.random() < 0.5
-            dut.done__ready.value = int(ready)
-            await ReadOnly()
-            finished = ready and dut.done__valid.value == 1
-            await FallingEdge(dut.clk)
-            if finished:
-                break
-        else:
-            raise AssertionError(f"product {index} never finished")
-        dut.done__ready.value = 0
+        await command_until_done(dut, sum(v << CMD[k].offset for k, v in fields.items()), py_rng,
+                                 max_cycles=100 * rows * (MAX_COLS // LANES + 2) + 2000)
         acc = ternary_matvec(trits, q)
         sigma = fxp.sf_mul(fxp.sf_mul(scale, fxp.sf_normalize(peak)), inv_sqrt)
         sigma = fxp.SFloat(sigma.m, sigma.e + norm_exp)

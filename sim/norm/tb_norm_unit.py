@@ -10,7 +10,6 @@ all zero, +-max words, single elements, norm weights of both signs at full 18-bi
 """
 
 import os
-import random
 
 import cocotb
 import numpy as np
@@ -23,7 +22,7 @@ from golden.hwexact import normalized_input_with_term, quantize_int8, sqrt_lengt
 from golden.quantize import eps_term
 from hw.norm_unit import NormOp, NormUnit, QuantState
 from hw.rsqrt import SFloatLayout
-from sim.clocking import start_and_reset
+from sim.clocking import start_unit_test
 from sim.vmem import fill, read_all
 
 WORDS = int(os.environ["VMEM_WORDS"])
@@ -92,10 +91,7 @@ def vector(rng: np.random.Generator, length: int, kind: str) -> np.ndarray:
 
 @cocotb.test()
 async def norm_unit_matches_golden(dut):
-    await start_and_reset(dut, low=("cmd__valid", "weights__valid", "done__ready", "host_write__en"),
-                          high=("host_read__en",))
-    rng = np.random.default_rng(int(os.environ.get("SEED", "11")))
-    py_rng = random.Random(4)
+    rng, py_rng = await start_unit_test(dut, low=("cmd__valid", "weights__valid", "done__ready"), seed=11)
     vmem = rng.integers(-(1 << 20), 1 << 20, size=WORDS)
     await fill(dut, vmem)
     kinds = ["unit", "wide", "tiny", "zero", "max"]

@@ -10,12 +10,11 @@ import os
 import random
 
 import cocotb
-from cocotb.triggers import FallingEdge, ReadOnly
 
 from golden import formats as fmt
 from golden.fixedpoint import sf_rsqrt
 from hw.rsqrt import ReciprocalSqrt
-from sim.clocking import start_and_reset
+from sim.clocking import command_until_done, start_and_reset
 
 M_BITS = fmt.SFLOAT_MANT_BITS
 
@@ -34,32 +33,20 @@ async def rsqrt_matches_golden(dut):
     await start_and_reset(dut, low=("request__valid", "response__ready"))
     rng = random.Random(int(os.environ.get("SEED", "7")))
     for value in radicands(rng, int(os.environ.get("COUNT", "600"))):
-        await FallingEdge(dut.clk)
-        dut.request__payload.value, dut.request__valid.value = value, 1
-        await ReadOnly()
-        assert dut.request__ready.value == 1, "an idle unit takes a request at once"
-        await FallingEdge(dut.clk)
-        dut.request__valid.value = 0
-        cycles, offered = 0, None
-        while True:
-            ready = int(rng.random() < 0.5)
-            dut.response__ready.value = ready
-            await ReadOnly()
+        cycles, offers = [0], []                     # cycles since the request; (cycle, payload) offered
+
+        def sample(ready):
             if dut.response__valid.value == 1:
-                payload = int(dut.response__payload.value)
-                if offered is None:
-                    offered, first = cycles, payload
-                assert payload == first, "response payload changed while offered"
-                if ready:
-                    break
-            cycles += 1
-            assert cycles < 4 * ReciprocalSqrt.LATENCY, f"no response for {value}"
-            await FallingEdge(dut.clk)
-        await FallingEdge(dut.clk)
-        dut.response__ready.value = 0
+                offers.append((cycles[0], int(dut.response__payload.value)))
+            cycles[0] += 1
+
+        await command_until_done(dut, value, rng, max_cycles=4 * ReciprocalSqrt.LATENCY, cmd="request",
+                                 done="response", sample=sample)
+        first_offer, payload = offers[0]
+        assert all(p == payload for _, p in offers), "response payload changed while offered"
+        assert first_offer == ReciprocalSqrt.LATENCY, f"response after {first_offer} busy cycles"
         m = payload & ((1 << M_BITS) - 1)
         e = payload >> M_BITS
         e -= (e >> (fmt.SFLOAT_EXP_BITS - 1)) << fmt.SFLOAT_EXP_BITS
         want = sf_rsqrt(value)
         assert (m, e) == (want.m, want.e), f"rsqrt({value}): got ({m}, {e}), want {tuple(want)}"
-        assert offered == ReciprocalSqrt.LATENCY, f"response after {offered} busy cycles, LATENCY {ReciprocalSqrt.LATENCY}"

@@ -13,12 +13,11 @@ import random
 
 import cocotb
 import numpy as np
-from cocotb.triggers import FallingEdge, ReadOnly
 
 from golden import fixedpoint as fxp
 from golden import formats as fmt
 from hw.vector_unit import VectorOp, VectorUnit
-from sim.clocking import start_and_reset
+from sim.clocking import command_until_done, start_and_reset
 from sim.vmem import fill, read_all
 
 WORDS = int(os.environ["VMEM_WORDS"])
@@ -52,23 +51,14 @@ async def execute(dut, op: VectorOp, length, d, x, y, z, rng: random.Random) -> 
     """Run one command; (ARGMAX index, cycles from the command until `done` was taken)."""
     fields = {"opcode": op.value, "length": length, "d": d, "x": x, "y": y, "z": z}
     payload = sum(value << LAYOUT[name].offset for name, value in fields.items())
-    await FallingEdge(dut.clk)
-    dut.cmd__payload.value, dut.cmd__valid.value = payload, 1
-    await ReadOnly()
-    assert dut.cmd__ready.value == 1, "an idle unit takes a command at once"
-    await FallingEdge(dut.clk)
-    dut.cmd__valid.value = 0
-    for waited in range(4 * length + 40):
-        ready = int(rng.random() < 0.6)
-        dut.done__ready.value = ready
-        await ReadOnly()                             # the values the coming clock edge samples
-        fire = ready and dut.done__valid.value == 1
-        index = int(dut.done__payload.value)
-        await FallingEdge(dut.clk)
-        if fire:
-            dut.done__ready.value = 0
-            return index, waited
-    raise AssertionError(f"{op.name} of {length} elements never finished")
+    index = []
+
+    def sample(ready):
+        if ready and dut.done__valid.value == 1:
+            index.append(int(dut.done__payload.value))
+
+    cycles = await command_until_done(dut, payload, rng, max_cycles=4 * length + 40, ready_rate=0.6, sample=sample)
+    return index[0], cycles
 
 
 def random_vector(rng: np.random.Generator, length: int, kind: str) -> np.ndarray:
