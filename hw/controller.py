@@ -11,11 +11,11 @@ the operand fields, SETLEN 1..MAX_VL, normalised SETSCALE, rows >= 1); range err
 them. On an error the controller stops, holding the error code and the pc of the instruction (a jump
 beyond the program memory reports program_words as its pc).
 
-Not yet executed here (issue 6 in progress): QUANT, MATVEC, RMSNORM, EMBED, VLOAD, SENDV — they stop
-with ILLEGAL_INSTRUCTION until the BitLinear front, the weight streamer and the logits path land.
+Capability limits of a build stop as ILLEGAL_INSTRUCTION: QUANT/RMSNORM longer than max_length, MATVEC
+with more than max_rows rows or more than max_cols columns.
 
 Protocol. The host writes the program through `program_write` while the controller is not running,
-then sends the program length on `start`; execution begins at pc 0. `status` tells the state
+then sends {program length, image length in bytes} on `start`; execution begins at pc 0. `status` tells the state
 (idle, running, waiting for the host, halted, error), the error code and the pc.
 """
 
@@ -28,6 +28,12 @@ from amaranth.lib.wiring import In, Out
 from assembler import isa
 from golden import formats as fmt
 
+from golden.packing import TritFormat
+
+from .data_mover import DataMover, MoveOp
+from .image_reader import ADDRESS_BITS
+from .matvec_unit import MatVecUnit
+from .norm_unit import NormUnit
 from .rsqrt import SFloatLayout
 from .vector_unit import VectorOp, VectorUnit
 
@@ -60,7 +66,8 @@ class Controller(wiring.Component):
     status: StatusLayout.  scale: the S register (SFloatLayout), for the BitLinear units.
     """
 
-    def __init__(self, *, program_words: int, vmem_words: int):
+    def __init__(self, *, program_words: int, vmem_words: int, max_length: int = 64, max_cols: int = 64,
+                 max_rows: int = 256, trit_format: TritFormat = TritFormat.TRITS_2BIT):
         self._MustUse__silence = True        # a refused parameter set is not an unused design
         if not isinstance(program_words, int) or not 2 <= program_words <= 1 << 16:
             raise ValueError(f"program_words must be in 2..65536, got {program_words!r}")
@@ -68,17 +75,32 @@ class Controller(wiring.Component):
             raise ValueError(f"vmem_words must be in 16..{isa.VMEM_WORDS}, got {vmem_words!r}")
         self.program_words = program_words
         self.vmem_words = vmem_words
+        self.max_length, self.max_cols, self.max_rows = max_length, max_cols, max_rows
+        self.trit_format = trit_format
+        # Throwaway units: only their command and done signatures are used here.
         unit = VectorUnit(vmem_words=vmem_words)
-        unit._MustUse__silence = True           # only its stream signatures are used
+        norm = NormUnit(vmem_words=vmem_words, max_length=max_length)
+        matvec = MatVecUnit(lanes=4 * trit_format.trits_per_byte, trit_format=trit_format, max_cols=max_cols,
+                            max_rows=max_rows, vmem_words=vmem_words)
+        mover = DataMover(vmem_words=vmem_words)
+        for throwaway in (unit, norm, matvec, matvec.engine, mover):
+            throwaway._MustUse__silence = True
         self._MustUse__silence = False
         super().__init__({
             "program_write": Out(memory.WritePort.Signature(addr_width=(program_words - 1).bit_length(),
                                                             shape=INSTRUCTION_BITS)),
-            "start": In(stream.Signature(range(program_words + 1))),
+            "start": In(stream.Signature(data.StructLayout({"length": range(program_words + 1),
+                                                            "image_bytes": ADDRESS_BITS}))),
             "host_in": In(stream.Signature(32)),
             "host_out": Out(stream.Signature(32)),
             "vector": Out(unit.cmd.signature.flip()),
             "vector_done": In(unit.done.signature),
+            "norm": Out(norm.cmd.signature.flip()), "norm_done": In(norm.done.signature),
+            "norm_read": Out(stream.Signature(data.StructLayout({"addr": ADDRESS_BITS, "length": ADDRESS_BITS}))),
+            "quant": In(norm.quant.shape()),
+            "matvec": Out(matvec.cmd.signature.flip()), "matvec_done": In(matvec.done.signature),
+            "matvec_error": In(1),
+            "mover": Out(mover.cmd.signature.flip()), "mover_done": In(mover.done.signature),
             "status": Out(StatusLayout(program_words)),
             "scale": Out(SFloatLayout()),
         })
@@ -99,6 +121,8 @@ class Controller(wiring.Component):
         instruction = Signal(INSTRUCTION_BITS)
         registers = [Signal(signed(isa.SCALAR_BITS), name=f"r{i}") for i in range(isa.SCALAR_REGISTERS)]
         vector_length = Signal(range(isa.MAX_VL + 1), init=1)
+        image_bytes = Signal(ADDRESS_BITS)
+        quant_valid = Signal()                              # a QUANT has run: MATVEC has activations
         scale = Signal(SFloatLayout())
         m.d.comb += [self.status.state.eq(state), self.status.error.eq(error), self.status.pc.eq(pc),
                      self.scale.eq(scale)]
@@ -143,6 +167,9 @@ class Controller(wiring.Component):
         def fits(name):
             return vector_address(name) + vector_length <= self.vmem_words
 
+        def image_fits(address, nbytes):
+            return (address + nbytes) <= image_bytes
+
         def stop(code: isa.ErrorCode):
             m.d.sync += [state.eq(State.ERROR), error.eq(code)]
 
@@ -153,7 +180,8 @@ class Controller(wiring.Component):
             with m.State("IDLE"):
                 m.d.comb += self.start.ready.eq(1)
                 with m.If(self.start.valid):
-                    m.d.sync += [length.eq(self.start.payload), pc.eq(0), state.eq(State.RUNNING),
+                    m.d.sync += [length.eq(self.start.payload.length), image_bytes.eq(self.start.payload.image_bytes),
+                                 quant_valid.eq(0), pc.eq(0), state.eq(State.RUNNING),
                                  error.eq(isa.ErrorCode.NONE), vector_length.eq(1)]
                     m.next = "FETCH"
             with m.State("FETCH"):
@@ -217,9 +245,8 @@ class Controller(wiring.Component):
                                     m.next = "IDLE"
                                 with m.Else():
                                     m.next = "VECTOR"
-                        with m.Default():
-                            stop(isa.ErrorCode.ILLEGAL_INSTRUCTION)     # not executed by this build yet
-                            m.next = "IDLE"
+                        self._execute_data(m, opcode, field, fits, image_fits, stop, rs_value, vector_length,
+                                           quant_valid)
             with m.State("RECV"):
                 m.d.comb += self.host_in.ready.eq(1)
                 with m.If(self.host_in.valid):
@@ -243,7 +270,112 @@ class Controller(wiring.Component):
                         write_rd(self.vector_done.payload)
                     m.d.sync += pc.eq(pc + 1)
                     m.next = "FETCH"
+            self._data_states(m, opcode, field, vector_address, vector_length, rs_value, quant_valid, stop, pc)
         return m
+
+    def _execute_data(self, m, opcode, field, fits, image_fits, stop, token, vector_length, quant_valid):
+        """EXECUTE for QUANT, RMSNORM, MATVEC, EMBED, VLOAD, SENDV: the checks in the ISS's order, then
+        the dispatch state. (`fits` checks a vector operand against VL; MATVEC's destination uses rows.)"""
+        E = isa.ErrorCode
+        ops = isa.OPS
+        vl = vector_length
+
+        def check(*rules):
+            """rules: (condition that must hold, error) in order; dispatch to `state` when all hold."""
+            def go(state):
+                for index, (ok, code) in enumerate(rules):
+                    ctx = m.If(~ok) if index == 0 else m.Elif(~ok)
+                    with ctx:
+                        stop(code)
+                        m.next = "IDLE"
+                with m.Else():
+                    m.next = state
+            return go
+
+        with m.Case(ops["QUANT"].opcode, ops["RMSNORM"].opcode):
+            is_rms = opcode == ops["RMSNORM"].opcode
+            check((vl <= self.max_length, E.ILLEGAL_INSTRUCTION), (fits("b"), E.VMEM_OUT_OF_RANGE),
+                  (image_fits(field("w0"), vl << 2), E.IMAGE_OUT_OF_RANGE),
+                  (~is_rms | fits("a"), E.VMEM_OUT_OF_RANGE))("NORM_READ")
+        with m.Case(ops["MATVEC"].opcode):
+            cols = self.quant.length
+            row_bytes = (cols + self.trit_format.trits_per_byte - 1) // self.trit_format.trits_per_byte
+            rows = field("c")
+            vd_end = Signal(range(isa.VMEM_WORDS + (1 << 16) + 1))
+            m.d.comb += vd_end.eq((field("a") << 2) + rows)
+            check((quant_valid, E.NO_QUANT),
+                  ((rows <= self.max_rows) & (cols <= self.max_cols), E.ILLEGAL_INSTRUCTION),
+                  (image_fits(field("w0"), rows * row_bytes), E.IMAGE_OUT_OF_RANGE),
+                  (vd_end <= self.vmem_words, E.VMEM_OUT_OF_RANGE))("MATVEC")
+        with m.Case(ops["EMBED"].opcode):
+            rows = field("c")
+            row_address = field("w0") + ((vl * token.as_unsigned()[:16]) << 1)
+            check(((token >= 0) & (token < rows), E.BAD_TOKEN),
+                  (image_fits(row_address, vl << 1), E.IMAGE_OUT_OF_RANGE),
+                  (image_fits(field("w1") + token.as_unsigned()[:16], 1), E.IMAGE_OUT_OF_RANGE),
+                  (fits("a"), E.VMEM_OUT_OF_RANGE))("MOVE")
+        with m.Case(ops["VLOAD"].opcode):
+            check((image_fits(field("w0"), vl << 2), E.IMAGE_OUT_OF_RANGE), (fits("a"), E.VMEM_OUT_OF_RANGE))("MOVE")
+        with m.Case(ops["SENDV"].opcode):
+            check((fits("b"), E.VMEM_OUT_OF_RANGE))("MOVE")
+
+    def _data_states(self, m, opcode, field, vector_address, vector_length, token, quant_valid, stop, pc):
+        ops = isa.OPS
+        # QUANT / RMSNORM: ask for the norm weights, then start the unit, then wait.
+        with m.State("NORM_READ"):
+            m.d.comb += [self.norm_read.valid.eq(1), self.norm_read.payload.addr.eq(field("w0")),
+                         self.norm_read.payload.length.eq(vector_length << 2)]
+            with m.If(self.norm_read.ready):
+                m.next = "NORM"
+        with m.State("NORM"):
+            cmd = self.norm.payload
+            m.d.comb += [self.norm.valid.eq(1), cmd.opcode.eq(opcode), cmd.length.eq(vector_length),
+                         cmd.d.eq(vector_address("a")), cmd.x.eq(vector_address("b")), cmd.eps.eq(field("w1")),
+                         cmd.norm_exp.eq(field("c_exp"))]
+            with m.If(self.norm.ready):
+                m.next = "NORM_WAIT"
+        with m.State("NORM_WAIT"):
+            m.d.comb += self.norm_done.ready.eq(1)
+            with m.If(self.norm_done.valid):
+                with m.If(opcode == ops["QUANT"].opcode):
+                    m.d.sync += quant_valid.eq(1)
+                m.d.sync += pc.eq(pc + 1)
+                m.next = "FETCH"
+        with m.State("MATVEC"):
+            cmd = self.matvec.payload
+            m.d.comb += [self.matvec.valid.eq(1), cmd.d.eq(vector_address("a")), cmd.trits.eq(field("w0")),
+                         cmd.rows.eq(field("c"))]
+            with m.If(self.matvec.ready):
+                m.next = "MATVEC_WAIT"
+        with m.State("MATVEC_WAIT"):
+            m.d.comb += self.matvec_done.ready.eq(1)
+            with m.If(self.matvec_done.valid):
+                with m.If(self.matvec_error):
+                    stop(isa.ErrorCode.BAD_TRITS)
+                    m.next = "IDLE"
+                with m.Else():
+                    m.d.sync += pc.eq(pc + 1)
+                    m.next = "FETCH"
+        with m.State("MOVE"):
+            cmd = self.mover.payload
+            token16 = token.as_unsigned()[:16]
+            m.d.comb += [self.mover.valid.eq(1), cmd.length.eq(vector_length)]
+            with m.Switch(opcode):
+                with m.Case(ops["VLOAD"].opcode):
+                    m.d.comb += [cmd.opcode.eq(MoveOp.VLOAD), cmd.d.eq(vector_address("a")), cmd.src.eq(field("w0"))]
+                with m.Case(ops["EMBED"].opcode):
+                    m.d.comb += [cmd.opcode.eq(MoveOp.EMBED), cmd.d.eq(vector_address("a")),
+                                 cmd.src.eq(field("w0") + ((vector_length * token16) << 1)),
+                                 cmd.exp_addr.eq(field("w1") + token16)]
+                with m.Case(ops["SENDV"].opcode):
+                    m.d.comb += [cmd.opcode.eq(MoveOp.SENDV), cmd.d.eq(vector_address("b"))]
+            with m.If(self.mover.ready):
+                m.next = "MOVE_WAIT"
+        with m.State("MOVE_WAIT"):
+            m.d.comb += self.mover_done.ready.eq(1)
+            with m.If(self.mover_done.valid):
+                m.d.sync += pc.eq(pc + 1)
+                m.next = "FETCH"
 
     def _vector_operands(self, m, opcode, vector_address):
         """ISA operands -> the vector unit's d, x, y, z (see hw.vector_unit: VMULADD's x is the state vd)."""

@@ -1,0 +1,140 @@
+"""`Accelerator`: the controller and its units around one VMEM and one external-memory read port.
+
+    host words ─► controller ─┬► vector unit ──────────┐
+                              ├► norm unit (RMSNORM, QUANT) ─┼─ VMEM (one write port, read ports per unit)
+                              ├► MATVEC unit (engine) ───┤
+                              └► data mover (VLOAD, EMBED, SENDV)
+    external memory ◄─ mem_req / mem_resp ─► image reader (engine beats) + image reader (4-byte words)
+
+One instruction executes at a time, so the units share VMEM's write port and the memory port without
+arbitration: the active unit's write enable (or requests) select it. The two readers take turns on
+the memory port: a request goes to memory from whichever reader offers one (the 4-byte reader first),
+and the beats come back to the reader whose requests are outstanding (never both: the unit behind
+one reader finishes, having consumed all its data, before another instruction starts).
+"""
+
+from __future__ import annotations
+
+from amaranth import Module, Mux, Signal
+from amaranth.lib import memory, wiring
+from amaranth.lib.wiring import In, Out
+
+from golden.packing import TritFormat
+
+from .controller import Controller, StatusLayout
+from .data_mover import DataMover
+from .image_reader import ImageReader
+from .matvec_unit import MatVecUnit
+from .norm_unit import NormUnit
+from .vector_unit import ACT, VectorUnit
+
+
+class Accelerator(wiring.Component):
+    """Parameters: program_words, vmem_words, lanes, trit_format, max_length (RMSNORM/QUANT vector),
+    max_cols / max_rows (MATVEC), mem_bytes (external data width), burst_beats, fifo_beats.
+
+    Ports: program_write, start, host_in, host_out, status (see hw.controller); mem_req / mem_resp
+    (see hw.image_reader); vmem_write / vmem_read for the host (only while no program runs).
+    """
+
+    def __init__(self, *, program_words: int, vmem_words: int, lanes: int, trit_format: TritFormat,
+                 max_length: int, max_cols: int, max_rows: int, mem_bytes: int, burst_beats: int = 16,
+                 fifo_beats: int = 64):
+        self.controller = Controller(program_words=program_words, vmem_words=vmem_words, max_length=max_length,
+                                     max_cols=max_cols, max_rows=max_rows, trit_format=trit_format)
+        self.vector = VectorUnit(vmem_words=vmem_words)
+        self.norm = NormUnit(vmem_words=vmem_words, max_length=max_length)
+        self.matvec = MatVecUnit(lanes=lanes, trit_format=trit_format, max_cols=max_cols, max_rows=max_rows,
+                                 vmem_words=vmem_words)
+        self.mover = DataMover(vmem_words=vmem_words)
+        self.beat_reader = ImageReader(mem_bytes=mem_bytes, out_bytes=self.matvec.engine.beat_bytes,
+                                       burst_beats=burst_beats, fifo_beats=fifo_beats)
+        self.word_reader = ImageReader(mem_bytes=mem_bytes, out_bytes=4, burst_beats=burst_beats,
+                                       fifo_beats=fifo_beats)
+        self.vmem_words = vmem_words
+        width = (vmem_words - 1).bit_length()
+        c, r = self.controller, self.beat_reader
+        super().__init__({
+            "program_write": Out(c.program_write.signature), "start": In(c.start.signature.flip()),
+            "host_in": In(c.host_in.signature.flip()), "host_out": Out(c.host_out.signature),
+            "status": Out(StatusLayout(program_words)),
+            "mem_req": Out(r.mem_req.signature), "mem_resp": In(r.mem_resp.signature.flip()),
+            "vmem_write": Out(memory.WritePort.Signature(addr_width=width, shape=ACT)),
+            "vmem_read": Out(memory.ReadPort.Signature(addr_width=width, shape=ACT)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        c, vector, norm, matvec, mover = self.controller, self.vector, self.norm, self.matvec, self.mover
+        beat_reader, word_reader = self.beat_reader, self.word_reader
+        for name, sub in [("controller", c), ("vector", vector), ("norm", norm), ("matvec", matvec),
+                          ("mover", mover), ("beat_reader", beat_reader), ("word_reader", word_reader)]:
+            m.submodules[name] = sub
+
+        # --- Host ports and the controller's dispatch ----------------------------------------------
+        m.d.comb += [c.program_write.addr.eq(self.program_write.addr), c.program_write.data.eq(self.program_write.data),
+                     c.program_write.en.eq(self.program_write.en), self.status.eq(c.status)]
+        wiring.connect(m, wiring.flipped(self.start), c.start)
+        wiring.connect(m, wiring.flipped(self.host_in), c.host_in)
+        wiring.connect(m, c.vector, vector.cmd)
+        wiring.connect(m, vector.done, c.vector_done)
+        wiring.connect(m, c.norm, norm.cmd)
+        wiring.connect(m, norm.done, c.norm_done)
+        wiring.connect(m, c.matvec, matvec.cmd)
+        wiring.connect(m, matvec.done, c.matvec_done)
+        wiring.connect(m, c.mover, mover.cmd)
+        wiring.connect(m, mover.done, c.mover_done)
+        m.d.comb += [c.quant.eq(norm.quant), c.matvec_error.eq(matvec.error),
+                     norm.scale.eq(c.scale), matvec.scale.eq(c.scale), matvec.quant.eq(norm.quant)]
+        m.d.comb += [matvec.q_write.addr.eq(norm.q_write.addr), matvec.q_write.data.eq(norm.q_write.data),
+                     matvec.q_write.en.eq(norm.q_write.en)]
+
+        # Host words: SEND from the controller, SENDV from the data mover (never at once).
+        m.d.comb += [self.host_out.valid.eq(c.host_out.valid | mover.host_out.valid),
+                     self.host_out.payload.eq(Mux(mover.host_out.valid, mover.host_out.payload, c.host_out.payload)),
+                     c.host_out.ready.eq(self.host_out.ready), mover.host_out.ready.eq(self.host_out.ready)]
+
+        # --- Image readers: the 4-byte one serves QUANT/RMSNORM's norm weights and the data mover ----------
+        wiring.connect(m, matvec.read, beat_reader.cmd)
+        wiring.connect(m, beat_reader.data, matvec.weights)
+        word_cmd = word_reader.cmd
+        m.d.comb += [word_cmd.valid.eq(c.norm_read.valid | mover.read.valid),
+                     word_cmd.payload.eq(Mux(c.norm_read.valid, c.norm_read.payload, mover.read.payload)),
+                     c.norm_read.ready.eq(word_cmd.ready), mover.read.ready.eq(word_cmd.ready)]
+        m.d.comb += [norm.weights.valid.eq(word_reader.data.valid), norm.weights.payload.eq(word_reader.data.payload),
+                     mover.words.valid.eq(word_reader.data.valid), mover.words.payload.eq(word_reader.data.payload),
+                     word_reader.data.ready.eq(norm.weights.ready | mover.words.ready)]
+
+        # One memory port: requests from either reader; beats to the reader that asked.
+        beats_owed_word = Signal(32)
+        word_turn = word_reader.mem_req.valid
+        m.d.comb += [self.mem_req.valid.eq(word_reader.mem_req.valid | beat_reader.mem_req.valid),
+                     self.mem_req.payload.eq(Mux(word_turn, word_reader.mem_req.payload, beat_reader.mem_req.payload)),
+                     word_reader.mem_req.ready.eq(self.mem_req.ready),
+                     beat_reader.mem_req.ready.eq(self.mem_req.ready & ~word_turn)]
+        word_asked = word_reader.mem_req.valid & word_reader.mem_req.ready
+        word_got = self.mem_resp.valid & (beats_owed_word != 0)
+        m.d.sync += beats_owed_word.eq(beats_owed_word + Mux(word_asked, word_reader.mem_req.payload.beats, 0)
+                                       - word_got)
+        to_word = beats_owed_word != 0
+        m.d.comb += [word_reader.mem_resp.valid.eq(self.mem_resp.valid & to_word),
+                     beat_reader.mem_resp.valid.eq(self.mem_resp.valid & ~to_word),
+                     word_reader.mem_resp.payload.eq(self.mem_resp.payload),
+                     beat_reader.mem_resp.payload.eq(self.mem_resp.payload),
+                     self.mem_resp.ready.eq(1)]
+
+        # --- VMEM: the active unit's writes, or the host's; read ports per unit ------------------------------
+        m.submodules.vmem = vmem = memory.Memory(shape=ACT, depth=self.vmem_words, init=[])
+        write = vmem.write_port()
+        writers = [vector.write, norm.write, matvec.write, mover.write]
+        address, value = self.vmem_write.addr, self.vmem_write.data
+        for writer in writers:
+            address = Mux(writer.en, writer.addr, address)
+            value = Mux(writer.en, writer.data, value)
+        m.d.comb += [write.addr.eq(address), write.data.eq(value),
+                     write.en.eq(self.vmem_write.en | vector.write.en | norm.write.en | matvec.write.en | mover.write.en)]
+        for port in (vector.read_x, vector.read_y, vector.read_z, norm.read_x, mover.read_x):
+            wiring.connect(m, vmem.read_port(domain="sync"), port)
+        host_read = vmem.read_port(domain="sync")
+        m.d.comb += [host_read.addr.eq(self.vmem_read.addr), self.vmem_read.data.eq(host_read.data)]
+        return m
