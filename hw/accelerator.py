@@ -40,18 +40,32 @@ class Accelerator(wiring.Component):
     def __init__(self, *, program_words: int, vmem_words: int, lanes: int, trit_format: TritFormat,
                  max_length: int, max_cols: int, max_rows: int, mem_bytes: int, burst_beats: int = 16,
                  fifo_beats: int = 64):
-        self.controller = Controller(program_words=program_words, vmem_words=vmem_words, max_length=max_length,
-                                     max_cols=max_cols, max_rows=max_rows, trit_format=trit_format)
-        self.vector = VectorUnit(vmem_words=vmem_words)
-        self.norm = NormUnit(vmem_words=vmem_words, max_length=max_length)
-        self.matvec = MatVecUnit(lanes=lanes, trit_format=trit_format, max_cols=max_cols, max_rows=max_rows,
-                                 vmem_words=vmem_words)
-        self.mover = DataMover(vmem_words=vmem_words)
-        self.beat_reader = ImageReader(mem_bytes=mem_bytes, out_bytes=self.matvec.engine.beat_bytes,
-                                       burst_beats=burst_beats, fifo_beats=fifo_beats)
-        self.word_reader = ImageReader(mem_bytes=mem_bytes, out_bytes=4, burst_beats=burst_beats,
-                                       fifo_beats=fifo_beats)
-        self.vmem_words = vmem_words
+        self._MustUse__silence = True        # a refused parameter set is not an unused design
+        parts = []
+        try:
+            self.controller = Controller(program_words=program_words, vmem_words=vmem_words, max_length=max_length,
+                                         max_cols=max_cols, max_rows=max_rows, trit_format=trit_format)
+            parts.append(self.controller)
+            self.vector = VectorUnit(vmem_words=vmem_words)
+            parts.append(self.vector)
+            self.norm = NormUnit(vmem_words=vmem_words, max_length=max_length)
+            parts.append(self.norm)
+            self.matvec = MatVecUnit(lanes=lanes, trit_format=trit_format, max_cols=max_cols, max_rows=max_rows,
+                                     vmem_words=vmem_words)
+            parts += [self.matvec, self.matvec.engine]
+            self.mover = DataMover(vmem_words=vmem_words)
+            parts.append(self.mover)
+            self.beat_reader = ImageReader(mem_bytes=mem_bytes, out_bytes=self.matvec.engine.beat_bytes,
+                                           burst_beats=burst_beats, fifo_beats=fifo_beats)
+            parts.append(self.beat_reader)
+            self.word_reader = ImageReader(mem_bytes=mem_bytes, out_bytes=4, burst_beats=burst_beats,
+                                           fifo_beats=fifo_beats)
+        except (TypeError, ValueError):
+            for part in parts:
+                part._MustUse__silence = True
+            raise
+        self._MustUse__silence = False
+        self.vmem_words, self.program_words = vmem_words, program_words
         width = (vmem_words - 1).bit_length()
         c, r = self.controller, self.beat_reader
         super().__init__({
@@ -62,6 +76,18 @@ class Accelerator(wiring.Component):
             "vmem_write": Out(memory.WritePort.Signature(addr_width=width, shape=ACT)),
             "vmem_read": Out(memory.ReadPort.Signature(addr_width=width, shape=ACT)),
         })
+
+    @classmethod
+    def for_model(cls, config, *, program_instructions: int, vmem_words: int, lanes: int,
+                  trit_format: TritFormat, mem_bytes: int, **kwargs) -> "Accelerator":
+        """An accelerator just large enough for `config` (golden.config.HGRNBitConfig) and its program:
+        memories rounded up to powers of two, vector and matrix limits from the model's sizes."""
+        longest = max(config.hidden_size, config.inner_size, config.mlp_size)
+        return cls(program_words=max(2, 1 << (program_instructions - 1).bit_length()),
+                   vmem_words=max(16, 1 << (vmem_words - 1).bit_length()), lanes=lanes, trit_format=trit_format,
+                   max_length=longest, max_cols=longest,
+                   max_rows=max(config.vocab_size, config.mlp_size, config.hidden_size, config.inner_size),
+                   mem_bytes=mem_bytes, **kwargs)
 
     def elaborate(self, platform):
         m = Module()

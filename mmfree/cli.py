@@ -6,6 +6,7 @@
     mmfree image       compile a model to a model image
     mmfree image-info  describe (and fully validate) a model image
     mmfree rtl engine  emit the Verilog of the ternary matrix-vector engine
+    mmfree rtl accelerator  emit the Verilog of the whole accelerator, sized for a model
     mmfree asm         assemble a program (text -> binary)
     mmfree disasm      disassemble a program binary
     mmfree compile     compile a model (or an image, or a preset's layout) to a program
@@ -159,6 +160,26 @@ def cmd_rtl_engine(args) -> None:
           f"{engine.beat_bytes}-byte beats, {engine.acc_bits}-bit accumulators (max_cols {engine.max_cols})")
 
 
+def cmd_rtl_accelerator(args) -> None:
+    from amaranth.back import verilog
+
+    from assembler.compiler import compile_model
+    from hw.accelerator import Accelerator
+
+    _, info = _image_for(args.model, args.format)
+    compiled = compile_model(info)
+    try:
+        accelerator = Accelerator.for_model(info.config, program_instructions=len(compiled.program.instructions),
+                                            vmem_words=compiled.program.vmem_words, lanes=args.lanes,
+                                            trit_format=info.trit_format, mem_bytes=args.mem_bytes)
+    except (TypeError, ValueError) as error:
+        raise MmfreeError(str(error)) from None
+    Path(args.out).write_text(verilog.convert(accelerator, name=args.name))
+    print(f"wrote {args.out}: module {args.name}, {args.lanes} lanes, {info.trit_format.name}, program memory "
+          f"{accelerator.program_words} instructions, VMEM {accelerator.vmem_words} words, "
+          f"{args.mem_bytes}-byte memory port")
+
+
 def _image_for(spec: str, trit_format: str):
     """(image bytes or None, ImageInfo) for a model spec, an .mmfi file, or 'layout:<preset>' (no weights)."""
     from golden.config import preset
@@ -298,6 +319,14 @@ def build_parser() -> argparse.ArgumentParser:
     engine.add_argument("--name", default="ternary_matvec")
     engine.add_argument("--out", required=True)
     engine.set_defaults(func=cmd_rtl_engine)
+    accel = rtl.add_parser("accelerator", help="the whole accelerator, sized for a model")
+    accel.add_argument("--model", default=DEFAULT_MODEL, help="as for compile (layout:<preset> needs no weights)")
+    accel.add_argument("--lanes", type=int, default=64)
+    accel.add_argument("--format", choices=sorted(FORMATS), default="base3", help="packing of a built image")
+    accel.add_argument("--mem-bytes", type=int, default=2, help="external memory width in bytes (2: ULX3S SDRAM)")
+    accel.add_argument("--name", default="accelerator")
+    accel.add_argument("--out", required=True)
+    accel.set_defaults(func=cmd_rtl_accelerator)
 
     info = sub.add_parser("image-info", help="validate and describe a model image")
     info.add_argument("image")

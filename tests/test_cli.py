@@ -105,3 +105,12 @@ def test_iss_generates_the_hardware_exact_models_text(capsys):
     expected = HardwareExactModel(quantize_model(random_model(preset("tiny"), seed=4))).generate(tokenizer.encode("abc"), 5)
     assert captured.out == "abc" + tokenizer.decode(expected) + "\n"
     assert "7 decode steps" in captured.err and "cycles" in captured.err
+
+
+def test_rtl_accelerator_is_sized_for_the_model(tmp_path, capsys):
+    out = tmp_path / "acc.v"
+    assert main(["rtl", "accelerator", "--model", "layout:tiny", "--lanes", "16", "--format", "2bit",
+                 "--out", str(out)]) == 0
+    assert "module accelerator" in out.read_text()
+    assert "16 lanes, TRITS_2BIT, program memory 128 instructions, VMEM 2048 words" in capsys.readouterr().out
+    assert main(["rtl", "accelerator", "--model", "layout:tiny", "--lanes", "7", "--out", str(out)]) == 2

@@ -2,7 +2,9 @@
 
 import pytest
 
+from assembler.compiler import compile_model
 from golden.config import preset
+from golden.image import image_layout
 from golden.packing import TritFormat
 from hw.accelerator import Accelerator
 from sim.runner import run_cocotb
@@ -15,12 +17,11 @@ CASES = [("tiny", 3, TritFormat.TRITS_2BIT, "sdram", 16, 2),
                          ids=[f"{c[0]}-{c[2].name}-{c[3]}" for c in CASES])
 def test_model_generates_bit_exactly(name, seed, trit_format, memory, lanes, mem_bytes):
     config = preset(name)
-    longest = max(config.hidden_size, config.inner_size, config.mlp_size)
-    program_words, vmem_words = 256, 2048
-    accelerator = Accelerator(program_words=program_words, vmem_words=vmem_words, lanes=lanes,
-                              trit_format=trit_format, max_length=longest, max_cols=longest,
-                              max_rows=max(config.vocab_size, config.mlp_size, config.hidden_size, config.inner_size),
-                              mem_bytes=mem_bytes)
+    compiled = compile_model(image_layout(config, trit_format), emit_logits=True)
+    accelerator = Accelerator.for_model(config, program_instructions=len(compiled.program.instructions),
+                                        vmem_words=compiled.program.vmem_words, lanes=lanes,
+                                        trit_format=trit_format, mem_bytes=mem_bytes)
+    program_words, vmem_words = accelerator.program_words, accelerator.vmem_words
     run_cocotb(accelerator, toplevel="accelerator", test_module="sim.accelerator.tb_accelerator",
                build_name=f"accelerator_{name}_{trit_format.name}_{memory}",
                env={"MODEL_PRESET": name, "MODEL_SEED": str(seed), "FORMAT": trit_format.name, "MEMORY": memory,
