@@ -16,12 +16,12 @@ one reader finishes, having consumed all its data, before another instruction st
 from __future__ import annotations
 
 from amaranth import Module, Mux, Signal
-from amaranth.lib import memory, wiring
+from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.packing import TritFormat
 
-from .controller import Controller, StatusLayout
+from .controller import Controller, State, StatusLayout
 from .data_mover import DataMover
 from .image_reader import ImageReader
 from .matvec_unit import MatVecUnit
@@ -29,12 +29,27 @@ from .norm_unit import NormUnit
 from .vector_unit import ACT, VectorUnit
 
 
+COUNTER_BITS = 48
+
+
+class CountersLayout(data.StructLayout):
+    """Performance counters, reset by `start`; all *measured* by the hardware:
+    cycles (running or waiting for the host), instructions executed, image bytes requested by the
+    units (the ISS's bytes_read), bytes received from memory (whole beats), cycles the engine is busy,
+    cycles waiting for the host (RECV)."""
+
+    def __init__(self):
+        super().__init__({name: COUNTER_BITS for name in (
+            "cycles", "instructions", "bytes_requested", "bytes_received", "engine_busy", "host_wait")})
+
+
 class Accelerator(wiring.Component):
     """Parameters: program_words, vmem_words, lanes, trit_format, max_length (RMSNORM/QUANT vector),
     max_cols / max_rows (MATVEC), mem_bytes (external data width), burst_beats, fifo_beats.
 
-    Ports: program_write, start, host_in, host_out, status (see hw.controller); mem_req / mem_resp
-    (see hw.image_reader); vmem_write / vmem_read for the host (only while no program runs).
+    Ports: program_write, start, host_in, host_out, status (see hw.controller); counters
+    (CountersLayout); mem_req / mem_resp (see hw.image_reader); vmem_write / vmem_read for the host
+    (only while no program runs).
     """
 
     def __init__(self, *, program_words: int, vmem_words: int, lanes: int, trit_format: TritFormat,
@@ -65,13 +80,13 @@ class Accelerator(wiring.Component):
                 part._MustUse__silence = True
             raise
         self._MustUse__silence = False
-        self.vmem_words, self.program_words = vmem_words, program_words
+        self.vmem_words, self.program_words, self.mem_bytes = vmem_words, program_words, mem_bytes
         width = (vmem_words - 1).bit_length()
         c, r = self.controller, self.beat_reader
         super().__init__({
             "program_write": Out(c.program_write.signature), "start": In(c.start.signature.flip()),
             "host_in": In(c.host_in.signature.flip()), "host_out": Out(c.host_out.signature),
-            "status": Out(StatusLayout(program_words)),
+            "status": Out(StatusLayout(program_words)), "counters": Out(CountersLayout()),
             "mem_req": Out(r.mem_req.signature), "mem_resp": In(r.mem_resp.signature.flip()),
             "vmem_write": Out(memory.WritePort.Signature(addr_width=width, shape=ACT)),
             "vmem_read": Out(memory.ReadPort.Signature(addr_width=width, shape=ACT)),
@@ -148,6 +163,22 @@ class Accelerator(wiring.Component):
                      word_reader.mem_resp.payload.eq(self.mem_resp.payload),
                      beat_reader.mem_resp.payload.eq(self.mem_resp.payload),
                      self.mem_resp.ready.eq(1)]
+
+        # --- Performance counters ------------------------------------------------------------------------
+        counters = Signal(CountersLayout())
+        m.d.comb += self.counters.eq(counters)
+        requested = Mux(word_cmd.valid & word_cmd.ready, word_cmd.payload.length, 0) + \
+            Mux(beat_reader.cmd.valid & beat_reader.cmd.ready, beat_reader.cmd.payload.length, 0)
+        active = (c.status.state == State.RUNNING) | (c.status.state == State.WAITING)
+        with m.If(self.start.valid & self.start.ready):
+            m.d.sync += counters.eq(0)
+        with m.Else():
+            m.d.sync += [counters.cycles.eq(counters.cycles + active),
+                         counters.instructions.eq(counters.instructions + c.executing),
+                         counters.bytes_requested.eq(counters.bytes_requested + requested),
+                         counters.bytes_received.eq(counters.bytes_received + Mux(self.mem_resp.valid, self.mem_bytes, 0)),
+                         counters.engine_busy.eq(counters.engine_busy + matvec.engine.busy),
+                         counters.host_wait.eq(counters.host_wait + (c.status.state == State.WAITING))]
 
         # --- VMEM: the active unit's writes, or the host's; read ports per unit ------------------------------
         m.submodules.vmem = vmem = memory.Memory(shape=ACT, depth=self.vmem_words, init=[])

@@ -102,6 +102,7 @@ class Controller(wiring.Component):
             "matvec_error": In(1),
             "mover": Out(mover.cmd.signature.flip()), "mover_done": In(mover.done.signature),
             "status": Out(StatusLayout(program_words)),
+            "executing": Out(1),            # one cycle per instruction executed (performance counters)
             "scale": Out(SFloatLayout()),
         })
 
@@ -195,6 +196,7 @@ class Controller(wiring.Component):
                 m.d.sync += instruction.eq(fetch.data)
                 m.next = "EXECUTE"
             with m.State("EXECUTE"):
+                m.d.comb += self.executing.eq(1)
                 next_pc = pc + 1
                 with m.If(~legal):
                     stop(isa.ErrorCode.ILLEGAL_INSTRUCTION)

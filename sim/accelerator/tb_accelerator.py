@@ -24,6 +24,7 @@ from golden.image import image_bytes, parse_header
 from golden.packing import TritFormat
 from golden.quantize import quantize_model
 from golden.zoo import random_model
+from hw.accelerator import CountersLayout
 from hw.controller import State
 from sim.clocking import start_and_reset
 from sim.host_link import HostLink
@@ -34,6 +35,7 @@ PRESET, SEED = os.environ["MODEL_PRESET"], int(os.environ["MODEL_SEED"])
 FORMAT = TritFormat[os.environ["FORMAT"]]
 MEMORY = {"sdram": SDRAM_ULX3S, "ddr": DDR_64BIT}[os.environ["MEMORY"]]
 PROGRAM_WORDS, VMEM_WORDS = int(os.environ["PROGRAM_WORDS"]), int(os.environ["VMEM_WORDS"])
+COUNTERS = CountersLayout()
 
 
 @cocotb.test()
@@ -91,6 +93,15 @@ async def model_generates_bit_exactly(dut):
     assert len(received) == len(expected), f"received {len(received)} words, expected {len(expected)}"
     bad = [i for i, (a, b) in enumerate(zip(received, expected)) if a != b]
     assert not bad, f"{len(bad)} words differ, first at {bad[0]}: {received[bad[0]]} vs {expected[bad[0]]}"
+    # Counters: the instructions and the image bytes the units asked for equal the ISS's (the hardware
+    # has also entered the RECV it now waits in); the rest are reported.
+    raw = int(dut.counters.value)
+    counters = {name: (raw >> COUNTERS[name].offset) & ((1 << COUNTERS[name].width) - 1) for name in COUNTERS.members}
+    assert counters["instructions"] == iss.counters.instructions + 1, (counters, iss.counters)
+    assert counters["bytes_requested"] == iss.counters.bytes_read, (counters, iss.counters)
+    assert counters["bytes_received"] >= counters["bytes_requested"]
+    dut._log.info(f"counters (measured): {counters}; ISS: {iss.counters.instructions} instructions, "
+                  f"{iss.counters.bytes_read} bytes")
     vmem = await read_all(dut, VMEM_WORDS, prefix="vmem_")
     inner = info.config.inner_size
     for layer, address in enumerate(compiled.state_addresses):
