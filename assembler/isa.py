@@ -202,6 +202,8 @@ class ErrorCode(enum.IntEnum):
     BAD_TOKEN = 5
     BAD_TRITS = 6
     NO_QUANT = 7            # MATVEC without a QUANT of the right length before it
+    IMAGE_FORMAT = 8        # the image header is not one this build runs (hw.image_check, at start)
+    IMAGE_CRC = 9           # the image header's CRC-32 does not match
 
 
 @dataclasses.dataclass(frozen=True)

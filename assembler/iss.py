@@ -29,21 +29,29 @@ from .isa import ErrorCode
 class CostModel:
     """Cycle costs of the accelerator (one clock). Every figure the ISS prints is *derived* from these.
 
+    The defaults are hw.accelerator's RTL, calibrated against its cocotb cycle counts (the end-to-end
+    test checks the agreement); `hw.accelerator.Accelerator.cost_model` fills in a build's parameters.
+
     lanes: trits the ternary engine consumes per cycle (hw.ternary_engine.TernaryMatVec LANES).
-    engine_latency: cycles from the last beat to the last row sum (the engine's pipeline_depth + FIFO).
-    bytes_per_cycle: sustained external-memory bandwidth in bytes per clock.
+    bytes_per_cycle: sustained external-memory bandwidth in bytes per clock (refresh included).
     memory_latency: cycles from a burst request to its first byte (paid once per streamed operand).
-    vector_lanes: elements the vector unit processes per cycle (time-shared 18x18 multipliers).
-    vector_latency: pipeline cycles of one vector-unit pass (paid once per pass).
-    rsqrt_cycles: the digit-by-digit square root and restoring division of one RMSNorm / QUANT.
+    issue_cycles: fetch, decode and execute of every instruction (scalar and control instructions: all).
+    engine_latency: cycles from the last weight beat to MATVEC's done (engine pipeline, rescale, handshakes).
+    vector_lanes: elements the vector unit processes per cycle.
+    vector_latency: pipeline fill and handshakes of one vector instruction; pass_gap: between its passes.
+    norm_cycles: QUANT / RMSNORM beyond their passes: the 1/sqrt (43 cycles) and the passes' drains.
+    mover_latency: VLOAD / EMBED beyond the image stream.
     """
     lanes: int = 64
-    engine_latency: int = 10
     bytes_per_cycle: float = 4.0
     memory_latency: int = 20
+    issue_cycles: int = 3
+    engine_latency: int = 16
     vector_lanes: int = 1
-    vector_latency: int = 6
-    rsqrt_cycles: int = 60
+    vector_latency: int = 7
+    pass_gap: int = 2
+    norm_cycles: int = 68
+    mover_latency: int = 6
 
     def __post_init__(self):
         for name in ("lanes", "vector_lanes"):
@@ -52,16 +60,30 @@ class CostModel:
         if self.bytes_per_cycle <= 0:
             raise ValueError("bytes_per_cycle must be positive")
 
-    def stream(self, nbytes: int) -> int:
-        return self.memory_latency + math.ceil(nbytes / self.bytes_per_cycle) if nbytes else 0
+    def transfer(self, nbytes: int) -> int:
+        """Cycles for `nbytes` of the image at the memory's bandwidth (no latency)."""
+        return math.ceil(nbytes / self.bytes_per_cycle)
 
-    def vector_pass(self, length: int) -> int:
-        return self.vector_latency + math.ceil(length / self.vector_lanes)
+    def elements(self, length: int) -> int:
+        return math.ceil(length / self.vector_lanes)
+
+    def vector(self, length: int, passes: int = 1) -> int:
+        return self.issue_cycles + self.vector_latency + passes * self.elements(length) + (passes - 1) * self.pass_gap
+
+    def norm(self, length: int) -> int:
+        """Pass 1 (max|x|) while the norm weights stream in, pass 2 as they arrive, 1/sqrt, pass 3."""
+        first_two = max(2 * self.elements(length), self.memory_latency + self.transfer(4 * length))
+        return self.issue_cycles + first_two + self.elements(length) + self.norm_cycles
+
+    def move(self, nbytes: int, elements: int) -> int:
+        """VLOAD / EMBED: the image bytes stream into VMEM, at most one element per cycle."""
+        return (self.issue_cycles + self.memory_latency + max(self.transfer(nbytes), self.elements(elements))
+                + self.mover_latency)
 
     def matvec(self, rows: int, cols: int, nbytes: int) -> int:
-        """The engine runs while the weights stream in: the slower of the two, plus the rescale pass."""
+        """The engine runs as the weights arrive: the slower of the two, after the first byte's latency."""
         compute = rows * math.ceil(cols / self.lanes)
-        return max(compute, self.stream(nbytes)) + self.engine_latency + self.vector_pass(rows)
+        return self.issue_cycles + self.memory_latency + max(compute, self.transfer(nbytes)) + self.engine_latency
 
 
 class IssError(MmfreeError):
@@ -91,10 +113,10 @@ class _QuantState:
 
 class InstructionSetSimulator:
     def __init__(self, program: list[isa.Instruction], image: bytes | None, trit_format: TritFormat,
-                 cost: CostModel | None = None, vmem_words: int = isa.VMEM_WORDS):
+                 cost: CostModel | None = None, vmem_words: int = isa.VMEM_WORDS, trace: bool = False):
         """`vmem_words`: the VMEM of the accelerator modelled (at most isa.VMEM_WORDS).
         `image` None: cost only (a model too large to hold): control flow, lengths and cycles, no data;
-        ARGMAX then yields 0."""
+        ARGMAX then yields 0. `trace`: record (pc, mnemonic, cycles) of every instruction in `self.trace`."""
         self.program = program
         self.image = image
         self.trit_format = trit_format
@@ -113,6 +135,7 @@ class InstructionSetSimulator:
         self.host_out: list[int] = []           # SEND words
         self.vectors_out: list[np.ndarray] = []  # SENDV vectors
         self.counters = Counters()
+        self.trace: list[tuple[int, str, int]] | None = [] if trace else None
 
     # --- host side ------------------------------------------------------------------------------
     def send(self, *words: int) -> None:
@@ -150,7 +173,10 @@ class InstructionSetSimulator:
             ins = self.program[self.pc]
             if ins.op.mnemonic == "RECV" and not self.host_in:
                 return "waiting"
+            pc = self.pc
             cycles = self._execute(ins)
+            if self.trace is not None:
+                self.trace.append((pc, ins.op.mnemonic, cycles))
             self.counters.cycles += cycles
             self.counters.instructions += 1
             group = self.counters.by_group
@@ -164,25 +190,22 @@ class InstructionSetSimulator:
         if op == "MATVEC":
             streamed = a["rows"] * row_bytes(self.quant_length or 0, self.trit_format)
         self.counters.bytes_read += streamed
-        if op == "EMBED":
-            return cost.stream(streamed) + cost.vector_pass(vl)
-        if op == "VLOAD":
-            return cost.stream(streamed)
+        if op in ("EMBED", "VLOAD"):
+            return cost.move(streamed, vl)
         if op in ("VZERO", "VCOPY", "SENDV", "ARGMAX", "VADD", "VSIGMOID", "VSILU", "VONEMINUS"):
-            return cost.vector_pass(vl)
+            return cost.vector(vl)
         if op in ("VMUL", "VMULADD"):
-            return 2 * cost.vector_pass(vl)            # a max|b| pass for the block shift, then the products
+            return cost.vector(vl, passes=2)            # a max|b| pass for the block shift, then the products
         if op in ("QUANT", "RMSNORM"):
-            # Passes: sum of squares (block shift from a running max), products + peak, quantise / scale,
-            # overlapped with streaming the norm weights; then the square root and division.
-            return max(cost.stream(streamed), 3 * cost.vector_pass(vl)) + cost.rsqrt_cycles
+            return cost.norm(vl)
         if op == "MATVEC":
             cols = self.quant_length or 0
             rows = a["rows"]
-            engine = rows * math.ceil(cols / cost.lanes)
-            self.counters.engine_cycles += engine
+            self.counters.engine_cycles += rows * math.ceil(cols / cost.lanes)
             return cost.matvec(rows, cols, streamed)
-        return 1
+        if op in ("RECV", "SEND"):
+            return cost.issue_cycles + 1                # the host's own delays are not the accelerator's
+        return cost.issue_cycles
 
     def _execute(self, ins: isa.Instruction) -> int:
         op = ins.op.mnemonic

@@ -12,7 +12,7 @@ Layout (all integers little-endian):
     20      4     trit packing format (packing.TritFormat: 1 = 2 bits/weight, 2 = base-3 1.6 bits/weight)
     24      8     total image length in bytes (a truncated or extended file is detected by it)
     32      J     config.json (UTF-8)
-    32+J    N*96  section table, one SECTION_ENTRY per section
+    32+J    N*108 section table, one SECTION_ENTRY per section
     H       4     CRC32 of bytes [0, H)
     ...           section payloads, each starting on a SECTION_ALIGN-byte boundary (DRAM bursts), zero padded
 

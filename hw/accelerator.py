@@ -15,14 +15,16 @@ one reader finishes, having consumed all its data, before another instruction st
 
 from __future__ import annotations
 
-from amaranth import Module, Mux, Signal
+from amaranth import Cat, Module, Mux, Signal
 from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
+from assembler.iss import CostModel
 from golden.packing import TritFormat
 
-from .controller import Controller, State, StatusLayout
+from .controller import Activity, Controller, State, StatusLayout
 from .data_mover import DataMover
+from .image_check import ImageCheck
 from .image_reader import ImageReader
 from .matvec_unit import MatVecUnit
 from .norm_unit import NormUnit
@@ -30,17 +32,32 @@ from .vector_unit import ACT, VectorUnit
 
 
 COUNTER_BITS = 48
+# MATVEC's cycles after the engine's pipeline has emptied: aligner, result FIFO, the two rescale stages,
+# the done handshake and the controller's dispatch (measured in cocotb; see CostModel.engine_latency).
+ENGINE_DONE_CYCLES = 10
+
+
+ACTIVITY_COUNTERS = {Activity.CHECK: "check", Activity.CONTROL: "control", Activity.HOST: "host", Activity.VECTOR: "vector",
+                     Activity.NORM: "norm", Activity.MATVEC: "matvec", Activity.MOVE: "move"}
 
 
 class CountersLayout(data.StructLayout):
-    """Performance counters, reset by `start`; all *measured* by the hardware:
-    cycles (running or waiting for the host), instructions executed, image bytes requested by the
-    units (the ISS's bytes_read), bytes received from memory (whole beats), cycles the engine is busy,
-    cycles waiting for the host (RECV)."""
+    """Performance counters (unsigned, COUNTER_BITS each), reset by `start`; all *measured* by the hardware.
+
+    cycles: running or waiting for the host.  instructions: executed.
+    bytes_requested: image bytes the units asked for (the ISS's bytes_read, and the start-time image
+    check's header reads: 32 + H + 4 bytes, hw.image_check).
+    bytes_received: bytes of the beats memory returned (whole beats).
+    engine_busy: cycles the ternary engine has a product taking beats.
+    memory_wait: cycles a unit wants image data that has not arrived (stalls on memory).
+    host_wait: cycles waiting for the host (RECV with nothing sent, a word to the host not taken).
+    check, control, host, vector, norm, matvec, move: cycles by controller activity
+    (hw.controller.Activity); they add up to `cycles`."""
 
     def __init__(self):
-        super().__init__({name: COUNTER_BITS for name in (
-            "cycles", "instructions", "bytes_requested", "bytes_received", "engine_busy", "host_wait")})
+        names = ["cycles", "instructions", "bytes_requested", "bytes_received", "engine_busy", "memory_wait",
+                 "host_wait", *ACTIVITY_COUNTERS.values()]
+        super().__init__({name: COUNTER_BITS for name in names})
 
 
 class Accelerator(wiring.Component):
@@ -70,6 +87,8 @@ class Accelerator(wiring.Component):
             parts += [self.matvec, self.matvec.engine]
             self.mover = DataMover(vmem_words=vmem_words)
             parts.append(self.mover)
+            self.image_check = ImageCheck(trit_format=trit_format)
+            parts.append(self.image_check)
             self.beat_reader = ImageReader(mem_bytes=mem_bytes, out_bytes=self.matvec.engine.beat_bytes,
                                            burst_beats=burst_beats, fifo_beats=fifo_beats)
             parts.append(self.beat_reader)
@@ -104,12 +123,21 @@ class Accelerator(wiring.Component):
                    max_rows=max(config.vocab_size, config.mlp_size, config.hidden_size, config.inner_size),
                    mem_bytes=mem_bytes, **kwargs)
 
+    def cost_model(self, *, bytes_per_cycle: float, memory_latency: int) -> CostModel:
+        """The ISS cost model of this build behind a memory of the given sustained bandwidth (bytes per
+        clock) and latency (cycles to the first beat): the engine's width and pipeline from the RTL, the
+        other constants as calibrated against cocotb (assembler.iss.CostModel)."""
+        engine = self.matvec.engine
+        return CostModel(lanes=engine.lanes, bytes_per_cycle=bytes_per_cycle, memory_latency=memory_latency,
+                         engine_latency=engine.pipeline_depth + ENGINE_DONE_CYCLES)
+
     def elaborate(self, platform):
         m = Module()
         c, vector, norm, matvec, mover = self.controller, self.vector, self.norm, self.matvec, self.mover
         beat_reader, word_reader = self.beat_reader, self.word_reader
         for name, sub in [("controller", c), ("vector", vector), ("norm", norm), ("matvec", matvec),
-                          ("mover", mover), ("beat_reader", beat_reader), ("word_reader", word_reader)]:
+                          ("mover", mover), ("image_check", self.image_check), ("beat_reader", beat_reader),
+                          ("word_reader", word_reader)]:
             m.submodules[name] = sub
 
         # --- Host ports and the controller's dispatch ----------------------------------------------
@@ -125,6 +153,8 @@ class Accelerator(wiring.Component):
         wiring.connect(m, matvec.done, c.matvec_done)
         wiring.connect(m, c.mover, mover.cmd)
         wiring.connect(m, mover.done, c.mover_done)
+        wiring.connect(m, c.check, self.image_check.cmd)
+        wiring.connect(m, self.image_check.done, c.check_done)
         m.d.comb += [c.quant.eq(norm.quant), c.matvec_error.eq(matvec.error),
                      norm.scale.eq(c.scale), matvec.scale.eq(c.scale), matvec.quant.eq(norm.quant)]
         m.d.comb += [matvec.q_write.addr.eq(norm.q_write.addr), matvec.q_write.data.eq(norm.q_write.data),
@@ -135,16 +165,20 @@ class Accelerator(wiring.Component):
                      self.host_out.payload.eq(Mux(mover.host_out.valid, mover.host_out.payload, c.host_out.payload)),
                      c.host_out.ready.eq(self.host_out.ready), mover.host_out.ready.eq(self.host_out.ready)]
 
-        # --- Image readers: the 4-byte one serves QUANT/RMSNORM's norm weights and the data mover ----------
+        # --- Image readers: the 4-byte one serves the norm weights, the data mover and the image check ------
         wiring.connect(m, matvec.read, beat_reader.cmd)
         wiring.connect(m, beat_reader.data, matvec.weights)
-        word_cmd = word_reader.cmd
-        m.d.comb += [word_cmd.valid.eq(c.norm_read.valid | mover.read.valid),
-                     word_cmd.payload.eq(Mux(c.norm_read.valid, c.norm_read.payload, mover.read.payload)),
-                     c.norm_read.ready.eq(word_cmd.ready), mover.read.ready.eq(word_cmd.ready)]
-        m.d.comb += [norm.weights.valid.eq(word_reader.data.valid), norm.weights.payload.eq(word_reader.data.payload),
-                     mover.words.valid.eq(word_reader.data.valid), mover.words.payload.eq(word_reader.data.payload),
-                     word_reader.data.ready.eq(norm.weights.ready | mover.words.ready)]
+        word_cmd, check = word_reader.cmd, self.image_check
+        requesters = [c.norm_read, mover.read, check.read]        # one at a time: one instruction runs
+        payload = requesters[-1].payload
+        for requester in reversed(requesters[:-1]):
+            payload = Mux(requester.valid, requester.payload, payload)
+        m.d.comb += [word_cmd.valid.eq(Cat(r.valid for r in requesters).any()), word_cmd.payload.eq(payload)]
+        m.d.comb += [requester.ready.eq(word_cmd.ready) for requester in requesters]
+        consumers = [norm.weights, mover.words, check.words]
+        m.d.comb += [consumer.valid.eq(word_reader.data.valid) for consumer in consumers]
+        m.d.comb += [consumer.payload.eq(word_reader.data.payload) for consumer in consumers]
+        m.d.comb += word_reader.data.ready.eq(Cat(consumer.ready for consumer in consumers).any())
 
         # One memory port: requests from either reader; beats to the reader that asked.
         beats_owed_word = Signal(32)
@@ -167,9 +201,11 @@ class Accelerator(wiring.Component):
         # --- Performance counters ------------------------------------------------------------------------
         counters = Signal(CountersLayout())
         m.d.comb += self.counters.eq(counters)
-        requested = Mux(word_cmd.valid & word_cmd.ready, word_cmd.payload.length, 0) + \
-            Mux(beat_reader.cmd.valid & beat_reader.cmd.ready, beat_reader.cmd.payload.length, 0)
+        requested = word_reader.accepted + beat_reader.accepted
         active = (c.status.state == State.RUNNING) | (c.status.state == State.WAITING)
+        memory_wait = (matvec.engine.busy & ~matvec.weights.valid) | norm.starved | \
+            (mover.words.ready & ~word_reader.data.valid)
+        host_wait = (c.status.state == State.WAITING) | (self.host_out.valid & ~self.host_out.ready)
         with m.If(self.start.valid & self.start.ready):
             m.d.sync += counters.eq(0)
         with m.Else():
@@ -178,7 +214,10 @@ class Accelerator(wiring.Component):
                          counters.bytes_requested.eq(counters.bytes_requested + requested),
                          counters.bytes_received.eq(counters.bytes_received + Mux(self.mem_resp.valid, self.mem_bytes, 0)),
                          counters.engine_busy.eq(counters.engine_busy + matvec.engine.busy),
-                         counters.host_wait.eq(counters.host_wait + (c.status.state == State.WAITING))]
+                         counters.memory_wait.eq(counters.memory_wait + memory_wait),
+                         counters.host_wait.eq(counters.host_wait + host_wait)]
+            for activity, name in ACTIVITY_COUNTERS.items():
+                m.d.sync += counters[name].eq(counters[name] + (c.activity == activity))
 
         # --- VMEM: the active unit's writes, or the host's; read ports per unit ------------------------------
         m.submodules.vmem = vmem = memory.Memory(shape=ACT, depth=self.vmem_words, init=[])

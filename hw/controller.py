@@ -15,7 +15,8 @@ Capability limits of a build stop as ILLEGAL_INSTRUCTION: QUANT/RMSNORM longer t
 with more than max_rows rows or more than max_cols columns.
 
 Protocol. The host writes the program through `program_write` while the controller is not running,
-then sends {program length, image length in bytes} on `start`; execution begins at pc 0. `status` tells the state
+then sends {program length, image length in bytes} on `start`; the image header is checked (`check`:
+hw.image_check, an error stops with its code at pc 0), then execution begins at pc 0. `status` tells the state
 (idle, running, waiting for the host, halted, error), the error code and the pc.
 """
 
@@ -31,7 +32,7 @@ from golden import formats as fmt
 from golden.packing import TritFormat
 
 from .data_mover import DataMover, MoveOp
-from .image_reader import ADDRESS_BITS
+from .image_reader import ADDRESS_BITS, ReadLayout
 from .matvec_unit import MatVecUnit
 from .norm_unit import NormUnit
 from .rsqrt import SFloatLayout
@@ -46,6 +47,18 @@ class State(enum.Enum, shape=3):
     WAITING = 2         # RECV with nothing from the host
     HALTED = 3
     ERROR = 4
+
+
+class Activity(enum.Enum, shape=3):
+    """What the controller spends the current cycle on (performance counters; they partition time)."""
+    IDLE = 0            # not running
+    CHECK = 7           # validating the image header at start (hw.image_check)
+    CONTROL = 1         # fetch, decode, execute of every instruction; scalar and control instructions
+    HOST = 2            # RECV / SEND: waiting for or handing over a host word
+    VECTOR = 3          # a vector-unit instruction
+    NORM = 4            # QUANT / RMSNORM
+    MATVEC = 5
+    MOVE = 6            # EMBED, VLOAD, SENDV
 
 
 class StatusLayout(data.StructLayout):
@@ -96,13 +109,16 @@ class Controller(wiring.Component):
             "vector": Out(unit.cmd.signature.flip()),
             "vector_done": In(unit.done.signature),
             "norm": Out(norm.cmd.signature.flip()), "norm_done": In(norm.done.signature),
-            "norm_read": Out(stream.Signature(data.StructLayout({"addr": ADDRESS_BITS, "length": ADDRESS_BITS}))),
+            "norm_read": Out(stream.Signature(ReadLayout())),
             "quant": In(norm.quant.shape()),
             "matvec": Out(matvec.cmd.signature.flip()), "matvec_done": In(matvec.done.signature),
             "matvec_error": In(1),
             "mover": Out(mover.cmd.signature.flip()), "mover_done": In(mover.done.signature),
+            "check": Out(stream.Signature(data.StructLayout({"image_bytes": ADDRESS_BITS}))),
+            "check_done": In(stream.Signature(data.StructLayout({"code": isa.ErrorCode}))),
             "status": Out(StatusLayout(program_words)),
             "executing": Out(1),            # one cycle per instruction executed (performance counters)
+            "activity": Out(Activity),
             "scale": Out(SFloatLayout()),
         })
 
@@ -177,14 +193,26 @@ class Controller(wiring.Component):
         vector_ops = {op.mnemonic: op for op in isa.OPS.values() if op.mnemonic in VectorOp.__members__}
         m.d.comb += self.vector.payload.length.eq(vector_length)
 
-        with m.FSM():
+        with m.FSM() as fsm:
             with m.State("IDLE"):
                 m.d.comb += self.start.ready.eq(1)
                 with m.If(self.start.valid):
                     m.d.sync += [length.eq(self.start.payload.length), image_bytes.eq(self.start.payload.image_bytes),
                                  quant_valid.eq(0), pc.eq(0), state.eq(State.RUNNING),
                                  error.eq(isa.ErrorCode.NONE), vector_length.eq(1)]
-                    m.next = "FETCH"
+                    m.next = "CHECK"
+            with m.State("CHECK"):
+                m.d.comb += [self.check.valid.eq(1), self.check.payload.image_bytes.eq(image_bytes)]
+                with m.If(self.check.ready):
+                    m.next = "CHECK_WAIT"
+            with m.State("CHECK_WAIT"):
+                m.d.comb += self.check_done.ready.eq(1)
+                with m.If(self.check_done.valid):
+                    with m.If(self.check_done.payload.code != isa.ErrorCode.NONE):
+                        stop(self.check_done.payload.code)
+                        m.next = "IDLE"
+                    with m.Else():
+                        m.next = "FETCH"
             with m.State("FETCH"):
                 m.d.comb += fetch.addr.eq(pc)
                 with m.If(pc >= length):
@@ -273,6 +301,13 @@ class Controller(wiring.Component):
                     m.d.sync += pc.eq(pc + 1)
                     m.next = "FETCH"
             self._data_states(m, opcode, field, vector_address, vector_length, rs_value, quant_valid, stop, pc)
+        for activity, states in [(Activity.CHECK, ("CHECK", "CHECK_WAIT")),
+                                 (Activity.CONTROL, ("FETCH", "DECODE", "EXECUTE")), (Activity.HOST, ("RECV", "SEND")),
+                                 (Activity.VECTOR, ("VECTOR", "VECTOR_WAIT")),
+                                 (Activity.NORM, ("NORM_READ", "NORM", "NORM_WAIT")),
+                                 (Activity.MATVEC, ("MATVEC", "MATVEC_WAIT")), (Activity.MOVE, ("MOVE", "MOVE_WAIT"))]:
+            with m.If(Cat(fsm.ongoing(state) for state in states).any()):
+                m.d.comb += self.activity.eq(activity)
         return m
 
     def _execute_data(self, m, opcode, field, fits, image_fits, stop, token, vector_length, quant_valid):
@@ -326,7 +361,7 @@ class Controller(wiring.Component):
         # QUANT / RMSNORM: ask for the norm weights, then start the unit, then wait.
         with m.State("NORM_READ"):
             m.d.comb += [self.norm_read.valid.eq(1), self.norm_read.payload.addr.eq(field("w0")),
-                         self.norm_read.payload.length.eq(vector_length << 2)]
+                         self.norm_read.payload.length.eq(vector_length << 2), self.norm_read.payload.rows.eq(1)]
             with m.If(self.norm_read.ready):
                 m.next = "NORM"
         with m.State("NORM"):

@@ -23,7 +23,7 @@ from assembler import isa
 from golden import formats as fmt
 
 from .arith import round_shift, saturate
-from .image_reader import ADDRESS_BITS
+from .image_reader import ADDRESS_BITS, ReadLayout
 from .sequencing import offer_done
 from .vector_unit import ACT
 
@@ -55,7 +55,7 @@ class DataMover(wiring.Component):
             "cmd": In(stream.Signature(data.StructLayout({
                 "opcode": MoveOp, "length": range(isa.MAX_VL + 1), "d": addr_width,
                 "src": ADDRESS_BITS, "exp_addr": ADDRESS_BITS}))),
-            "read": Out(stream.Signature(data.StructLayout({"addr": ADDRESS_BITS, "length": ADDRESS_BITS}))),
+            "read": Out(stream.Signature(ReadLayout())),
             "words": In(stream.Signature(32)),
             "read_x": In(memory.ReadPort.Signature(addr_width=addr_width, shape=ACT)),
             "write": In(memory.WritePort.Signature(addr_width=addr_width, shape=ACT)),
@@ -97,13 +97,14 @@ class DataMover(wiring.Component):
                     m.d.sync += index.eq(index + 1)
                     with m.If(index + 1 == command.length):
                         m.next = "DONE"
-            self._request(m, "READ_EXPONENT", command.exp_addr, 1, "EXPONENT")
+            # EMBED asks for the exponent byte and the row back to back (the reader queues both).
+            self._request(m, "READ_EXPONENT", command.exp_addr, 1, "READ_ROW")
+            self._request(m, "READ_ROW", command.src, command.length << 1, "EXPONENT")
             with m.State("EXPONENT"):
                 m.d.comb += self.words.ready.eq(1)
                 with m.If(self.words.valid):
                     m.d.sync += exponent.eq(self.words.payload[:8])
-                    m.next = "READ_ROW"
-            self._request(m, "READ_ROW", command.src, command.length << 1, "EMBED")
+                    m.next = "EMBED"
             with m.State("EMBED"):
                 # Two elements per image word: the word is taken after its upper half (or the last element).
                 last = index + 1 == command.length
@@ -115,20 +116,20 @@ class DataMover(wiring.Component):
                         m.next = "DONE"
             with m.State("SEND_ADDRESS"):                # VMEM read of element `index`: data next cycle
                 m.next = "SEND"
-            with m.State("SEND"):
+            with m.State("SEND"):                        # a word per cycle: the next read goes out as one leaves
                 m.d.comb += [self.host_out.valid.eq(1), self.host_out.payload.eq(self.read_x.data)]
                 with m.If(self.host_out.ready):
+                    m.d.comb += self.read_x.addr.eq(command.d + index + 1)
                     m.d.sync += index.eq(index + 1)
                     with m.If(index + 1 == command.length):
                         m.next = "DONE"
-                    with m.Else():
-                        m.next = "SEND_ADDRESS"
             offer_done(m, "DONE", done=self.done)
         return m
 
     def _request(self, m, state: str, addr, length, next_state: str) -> None:
         """State `state` asks the image reader for `length` bytes at `addr`."""
         with m.State(state):
-            m.d.comb += [self.read.valid.eq(1), self.read.payload.addr.eq(addr), self.read.payload.length.eq(length)]
+            m.d.comb += [self.read.valid.eq(1), self.read.payload.addr.eq(addr), self.read.payload.length.eq(length),
+                         self.read.payload.rows.eq(1)]
             with m.If(self.read.ready):
                 m.next = next_state

@@ -10,20 +10,30 @@ already asked for (credits), so it never pushes back on `mem_resp` (a DRAM contr
 and it keeps up to `fifo_beats` beats in flight, which hides the latency whenever
 fifo_beats >= latency x beats per cycle.
 
-`cmd` takes {addr: byte address, length: bytes >= 1}; `data` then carries ceil(length / out_bytes)
-words of `out_bytes` little-endian bytes, the image bytes addr .. addr + length - 1 in order, the
-last word zero-padded. Commands queue: the requests of the next command go out while the aligner
-still emits the previous one, so back-to-back reads (MATVEC after MATVEC) keep memory busy.
+`cmd` takes {addr: byte address, length: bytes per row >= 1, rows >= 1}: the image bytes
+addr .. addr + rows * length - 1 are read once, as one range (long bursts, no beat fetched twice),
+and `data` carries each row as ceil(length / out_bytes) words of `out_bytes` little-endian bytes, in
+order, the row's last word zero-padded: every row starts on a fresh word (the engine's row format).
+Length or rows 0 reads nothing. Commands queue: the requests of the next command go out while the
+aligner still emits the previous one, so back-to-back reads (MATVEC after MATVEC) keep memory busy.
 """
 
 from __future__ import annotations
 
-from amaranth import Const, Module, Mux, Signal
+from amaranth import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 ADDRESS_BITS = 32           # byte addresses and lengths: images up to 4 GiB (the ISA's w0 field)
+ROWS_BITS = 16              # rows of one read: the ISA's MATVEC row count (c field)
+
+
+class ReadLayout(data.StructLayout):
+    """One image read: `rows` rows of `length` bytes from byte address `addr` (all unsigned)."""
+
+    def __init__(self):
+        super().__init__({"addr": ADDRESS_BITS, "length": ADDRESS_BITS, "rows": ROWS_BITS})
 
 
 class ImageReader(wiring.Component):
@@ -34,10 +44,11 @@ class ImageReader(wiring.Component):
     fifo_beats: response FIFO depth in beats (the prefetch distance), a multiple of burst_beats.
 
     Ports
-    cmd: stream of {addr, length} (unsigned 32-bit byte address and byte count).
+    cmd: stream of ReadLayout {addr, length, rows}.
     data: stream of unsigned(8 * out_bytes) words.
     mem_req: stream of {addr: beat address, beats: 1..burst_beats}.
     mem_resp: stream of unsigned(8 * mem_bytes) beats (ready is always high).
+    accepted: bytes of the command taken this cycle (length * rows), else 0 (performance counters).
     """
 
     def __init__(self, *, mem_bytes: int, out_bytes: int, burst_beats: int = 16, fifo_beats: int = 64):
@@ -55,11 +66,12 @@ class ImageReader(wiring.Component):
         self.burst_beats, self.fifo_beats = burst_beats, fifo_beats
         self.offset_bits = (mem_bytes - 1).bit_length()
         super().__init__({
-            "cmd": In(stream.Signature(data.StructLayout({"addr": ADDRESS_BITS, "length": ADDRESS_BITS}))),
+            "cmd": In(stream.Signature(ReadLayout())),
             "data": Out(stream.Signature(8 * out_bytes)),
             "mem_req": Out(stream.Signature(data.StructLayout({
                 "addr": ADDRESS_BITS - self.offset_bits, "beats": range(burst_beats + 1)}))),
             "mem_resp": In(stream.Signature(8 * mem_bytes)),
+            "accepted": Out(ADDRESS_BITS),
         })
 
     def elaborate(self, platform):
@@ -68,17 +80,22 @@ class ImageReader(wiring.Component):
 
         # --- Requests: split each command into bursts; credits keep the FIFO from overflowing ----------
         m.submodules.beats = beats = SyncFIFOBuffered(width=8 * mem_bytes, depth=self.fifo_beats)
-        m.submodules.jobs = jobs = SyncFIFOBuffered(width=2 * ADDRESS_BITS, depth=2)   # for the aligner
+        job_layout = data.StructLayout({"read": ReadLayout(), "total": ADDRESS_BITS})  # total = length * rows
+        m.submodules.jobs = jobs = SyncFIFOBuffered(width=job_layout.size, depth=2)   # for the aligner
         next_beat = Signal(ADDRESS_BITS - self.offset_bits)
         beats_left = Signal(ADDRESS_BITS + 1)
         in_flight = Signal(range(self.fifo_beats + 1))      # beats requested, not yet read from the FIFO
-        m.d.comb += self.cmd.ready.eq((beats_left == 0) & jobs.w_rdy)
+        nbytes = Signal(ADDRESS_BITS)
+        m.d.comb += [nbytes.eq(self.cmd.payload.length * self.cmd.payload.rows),
+                     self.cmd.ready.eq((beats_left == 0) & jobs.w_rdy)]
         with m.If(self.cmd.valid & self.cmd.ready):
             offset = self.cmd.payload.addr[:self.offset_bits] if self.offset_bits else Const(0, 1)
-            total = (offset + self.cmd.payload.length + mem_bytes - 1) >> self.offset_bits
+            total = (offset + nbytes + mem_bytes - 1) >> self.offset_bits
             m.d.sync += [next_beat.eq(self.cmd.payload.addr >> self.offset_bits),
-                         beats_left.eq(Mux(self.cmd.payload.length == 0, 0, total))]     # length 0: nothing
-        m.d.comb += [jobs.w_en.eq(self.cmd.valid & self.cmd.ready), jobs.w_data.eq(self.cmd.payload.as_value())]
+                         beats_left.eq(Mux(nbytes == 0, 0, total))]                     # nothing to read
+        m.d.comb += [self.accepted.eq(Mux(self.cmd.valid & self.cmd.ready, nbytes, 0)),
+                     jobs.w_en.eq(self.cmd.valid & self.cmd.ready),
+                     jobs.w_data.eq(Cat(self.cmd.payload.as_value(), nbytes))]
 
         burst = Mux(beats_left > self.burst_beats, self.burst_beats, beats_left)
         room = self.fifo_beats - in_flight
@@ -92,15 +109,18 @@ class ImageReader(wiring.Component):
                      self.mem_resp.ready.eq(1)]
         m.d.sync += in_flight.eq(in_flight + requested - (beats.r_en & beats.r_rdy))
 
-        # --- Aligner: bytes addr .. addr+length-1 packed into out_bytes words ------------------------------
+        # --- Aligner: each row's bytes packed into out_bytes words ---------------------------------------
         capacity = out_bytes + mem_bytes
         buffer = Signal(8 * capacity)
         have = Signal(range(capacity + 1))                   # valid bytes at the bottom of `buffer`
         to_take = Signal(ADDRESS_BITS)                       # bytes of the job not yet in the buffer
-        to_emit = Signal(ADDRESS_BITS)                       # bytes of the job not yet sent
+        to_emit = Signal(ADDRESS_BITS)                       # bytes of the row not yet sent
+        rows_left = Signal(ROWS_BITS)                        # rows of the job after this one
         skip = Signal(range(mem_bytes))                      # bytes to drop from the next beat
         active = Signal()
-        job = data.View(data.StructLayout({"addr": ADDRESS_BITS, "length": ADDRESS_BITS}), jobs.r_data)
+        queued = data.View(job_layout, jobs.r_data)
+        job = queued.read
+        row_length = Signal(ADDRESS_BITS)
 
         word_bytes = Mux(to_emit < out_bytes, to_emit, out_bytes)          # bytes of the word on offer
         m.d.comb += self.data.valid.eq(active & (to_emit != 0) & (have >= word_bytes))
@@ -115,7 +135,8 @@ class ImageReader(wiring.Component):
         staying = Signal(range(capacity + 1))                # bytes of the buffer left after this word
         m.d.comb += staying.eq(have - sent)
         # Take a beat when it fits beside what stays after this cycle's word; the bytes before addr
-        # (first beat) and past the end (last beat) are not counted, and the latter are masked on output.
+        # (first beat) and past the job's end (last beat) are not counted, and the latter are masked on
+        # output. A row's end inside a beat leaves the next row's bytes in the buffer.
         useful = Mux(to_take < mem_bytes - skip, to_take, mem_bytes - skip)
         take = Signal()
         m.d.comb += [take.eq(active & (to_take != 0) & beats.r_rdy & (staying + mem_bytes <= capacity)),
@@ -130,10 +151,16 @@ class ImageReader(wiring.Component):
                          have.eq(have - sent + added), to_take.eq(to_take - added), to_emit.eq(to_emit - sent)]
             with m.If(take):
                 m.d.sync += skip.eq(0)
-            with m.If(to_emit == sent):                     # the job's last word leaves this cycle
-                m.d.sync += [active.eq(0), have.eq(0), buffer.eq(0)]
+            with m.If(to_emit == sent):                     # the row's last word leaves this cycle
+                with m.If(rows_left == 0):                  # ... and the job's
+                    m.d.sync += [active.eq(0), have.eq(0), buffer.eq(0)]
+                with m.Else():
+                    m.d.sync += [to_emit.eq(row_length), rows_left.eq(rows_left - 1)]
         with m.Elif(jobs.r_rdy):
             m.d.comb += jobs.r_en.eq(1)
-            m.d.sync += [active.eq(1), to_take.eq(job.length), to_emit.eq(job.length),
+            empty = queued.total == 0
+            m.d.sync += [active.eq(1), to_take.eq(queued.total),
+                         to_emit.eq(Mux(empty, 0, job.length)), row_length.eq(job.length),
+                         rows_left.eq(Mux(empty, 0, job.rows - 1)),
                          skip.eq(job.addr[:self.offset_bits] if self.offset_bits else 0)]
         return m

@@ -1,15 +1,15 @@
 """`MatVecUnit`: MATVEC — the ternary engine fed from the image, its sums rescaled into VMEM.
 
     q (from the norm unit's QUANT) ─► packer ─► engine activation memory
-    image rows (one read per row: rows start on fresh engine beats) ─► TernaryMatVec ─► acc_i
+    image matrix (one read; the reader starts each row on a fresh engine beat) ─► TernaryMatVec ─► acc_i
     acc_i ─► rescale: sat32(round(acc_i * sigma.m * 2**(sigma.e + 16))) ─► VMEM[d + i]
         sigma = sf_mul(sf_mul(S, sf_normalize(peak)), 1/sqrt) * 2**norm_exp    (golden.hwexact.bitlinear)
 
 Protocol. The int8 activations arrive on `q_write` {addr, data, en} (any order, one element per
 write) while no MATVEC runs; `quant` holds the QUANT state (peak, 1/sqrt, norm_exp, length = cols).
-`cmd` {d, trits (image byte address), rows} starts a product: the unit sends one `read` command per
-row to the image reader and takes its words on `weights` (beat_bytes wide; the engine masks the
-padding past `cols`); `done` when the last row is in VMEM; `error` when the engine saw an illegal
+`cmd` {d, trits (image byte address), rows} starts a product: the unit sends one `read` command for
+the whole matrix (rows of ceil(cols / trits per byte) bytes) to the image reader and takes its words on
+`weights` (beat_bytes wide, each row from a fresh word; the engine masks the padding past `cols`); `done` when the last row is in VMEM; `error` when the engine saw an illegal
 packed code (sticky until the next command).
 """
 
@@ -24,7 +24,7 @@ from golden import formats as fmt
 from golden.packing import TritFormat
 
 from .arith import round_shift, saturate, sf_normalize
-from .image_reader import ADDRESS_BITS
+from .image_reader import ADDRESS_BITS, ReadLayout
 from .norm_unit import QuantState
 from .rsqrt import SFloatLayout
 from .sequencing import offer_done
@@ -59,7 +59,7 @@ class MatVecUnit(wiring.Component):
         super().__init__({
             "cmd": In(stream.Signature(data.StructLayout({"d": addr_width, "trits": ADDRESS_BITS,
                                                           "rows": range(max_rows + 1)}))),
-            "read": Out(stream.Signature(data.StructLayout({"addr": ADDRESS_BITS, "length": ADDRESS_BITS}))),
+            "read": Out(stream.Signature(ReadLayout())),
             "weights": In(stream.Signature(8 * self.engine.beat_bytes)),
             "q_write": In(wiring.Signature({"addr": Out(range(isa.MAX_VL)), "data": Out(signed(8)),
                                             "en": Out(1)})),
@@ -107,20 +107,15 @@ class MatVecUnit(wiring.Component):
         sigma_mantissa = Signal(fmt.SFLOAT_MANT_BITS)
         out_shift = Signal(signed(fmt.SFLOAT_EXP_BITS + 2))    # -(sigma.e + norm_exp + 16)
 
-        # --- Sequencing: one reader command per row; the engine consumes the words ------------------------
+        # --- Sequencing: one reader command for the matrix; the engine consumes the words -------------------
         command = Signal.like(self.cmd.payload)
-        row_bytes = Signal(ADDRESS_BITS)
         per_byte = self.trit_format.trits_per_byte
-        requested = Signal(range(self.max_rows + 1))
-        row_address = Signal(ADDRESS_BITS)
         written = Signal(range(self.max_rows + 1))
         with m.FSM():
             with m.State("IDLE"):
                 m.d.comb += self.cmd.ready.eq(engine.cmd.ready)
                 with m.If(self.cmd.valid & engine.cmd.ready):
-                    m.d.sync += [command.eq(self.cmd.payload), requested.eq(0), written.eq(0),
-                                 row_address.eq(self.cmd.payload.trits),
-                                 row_bytes.eq((self.quant.length + per_byte - 1) // per_byte),
+                    m.d.sync += [command.eq(self.cmd.payload), written.eq(0),
                                  sigma_mantissa.eq(sigma_m),
                                  out_shift.eq(-(sigma_e + self.quant.norm_exp + fmt.ACT_FRAC))]
                     m.next = "START"
@@ -128,13 +123,14 @@ class MatVecUnit(wiring.Component):
                 m.d.comb += [engine.cmd.valid.eq(1), engine.cmd.payload.rows.eq(command.rows),
                              engine.cmd.payload.cols.eq(self.quant.length)]
                 with m.If(engine.cmd.ready):
+                    m.next = "READ"
+            with m.State("READ"):
+                m.d.comb += [self.read.valid.eq(1), self.read.payload.addr.eq(command.trits),
+                             self.read.payload.length.eq((self.quant.length + per_byte - 1) // per_byte),
+                             self.read.payload.rows.eq(command.rows)]
+                with m.If(self.read.ready):
                     m.next = "RUN"
             with m.State("RUN"):
-                m.d.comb += [self.read.valid.eq(requested != command.rows),
-                             self.read.payload.addr.eq(row_address),
-                             self.read.payload.length.eq(row_bytes)]
-                with m.If(self.read.valid & self.read.ready):
-                    m.d.sync += [requested.eq(requested + 1), row_address.eq(row_address + row_bytes)]
                 with m.If(written == command.rows):
                     m.next = "DONE"
             offer_done(m, "DONE", done=self.done)

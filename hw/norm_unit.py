@@ -4,7 +4,7 @@ Both start alike (golden.hwexact.normalized_input_with_term, then the products w
 
     pass 1  max|x| over VMEM[x ..]                          -> s = block_shift(max|x|, 18)
     pass 2  xm = sat18(round(x / 2**s)); S += xm**2;       p = xm * w (w: the norm weights, streamed in
-            from the image and kept in a buffer);  peak = max|p|
+            from the image into a buffer from the start of pass 1);  peak = max|p|
     rsqrt   1 / sqrt(S + round(eps / 2**(2 s)))             (hw.rsqrt, 43 cycles)
     pass 3  RMSNORM: u = sat18(round(p / 2**t)), t = block_shift(peak); VMEM[d + j] =
                      sat32(round(u * rho.m * 2**(rho.e + t + norm_exp + 16))), rho = sf_mul(S_reg, 1/sqrt)
@@ -13,7 +13,8 @@ Both start alike (golden.hwexact.normalized_input_with_term, then the products w
                      MATVEC's rescale.
 
 Protocol. `cmd` {opcode (ISA QUANT or RMSNORM), length (<= max_length), d, x, eps, norm_exp}; then
-`length` norm-weight words on `weights` (any rate: pass 2 runs at the rate they arrive); `done` when
+`length` norm-weight words on `weights` (any rate; they are taken from the start of pass 1, and pass 2
+runs no faster than they arrive); `done` when
 the last result is written. `scale` is the S register (sqrt(n) for RMSNORM). Results: VMEM writes
 through `write` (RMSNORM) or `q_write` {addr, data: signed 8, en} (QUANT).
 """
@@ -57,6 +58,7 @@ class NormUnit(wiring.Component):
     scale: In(SFloatLayout), the S register.
     read_x, write: VMEM port masters.  q_write: {addr, data: signed(8), en} to the engine's activations.
     quant: Out(QuantState) after a QUANT.  done: stream (no payload), one per command.
+    starved: pass 2 waits for a norm weight not yet arrived (performance counters).
     """
 
     PIPELINE = 4 + QUOTIENT_BITS                    # pass-3 cycles from read address to write
@@ -82,6 +84,7 @@ class NormUnit(wiring.Component):
             "q_write": Out(wiring.Signature({"addr": Out(range(max_length)), "data": Out(signed(8)), "en": Out(1)})),
             "quant": Out(QuantState()),
             "done": Out(stream.Signature(0)),
+            "starved": Out(1),
         })
 
     def elaborate(self, platform):
@@ -103,6 +106,7 @@ class NormUnit(wiring.Component):
         m.submodules.weight_buffer = weight_buffer
         buffer_write, buffer_read = weight_buffer.write_port(), weight_buffer.read_port(domain="sync")
 
+        loaded = Signal(range(isa.MAX_VL + 1))          # norm weights in the buffer
         peak_issue, sum_issue, out_issue = Signal(), Signal(), Signal()
         m.d.comb += [self.read_x.addr.eq(command.x + index), buffer_read.addr.eq(index)]
 
@@ -120,7 +124,7 @@ class NormUnit(wiring.Component):
                 m.d.comb += self.cmd.ready.eq(1)
                 with m.If(self.cmd.valid):
                     m.d.sync += [command.eq(self.cmd.payload), index.eq(0), x_peak.eq(0), sum_squares.eq(0),
-                                 p_peak.eq(0)]
+                                 p_peak.eq(0), loaded.eq(0)]
                     m.next = "PEAK"
             element_pass(m, "PEAK", issue=peak_issue, index=index, length=command.length, next_state="PEAK_END")
             with m.State("PEAK_END"):                       # the last |x| is folded in, then the shift
@@ -128,9 +132,9 @@ class NormUnit(wiring.Component):
                 with m.If(drain == 1):
                     m.d.sync += [x_shift.eq(x_shift_next), drain.eq(0)]
                     m.next = "SUM"
-            # Pass 2 runs at the rate the norm weights arrive: an element enters with each weight.
+            # Pass 2 runs no faster than the norm weights arrive: an element enters once its weight is in.
             element_pass(m, "SUM", issue=sum_issue, index=index, length=command.length, next_state="SUM_END",
-                         enable=self.weights.valid)
+                         enable=index < loaded)
             with m.State("SUM_END"):                        # the last product reaches the sums
                 m.d.sync += drain.eq(drain + 1)
                 with m.If(drain == 4):
@@ -156,19 +160,22 @@ class NormUnit(wiring.Component):
             wait_cycles(m, "OUT_END", counter=drain, cycles=self.PIPELINE + 1, next_state="DONE")
             offer_done(m, "DONE", done=self.done)
 
-        m.d.comb += self.weights.ready.eq(fsm.ongoing("SUM"))
+        # The norm weights: into the buffer as they arrive, from pass 1 on (memory latency hides behind it).
+        loading = fsm.ongoing("PEAK") | fsm.ongoing("PEAK_END") | fsm.ongoing("SUM")
+        m.d.comb += [self.weights.ready.eq(loading & (loaded < command.length)),
+                     buffer_write.addr.eq(loaded), buffer_write.data.eq(self.weights.payload),
+                     buffer_write.en.eq(self.weights.valid & self.weights.ready),
+                     self.starved.eq(fsm.ongoing("SUM") & (index >= loaded))]
+        with m.If(self.weights.valid & self.weights.ready):
+            m.d.sync += loaded.eq(loaded + 1)
         x = self.read_x.data
         # --- Pass 1: max|x| ------------------------------------------------------------------------
         track_max_abs(m, x, peak_issue, x_peak, "x_peak")
 
         # --- Passes 2 and 3 share the front: xm, then p = xm * w ---------------------------------------
         valid0, out0, index0 = Signal(), Signal(), Signal.like(index)
-        weight0 = Signal(signed(fmt.MANT_BITS))
-        m.d.sync += [valid0.eq(sum_issue | out_issue), out0.eq(out_issue), index0.eq(index),
-                     weight0.eq(self.weights.payload)]
-        m.d.comb += [buffer_write.addr.eq(index), buffer_write.data.eq(self.weights.payload),
-                     buffer_write.en.eq(sum_issue)]
-        weight = Mux(out0, buffer_read.data, weight0)
+        m.d.sync += [valid0.eq(sum_issue | out_issue), out0.eq(out_issue), index0.eq(index)]
+        weight = buffer_read.data
         x_rounded = Signal(signed(fmt.ACT_BITS + 1))
         m.d.comb += x_rounded.eq(Mux(x_shift == 0, x, round_shift_right(x, x_shift)))
         valid1, out1, index1 = Signal(), Signal(), Signal.like(index)

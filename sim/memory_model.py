@@ -39,6 +39,7 @@ class MemoryTiming:
 
 SDRAM_ULX3S = MemoryTiming(mem_bytes=2, latency=10, refresh_interval=780, refresh_cycles=7)
 DDR_64BIT = MemoryTiming(mem_bytes=16, latency=30, refresh_interval=780, refresh_cycles=26)
+MEMORIES = {"sdram": SDRAM_ULX3S, "ddr": DDR_64BIT}
 
 
 class ExternalMemory:

@@ -1,4 +1,7 @@
-"""The controller with a vector unit and a VMEM (plus a host port to fill and read VMEM)."""
+"""The controller with a vector unit and a VMEM (plus a host port to fill and read VMEM).
+
+There is no image here: the start-time image check (hw.image_check, tested in sim/image_check and
+sim/accelerator) answers NONE at once."""
 
 from amaranth import Module
 from amaranth.lib import wiring
@@ -36,6 +39,7 @@ class ControllerHarness(wiring.Component):
             c.program_write.en.eq(self.program_write.en),
             self.status.eq(c.status),
         ]
+        m.d.comb += [c.check.ready.eq(1), c.check_done.valid.eq(1)]
         wiring.connect(m, wiring.flipped(self.start), c.start)
         wiring.connect(m, wiring.flipped(self.host_in), c.host_in)
         wiring.connect(m, c.host_out, wiring.flipped(self.host_out))

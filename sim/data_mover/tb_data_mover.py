@@ -16,11 +16,11 @@ from golden import fixedpoint as fxp
 from golden import formats as fmt
 from hw.data_mover import DataMover, MoveOp
 from sim.clocking import command_until_done, start_unit_test
-from sim.memory_model import DDR_64BIT, SDRAM_ULX3S, ExternalMemory
+from sim.memory_model import MEMORIES, ExternalMemory
 from sim.vmem import fill, read_all
 
 WORDS = int(os.environ["VMEM_WORDS"])
-MEMORY = {"sdram": SDRAM_ULX3S, "ddr": DDR_64BIT}[os.environ["MEMORY"]]
+MEMORY = MEMORIES[os.environ["MEMORY"]]
 _UNIT = DataMover(vmem_words=WORDS)
 _UNIT._MustUse__silence = True
 CMD = _UNIT.cmd.payload.shape()

@@ -23,14 +23,14 @@ from hw.matvec_unit import MatVecUnit
 from hw.norm_unit import QuantState
 from hw.rsqrt import SFloatLayout
 from sim.clocking import command_until_done, start_unit_test
-from sim.memory_model import DDR_64BIT, SDRAM_ULX3S, ExternalMemory
+from sim.memory_model import MEMORIES, ExternalMemory
 from sim.vmem import read_all
 
 WORDS = int(os.environ["VMEM_WORDS"])
 LANES = int(os.environ["LANES"])
 FORMAT = TritFormat[os.environ["FORMAT"]]
 MAX_COLS, MAX_ROWS = int(os.environ["MAX_COLS"]), int(os.environ["MAX_ROWS"])
-MEMORY = {"sdram": SDRAM_ULX3S, "ddr": DDR_64BIT}[os.environ["MEMORY"]]
+MEMORY = MEMORIES[os.environ["MEMORY"]]
 QUANT, SFLOAT = QuantState(), SFloatLayout()
 _UNIT = MatVecUnit(lanes=LANES, trit_format=FORMAT, max_cols=MAX_COLS, max_rows=MAX_ROWS, vmem_words=WORDS)
 _UNIT._MustUse__silence = _UNIT.engine._MustUse__silence = True     # only its command layout is used

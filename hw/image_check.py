@@ -1,0 +1,171 @@
+"""`ImageCheck`: validates the model image's header in external memory before a program runs.
+
+    cmd {image_bytes} ─► read header words [0, 32) ─► fields: magic, version, flags, lengths, format, total
+                     ─► read [0, H) ─► CRC-32 (zlib's) ─► read the stored CRC at H ─► compare ─► done {code}
+
+The checks and their order are golden.image.parse_header's, on the header it covers (the section
+payloads carry their own CRCs, checked by the host when it loads them): the image holds at least a
+header; magic; format version; flags 0; header length H = 32 + config length + 108 x sections; the
+image holds H + 4 bytes; CRC-32 of bytes [0, H) equals the stored one; the header's total length equals
+the image's; the trit format is the one this build's engine decodes. A failure of the CRC reports
+IMAGE_CRC, any other IMAGE_FORMAT (assembler.isa.ErrorCode).
+
+Protocol. `cmd` {image_bytes: unsigned 32}; the unit then asks the image reader (`read`, 4-byte
+`words`) for three ranges in turn and answers one `done` {code: ErrorCode} per command.
+"""
+
+from __future__ import annotations
+
+from amaranth import Cat, Const, Module, Mux, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from assembler.isa import ErrorCode
+from golden.image import FORMAT_VERSION, HEADER, MAGIC, SECTION_ENTRY
+from golden.packing import TritFormat
+
+from .image_reader import ADDRESS_BITS, ReadLayout
+
+# The header's little-endian fields as 32-bit words (golden.image.HEADER).
+assert HEADER.format == "<4sHHIIIIQ" and HEADER.size == 32, "image header changed: update ImageCheck"
+MAGIC_WORD = int.from_bytes(MAGIC, "little")
+CRC32_POLYNOMIAL = 0xEDB88320          # zlib's CRC-32, reflected
+
+
+def _crc32_byte_taps() -> list[tuple[list[int], list[int]]]:
+    """CRC-32 of one byte is linear over GF(2): for each bit of the new register, the register bits and
+    byte bits whose XOR it is (found by running the bitwise update on each unit vector)."""
+    def update(crc: int, byte: int) -> int:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ (CRC32_POLYNOMIAL if crc & 1 else 0)
+        return crc
+    taps = []
+    for out in range(32):
+        taps.append(([i for i in range(32) if update(1 << i, 0) >> out & 1],
+                     [j for j in range(8) if update(0, 1 << j) >> out & 1]))
+    return taps
+
+
+_TAPS = _crc32_byte_taps()
+
+
+def crc32_byte(m, crc, byte, name: str) -> Signal:
+    """One byte into a reflected CRC-32 register: a 32-bit signal of XORs (combinational)."""
+    result = Signal(32, name=name)
+    for out, (crc_bits, byte_bits) in enumerate(_TAPS):
+        m.d.comb += result[out].eq(Cat(*[crc[i] for i in crc_bits], *[byte[j] for j in byte_bits]).xor())
+    return result
+
+
+class ImageCheck(wiring.Component):
+    """Parameters
+    trit_format: the weight packing this build's engine decodes (golden.packing.TritFormat).
+
+    Ports
+    cmd: stream of {image_bytes: unsigned 32}, the length of the image in memory.
+    read: stream of image reads (hw.image_reader.ReadLayout) to a 4-byte-word reader.
+    words: stream of unsigned 32-bit image words.
+    done: stream of {code: ErrorCode}, one per command.
+    """
+
+    def __init__(self, *, trit_format: TritFormat):
+        if not isinstance(trit_format, TritFormat):
+            raise TypeError(f"trit_format must be a TritFormat, not {trit_format!r}")
+        self.trit_format = trit_format
+        super().__init__({
+            "cmd": In(stream.Signature(data.StructLayout({"image_bytes": ADDRESS_BITS}))),
+            "read": Out(stream.Signature(ReadLayout())),
+            "words": In(stream.Signature(32)),
+            "done": Out(stream.Signature(data.StructLayout({"code": ErrorCode}))),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        image_bytes = Signal(ADDRESS_BITS)
+        header = Signal(8 * HEADER.size)
+        index = Signal(range(HEADER.size // 4 + 1))
+        header_length = Signal(ADDRESS_BITS)
+        covered = Signal(ADDRESS_BITS)                   # bytes of [0, H) folded into the CRC
+        crc = Signal(32)
+        code = Signal(ErrorCode)
+
+        word = [header[32 * i:32 * i + 32] for i in range(HEADER.size // 4)]
+        magic, version, flags = word[0], word[1][:16], word[1][16:]
+        config_length, sections, trit_format = word[3], word[4], word[5]
+        total = Cat(word[6], word[7])
+        expected_length = Signal(range(HEADER.size + (1 << 32) * (1 + SECTION_ENTRY.size)))
+        m.d.comb += expected_length.eq(HEADER.size + config_length + SECTION_ENTRY.size * sections)
+
+        def request(state, addr, length, next_state):
+            with m.State(state):
+                m.d.comb += [self.read.valid.eq(1), self.read.payload.addr.eq(addr),
+                             self.read.payload.length.eq(length), self.read.payload.rows.eq(1)]
+                with m.If(self.read.ready):
+                    m.next = next_state
+
+        def fail(error):
+            m.d.sync += code.eq(error)
+            m.next = "DONE"
+
+        with m.FSM():
+            with m.State("IDLE"):
+                m.d.comb += self.cmd.ready.eq(1)
+                with m.If(self.cmd.valid):
+                    m.d.sync += [image_bytes.eq(self.cmd.payload.image_bytes), index.eq(0), code.eq(ErrorCode.NONE)]
+                    with m.If(self.cmd.payload.image_bytes < HEADER.size):
+                        fail(ErrorCode.IMAGE_FORMAT)
+                    with m.Else():
+                        m.next = "READ_HEADER"
+            request("READ_HEADER", 0, HEADER.size, "HEADER")
+            with m.State("HEADER"):
+                m.d.comb += self.words.ready.eq(1)
+                with m.If(self.words.valid):
+                    m.d.sync += [header.eq(Cat(header[32:], self.words.payload)), index.eq(index + 1)]
+                    with m.If(index == HEADER.size // 4 - 1):
+                        m.next = "FIELDS"
+            with m.State("FIELDS"):
+                m.d.sync += [header_length.eq(word[2]), covered.eq(0), crc.eq(0xFFFFFFFF)]
+                with m.If(magic != MAGIC_WORD):
+                    fail(ErrorCode.IMAGE_FORMAT)
+                with m.Elif(version != FORMAT_VERSION):
+                    fail(ErrorCode.IMAGE_FORMAT)
+                with m.Elif(flags != 0):
+                    fail(ErrorCode.IMAGE_FORMAT)
+                with m.Elif(word[2] != expected_length):
+                    fail(ErrorCode.IMAGE_FORMAT)
+                with m.Elif(image_bytes - 4 < word[2]):       # image_bytes >= 32: no wrap
+                    fail(ErrorCode.IMAGE_FORMAT)
+                with m.Else():
+                    m.next = "READ_COVERED"
+            request("READ_COVERED", 0, header_length, "COVERED")
+            with m.State("COVERED"):                      # CRC-32 over [0, H), up to 4 bytes a word
+                m.d.comb += self.words.ready.eq(1)
+                left = header_length - covered
+                updated = crc
+                for byte in range(4):               # bytes past H (the last word's padding) leave it alone
+                    folded = crc32_byte(m, updated, self.words.payload[8 * byte:8 * byte + 8], f"crc_byte{byte}")
+                    chosen = Signal(32, name=f"crc_after{byte}")
+                    m.d.comb += chosen.eq(Mux(left > byte, folded, updated))
+                    updated = chosen
+                with m.If(self.words.valid):
+                    m.d.sync += [crc.eq(updated), covered.eq(Mux(left > 4, covered + 4, header_length))]
+                    with m.If(left <= 4):
+                        m.next = "READ_STORED"
+            request("READ_STORED", header_length, 4, "STORED")
+            with m.State("STORED"):
+                m.d.comb += self.words.ready.eq(1)
+                with m.If(self.words.valid):
+                    with m.If(self.words.payload != (crc ^ 0xFFFFFFFF)):
+                        fail(ErrorCode.IMAGE_CRC)
+                    with m.Elif(total != image_bytes):
+                        fail(ErrorCode.IMAGE_FORMAT)
+                    with m.Elif(trit_format != Const(self.trit_format.value, 32)):
+                        fail(ErrorCode.IMAGE_FORMAT)
+                    with m.Else():
+                        m.next = "DONE"
+            with m.State("DONE"):
+                m.d.comb += [self.done.valid.eq(1), self.done.payload.code.eq(code)]
+                with m.If(self.done.ready):
+                    m.next = "IDLE"
+        return m
