@@ -64,7 +64,7 @@ class Accelerator(wiring.Component):
     """Parameters: program_words, vmem_words, lanes, trit_format, max_length (RMSNORM/QUANT vector),
     max_cols / max_rows (MATVEC), mem_bytes (external data width), burst_beats, fifo_beats.
 
-    Ports: program_write, start, host_in, host_out, status (see hw.controller); counters
+    Ports: program_write, start, host_in, host_out, stop, status (see hw.controller); counters
     (CountersLayout); mem_req / mem_resp (see hw.image_reader); vmem_write / vmem_read for the host
     (only while no program runs).
     """
@@ -105,7 +105,7 @@ class Accelerator(wiring.Component):
         super().__init__({
             "program_write": Out(c.program_write.signature), "start": In(c.start.signature.flip()),
             "host_in": In(c.host_in.signature.flip()), "host_out": Out(c.host_out.signature),
-            "status": Out(StatusLayout(program_words)), "counters": Out(CountersLayout()),
+            "stop": In(1), "status": Out(StatusLayout(program_words)), "counters": Out(CountersLayout()),
             "mem_req": Out(r.mem_req.signature), "mem_resp": In(r.mem_resp.signature.flip()),
             "vmem_write": Out(memory.WritePort.Signature(addr_width=width, shape=ACT)),
             "vmem_read": Out(memory.ReadPort.Signature(addr_width=width, shape=ACT)),
@@ -142,7 +142,7 @@ class Accelerator(wiring.Component):
 
         # --- Host ports and the controller's dispatch ----------------------------------------------
         m.d.comb += [c.program_write.addr.eq(self.program_write.addr), c.program_write.data.eq(self.program_write.data),
-                     c.program_write.en.eq(self.program_write.en), self.status.eq(c.status)]
+                     c.program_write.en.eq(self.program_write.en), self.status.eq(c.status), c.stop.eq(self.stop)]
         wiring.connect(m, wiring.flipped(self.start), c.start)
         wiring.connect(m, wiring.flipped(self.host_in), c.host_in)
         wiring.connect(m, c.vector, vector.cmd)

@@ -17,7 +17,8 @@ with more than max_rows rows or more than max_cols columns.
 Protocol. The host writes the program through `program_write` while the controller is not running,
 then sends {program length, image length in bytes} on `start`; the image header is checked (`check`:
 hw.image_check, an error stops with its code at pc 0), then execution begins at pc 0. `status` tells the state
-(idle, running, waiting for the host, halted, error), the error code and the pc.
+(idle, running, waiting for the host, halted, error), the error code and the pc. `stop` ends a RECV
+wait (no unit is busy then) or clears a halt or error, back to idle.
 """
 
 from __future__ import annotations
@@ -116,6 +117,7 @@ class Controller(wiring.Component):
             "mover": Out(mover.cmd.signature.flip()), "mover_done": In(mover.done.signature),
             "check": Out(stream.Signature(data.StructLayout({"image_bytes": ADDRESS_BITS}))),
             "check_done": In(stream.Signature(data.StructLayout({"code": isa.ErrorCode}))),
+            "stop": In(1),                  # leave a RECV wait (or a halt / error) for IDLE
             "status": Out(StatusLayout(program_words)),
             "executing": Out(1),            # one cycle per instruction executed (performance counters)
             "activity": Out(Activity),
@@ -196,7 +198,9 @@ class Controller(wiring.Component):
         with m.FSM() as fsm:
             with m.State("IDLE"):
                 m.d.comb += self.start.ready.eq(1)
-                with m.If(self.start.valid):
+                with m.If(self.stop):
+                    m.d.sync += state.eq(State.IDLE)
+                with m.Elif(self.start.valid):
                     m.d.sync += [length.eq(self.start.payload.length), image_bytes.eq(self.start.payload.image_bytes),
                                  quant_valid.eq(0), pc.eq(0), state.eq(State.RUNNING),
                                  error.eq(isa.ErrorCode.NONE), vector_length.eq(1)]
@@ -278,8 +282,11 @@ class Controller(wiring.Component):
                         self._execute_data(m, opcode, field, fits, image_fits, stop, rs_value, vector_length,
                                            quant_valid)
             with m.State("RECV"):
-                m.d.comb += self.host_in.ready.eq(1)
-                with m.If(self.host_in.valid):
+                m.d.comb += self.host_in.ready.eq(~self.stop)
+                with m.If(self.stop):
+                    m.d.sync += state.eq(State.IDLE)
+                    m.next = "IDLE"
+                with m.Elif(self.host_in.valid):
                     write_rd(self.host_in.payload.as_signed())
                     m.d.sync += [pc.eq(pc + 1), state.eq(State.RUNNING)]
                     m.next = "FETCH"

@@ -43,10 +43,15 @@ MEMORIES = {"sdram": SDRAM_ULX3S, "ddr": DDR_64BIT}
 
 
 class ExternalMemory:
-    def __init__(self, dut, contents: bytes, timing: MemoryTiming, prefix: str = ""):
-        self.dut, self.timing, self.prefix = dut, timing, prefix
-        size = -(-len(contents) // timing.mem_bytes) * timing.mem_bytes
-        self.contents = contents + bytes(size - len(contents))
+    """`contents` (padded to whole beats) behind the read channel; with `writable`, the write channel
+    mem_write {addr: byte address, data: byte} is also served (always ready), and `contents` is a
+    bytearray of at least `size` bytes."""
+
+    def __init__(self, dut, contents: bytes, timing: MemoryTiming, prefix: str = "", *, writable: bool = False,
+                 size: int = 0):
+        self.dut, self.timing, self.prefix, self.writable = dut, timing, prefix, writable
+        size = -(-max(len(contents), size) // timing.mem_bytes) * timing.mem_bytes
+        self.contents = bytearray(contents) + bytearray(size - len(contents))
         self.beats_served = 0
 
     def _signal(self, name):
@@ -75,7 +80,14 @@ class ExternalMemory:
                 next_beat_cycle = cycle + timing.cycles_per_beat
                 self.beats_served += 1
             resp_valid.value = int(offer)
+            if self.writable:
+                self._signal("mem_write__ready").value = 1
             await ReadOnly()                             # what the coming clock edge samples
+            if self.writable and self._signal("mem_write__valid").value == 1:
+                write = int(self._signal("mem_write__payload").value)
+                address = write & 0xFFFFFFFF
+                assert address < len(self.contents), f"write beyond the memory at {address}"
+                self.contents[address] = write >> 32
             if offer:
                 assert resp_ready.value == 1, "the reader did not take a beat the cycle it was offered"
             if req_valid.value == 1:

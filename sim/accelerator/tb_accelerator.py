@@ -57,7 +57,7 @@ HOST_OPS = ("RECV", "SEND", "SENDV")                          # their cycles dep
 @cocotb.test()
 async def model_generates_bit_exactly(dut):
     await start_and_reset(dut, low=("program_write__en", "start__valid", "host_in__valid", "host_out__ready",
-                                    "vmem_write__en"), high=("vmem_read__en",))
+                                    "vmem_write__en", "stop"), high=("vmem_read__en",))
     qmodel = quantize_model(random_model(CONFIG, seed=SEED))
     image = image_bytes(qmodel, FORMAT)
     info = parse_header(image)
@@ -198,7 +198,7 @@ async def corrupt_image_stops_at_start(dut):
     """A flipped bit in the image header's config stops the core at start with IMAGE_CRC (pc 0), before
     any instruction; a good image started next runs to its first RECV (the core is still usable)."""
     await start_and_reset(dut, low=("program_write__en", "start__valid", "host_in__valid", "host_out__ready",
-                                    "vmem_write__en"), high=("vmem_read__en",))
+                                    "vmem_write__en", "stop"), high=("vmem_read__en",))
     image = image_bytes(quantize_model(random_model(CONFIG, seed=SEED)), FORMAT)
     compiled = compile_model(parse_header(image), emit_logits=EMIT_LOGITS)
     accelerator = Accelerator.for_model(CONFIG, program_instructions=len(compiled.program.instructions),

@@ -1,0 +1,211 @@
+"""The host driver: loads a program and a model image into a device over the link protocol
+(host/protocol.py) and generates tokens, on any transport (host/transport.py).
+
+Every wait has a timeout; a command the device refuses for a damaged frame (NAK BAD_CRC / TIMEOUT) or
+whose answer arrives damaged is sent again, at most `retries` times; other refusals raise DeviceError
+with the device's reason. A program or image made for another build is refused before anything is sent.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import struct
+import time
+from collections import deque
+from typing import Callable, Iterator
+
+from assembler import isa
+from golden.errors import MmfreeError
+from golden.image import ImageInfo
+
+from . import protocol as p
+
+STATE_NAMES = {0: "IDLE", 1: "RUNNING", 2: "WAITING", 3: "HALTED", 4: "ERROR"}     # hw.controller.State
+
+
+class LinkError(MmfreeError):
+    """The link failed: no answer in time, or answers that break the protocol."""
+
+
+class DeviceError(MmfreeError):
+    """The device refused a command (NAK) or stopped on an error."""
+
+    def __init__(self, message: str, *, nak: p.NakCode | None = None, error: isa.ErrorCode | None = None):
+        super().__init__(message)
+        self.nak, self.error = nak, error
+
+
+class IncompatibleError(MmfreeError):
+    """A program or image made for another device build."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Status:
+    state: str
+    error: isa.ErrorCode
+    pc: int
+    fifo_free: int
+    counters: dict[str, int]
+
+
+class Driver:
+    def __init__(self, transport, *, timeout: float = 10.0, retries: int = 3, counter_names: list[str] | None = None):
+        self.transport, self.timeout, self.retries = transport, timeout, retries
+        self.decoder = p.Decoder()
+        self.frames: deque[tuple[int, bytes]] = deque()
+        self.words: deque[int] = deque()                 # WORD frames not yet consumed
+        self.counter_names = counter_names
+        self.build: p.BuildInfo | None = None
+
+    # --- frames ------------------------------------------------------------------------------
+    def _next_frame(self, deadline: float) -> tuple[int, bytes]:
+        while not self.frames:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise LinkError(f"no answer from the device within {self.timeout:g} s")
+            self.frames.extend(self.decoder.feed(self.transport.read(min(left, 0.5))))
+        return self.frames.popleft()
+
+    def _reply(self, deadline: float) -> tuple[int, bytes]:
+        """The next frame that is not a WORD (WORDs are queued for `generate`)."""
+        while True:
+            kind, payload = self._next_frame(deadline)
+            if kind == p.Reply.WORD:
+                self.words.append(struct.unpack("<i", payload)[0])
+            else:
+                return kind, payload
+
+    def command(self, command: p.Command, payload: bytes = b"", expect: p.Reply = p.Reply.ACK,
+                idempotent: bool = True) -> bytes:
+        """Send `command`; its answer's payload. idempotent: may be sent again after a damaged answer."""
+        name = command.name if isinstance(command, p.Command) else f"command 0x{command:02x}"
+        for attempt in range(self.retries + 1):
+            self.transport.write(p.encode(command, payload))
+            deadline = time.monotonic() + self.timeout
+            try:
+                kind, body = self._reply(deadline)
+            except p.ProtocolError as damaged:
+                if idempotent and attempt < self.retries:
+                    self._drain()
+                    continue
+                raise LinkError(f"{name}: damaged answer ({damaged})") from None
+            if kind == p.Reply.NAK:
+                code = p.NakCode(body[1]) if len(body) == 2 and body[1] in p.NakCode._value2member_map_ else None
+                if code in (p.NakCode.BAD_CRC, p.NakCode.TIMEOUT) and attempt < self.retries:
+                    continue
+                raise DeviceError(f"the device refused {name}: {code.name if code else body.hex()}", nak=code)
+            if kind != expect:
+                raise LinkError(f"{name}: expected {expect.name}, got frame kind 0x{kind:02x}")
+            return body
+        raise LinkError(f"{name}: still failing after {self.retries} retries")   # pragma: no cover
+
+    def _drain(self, quiet: float = 0.2) -> None:
+        """Forget whatever is in flight (after a damaged frame), keeping WORDs."""
+        self.decoder = p.Decoder()
+        self.frames.clear()
+        self.transport.read(quiet)
+
+    # --- commands ------------------------------------------------------------------------------
+    def hello(self) -> p.BuildInfo:
+        self.build = p.BuildInfo.unpack(self.command(p.Command.HELLO, expect=p.Reply.HELLO_REPLY))
+        if self.build.protocol != p.PROTOCOL_VERSION:
+            raise IncompatibleError(f"the device speaks protocol version {self.build.protocol}, this host "
+                                    f"{p.PROTOCOL_VERSION}")
+        if self.build.isa_opcodes != len(isa.OPS):
+            raise IncompatibleError(f"the device implements {self.build.isa_opcodes} opcodes, this host's ISA "
+                                    f"{len(isa.OPS)}: rebuild the bitstream or update mmfree")
+        return self.build
+
+    def check_compatible(self, info: ImageInfo, image_size: int, instructions: int, vmem_words: int) -> None:
+        """Raise IncompatibleError unless this image and program run on the device's build."""
+        build, config = self.build or self.hello(), info.config
+        problems = []
+        if info.trit_format.value != build.trit_format:
+            problems.append(f"the image packs weights as {info.trit_format.name}, the device decodes format {build.trit_format}")
+        if image_size > build.memory_bytes:
+            problems.append(f"the image has {image_size} bytes, the device's memory {build.memory_bytes}")
+        if instructions > build.program_words:
+            problems.append(f"the program has {instructions} instructions, the device's memory {build.program_words}")
+        if vmem_words > build.vmem_words:
+            problems.append(f"the program needs {vmem_words} VMEM words, the device has {build.vmem_words}")
+        longest = max(config.hidden_size, config.inner_size, config.mlp_size)
+        if longest > min(build.max_length, build.max_cols):
+            problems.append(f"vectors of {longest} elements exceed the device's {min(build.max_length, build.max_cols)}")
+        if max(config.vocab_size, config.mlp_size, config.inner_size) > build.max_rows:
+            problems.append(f"matrices of {max(config.vocab_size, config.mlp_size)} rows exceed the device's {build.max_rows}")
+        if problems:
+            raise IncompatibleError("model built for another configuration: " + "; ".join(problems))
+
+    def status(self) -> Status:
+        body = self.command(p.Command.STATUS, expect=p.Reply.STATUS_REPLY)
+        state, error, pc, free = struct.unpack_from("<BBHH", body)
+        values = struct.unpack_from(f"<{(len(body) - 6) // 8}Q", body, 6)
+        names = self.counter_names or [f"counter{i}" for i in range(len(values))]
+        return Status(STATE_NAMES.get(state, str(state)), isa.ErrorCode(error), pc, free, dict(zip(names, values)))
+
+    def load_program(self, program: bytes) -> None:
+        per_frame = (p.MAX_PAYLOAD - 2) // isa.INSTRUCTION_BYTES
+        count = len(program) // isa.INSTRUCTION_BYTES
+        for first in range(0, count, per_frame):
+            chunk = program[first * isa.INSTRUCTION_BYTES:(first + per_frame) * isa.INSTRUCTION_BYTES]
+            self.command(p.Command.WRITE_PROGRAM, struct.pack("<H", first) + chunk)
+
+    def load_image(self, image: bytes, progress: Callable[[int], None] | None = None) -> None:
+        chunk = p.MAX_PAYLOAD - 4
+        for address in range(0, len(image), chunk):
+            data = image[address:address + chunk]
+            self.command(p.Command.WRITE_IMAGE, struct.pack("<I", address) + data)
+            if progress:
+                progress(len(data))
+
+    def start(self, instructions: int, image_size: int) -> Status:
+        """Start the program; wait until it waits for a request (the image header checked)."""
+        self.command(p.Command.START, struct.pack("<HI", instructions, image_size), idempotent=False)
+        return self.wait_for("WAITING")
+
+    def wait_for(self, state: str, timeout: float | None = None) -> Status:
+        deadline = time.monotonic() + (timeout or self.timeout)
+        while True:
+            status = self.status()
+            if status.state == "ERROR":
+                raise DeviceError(f"the device stopped with {status.error.name} at pc {status.pc}", error=status.error)
+            if status.state == state:
+                return status
+            if time.monotonic() > deadline:
+                raise LinkError(f"the device did not reach {state} within {timeout or self.timeout:g} s "
+                                f"(it is {status.state} at pc {status.pc})")
+
+    def send_words(self, words: list[int]) -> None:
+        """Words for the program's RECV, as the device's FIFO makes room."""
+        at = 0
+        while at < len(words):
+            free = self.status().fifo_free
+            if free == 0:
+                time.sleep(0.01)
+                continue
+            batch = words[at:at + min(free, p.MAX_PAYLOAD // 4)]
+            self.command(p.Command.SEND_WORDS, struct.pack(f"<{len(batch)}I", *[w & 0xFFFFFFFF for w in batch]),
+                         idempotent=False)
+            at += len(batch)
+
+    def next_word(self, timeout: float | None = None) -> int:
+        deadline = time.monotonic() + (timeout or self.timeout)
+        while not self.words:
+            kind, payload = self._next_frame(deadline)
+            if kind != p.Reply.WORD:
+                raise LinkError(f"unexpected frame kind 0x{kind:02x} while waiting for tokens")
+            self.words.append(struct.unpack("<i", payload)[0])
+        return self.words.popleft()
+
+    def generate(self, prompt: list[int], max_tokens: int, *, logits_words: int = 0,
+                 token_timeout: float | None = None) -> Iterator[int]:
+        """One request to the serving program (assembler.compiler): the prompt, then `max_tokens` tokens
+        as they arrive (each after `logits_words` logit words when the program sends them)."""
+        self.send_words([len(prompt), max_tokens, *prompt])
+        for _ in range(max_tokens):
+            for _ in range(logits_words):
+                self.next_word(token_timeout)
+            yield self.next_word(token_timeout)
+
+    def stop(self) -> None:
+        self.command(p.Command.STOP, idempotent=False)

@@ -1,0 +1,336 @@
+"""`LinkFrontEnd`: the device side of the host link protocol (host/protocol.py) on a byte stream.
+
+    rx bytes ─► frame receiver (SYNC, kind, length, payload into a buffer, CRC-32, inter-byte timeout)
+             ─► command: HELLO / WRITE_PROGRAM / WRITE_IMAGE / START / SEND_WORDS / STATUS / STOP
+                  program memory writes, external-memory byte writes, start, RECV FIFO, controller stop
+    replies (ACK, NAK, HELLO_REPLY, STATUS_REPLY) and the program's SEND words (WORD) ─► frame sender ─► tx
+
+A command's payload is buffered and its CRC checked before anything is written, so a corrupted frame
+changes nothing. One command at a time: the receiver takes the next frame once the command's reply
+has been handed to the sender. WORD frames go out between replies, in order.
+
+The byte streams are the UART's (hw/uart.py) on a board, the simulation transport's in cocotb.
+"""
+
+from __future__ import annotations
+
+from amaranth import Cat, Const, Module, Mux, Signal
+from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.wiring import In, Out
+
+from host import protocol as p
+
+from .accelerator import COUNTER_BITS, CountersLayout
+from .controller import INSTRUCTION_BITS, State, StatusLayout
+from .image_check import crc32_byte
+from .image_reader import ADDRESS_BITS
+
+COUNTER_BYTES = 8
+STATUS_BYTES = 6 + COUNTER_BYTES * len(CountersLayout().members)
+REPLY_BYTES = max(STATUS_BYTES, p.BuildInfo.FORMAT.size, 4)
+
+
+class LinkFrontEnd(wiring.Component):
+    """Parameters
+    build: host.protocol.BuildInfo of the device (answered to HELLO; sizes the address checks).
+    timeout_cycles: cycles between two bytes of a frame before it is dropped (NAK TIMEOUT).
+
+    Ports
+    rx / tx: streams of bytes.
+    program_write: write port of the program memory.  start: stream of {length, image_bytes}.
+    host_in: stream of 32-bit words to the program's RECV (through a HOST_FIFO_WORDS FIFO).
+    host_out: stream of the program's SEND words (each becomes a WORD frame).
+    mem_write: stream of {addr: byte address, data: byte} to external memory.
+    status, counters: the controller's status and the performance counters.  stop: to the controller.
+    """
+
+    def __init__(self, *, build: p.BuildInfo, timeout_cycles: int = p.FRAME_TIMEOUT_CYCLES):
+        self.build, self.timeout_cycles = build, timeout_cycles
+        program_words = build.program_words
+        super().__init__({
+            "rx": In(stream.Signature(8)), "tx": Out(stream.Signature(8)),
+            "program_write": Out(memory.WritePort.Signature(addr_width=(program_words - 1).bit_length(),
+                                                            shape=INSTRUCTION_BITS)),
+            "start": Out(stream.Signature(data.StructLayout({"length": range(program_words + 1),
+                                                             "image_bytes": ADDRESS_BITS}))),
+            "host_in": Out(stream.Signature(32)), "host_out": In(stream.Signature(32)),
+            "mem_write": Out(stream.Signature(data.StructLayout({"addr": ADDRESS_BITS, "data": 8}))),
+            "status": In(StatusLayout(program_words)), "counters": In(CountersLayout()),
+            "stop": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.fifo = fifo = SyncFIFOBuffered(width=32, depth=p.HOST_FIFO_WORDS)
+        m.d.comb += [self.host_in.valid.eq(fifo.r_rdy), self.host_in.payload.eq(fifo.r_data),
+                     fifo.r_en.eq(self.host_in.ready)]
+        m.submodules.payload = payload_memory = memory.Memory(shape=8, depth=p.MAX_PAYLOAD, init=[])
+        payload_write, payload_read = payload_memory.write_port(), payload_memory.read_port(domain="sync")
+
+        # --- The reply the sender will frame: kind, length, payload bytes (little-endian, at the bottom) ---
+        reply_kind, reply_length = Signal(8), Signal(range(REPLY_BYTES + 1))
+        reply_payload = Signal(8 * REPLY_BYTES)
+        reply_pending = Signal()                     # a command's reply waits for the sender
+
+        def reply(kind, payload_bytes, length):
+            m.d.sync += [reply_kind.eq(kind), reply_payload.eq(payload_bytes), reply_length.eq(length),
+                         reply_pending.eq(1)]
+
+        # --- Receiver and command execution -------------------------------------------------------
+        kind, length = Signal(8), Signal(16)
+        crc, stored_crc = Signal(32), Signal(32)
+        index = Signal(range(p.MAX_PAYLOAD + 1))
+        idle_cycles = Signal(range(self.timeout_cycles + 1))
+        fields = Signal(48)                          # a command's leading fields (address, counts)
+        word = Signal(INSTRUCTION_BITS)              # instruction or word being assembled
+        target = Signal(ADDRESS_BITS)                # program index / memory address being written
+        read_address = Signal.like(index)
+        m.d.sync += read_address.eq(index)
+        m.d.comb += payload_read.addr.eq(index)
+        byte_ready = read_address == index           # payload_read.data is byte `index`
+        byte = payload_read.data
+        status = self.status
+        running = (status.state == State.RUNNING) | (status.state == State.WAITING)
+
+        def nak(code):
+            reply(p.Reply.NAK, Cat(kind, Const(code, 8)), 2)
+
+        def ack():
+            reply(p.Reply.ACK, kind, 1)
+
+        def take_byte(state_in_frame: bool):
+            """rx.ready for one byte; the timeout counts while a frame is under way."""
+            m.d.comb += self.rx.ready.eq(1)
+            if state_in_frame:
+                m.d.sync += idle_cycles.eq(Mux(self.rx.valid, 0, idle_cycles + 1))
+                with m.If(~self.rx.valid & (idle_cycles == self.timeout_cycles - 1)):
+                    nak(p.NakCode.TIMEOUT)
+                    m.next = "REPLY"
+
+        with m.FSM():
+            with m.State("SYNC"):
+                take_byte(False)
+                with m.If(self.rx.valid & (self.rx.payload == p.SYNC)):
+                    m.d.sync += [crc.eq(0xFFFFFFFF), idle_cycles.eq(0), index.eq(0)]
+                    m.next = "KIND"
+            for state, register, next_state in [("KIND", kind, "LENGTH0"), ("LENGTH0", length[:8], "LENGTH1"),
+                                                ("LENGTH1", length[8:], "PAYLOAD")]:
+                with m.State(state):
+                    take_byte(True)
+                    with m.If(self.rx.valid):
+                        m.d.sync += [register.eq(self.rx.payload),
+                                     crc.eq(crc32_byte(m, crc, self.rx.payload, f"crc_{state.lower()}"))]
+                        m.next = next_state
+                        if state == "LENGTH1":
+                            with m.If(Cat(length[:8], self.rx.payload) == 0):
+                                m.next = "CRC"
+            with m.State("PAYLOAD"):
+                take_byte(True)
+                m.d.comb += [payload_write.addr.eq(index), payload_write.data.eq(self.rx.payload)]
+                with m.If(length > p.MAX_PAYLOAD):
+                    m.d.comb += self.rx.ready.eq(0)
+                    nak(p.NakCode.BAD_LENGTH)
+                    m.next = "REPLY"
+                with m.Elif(self.rx.valid):
+                    m.d.comb += payload_write.en.eq(1)
+                    m.d.sync += [index.eq(index + 1), crc.eq(crc32_byte(m, crc, self.rx.payload, "crc_payload"))]
+                    with m.If(index + 1 == length):
+                        m.d.sync += index.eq(0)
+                        m.next = "CRC"
+            with m.State("CRC"):
+                take_byte(True)
+                with m.If(self.rx.valid):
+                    m.d.sync += [stored_crc.word_select(index[:2], 8).eq(self.rx.payload), index.eq(index + 1)]
+                    with m.If(index == 3):
+                        m.d.sync += index.eq(0)
+                        m.next = "CHECK"
+            with m.State("CHECK"):
+                with m.If(stored_crc != (crc ^ 0xFFFFFFFF)):
+                    nak(p.NakCode.BAD_CRC)
+                    m.next = "REPLY"
+                with m.Else():
+                    m.next = "DISPATCH"
+            self._dispatch(m, kind, length, running, nak, reply, status, fifo)
+            self._fields(m, length, index, byte, byte_ready, fields)
+            self._validate(m, kind, length, fields, running, nak, fifo, target, index)
+            self._execute(m, kind, length, fields, index, byte, byte_ready, word, target, fifo, ack)
+            with m.State("REPLY"):                   # wait until the sender has taken the reply
+                with m.If(~reply_pending):
+                    m.next = "SYNC"
+
+        # --- Sender: a pending reply first, else a WORD from the program ------------------------------
+        self._sender(m, reply_kind, reply_length, reply_payload, reply_pending)
+        return m
+
+    def _dispatch(self, m, kind, length, running, nak, reply, status, fifo):
+        C = p.Command
+        with m.State("DISPATCH"):
+            with m.Switch(kind):
+                with m.Case(C.HELLO):
+                    with m.If(length != 0):
+                        nak(p.NakCode.BAD_LENGTH)
+                    with m.Else():
+                        info = self.build.pack()
+                        reply(p.Reply.HELLO_REPLY, Const(int.from_bytes(info, "little"), 8 * len(info)), len(info))
+                    m.next = "REPLY"
+                with m.Case(C.STATUS):
+                    with m.If(length != 0):
+                        nak(p.NakCode.BAD_LENGTH)
+                    with m.Else():
+                        counters = [self.counters[name] for name in CountersLayout().members]
+                        free = p.HOST_FIFO_WORDS - fifo.level
+                        fields = Cat(status.state.as_value(), Const(0, 8 - len(status.state.as_value())),
+                                     status.error, Const(0, 4), status.pc, Const(0, 16 - len(status.pc)),
+                                     free[:16], *[Cat(c, Const(0, 64 - COUNTER_BITS)) for c in counters])
+                        reply(p.Reply.STATUS_REPLY, fields, STATUS_BYTES)
+                    m.next = "REPLY"
+                with m.Case(C.STOP):
+                    with m.If(length != 0):
+                        nak(p.NakCode.BAD_LENGTH)
+                    with m.Elif(status.state == State.RUNNING):
+                        nak(p.NakCode.BUSY)
+                    with m.Else():
+                        m.d.comb += self.stop.eq(1)
+                        reply(p.Reply.ACK, kind, 1)
+                    m.next = "REPLY"
+                with m.Case(C.WRITE_PROGRAM, C.WRITE_IMAGE, C.START, C.SEND_WORDS):
+                    m.next = "FIELDS"
+                with m.Default():
+                    nak(p.NakCode.UNKNOWN_COMMAND)
+                    m.next = "REPLY"
+
+    def _fields(self, m, length, index, byte, byte_ready, fields):
+        """The leading fields (up to 6 bytes) of WRITE_PROGRAM / WRITE_IMAGE / START into `fields`;
+        SEND_WORDS has none."""
+        with m.State("FIELDS"):
+            with m.If((index == 6) | (index == length)):
+                m.next = "VALIDATE"
+            with m.Elif(byte_ready):
+                m.d.sync += [fields.word_select(index[:3], 8).eq(byte), index.eq(index + 1)]
+
+    def _validate(self, m, kind, length, fields, running, nak, fifo, target, index):
+        C, build = p.Command, self.build
+        with m.State("VALIDATE"):
+            m.next = "REPLY"
+            with m.Switch(kind):
+                with m.Case(C.WRITE_PROGRAM):
+                    first, count = fields[:16], (length - 2) >> 4
+                    with m.If((length < 18) | ((length - 2)[:4] != 0)):
+                        nak(p.NakCode.BAD_LENGTH)
+                    with m.Elif(running):
+                        nak(p.NakCode.BUSY)
+                    with m.Elif(first + count > build.program_words):
+                        nak(p.NakCode.OUT_OF_RANGE)
+                    with m.Else():
+                        m.d.sync += [target.eq(first), index.eq(2)]
+                        m.next = "PROGRAM"
+                with m.Case(C.WRITE_IMAGE):
+                    address = fields[:32]
+                    with m.If(length < 5):
+                        nak(p.NakCode.BAD_LENGTH)
+                    with m.Elif(running):
+                        nak(p.NakCode.BUSY)
+                    with m.Elif(Cat(address, Const(0, 1)) + (length - 4) > build.memory_bytes):
+                        nak(p.NakCode.OUT_OF_RANGE)
+                    with m.Else():
+                        m.d.sync += [target.eq(address), index.eq(4)]
+                        m.next = "IMAGE"
+                with m.Case(C.START):
+                    with m.If(length != 6):
+                        nak(p.NakCode.BAD_LENGTH)
+                    with m.Elif(running):
+                        nak(p.NakCode.BUSY)
+                    with m.Elif((fields[:16] > build.program_words) | (fields[16:48] > build.memory_bytes)):
+                        nak(p.NakCode.OUT_OF_RANGE)
+                    with m.Else():
+                        m.next = "START"
+                with m.Case(C.SEND_WORDS):
+                    with m.If((length == 0) | (length[:2] != 0)):
+                        nak(p.NakCode.BAD_LENGTH)
+                    with m.Elif((length >> 2) > p.HOST_FIFO_WORDS - fifo.level):
+                        nak(p.NakCode.BUSY)
+                    with m.Else():
+                        m.d.sync += index.eq(0)
+                        m.next = "WORDS"
+
+    def _execute(self, m, kind, length, fields, index, byte, byte_ready, word, target, fifo, ack):
+        with m.State("PROGRAM"):                     # 16 bytes an instruction, then one program write
+            with m.If(index == length):
+                ack()
+                m.next = "REPLY"
+            with m.Elif(byte_ready):
+                assembled = Cat(word[8:], byte)
+                m.d.sync += [word.eq(assembled), index.eq(index + 1)]
+                with m.If((index - 2)[:4] == 15):
+                    m.d.comb += [self.program_write.addr.eq(target), self.program_write.data.eq(assembled),
+                                 self.program_write.en.eq(1)]
+                    m.d.sync += target.eq(target + 1)
+        with m.State("IMAGE"):                       # a byte at a time to external memory
+            with m.If(index == length):
+                ack()
+                m.next = "REPLY"
+            with m.Elif(byte_ready):
+                m.d.comb += [self.mem_write.valid.eq(1), self.mem_write.payload.addr.eq(target),
+                             self.mem_write.payload.data.eq(byte)]
+                with m.If(self.mem_write.ready):
+                    m.d.sync += [target.eq(target + 1), index.eq(index + 1)]
+        with m.State("START"):
+            m.d.comb += [self.start.valid.eq(1), self.start.payload.length.eq(fields[:16]),
+                         self.start.payload.image_bytes.eq(fields[16:48])]
+            with m.If(self.start.ready):
+                ack()
+                m.next = "REPLY"
+        with m.State("WORDS"):                       # 4 bytes a word into the RECV FIFO
+            with m.If(index == length):
+                ack()
+                m.next = "REPLY"
+            with m.Elif(byte_ready):
+                assembled = Cat(word[8:32], byte)
+                m.d.sync += [word[:32].eq(assembled), index.eq(index + 1)]
+                with m.If(index[:2] == 3):
+                    m.d.comb += [fifo.w_data.eq(assembled), fifo.w_en.eq(1)]
+
+    def _sender(self, m, reply_kind, reply_length, reply_payload, reply_pending):
+        kind, length = Signal(8), Signal(8)         # replies are shorter than 256 bytes
+        assert REPLY_BYTES < 256
+        body = Signal(8 * REPLY_BYTES)
+        crc = Signal(32)
+        sent = Signal(range(REPLY_BYTES + 1))
+        with m.FSM():
+            with m.State("IDLE"):
+                with m.If(reply_pending):
+                    m.d.sync += [kind.eq(reply_kind), length.eq(reply_length), body.eq(reply_payload),
+                                 reply_pending.eq(0)]
+                    m.next = "SYNC"
+                with m.Elif(self.host_out.valid):
+                    m.d.comb += self.host_out.ready.eq(1)
+                    m.d.sync += [kind.eq(p.Reply.WORD), length.eq(4), body.eq(self.host_out.payload)]
+                    m.next = "SYNC"
+            steps = [("SYNC", Const(p.SYNC, 8), "KIND", False), ("KIND", kind, "LENGTH0", True),
+                     ("LENGTH0", length, "LENGTH1", True), ("LENGTH1", Const(0, 8), "BODY", True)]
+            for state, value, next_state, counted in steps:
+                with m.State(state):
+                    m.d.comb += [self.tx.valid.eq(1), self.tx.payload.eq(value)]
+                    with m.If(self.tx.ready):
+                        if state == "SYNC":
+                            m.d.sync += [crc.eq(0xFFFFFFFF), sent.eq(0)]
+                        if counted:
+                            m.d.sync += crc.eq(crc32_byte(m, crc, value, f"tx_crc_{state.lower()}"))
+                        m.next = next_state
+            with m.State("BODY"):
+                with m.If(sent == length):
+                    m.d.sync += sent.eq(0)
+                    m.next = "CRC"
+                with m.Else():
+                    m.d.comb += [self.tx.valid.eq(1), self.tx.payload.eq(body[:8])]
+                    with m.If(self.tx.ready):
+                        m.d.sync += [body.eq(body >> 8), sent.eq(sent + 1),
+                                     crc.eq(crc32_byte(m, crc, body[:8], "tx_crc_body"))]
+            with m.State("CRC"):
+                final = crc ^ 0xFFFFFFFF
+                m.d.comb += [self.tx.valid.eq(1), self.tx.payload.eq(final.word_select(sent[:2], 8))]
+                with m.If(self.tx.ready):
+                    m.d.sync += sent.eq(sent + 1)
+                    with m.If(sent == 3):
+                        m.next = "IDLE"

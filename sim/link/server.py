@@ -1,0 +1,58 @@
+"""cocotb module: the simulated device (hw.device.Device) served to a host driver over TCP.
+
+The host process listens on LINK_PORT (localhost) and starts this simulation; the testbench connects
+and moves bytes both ways, one byte a cycle on the device's rx / tx streams: the same bytes as on a
+board's serial link. External memory is the model of sim.memory_model (MEMORY preset, MEMORY_BYTES),
+written through the link (WRITE_IMAGE) and read by the accelerator. The simulation ends when the host
+closes the connection.
+"""
+
+import os
+import socket
+from collections import deque
+
+import cocotb
+from cocotb.triggers import FallingEdge, ReadOnly
+
+from sim.clocking import start_and_reset
+from sim.memory_model import MEMORIES, ExternalMemory
+
+POLL_CYCLES = 32            # cycles between socket polls while nothing is pending
+
+
+@cocotb.test()
+async def serve(dut):
+    await start_and_reset(dut, low=("rx__valid", "tx__ready"))
+    memory = ExternalMemory(dut, b"", MEMORIES[os.environ["MEMORY"]], writable=True,
+                            size=int(os.environ["MEMORY_BYTES"]))
+    memory.start()
+    connection = socket.create_connection(("127.0.0.1", int(os.environ["LINK_PORT"])))
+    connection.setblocking(False)
+    incoming, outgoing, cycle = deque(), bytearray(), 0
+    while True:
+        cycle += 1
+        if outgoing or not incoming and cycle % POLL_CYCLES == 0 or len(incoming) == 1:
+            try:
+                chunk = connection.recv(65536)
+                if not chunk:
+                    break                                  # the host hung up
+                incoming.extend(chunk)
+            except BlockingIOError:
+                pass
+            if outgoing:
+                try:
+                    sent = connection.send(outgoing)
+                    del outgoing[:sent]
+                except BlockingIOError:
+                    pass
+        dut.rx__valid.value = int(bool(incoming))
+        if incoming:
+            dut.rx__payload.value = incoming[0]
+        dut.tx__ready.value = 1
+        await ReadOnly()
+        if incoming and dut.rx__ready.value == 1:
+            incoming.popleft()
+        if dut.tx__valid.value == 1:
+            outgoing.append(int(dut.tx__payload.value))
+        await FallingEdge(dut.clk)
+    connection.close()

@@ -1,0 +1,157 @@
+"""The host driver against the simulated device (hw.device.Device in cocotb, bytes over TCP).
+
+One simulation session serves the tests in order: a compiled tiny model loaded through the link
+generates exactly the golden model's tokens; then the faults: a corrupted frame (NAK BAD_CRC, nothing
+written, the resend lands), a truncated frame (NAK TIMEOUT), an unknown command, a program with an
+illegal instruction and an image with a damaged header (the device stops with its error code), an
+image for another build (refused by the host before sending), a device that stops answering (the
+host times out) — and after each fault the device still answers.
+"""
+
+import struct
+
+import pytest
+
+from assembler import isa
+from assembler.compiler import compile_model
+from golden.config import preset
+from golden.hwexact import HardwareExactModel
+from golden.image import image_bytes, parse_header
+from golden.packing import TritFormat
+from golden.quantize import quantize_model
+from golden.zoo import random_model
+from host import protocol as p
+from host.driver import DeviceError, Driver, IncompatibleError, LinkError
+from host.transport import SimTransport
+from hw.accelerator import Accelerator, CountersLayout
+from hw.device import Device
+
+FORMAT = TritFormat.TRITS_2BIT
+TIMEOUT_CYCLES = 4000
+
+
+@pytest.fixture(scope="module")
+def session():
+    config = preset("tiny")
+    model = quantize_model(random_model(config, seed=21))
+    image = image_bytes(model, FORMAT)
+    compiled = compile_model(parse_header(image))
+    accelerator = Accelerator.for_model(config, program_instructions=len(compiled.program.instructions),
+                                        vmem_words=compiled.program.vmem_words, lanes=16, trit_format=FORMAT,
+                                        mem_bytes=2)
+    device = Device(accelerator, memory_bytes=1 << 17, timeout_cycles=TIMEOUT_CYCLES)
+    transport = SimTransport(device, memory="sdram", build_name="link_tiny_2bit_sdram")
+    driver = Driver(transport, timeout=60.0, counter_names=list(CountersLayout().members))
+    yield driver, model, image, compiled
+    transport.close()
+
+
+def load_and_start(driver, image, program):
+    driver.load_program(program)
+    driver.load_image(image)
+    return driver.start(len(program) // isa.INSTRUCTION_BYTES, len(image))
+
+
+def test_generates_the_golden_tokens(session):
+    driver, model, image, compiled = session
+    build = driver.hello()
+    assert build.trit_format == FORMAT.value and build.lanes == 16
+    driver.check_compatible(parse_header(image), len(image), len(compiled.program.instructions),
+                            compiled.program.vmem_words)
+    status = load_and_start(driver, image, compiled.program.to_bytes())
+    assert status.state == "WAITING" and status.error is isa.ErrorCode.NONE
+    for prompt in ([5, 17, 200], [99]):
+        tokens = list(driver.generate(prompt, 4))
+        assert tokens == HardwareExactModel(model).generate(prompt, 4), prompt
+    status = driver.wait_for("WAITING")
+    assert status.counters["instructions"] > 0 and status.counters["bytes_requested"] > 0
+
+
+def test_corrupted_frame_is_refused_and_resent(session):
+    driver, _, image, _ = session
+    driver.stop()
+    frame = bytearray(p.encode(p.Command.WRITE_IMAGE, struct.pack("<I", 0) + b"\xff" * 64))
+    frame[20] ^= 0x01
+    driver.transport.write(bytes(frame))
+    kind, body = driver._reply(deadline=__import__("time").monotonic() + 60)
+    assert (kind, body) == (p.Reply.NAK, bytes([p.Command.WRITE_IMAGE, p.NakCode.BAD_CRC]))
+    # Nothing was written: the image still starts (its header is intact).
+    assert driver.start(1, len(image)).state == "WAITING"
+
+
+def test_truncated_frame_times_out(session):
+    driver, _, _, _ = session
+    import time
+    driver.transport.write(p.encode(p.Command.HELLO)[:3])
+    kind, body = driver._reply(deadline=time.monotonic() + 60)
+    assert (kind, body[1]) == (p.Reply.NAK, p.NakCode.TIMEOUT)
+    assert driver.hello().protocol == p.PROTOCOL_VERSION
+
+
+def test_unknown_command_bad_length_busy_out_of_range(session):
+    driver, _, _, _ = session
+    with pytest.raises(DeviceError) as refused:                 # a program waits for a request
+        driver.command(p.Command.WRITE_IMAGE, struct.pack("<I", 0) + b"abc")
+    assert refused.value.nak is p.NakCode.BUSY
+    driver.stop()
+    with pytest.raises(DeviceError) as refused:
+        driver.command(0x3C)
+    assert refused.value.nak is p.NakCode.UNKNOWN_COMMAND
+    with pytest.raises(DeviceError) as refused:
+        driver.command(p.Command.START, b"\x00")
+    assert refused.value.nak is p.NakCode.BAD_LENGTH
+    with pytest.raises(DeviceError) as refused:
+        driver.command(p.Command.WRITE_IMAGE, struct.pack("<I", (1 << 17) - 2) + b"abc")
+    assert refused.value.nak is p.NakCode.OUT_OF_RANGE
+
+
+def test_illegal_instruction_stops_the_device(session):
+    driver, _, image, compiled = session
+    driver.stop()
+    illegal = bytes([0xEE]) + bytes(isa.INSTRUCTION_BYTES - 1)
+    with pytest.raises(DeviceError) as stopped:
+        load_and_start(driver, image, illegal)
+    assert stopped.value.error is isa.ErrorCode.ILLEGAL_INSTRUCTION
+    driver.stop()
+    assert driver.status().state == "IDLE"
+
+
+def test_damaged_image_header_stops_at_start(session):
+    driver, model, image, compiled = session
+    damaged = bytearray(image)
+    damaged[40] ^= 0x04                                      # inside the config JSON: the header CRC fails
+    with pytest.raises(DeviceError) as stopped:
+        load_and_start(driver, bytes(damaged), compiled.program.to_bytes())
+    assert stopped.value.error is isa.ErrorCode.IMAGE_CRC
+    driver.stop()
+    load_and_start(driver, image, compiled.program.to_bytes())
+    assert list(driver.generate([3], 2)) == HardwareExactModel(model).generate([3], 2)
+
+
+def test_image_for_another_build_is_refused(session):
+    driver, model, _, compiled = session
+    other = image_bytes(model, TritFormat.TRITS_BASE3)
+    with pytest.raises(IncompatibleError, match="TRITS_BASE3"):
+        driver.check_compatible(parse_header(other), len(other), len(compiled.program.instructions),
+                                compiled.program.vmem_words)
+    big = compile_model(parse_header(image_bytes(quantize_model(random_model(preset("tiny-odd"), seed=1)), FORMAT)))
+    with pytest.raises(IncompatibleError, match="VMEM|instructions|rows|elements"):
+        driver.check_compatible(parse_header(other), 1 << 20, len(big.program.instructions) * 4, 1 << 20)
+
+
+class _Silent:
+    """A transport whose device never answers."""
+
+    def write(self, data):
+        pass
+
+    def read(self, timeout):
+        import time
+        time.sleep(timeout)
+        return b""
+
+
+def test_silent_device_times_out():
+    driver = Driver(_Silent(), timeout=0.3, retries=1)
+    with pytest.raises(LinkError, match="no answer"):
+        driver.hello()

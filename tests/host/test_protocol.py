@@ -1,0 +1,52 @@
+"""The link protocol's framing (host/protocol.py) and its generated documentation."""
+
+import struct
+import zlib
+from pathlib import Path
+
+import pytest
+from hypothesis import given, strategies as st
+
+from host import protocol as p
+
+
+@given(st.lists(st.tuples(st.integers(0, 255), st.binary(max_size=p.MAX_PAYLOAD)), max_size=6),
+       st.integers(1, 50))
+def test_frames_round_trip_in_any_pieces(frames, piece):
+    stream = b"\x00\x13" + b"".join(p.encode(kind, payload) for kind, payload in frames)   # leading junk
+    decoder, decoded = p.Decoder(), []
+    for at in range(0, len(stream), piece):
+        decoded += decoder.feed(stream[at:at + piece])
+    assert decoded == frames
+
+
+def test_frame_layout_is_the_documented_one():
+    frame = p.encode(p.Command.START, b"\x01\x02")
+    assert frame[:4] == bytes([0x5A, p.Command.START, 2, 0]) and frame[4:6] == b"\x01\x02"
+    assert struct.unpack("<I", frame[6:])[0] == zlib.crc32(frame[1:6])
+
+
+def test_damaged_and_oversized_frames_are_reported_and_skipped():
+    good = p.encode(p.Reply.WORD, b"\x07\x00\x00\x00")
+    damaged = bytearray(good)
+    damaged[5] ^= 0x40
+    decoder = p.Decoder()
+    with pytest.raises(p.ProtocolError, match="CRC"):
+        decoder.feed(bytes(damaged))
+    assert decoder.feed(good) == [(p.Reply.WORD, b"\x07\x00\x00\x00")]
+    with pytest.raises(p.ProtocolError, match="announces"):
+        decoder.feed(bytes([p.SYNC, 1]) + struct.pack("<H", p.MAX_PAYLOAD + 1))
+    with pytest.raises(p.ProtocolError):
+        p.encode(p.Command.WRITE_IMAGE, bytes(p.MAX_PAYLOAD + 1))
+
+
+def test_build_info_round_trips():
+    info = p.BuildInfo(1, 26, 64, 2, 16, 1024, 65536, 2048, 2048, 32000, 1 << 30)
+    assert p.BuildInfo.unpack(info.pack()) == info
+    with pytest.raises(p.ProtocolError):
+        p.BuildInfo.unpack(info.pack()[:-1])
+
+
+def test_protocol_doc_is_current():
+    doc = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
+    assert doc.read_text(encoding="utf-8") == p.markdown(), "run: python -m host.protocol"
