@@ -27,6 +27,7 @@ from .image_check import crc32_byte
 from .image_reader import ADDRESS_BITS
 
 COUNTER_BYTES = 8
+assert COUNTER_BITS <= 8 * COUNTER_BYTES
 STATUS_BYTES = 6 + COUNTER_BYTES * len(CountersLayout().members)
 REPLY_BYTES = max(STATUS_BYTES, p.BuildInfo.FORMAT.size, 4)
 
@@ -178,11 +179,15 @@ class LinkFrontEnd(wiring.Component):
                     with m.If(length != 0):
                         nak(p.NakCode.BAD_LENGTH)
                     with m.Else():
-                        counters = [self.counters[name] for name in CountersLayout().members]
-                        free = p.HOST_FIFO_WORDS - fifo.level
-                        fields = Cat(status.state.as_value(), Const(0, 8 - len(status.state.as_value())),
-                                     status.error, Const(0, 4), status.pc, Const(0, 16 - len(status.pc)),
-                                     free[:16], *[Cat(c, Const(0, 64 - COUNTER_BITS)) for c in counters])
+                        # Each field zero-extended to its width in the reply (host.protocol.Reply).
+                        widths = [(status.state, 8), (status.error, 8), (status.pc, 16),
+                                  (p.HOST_FIFO_WORDS - fifo.level, 16)]
+                        widths += [(self.counters[name], 8 * COUNTER_BYTES) for name in CountersLayout().members]
+                        extended = []
+                        for index, (value, bits) in enumerate(widths):
+                            extended.append(Signal(bits, name=f"status_field{index}"))
+                            m.d.comb += extended[-1].eq(value)
+                        fields = Cat(*extended)
                         reply(p.Reply.STATUS_REPLY, fields, STATUS_BYTES)
                     m.next = "REPLY"
                 with m.Case(C.STOP):

@@ -11,6 +11,7 @@
     mmfree disasm      disassemble a program binary
     mmfree compile     compile a model (or an image, or a preset's layout) to a program
     mmfree iss         run a compiled model on the instruction-level simulator
+    mmfree run         generate text on the accelerator: simulated (cocotb) or a board's serial link
 """
 
 from __future__ import annotations
@@ -279,6 +280,43 @@ def cmd_iss(args) -> None:
           file=sys.stderr)
 
 
+def cmd_run(args) -> None:
+    from host.run import print_progress, run, simulated_device, tokenizer_for
+
+    data, info = _image_for(args.model, args.format)
+    if data is None:
+        raise MmfreeError("mmfree run needs weights: give a model or an image, not a layout")
+    tokenizer = tokenizer_for(info)
+    prompt = tokenizer.encode(args.prompt)
+    if args.device == "sim":
+        from assembler.compiler import compile_model
+        compiled = compile_model(info)
+        print(f"[sim] building the accelerator for this model ({args.lanes} lanes, {args.memory} memory model) "
+              "in Verilator; cached after the first run", file=sys.stderr)
+        transport = simulated_device(info, lanes=args.lanes, memory=args.memory,
+                                     program_instructions=len(compiled.program.instructions),
+                                     vmem_words=compiled.program.vmem_words)
+    else:
+        from host.transport import SerialTransport
+        transport = SerialTransport(args.device, baudrate=args.baud)
+    try:
+        print(args.prompt, end="", flush=True)
+        result = run(data, info, prompt, args.max_tokens, transport, timeout=args.timeout,
+                     on_token=lambda token: print(tokenizer.decode([token]), end="", flush=True),
+                     progress=print_progress(len(data)))
+    except KeyboardInterrupt:
+        print("\n[run] cancelled", file=sys.stderr)
+        return
+    finally:
+        transport.close()
+    print()
+    per_token = result.cycles_per_token
+    print(f"[run] {len(result.tokens)} tokens; {result.decode_steps} decode steps in {result.cycles:,} device cycles: "
+          f"{per_token:,.0f} cycles/token (measured, device counters); {args.clock_mhz * 1e6 / per_token:,.1f} tokens/s "
+          f"at {args.clock_mhz:g} MHz (projected: clock assumed); host time: load {result.load_seconds:.1f} s, "
+          f"generate {result.generate_seconds:.1f} s", file=sys.stderr)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mmfree", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -363,6 +401,19 @@ def build_parser() -> argparse.ArgumentParser:
     iss.add_argument("--max-tokens", type=int, default=40)
     cost_options(iss)
     iss.set_defaults(func=cmd_iss)
+
+    run = sub.add_parser("run", help="generate text on the accelerator (simulated, or a board)")
+    run.add_argument("--model", default=DEFAULT_MODEL, help=model_help + "; or an .mmfi image")
+    run.add_argument("--prompt", default='class Config:\n    """')
+    run.add_argument("--max-tokens", type=int, default=16)
+    run.add_argument("--device", default="sim", help="'sim' (cocotb + Verilator) or a serial port, e.g. /dev/ttyUSB0")
+    run.add_argument("--format", choices=sorted(FORMATS), default="2bit", help="weight packing of the image")
+    run.add_argument("--lanes", type=int, default=64, help="engine lanes of the simulated build")
+    run.add_argument("--memory", choices=["sdram", "ddr"], default="ddr", help="memory model of the simulated build")
+    run.add_argument("--clock-mhz", type=float, default=100.0, help="clock for the tokens/s projection")
+    run.add_argument("--baud", type=int, default=3_000_000)
+    run.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for any answer")
+    run.set_defaults(func=cmd_run)
     return parser
 
 

@@ -23,7 +23,7 @@ from golden.zoo import random_model
 from host import protocol as p
 from host.driver import DeviceError, Driver, IncompatibleError, LinkError
 from host.transport import SimTransport
-from hw.accelerator import Accelerator, CountersLayout
+from hw.accelerator import ACTIVITY_COUNTERS, Accelerator, CountersLayout
 from hw.device import Device
 
 FORMAT = TritFormat.TRITS_2BIT
@@ -64,7 +64,10 @@ def test_generates_the_golden_tokens(session):
         tokens = list(driver.generate(prompt, 4))
         assert tokens == HardwareExactModel(model).generate(prompt, 4), prompt
     status = driver.wait_for("WAITING")
-    assert status.counters["instructions"] > 0 and status.counters["bytes_requested"] > 0
+    counters = status.counters                       # every field where the protocol puts it
+    assert sum(counters[name] for name in ACTIVITY_COUNTERS.values()) == counters["cycles"], counters
+    assert 0 < counters["instructions"] < counters["cycles"] and counters["bytes_received"] >= counters["bytes_requested"]
+    assert status.fifo_free == p.HOST_FIFO_WORDS and status.pc < len(compiled.program.instructions)
 
 
 def test_corrupted_frame_is_refused_and_resent(session):
