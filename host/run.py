@@ -79,8 +79,13 @@ def run(image: bytes, info: ImageInfo, prompt: list[int], max_tokens: int, trans
     driver.hello()
     driver.check_compatible(info, len(image), len(compiled.program.instructions), compiled.program.vmem_words)
     started = time.perf_counter()
-    if driver.status().state in ("WAITING", "HALTED", "ERROR"):
+    state = driver.status().state
+    if state == "RUNNING":                   # an earlier request cut short (Ctrl-C): let it finish
+        driver.wait_for("WAITING", timeout=10 * timeout)
+        state = "WAITING"
+    if state in ("WAITING", "HALTED", "ERROR"):
         driver.stop()
+    driver.words.clear()
     driver.load_program(program)
     driver.load_image(image, progress)
     before = driver.start(len(program) // isa.INSTRUCTION_BYTES, len(image)).counters

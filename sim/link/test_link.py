@@ -21,7 +21,9 @@ from golden.packing import TritFormat
 from golden.quantize import quantize_model
 from golden.zoo import random_model
 from host import protocol as p
+from golden.errors import MmfreeError
 from host.driver import DeviceError, Driver, IncompatibleError, LinkError
+from host.run import run
 from host.transport import SimTransport
 from hw.accelerator import ACTIVITY_COUNTERS, Accelerator, CountersLayout
 from hw.device import Device
@@ -140,6 +142,47 @@ def test_image_for_another_build_is_refused(session):
     big = compile_model(parse_header(image_bytes(quantize_model(random_model(preset("tiny-odd"), seed=1)), FORMAT)))
     with pytest.raises(IncompatibleError, match="VMEM|instructions|rows|elements"):
         driver.check_compatible(parse_header(other), 1 << 20, len(big.program.instructions) * 4, 1 << 20)
+
+
+class _Corrupting:
+    """Flips a bit in the first `count` frames written through it (the link's noise)."""
+
+    def __init__(self, inner, count):
+        self.inner, self.count = inner, count
+
+    def write(self, data):
+        if self.count:
+            self.count -= 1
+            data = bytearray(data)
+            data[-1] ^= 0x08                  # in the CRC: the frame arrives whole, damaged
+        self.inner.write(bytes(data))
+
+    def read(self, timeout):
+        return self.inner.read(timeout)
+
+
+def test_damaged_frames_are_retried_a_bounded_number_of_times(session):
+    driver, _, _, _ = session
+    noisy = Driver(_Corrupting(driver.transport, 2), timeout=60.0, retries=2)
+    assert noisy.hello().protocol == p.PROTOCOL_VERSION          # two NAK BAD_CRC, then through
+    hopeless = Driver(_Corrupting(driver.transport, 3), timeout=60.0, retries=2)
+    with pytest.raises(DeviceError) as refused:
+        hopeless.hello()
+    assert refused.value.nak is p.NakCode.BAD_CRC
+    assert driver.hello().protocol == p.PROTOCOL_VERSION
+
+
+def test_prompt_longer_than_supported_is_refused(session):
+    driver, model, image, _ = session
+    info = parse_header(image)
+    too_long = [1] * (info.config.max_position_embeddings + 1)
+    with pytest.raises(MmfreeError, match="positions"):
+        run(image, info, too_long, 1, driver.transport)
+    with pytest.raises(MmfreeError, match="vocabulary"):
+        run(image, info, [info.config.vocab_size], 1, driver.transport)
+    result = run(image, info, [7, 8], 3, driver.transport)              # the whole host flow, once more
+    assert result.tokens == HardwareExactModel(model).generate([7, 8], 3)
+    assert result.cycles > 0 and result.decode_steps == 4
 
 
 class _Silent:
