@@ -189,9 +189,25 @@ class Driver:
             at += len(batch)
 
     def next_word(self, timeout: float | None = None) -> int:
-        deadline = time.monotonic() + (timeout or self.timeout)
+        """The program's next SEND word. A device still computing is waited for: when nothing arrives
+        within the timeout, STATUS must answer and show the device running with its cycle counter
+        advancing; otherwise LinkError."""
+        timeout = timeout or self.timeout
+        cycles = None
         while not self.words:
-            kind, payload = self._next_frame(deadline)
+            try:
+                kind, payload = self._next_frame(time.monotonic() + timeout)
+            except LinkError:
+                status = self.status()
+                if status.state == "ERROR":
+                    raise DeviceError(f"the device stopped with {status.error.name} at pc {status.pc}",
+                                      error=status.error) from None
+                now = status.counters.get("cycles", status.counters.get("counter0"))
+                if status.state != "RUNNING" or now == cycles:
+                    raise LinkError(f"no word from the device within {timeout:g} s and it is not computing "
+                                    f"({status.state} at pc {status.pc})") from None
+                cycles = now
+                continue
             if kind != p.Reply.WORD:
                 raise LinkError(f"unexpected frame kind 0x{kind:02x} while waiting for tokens")
             self.words.append(struct.unpack("<i", payload)[0])

@@ -86,9 +86,12 @@ class LinkFrontEnd(wiring.Component):
         fields = Signal(48)                          # a command's leading fields (address, counts)
         word = Signal(INSTRUCTION_BITS)              # instruction or word being assembled
         target = Signal(ADDRESS_BITS)                # program index / memory address being written
+        # The buffer is read one byte ahead: a state that consumes byte `index` raises `advance`, so the
+        # next byte is on payload_read.data in the next cycle (one byte a cycle).
+        advance = Signal()
         read_address = Signal.like(index)
-        m.d.sync += read_address.eq(index)
-        m.d.comb += payload_read.addr.eq(index)
+        m.d.comb += payload_read.addr.eq(Mux(advance, index + 1, index))
+        m.d.sync += read_address.eq(payload_read.addr)
         byte_ready = read_address == index           # payload_read.data is byte `index`
         byte = payload_read.data
         status = self.status
@@ -153,9 +156,9 @@ class LinkFrontEnd(wiring.Component):
                 with m.Else():
                     m.next = "DISPATCH"
             self._dispatch(m, kind, length, running, nak, reply, status, fifo)
-            self._fields(m, length, index, byte, byte_ready, fields)
+            self._fields(m, length, index, byte, byte_ready, fields, advance)
             self._validate(m, kind, length, fields, running, nak, fifo, target, index)
-            self._execute(m, kind, length, fields, index, byte, byte_ready, word, target, fifo, ack)
+            self._execute(m, kind, length, fields, index, byte, byte_ready, word, target, fifo, ack, advance)
             with m.State("REPLY"):                   # wait until the sender has taken the reply
                 with m.If(~reply_pending):
                     m.next = "SYNC"
@@ -205,13 +208,14 @@ class LinkFrontEnd(wiring.Component):
                     nak(p.NakCode.UNKNOWN_COMMAND)
                     m.next = "REPLY"
 
-    def _fields(self, m, length, index, byte, byte_ready, fields):
+    def _fields(self, m, length, index, byte, byte_ready, fields, advance):
         """The leading fields (up to 6 bytes) of WRITE_PROGRAM / WRITE_IMAGE / START into `fields`;
         SEND_WORDS has none."""
         with m.State("FIELDS"):
             with m.If((index == 6) | (index == length)):
                 m.next = "VALIDATE"
             with m.Elif(byte_ready):
+                m.d.comb += advance.eq(1)
                 m.d.sync += [fields.word_select(index[:3], 8).eq(byte), index.eq(index + 1)]
 
     def _validate(self, m, kind, length, fields, running, nak, fifo, target, index):
@@ -259,13 +263,14 @@ class LinkFrontEnd(wiring.Component):
                         m.d.sync += index.eq(0)
                         m.next = "WORDS"
 
-    def _execute(self, m, kind, length, fields, index, byte, byte_ready, word, target, fifo, ack):
+    def _execute(self, m, kind, length, fields, index, byte, byte_ready, word, target, fifo, ack, advance):
         with m.State("PROGRAM"):                     # 16 bytes an instruction, then one program write
             with m.If(index == length):
                 ack()
                 m.next = "REPLY"
             with m.Elif(byte_ready):
                 assembled = Cat(word[8:], byte)
+                m.d.comb += advance.eq(1)
                 m.d.sync += [word.eq(assembled), index.eq(index + 1)]
                 with m.If((index - 2)[:4] == 15):
                     m.d.comb += [self.program_write.addr.eq(target), self.program_write.data.eq(assembled),
@@ -279,6 +284,7 @@ class LinkFrontEnd(wiring.Component):
                 m.d.comb += [self.mem_write.valid.eq(1), self.mem_write.payload.addr.eq(target),
                              self.mem_write.payload.data.eq(byte)]
                 with m.If(self.mem_write.ready):
+                    m.d.comb += advance.eq(1)
                     m.d.sync += [target.eq(target + 1), index.eq(index + 1)]
         with m.State("START"):
             m.d.comb += [self.start.valid.eq(1), self.start.payload.length.eq(fields[:16]),
@@ -292,6 +298,7 @@ class LinkFrontEnd(wiring.Component):
                 m.next = "REPLY"
             with m.Elif(byte_ready):
                 assembled = Cat(word[8:32], byte)
+                m.d.comb += advance.eq(1)
                 m.d.sync += [word[:32].eq(assembled), index.eq(index + 1)]
                 with m.If(index[:2] == 3):
                     m.d.comb += [fifo.w_data.eq(assembled), fifo.w_en.eq(1)]

@@ -12,12 +12,12 @@ import socket
 from collections import deque
 
 import cocotb
-from cocotb.triggers import FallingEdge, ReadOnly
+from cocotb.triggers import ClockCycles, FallingEdge, ReadOnly
 
 from sim.clocking import start_and_reset
 from sim.memory_model import MEMORIES, ExternalMemory
 
-POLL_CYCLES = 32            # cycles between socket polls while nothing is pending
+POLL_CYCLES = 32            # cycles the device runs between socket polls while no byte moves
 
 
 @cocotb.test()
@@ -28,15 +28,17 @@ async def serve(dut):
     memory.start()
     connection = socket.create_connection(("127.0.0.1", int(os.environ["LINK_PORT"])))
     connection.setblocking(False)
-    incoming, outgoing, cycle = deque(), bytearray(), 0
+    incoming, outgoing, sending = deque(), bytearray(), False
+    await FallingEdge(dut.clk)                             # every step starts where inputs are driven
     while True:
-        cycle += 1
-        if outgoing or not incoming and cycle % POLL_CYCLES == 0 or len(incoming) == 1:
+        if outgoing or len(incoming) <= 1:                 # idle steps are POLL_CYCLES long
             try:
                 chunk = connection.recv(65536)
                 if not chunk:
                     break                                  # the host hung up
                 incoming.extend(chunk)
+                if os.environ.get("LINK_DEBUG"):
+                    dut._log.info(f"host -> device {chunk.hex()}")
             except BlockingIOError:
                 pass
             if outgoing:
@@ -45,6 +47,17 @@ async def serve(dut):
                     del outgoing[:sent]
                 except BlockingIOError:
                     pass
+        if not incoming and not sending:
+            # Nothing to move: let the device run POLL_CYCLES cycles in one step (tx waits meanwhile).
+            dut.rx__valid.value = 0
+            dut.tx__ready.value = 0
+            await ClockCycles(dut.clk, POLL_CYCLES)
+            await ReadOnly()
+            sending = dut.tx__valid.value == 1
+            if os.environ.get("LINK_DEBUG"):
+                dut._log.info(f"idle step; tx valid {sending}")
+            await FallingEdge(dut.clk)
+            continue
         dut.rx__valid.value = int(bool(incoming))
         if incoming:
             dut.rx__payload.value = incoming[0]
@@ -52,7 +65,8 @@ async def serve(dut):
         await ReadOnly()
         if incoming and dut.rx__ready.value == 1:
             incoming.popleft()
-        if dut.tx__valid.value == 1:
+        sending = dut.tx__valid.value == 1
+        if sending:
             outgoing.append(int(dut.tx__payload.value))
         await FallingEdge(dut.clk)
     connection.close()
