@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 import time
+from pathlib import Path
 from typing import Callable
 
 from assembler import isa
@@ -51,10 +52,27 @@ def simulated_device(info: ImageInfo, *, lanes: int, memory: str, program_instru
     return SimTransport(device, memory=memory, build_name=name)
 
 
-def tokenizer_for(info: ImageInfo):
+class FileTokenizer:
+    """A Hugging Face tokenizer.json from the model's directory (local files only)."""
+
+    def __init__(self, path: Path):
+        from tokenizers import Tokenizer
+        self.tokenizer = Tokenizer.from_file(str(path))
+
+    def encode(self, text: str) -> list[int]:
+        return self.tokenizer.encode(text, add_special_tokens=False).ids
+
+    def decode(self, tokens: list[int]) -> str:
+        return self.tokenizer.decode(tokens)
+
+
+def tokenizer_for(info: ImageInfo, model: str | None = None):
+    """The model directory's tokenizer.json when there is one, else byte-level text (vocab <= 256)."""
+    if model and (Path(model) / "tokenizer.json").is_file():
+        return FileTokenizer(Path(model) / "tokenizer.json")
     if info.config.vocab_size > 256:
-        raise MmfreeError(f"a vocabulary of {info.config.vocab_size} needs a tokenizer; mmfree run speaks byte-level "
-                          "text (vocab <= 256) only so far")
+        raise MmfreeError(f"a vocabulary of {info.config.vocab_size} needs a tokenizer: put its tokenizer.json in "
+                          "the model directory (byte-level text covers vocabularies of at most 256)")
     return ByteTokenizer(info.config.vocab_size)
 
 

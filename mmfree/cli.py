@@ -286,7 +286,7 @@ def cmd_run(args) -> None:
     data, info = _image_for(args.model, args.format)
     if data is None:
         raise MmfreeError("mmfree run needs weights: give a model or an image, not a layout")
-    tokenizer = tokenizer_for(info)
+    tokenizer = tokenizer_for(info, args.model)
     prompt = tokenizer.encode(args.prompt)
     if args.device == "sim":
         from assembler.compiler import compile_model
