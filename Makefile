@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/mmfree demo
+	$(VENV)/bin/mmfree run --max-tokens 12
 
 test: $(STAMP)
 	$(PY) -m pytest -q

