@@ -4,7 +4,7 @@ The host process listens on LINK_PORT (localhost) and starts this simulation; th
 and moves bytes both ways, one byte a cycle on the device's rx / tx streams: the same bytes as on a
 board's serial link. External memory is the model of sim.memory_model (MEMORY preset, MEMORY_BYTES),
 written through the link (WRITE_IMAGE) and read by the accelerator. The simulation ends when the host
-closes the connection.
+closes the connection. LINK_DEBUG=1 logs every chunk from the host and every idle step.
 """
 
 import os
