@@ -1,0 +1,132 @@
+"""cocotb testbench of the SDRAM controller against the Python SDRAM chip (sdram_chip.py).
+
+Protocol checked: read_req {addr, beats} is answered on read_resp by exactly those beats in order, each
+the memory's content at the time the request was taken (writes taken before it included); write
+{addr, byte} changes exactly that byte; read_resp.ready stays high (the controller never waits). The chip
+checks every command against the datasheet rules. Streaming: back-to-back 16-beat requests (what
+hw.image_reader issues) run at one beat a cycle but for row changes and refresh.
+"""
+
+import os
+import random
+from collections import deque
+
+import cocotb
+from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
+
+from sim.clocking import start_and_reset
+from sim.sdram.cases import CASES
+from sim.sdram.sdram_chip import SDRAMChip
+
+GEOMETRY, TIMING, CLOCK_HZ = CASES[os.environ["CASE"]]
+
+
+class Bench:
+    def __init__(self, dut, rng):
+        self.dut, self.rng = dut, rng
+        self.chip = SDRAMChip(dut, GEOMETRY, TIMING, CLOCK_HZ, seed=rng.randrange(1 << 30))
+        self.chip.memory[:] = rng.randbytes(len(self.chip.memory))
+        self.reference = bytearray(self.chip.memory)         # what the memory holds, as the bench wrote it
+        self.expected: deque[int] = deque()
+        self.received = 0
+        self.last_beat_cycle = 0
+        self.cycle = 0
+
+    def beat(self, address):
+        start = address * GEOMETRY.data_bytes
+        return int.from_bytes(self.reference[start:start + GEOMETRY.data_bytes], "little")
+
+    async def collect(self):
+        while True:
+            await RisingEdge(self.dut.clk)
+            await ReadOnly()
+            self.cycle += 1
+            if self.dut.read_resp__valid.value == 1:
+                assert self.expected, "a beat nobody asked for"
+                want = self.expected.popleft()
+                got = int(self.dut.read_resp__payload.value)
+                assert got == want, f"beat {self.received}: read {got:#06x}, memory holds {want:#06x}"
+                self.received += 1
+                self.last_beat_cycle = self.cycle
+
+    async def read(self, address, beats):
+        dut = self.dut
+        await FallingEdge(dut.clk)
+        dut.read_req__valid.value = 1
+        dut.read_req__payload.value = (beats << len(dut.read_req__payload.value) - 8) | address
+        while True:
+            await ReadOnly()
+            if dut.read_req__ready.value == 1:
+                break
+            await FallingEdge(dut.clk)
+        self.expected.extend(self.beat(address + k) for k in range(beats))
+        await FallingEdge(dut.clk)
+        dut.read_req__valid.value = 0
+
+    async def write(self, address, byte):
+        dut = self.dut
+        await FallingEdge(dut.clk)
+        dut.write__valid.value = 1
+        dut.write__payload.value = (byte << 32) | address
+        while True:
+            await ReadOnly()
+            if dut.write__ready.value == 1:
+                break
+            await FallingEdge(dut.clk)
+        self.reference[address] = byte
+        await FallingEdge(dut.clk)
+        dut.write__valid.value = 0
+
+    async def drain(self, limit=2000):
+        for _ in range(limit):
+            if not self.expected:
+                return
+            await RisingEdge(self.dut.clk)
+        raise AssertionError(f"{len(self.expected)} beats never came")
+
+
+@cocotb.test()
+async def controller_matches_the_chip(dut):
+    rng = random.Random(int(os.environ.get("SEED", "5")))
+    await start_and_reset(dut, low=("read_req__valid", "write__valid"), high=("read_resp__ready",))
+    bench = Bench(dut, rng)
+    bench.chip.start()
+    cocotb.start_soon(bench.collect())
+    while dut.ready.value == 0:
+        await RisingEdge(dut.clk)
+    beats_total = len(bench.reference) // GEOMETRY.data_bytes
+    row_beats = 1 << GEOMETRY.col_bits
+
+    # Random reads and byte writes, many across row and bank ends, some writes read straight back.
+    for _ in range(250):
+        kind = rng.random()
+        if kind < 0.45:
+            if rng.random() < 0.4:
+                address = rng.randrange(1, beats_total // row_beats) * row_beats - rng.randrange(1, 8)
+            else:
+                address = rng.randrange(beats_total - 300)
+            await bench.read(address, rng.choice([1, 2, 3, rng.randrange(1, 256), 255]))
+        elif kind < 0.8:
+            await bench.write(rng.randrange(len(bench.reference)), rng.randrange(256))
+        else:
+            base = rng.randrange(len(bench.reference) - 64)
+            for k in range(rng.randrange(1, 20)):
+                await bench.write(base + k, rng.choice([0x00, 0xFF, rng.randrange(256)]))
+            await bench.read(base // GEOMETRY.data_bytes, 12)
+    await bench.drain()
+
+    # Streaming: sequential 16-beat requests offered back to back across several rows.
+    start = 3 * row_beats - 5
+    beats, first_cycle = 0, bench.cycle
+    refreshes_before = bench.chip.commands["REFRESH"]
+    while beats < 4096:
+        await bench.read(start + beats, 16)
+        beats += 16
+    await bench.drain()
+    cycles = bench.last_beat_cycle - first_cycle
+    efficiency = beats / cycles
+    dut._log.info(f"streaming: {beats} beats in {cycles} cycles = {efficiency:.3f} beats/cycle "
+                  f"({bench.chip.commands['REFRESH'] - refreshes_before} refreshes, rows of {row_beats} beats) "
+                  f"(measured); commands {bench.chip.commands}")
+    assert efficiency > (0.9 if row_beats >= 256 else 0.5), "the controller does not stream"
+    assert bench.chip.commands["REFRESH"] - refreshes_before >= cycles // (bench.chip.t["t_refi"] + 1)
