@@ -35,7 +35,7 @@ class CostModel:
     lanes: trits the ternary engine consumes per cycle (hw.ternary_engine.TernaryMatVec LANES).
     bytes_per_cycle: sustained external-memory bandwidth in bytes per clock (refresh included).
     memory_latency: cycles from a burst request to its first byte (paid once per streamed operand).
-    issue_cycles: fetch, decode and execute of every instruction (scalar and control instructions: all).
+    issue_cycles: fetch, decode, prepare and execute of every instruction (scalar and control instructions: all).
     engine_latency: cycles from the last weight beat to MATVEC's done (engine pipeline, rescale, handshakes).
     vector_lanes: elements the vector unit processes per cycle.
     vector_latency: pipeline fill and handshakes of one vector instruction; pass_gap: between its passes.
@@ -45,12 +45,12 @@ class CostModel:
     lanes: int = 64
     bytes_per_cycle: float = 4.0
     memory_latency: int = 20
-    issue_cycles: int = 3
+    issue_cycles: int = 4
     engine_latency: int = 16
     vector_lanes: int = 1
     vector_latency: int = 7
     pass_gap: int = 2
-    norm_cycles: int = 68
+    norm_cycles: int = 72
     mover_latency: int = 6
 
     def __post_init__(self):

@@ -19,10 +19,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-from amaranth import Cat, ClockDomain, Elaboratable, Module, Signal
+from amaranth import ClockDomain, Elaboratable, Module, Signal
 from amaranth.back import verilog
 
 from golden.packing import TritFormat
+from hw.board import drive_with_lfsr
 from hw.ternary_engine import TernaryMatVec
 
 FORMATS = {"2bit": TritFormat.TRITS_2BIT, "base3": TritFormat.TRITS_BASE3}
@@ -40,24 +41,8 @@ class Harness(Elaboratable):
     def elaborate(self, platform):
         m = Module()
         m.domains.sync = self.sync
-        m.submodules.engine = engine = self.engine
-        lfsr = Signal(64, init=1)
-        m.d.sync += lfsr.eq(Cat(lfsr[1:], lfsr[0] ^ lfsr[1] ^ lfsr[3] ^ lfsr[4]))
-
-        def spread(width):          # width pseudo-random bits from the LFSR state (XOR of rotations)
-            return Cat(lfsr[(i * 7) % 64] ^ lfsr[(i * 13 + 5) % 64] for i in range(width))
-
-        cmd = Signal(len(engine.cmd.payload.as_value()))
-        m.d.sync += [cmd.eq(spread(len(cmd))), engine.weights.payload.eq(spread(len(engine.weights.payload))),
-                     engine.act_write.data.eq(spread(len(engine.act_write.data))),
-                     engine.act_write.addr.eq(spread(len(engine.act_write.addr))),
-                     engine.act_write.en.eq(lfsr[7]), engine.weights.valid.eq(lfsr[9]),
-                     engine.cmd.valid.eq(lfsr[11]), engine.result.ready.eq(lfsr[13])]
-        m.d.comb += engine.cmd.payload.eq(cmd)
-        folded = Signal()
-        m.d.sync += folded.eq(engine.result.payload.xor() ^ engine.result.valid ^ engine.error ^ engine.busy
-                              ^ engine.cmd.ready ^ engine.weights.ready)
-        m.d.comb += self.out.eq(folded)
+        m.submodules.engine = self.engine
+        m.d.comb += self.out.eq(drive_with_lfsr(m, self.engine))
         return m
 
 

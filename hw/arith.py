@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth import Const, Module, Mux, Signal, signed, unsigned
+from amaranth import Const, Module, Mux, Signal, Value, signed, unsigned
 
 from golden import formats as fmt
 
@@ -21,19 +21,34 @@ def round_shift_right(value, shift):
     return (value + half) >> shift
 
 
-def round_shift(m: Module, value, shift, *, max_left: int, name: str):
-    """golden.fixedpoint.round_shift with a signed signal shift: right (rounded) when > 0, exact left
-    shift by at most `max_left` bits when <= 0 (callers saturate afterwards)."""
-    width = len(value) + max_left + 1
-    out = Signal(signed(width), name=name)
-    right = Signal(range(len(value) + 2), name=f"{name}_right")
-    left = Signal(range(max_left + 1), name=f"{name}_left")
-    m.d.comb += [right.eq(Mux(shift > len(value), len(value) + 1, shift)),
-                 left.eq(Mux(-shift > max_left, max_left, -shift))]
-    with m.If(shift > 0):
-        m.d.comb += out.eq(round_shift_right(value, right))
+class ShiftControl:
+    """What golden.fixedpoint.round_shift needs of a signed shift, registered: the shift is fixed for a
+    whole vector, so deriving these once keeps compare, clamp and the rounding constant off the data path.
+    right: clamped right shift (when is_right); half: 2**(right - 1); left: clamped left shift."""
+
+    def __init__(self, m: Module, shift, *, width: int, max_left: int, name: str, load=None):
+        """Registered from `shift` every cycle, or only in cycles where `load` is high."""
+        self.width, self.max_left = width, max_left
+        self.is_right = Signal(name=f"{name}_is_right")
+        self.right = Signal(range(width + 2), name=f"{name}_right")
+        self.half = Signal(width + 1, name=f"{name}_half")
+        self.left = Signal(range(max_left + 1), name=f"{name}_left")
+        right = Signal(range(width + 2), name=f"{name}_right_next")
+        m.d.comb += right.eq(Mux(shift > width, width + 1, Mux(shift > 0, shift, 0)))
+        with m.If(Const(1) if load is None else load):
+            m.d.sync += [self.is_right.eq(shift > 0), self.right.eq(right), self.half.eq((Const(1, 1) << right) >> 1),
+                         self.left.eq(Mux(-shift > max_left, max_left, -shift))]
+
+
+def round_shift(m: Module, value, control: ShiftControl, *, name: str):
+    """golden.fixedpoint.round_shift by a registered ShiftControl: right (rounded half away from zero) when
+    the shift is > 0, exact left shift by at most max_left bits otherwise (callers saturate afterwards)."""
+    assert len(value) <= control.width, "the ShiftControl was made for narrower values"
+    out = Signal(signed(len(value) + control.max_left + 1), name=name)
+    with m.If(control.is_right):
+        m.d.comb += out.eq((value + control.half - value[-1]) >> control.right)
     with m.Else():
-        m.d.comb += out.eq(value << left)
+        m.d.comb += out.eq(value << control.left)
     return out
 
 
@@ -54,9 +69,18 @@ def block_shift(m: Module, max_abs, name: str, bits: int = fmt.MANT_BITS):
     return out
 
 
-def sf_normalize(m: Module, value, exponent, name: str):
-    """golden.fixedpoint.sf_normalize of an unsigned value * 2**exponent -> (mantissa, exponent) signals."""
-    length = bit_length(m, value, f"{name}_length")
+def sf_normalize_registered(m: Module, value, exponent, name: str):
+    """golden.fixedpoint.sf_normalize of an unsigned value * 2**exponent -> (mantissa, exponent) signals,
+    in two steps for timing: the leading one is found and registered with the value and the exponent, then
+    the value is rounded; the result follows its inputs one cycle later."""
+    value_r = Signal.like(value, name=f"{name}_value")
+    exponent_r = Signal(Value.cast(exponent).shape(), name=f"{name}_exponent")
+    length_r = Signal(range(len(value) + 1), name=f"{name}_length_r")
+    m.d.sync += [value_r.eq(value), exponent_r.eq(exponent), length_r.eq(bit_length(m, value, f"{name}_length"))]
+    return _sf_normalize(m, value_r, exponent_r, length_r, name)
+
+
+def _sf_normalize(m: Module, value, exponent, length, name: str):
     drop = Signal(range(len(value) + 1), name=f"{name}_drop")
     m.d.comb += drop.eq(Mux(length > fmt.SFLOAT_MANT_BITS, length - fmt.SFLOAT_MANT_BITS, 0))
     lift = Signal(range(fmt.SFLOAT_MANT_BITS + 1), name=f"{name}_lift")

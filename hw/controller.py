@@ -4,7 +4,8 @@
                                                            ├► vector unit (cmd / done)
                                                            └► host link (host_in / host_out words)
 
-One instruction at a time: fetch (1 cycle, block RAM), decode (1), execute (1 for scalar and control
+One instruction at a time: fetch (1 cycle, block RAM), decode (1), prepare (1: legality and the operand
+products registered, so that execute decides from registers), execute (1 for scalar and control
 instructions; a vector instruction until the unit reports done; RECV/SEND until the host link moves).
 Legality is decided from assembler.isa exactly as the disassembler decides it (opcode, no bits outside
 the operand fields, SETLEN 1..MAX_VL, normalised SETSCALE, rows >= 1); range errors as the ISS raises
@@ -179,6 +180,15 @@ class Controller(wiring.Component):
                     ok &= field("c") != 0
                 m.d.comb += legal.eq(ok)
 
+        # PREPARE registers what EXECUTE decides on, so that no multiply or wide compare precedes its
+        # decision in one cycle: legality, EMBED's row address, MATVEC's matrix size in bytes.
+        legal_r = Signal()
+        per_byte = self.trit_format.trits_per_byte
+        row_address = field("w0") + ((vector_length * rs_value.as_unsigned()[:16]) << 1)
+        matrix_bytes = field("c") * ((self.quant.length + per_byte - 1) // per_byte)
+        embed_row, matvec_bytes = Signal(row_address.shape()), Signal(matrix_bytes.shape())
+        prepared = [legal_r.eq(legal), embed_row.eq(row_address), matvec_bytes.eq(matrix_bytes)]
+
         # Vector operands: word address = field * VMEM_ALIGN; every operand the op reads or writes must fit.
         def vector_address(name):
             return Cat(Const(0, (isa.VMEM_ALIGN - 1).bit_length()), field(name))
@@ -226,11 +236,14 @@ class Controller(wiring.Component):
                     m.next = "DECODE"
             with m.State("DECODE"):
                 m.d.sync += instruction.eq(fetch.data)
+                m.next = "PREPARE"
+            with m.State("PREPARE"):
+                m.d.sync += prepared
                 m.next = "EXECUTE"
             with m.State("EXECUTE"):
                 m.d.comb += self.executing.eq(1)
                 next_pc = pc + 1
-                with m.If(~legal):
+                with m.If(~legal_r):
                     stop(isa.ErrorCode.ILLEGAL_INSTRUCTION)
                     m.next = "IDLE"
                 with m.Else():
@@ -280,7 +293,7 @@ class Controller(wiring.Component):
                                 with m.Else():
                                     m.next = "VECTOR"
                         self._execute_data(m, opcode, field, fits, image_fits, stop, rs_value, vector_length,
-                                           quant_valid)
+                                           quant_valid, embed_row, matvec_bytes)
             with m.State("RECV"):
                 m.d.comb += self.host_in.ready.eq(~self.stop)
                 with m.If(self.stop):
@@ -307,9 +320,10 @@ class Controller(wiring.Component):
                         write_rd(self.vector_done.payload)
                     m.d.sync += pc.eq(pc + 1)
                     m.next = "FETCH"
-            self._data_states(m, opcode, field, vector_address, vector_length, rs_value, quant_valid, stop, pc)
+            self._data_states(m, opcode, field, vector_address, vector_length, rs_value, quant_valid, stop, pc,
+                              embed_row)
         for activity, states in [(Activity.CHECK, ("CHECK", "CHECK_WAIT")),
-                                 (Activity.CONTROL, ("FETCH", "DECODE", "EXECUTE")), (Activity.HOST, ("RECV", "SEND")),
+                                 (Activity.CONTROL, ("FETCH", "DECODE", "PREPARE", "EXECUTE")), (Activity.HOST, ("RECV", "SEND")),
                                  (Activity.VECTOR, ("VECTOR", "VECTOR_WAIT")),
                                  (Activity.NORM, ("NORM_READ", "NORM", "NORM_WAIT")),
                                  (Activity.MATVEC, ("MATVEC", "MATVEC_WAIT")), (Activity.MOVE, ("MOVE", "MOVE_WAIT"))]:
@@ -317,7 +331,8 @@ class Controller(wiring.Component):
                 m.d.comb += self.activity.eq(activity)
         return m
 
-    def _execute_data(self, m, opcode, field, fits, image_fits, stop, token, vector_length, quant_valid):
+    def _execute_data(self, m, opcode, field, fits, image_fits, stop, token, vector_length, quant_valid, embed_row,
+                      matvec_bytes):
         """EXECUTE for QUANT, RMSNORM, MATVEC, EMBED, VLOAD, SENDV: the checks in the ISS's order, then
         the dispatch state. (`fits` checks a vector operand against VL; MATVEC's destination uses rows.)"""
         E = isa.ErrorCode
@@ -343,19 +358,17 @@ class Controller(wiring.Component):
                   (~is_rms | fits("a"), E.VMEM_OUT_OF_RANGE))("NORM_READ")
         with m.Case(ops["MATVEC"].opcode):
             cols = self.quant.length
-            row_bytes = (cols + self.trit_format.trits_per_byte - 1) // self.trit_format.trits_per_byte
             rows = field("c")
             vd_end = Signal(range(isa.VMEM_WORDS + (1 << 16) + 1))
             m.d.comb += vd_end.eq((field("a") << 2) + rows)
             check((quant_valid, E.NO_QUANT),
                   ((rows <= self.max_rows) & (cols <= self.max_cols), E.ILLEGAL_INSTRUCTION),
-                  (image_fits(field("w0"), rows * row_bytes), E.IMAGE_OUT_OF_RANGE),
+                  (image_fits(field("w0"), matvec_bytes), E.IMAGE_OUT_OF_RANGE),
                   (vd_end <= self.vmem_words, E.VMEM_OUT_OF_RANGE))("MATVEC")
         with m.Case(ops["EMBED"].opcode):
             rows = field("c")
-            row_address = field("w0") + ((vl * token.as_unsigned()[:16]) << 1)
             check(((token >= 0) & (token < rows), E.BAD_TOKEN),
-                  (image_fits(row_address, vl << 1), E.IMAGE_OUT_OF_RANGE),
+                  (image_fits(embed_row, vl << 1), E.IMAGE_OUT_OF_RANGE),
                   (image_fits(field("w1") + token.as_unsigned()[:16], 1), E.IMAGE_OUT_OF_RANGE),
                   (fits("a"), E.VMEM_OUT_OF_RANGE))("MOVE")
         with m.Case(ops["VLOAD"].opcode):
@@ -363,7 +376,7 @@ class Controller(wiring.Component):
         with m.Case(ops["SENDV"].opcode):
             check((fits("b"), E.VMEM_OUT_OF_RANGE))("MOVE")
 
-    def _data_states(self, m, opcode, field, vector_address, vector_length, token, quant_valid, stop, pc):
+    def _data_states(self, m, opcode, field, vector_address, vector_length, token, quant_valid, stop, pc, embed_row):
         ops = isa.OPS
         # QUANT / RMSNORM: ask for the norm weights, then start the unit, then wait.
         with m.State("NORM_READ"):
@@ -409,7 +422,7 @@ class Controller(wiring.Component):
                     m.d.comb += [cmd.opcode.eq(MoveOp.VLOAD), cmd.d.eq(vector_address("a")), cmd.src.eq(field("w0"))]
                 with m.Case(ops["EMBED"].opcode):
                     m.d.comb += [cmd.opcode.eq(MoveOp.EMBED), cmd.d.eq(vector_address("a")),
-                                 cmd.src.eq(field("w0") + ((vector_length * token16) << 1)),
+                                 cmd.src.eq(embed_row),
                                  cmd.exp_addr.eq(field("w1") + token16)]
                 with m.Case(ops["SENDV"].opcode):
                     m.d.comb += [cmd.opcode.eq(MoveOp.SENDV), cmd.d.eq(vector_address("b"))]

@@ -22,7 +22,7 @@ from amaranth.lib.wiring import In, Out
 from assembler import isa
 from golden import formats as fmt
 
-from .arith import round_shift, saturate
+from .arith import ShiftControl, round_shift, saturate
 from .image_reader import ADDRESS_BITS, ReadLayout
 from .sequencing import offer_done
 from .vector_unit import ACT
@@ -67,14 +67,15 @@ class DataMover(wiring.Component):
         m = Module()
         command = Signal.like(self.cmd.payload)
         index = Signal(range(isa.MAX_VL + 1))            # next element written / sent
-        exponent = Signal(signed(8))
         half = Signal()                                  # EMBED: the upper int16 of the current word is next
-        shift = Signal(signed(10))                       # EMBED: -(e + 16)
-        m.d.comb += shift.eq(-(exponent + fmt.ACT_FRAC))
+        # EMBED: the row's shift -(e + 16), its ShiftControl registered as the exponent byte is taken.
+        exponent_arrives = Signal()
+        shift = ShiftControl(m, -(self.words.payload[:8].as_signed() + fmt.ACT_FRAC), width=fmt.EMBED_MANT_BITS,
+                             max_left=fmt.ACT_BITS, name="embed_shift", load=exponent_arrives)
 
         mantissa = Signal(signed(fmt.EMBED_MANT_BITS))
         m.d.comb += mantissa.eq(Mux(half, self.words.payload[16:32], self.words.payload[:16]))
-        embedded = round_shift(m, mantissa, shift, max_left=fmt.ACT_BITS, name="embedded")
+        embedded = round_shift(m, mantissa, shift, name="embedded")
         m.d.comb += [self.write.addr.eq(command.d + index), self.read_x.addr.eq(command.d + index)]
 
         with m.FSM():
@@ -102,8 +103,8 @@ class DataMover(wiring.Component):
             self._request(m, "READ_ROW", command.src, command.length << 1, "EXPONENT")
             with m.State("EXPONENT"):
                 m.d.comb += self.words.ready.eq(1)
+                m.d.comb += exponent_arrives.eq(self.words.valid)
                 with m.If(self.words.valid):
-                    m.d.sync += exponent.eq(self.words.payload[:8])
                     m.next = "EMBED"
             with m.State("EMBED"):
                 # Two elements per image word: the word is taken after its upper half (or the last element).

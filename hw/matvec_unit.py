@@ -23,13 +23,18 @@ from assembler import isa
 from golden import formats as fmt
 from golden.packing import TritFormat
 
-from .arith import round_shift, saturate, sf_normalize
+from .arith import ShiftControl, round_shift, saturate, sf_normalize_registered
 from .image_reader import ADDRESS_BITS, ReadLayout
 from .norm_unit import QuantState
 from .rsqrt import SFloatLayout
 from .sequencing import offer_done
 from .ternary_engine import TernaryMatVec
 from .vector_unit import ACT
+
+
+# Cycles from a command to its rescale factor (the pipeline below: normalise (2), multiply, normalise (2),
+# multiply, normalise (2), exponent, shift control), during which the engine's results wait.
+RESCALE_STAGES = 11
 
 
 class MatVecUnit(wiring.Component):
@@ -96,16 +101,31 @@ class MatVecUnit(wiring.Component):
         m.d.comb += [engine.act_write.addr.eq(word_index), engine.act_write.data.eq(filled),
                      engine.act_write.en.eq(self.q_write.en & closes)]
 
-        # --- The rescale factor, once per command -------------------------------------------------------
-        peak_m, peak_e = sf_normalize(m, self.quant.peak, 0, "peak")
+        # --- The rescale factor, once per command: a free-running pipeline of one operation a stage. Its
+        # inputs (the QUANT state, S) hold still while a MATVEC runs, so RESCALE_STAGES cycles after the
+        # command is taken its output is this command's factor; results wait for it (`settling`).
+        peak_m, peak_e = sf_normalize_registered(m, self.quant.peak, 0, "peak")
+        peak_m1, peak_e1 = Signal.like(peak_m), Signal.like(peak_e)
         first = Signal(2 * fmt.SFLOAT_MANT_BITS)
-        m.d.comb += first.eq(self.scale.m * peak_m)
-        first_m, first_e = sf_normalize(m, first, self.scale.e + peak_e, "scale_peak")
+        first_e = Signal(signed(fmt.SFLOAT_EXP_BITS + 2))
+        m.d.sync += [peak_m1.eq(peak_m), peak_e1.eq(peak_e),
+                     first.eq(self.scale.m * peak_m1), first_e.eq(self.scale.e + peak_e1)]
+        first_m, first_e2 = sf_normalize_registered(m, first, first_e, "scale_peak")
+        first_m1, first_e3 = Signal.like(first_m), Signal.like(first_e2)
         second = Signal(2 * fmt.SFLOAT_MANT_BITS)
-        m.d.comb += second.eq(first_m * self.quant.inv_sqrt.m)
-        sigma_m, sigma_e = sf_normalize(m, second, first_e + self.quant.inv_sqrt.e, "sigma")
-        sigma_mantissa = Signal(fmt.SFLOAT_MANT_BITS)
+        second_e = Signal(signed(fmt.SFLOAT_EXP_BITS + 2))
+        m.d.sync += [first_m1.eq(first_m), first_e3.eq(first_e2),
+                     second.eq(first_m1 * self.quant.inv_sqrt.m), second_e.eq(first_e3 + self.quant.inv_sqrt.e)]
+        sigma_m, sigma_e = sf_normalize_registered(m, second, second_e, "sigma")
+        sigma_mantissa, sigma_exponent = Signal(fmt.SFLOAT_MANT_BITS), Signal.like(sigma_e)
         out_shift = Signal(signed(fmt.SFLOAT_EXP_BITS + 2))    # -(sigma.e + norm_exp + 16)
+        m.d.sync += [sigma_mantissa.eq(sigma_m), sigma_exponent.eq(sigma_e),
+                     out_shift.eq(-(sigma_exponent + self.quant.norm_exp + fmt.ACT_FRAC))]
+        rescale_shift = ShiftControl(m, out_shift, width=engine.acc_bits + fmt.SFLOAT_MANT_BITS + 1,
+                                     max_left=fmt.ACT_BITS, name="rescale_shift")
+        settling = Signal(range(RESCALE_STAGES + 1))
+        with m.If(settling != 0):
+            m.d.sync += settling.eq(settling - 1)
 
         # --- Sequencing: one reader command for the matrix; the engine consumes the words -------------------
         command = Signal.like(self.cmd.payload)
@@ -115,9 +135,7 @@ class MatVecUnit(wiring.Component):
             with m.State("IDLE"):
                 m.d.comb += self.cmd.ready.eq(engine.cmd.ready)
                 with m.If(self.cmd.valid & engine.cmd.ready):
-                    m.d.sync += [command.eq(self.cmd.payload), written.eq(0),
-                                 sigma_mantissa.eq(sigma_m),
-                                 out_shift.eq(-(sigma_e + self.quant.norm_exp + fmt.ACT_FRAC))]
+                    m.d.sync += [command.eq(self.cmd.payload), written.eq(0), settling.eq(RESCALE_STAGES)]
                     m.next = "START"
             with m.State("START"):
                 m.d.comb += [engine.cmd.valid.eq(1), engine.cmd.payload.rows.eq(command.rows),
@@ -138,17 +156,18 @@ class MatVecUnit(wiring.Component):
         m.d.comb += self.error.eq(engine.error)
 
         # --- Rescale each row sum into VMEM (two stages; the engine's result FIFO absorbs nothing else) ---
-        m.d.comb += engine.result.ready.eq(1)
+        m.d.comb += engine.result.ready.eq(settling == 0)
+        taken = engine.result.valid & engine.result.ready
         valid1, index1 = Signal(), Signal.like(written)
         product1 = Signal(signed(engine.acc_bits + fmt.SFLOAT_MANT_BITS + 1))
-        m.d.sync += [valid1.eq(engine.result.valid), product1.eq(engine.result.payload * sigma_mantissa)]
+        m.d.sync += [valid1.eq(taken), product1.eq(engine.result.payload * sigma_mantissa)]
         arrived = Signal.like(written)
-        with m.If(engine.result.valid):
+        with m.If(taken):
             m.d.sync += arrived.eq(arrived + 1)
         with m.If(self.cmd.valid & self.cmd.ready):
             m.d.sync += arrived.eq(0)
         m.d.sync += index1.eq(arrived)
-        scaled = round_shift(m, product1, out_shift, max_left=fmt.ACT_BITS, name="rescaled")
+        scaled = round_shift(m, product1, rescale_shift, name="rescaled")
         m.d.comb += [self.write.addr.eq(command.d + index1), self.write.data.eq(saturate(scaled, fmt.ACT_BITS)),
                      self.write.en.eq(valid1)]
         with m.If(valid1):

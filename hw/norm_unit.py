@@ -28,7 +28,8 @@ from amaranth.lib.wiring import In, Out
 from assembler import isa
 from golden import formats as fmt
 
-from .arith import block_shift, round_shift, round_shift_right, saturate, sf_normalize, track_max_abs
+from .arith import (ShiftControl, block_shift, round_shift, round_shift_right, saturate, sf_normalize_registered,
+                    track_max_abs)
 from .rsqrt import ReciprocalSqrt, SFloatLayout
 from .sequencing import element_pass, offer_done, wait_cycles
 from .vector_unit import ACT
@@ -113,11 +114,15 @@ class NormUnit(wiring.Component):
         # Scalars between the passes, computed combinationally from registered values.
         x_shift_next = block_shift(m, x_peak, "x_shift_next")
         p_shift_now = block_shift(m, p_peak, "p_shift_now")
+        # The epsilon term, registered (x_shift is set a whole pass earlier), and the radicand, in RADICAND.
         eps_term = Signal(32)
-        m.d.comb += eps_term.eq(Mux(x_shift == 0, command.eps, round_shift_right(command.eps, (x_shift << 1))))
+        m.d.sync += eps_term.eq(Mux(x_shift == 0, command.eps, round_shift_right(command.eps, (x_shift << 1))))
+        radicand = Signal(fmt.SUM_SQUARES_BITS)
+        # rho = S * 1/sqrt over registered steps (PRODUCT, LEADING_ONE, NORMALISE) ahead of SCALE.
         rho_value = Signal(2 * fmt.SFLOAT_MANT_BITS)
-        m.d.comb += rho_value.eq(self.scale.m * inv_sqrt.m)
-        rho_mantissa, rho_exponent = sf_normalize(m, rho_value, self.scale.e + inv_sqrt.e, "rho")
+        rho_sum_e = Signal(signed(fmt.SFLOAT_EXP_BITS + 1))
+        rho_mantissa_now, rho_exponent_now = sf_normalize_registered(m, rho_value, rho_sum_e, "rho")
+        rho_mantissa, rho_exponent = Signal.like(rho_mantissa_now), Signal.like(rho_exponent_now)
 
         with m.FSM() as fsm:
             with m.State("IDLE"):
@@ -139,16 +144,27 @@ class NormUnit(wiring.Component):
                 m.d.sync += drain.eq(drain + 1)
                 with m.If(drain == 4):
                     m.d.sync += [drain.eq(0), p_shift.eq(p_shift_now)]
-                    m.next = "RSQRT"
+                    m.next = "RADICAND"
+            with m.State("RADICAND"):
+                m.d.sync += radicand.eq(sum_squares + eps_term)
+                m.next = "RSQRT"
             with m.State("RSQRT"):
-                m.d.comb += [rsqrt.request.valid.eq(1), rsqrt.request.payload.eq(sum_squares + eps_term)]
+                m.d.comb += [rsqrt.request.valid.eq(1), rsqrt.request.payload.eq(radicand)]
                 with m.If(rsqrt.request.ready):
                     m.next = "RSQRT_WAIT"
             with m.State("RSQRT_WAIT"):
                 m.d.comb += rsqrt.response.ready.eq(1)
                 with m.If(rsqrt.response.valid):
                     m.d.sync += inv_sqrt.eq(rsqrt.response.payload)
-                    m.next = "SCALE"
+                    m.next = "PRODUCT"
+            with m.State("PRODUCT"):
+                m.d.sync += [rho_value.eq(self.scale.m * inv_sqrt.m), rho_sum_e.eq(self.scale.e + inv_sqrt.e)]
+                m.next = "LEADING_ONE"
+            with m.State("LEADING_ONE"):                  # sf_normalize_registered's first step
+                m.next = "NORMALISE"
+            with m.State("NORMALISE"):
+                m.d.sync += [rho_mantissa.eq(rho_mantissa_now), rho_exponent.eq(rho_exponent_now)]
+                m.next = "SCALE"
             with m.State("SCALE"):
                 m.d.sync += [rho_m.eq(rho_mantissa),
                              out_shift.eq(-(rho_exponent + p_shift + command.norm_exp + fmt.ACT_FRAC))]
@@ -200,7 +216,9 @@ class NormUnit(wiring.Component):
         m.d.sync += [valid3.eq(valid2 & out2), index3.eq(index2), u3.eq(saturate(p_rounded, fmt.MANT_BITS))]
         product4 = Signal(signed(fmt.MANT_BITS + fmt.SFLOAT_MANT_BITS + 1))
         m.d.sync += product4.eq(u3 * rho_m)
-        scaled = round_shift(m, product4, out_shift, max_left=fmt.ACT_BITS, name="rmsnorm_scaled")
+        # out_shift is set in SCALE; its ShiftControl a cycle later, before the first element gets here.
+        scaled = round_shift(m, product4, ShiftControl(m, out_shift, width=len(product4), max_left=fmt.ACT_BITS,
+                                                       name="rmsnorm_shift"), name="rmsnorm_scaled")
         y5 = Signal(ACT)
         m.d.sync += y5.eq(saturate(scaled, fmt.ACT_BITS))
 

@@ -318,6 +318,66 @@ def cmd_run(args) -> None:
           f"generate {result.generate_seconds:.1f} s", file=sys.stderr)
 
 
+def cmd_build(args) -> None:
+    from assembler.compiler import compile_model
+    from bitstreams.flow import BuildError, make_report, make_top, run_build, write_report
+    from bitstreams.targets import BOARDS
+
+    board = BOARDS[args.board]
+    _, info = _image_for(args.model, args.format)
+    compiled = compile_model(info)
+    lanes = args.lanes or board.lanes
+    try:
+        top = make_top(board, info.config, trit_format=info.trit_format, lanes=lanes,
+                       program_instructions=len(compiled.program.instructions), vmem_words=compiled.program.vmem_words)
+    except (TypeError, ValueError) as error:
+        raise MmfreeError(str(error)) from None
+    out = Path(args.out or f"build/{board.name}")
+    print(f"[build] {board.description}: {args.model} ({info.trit_format.name}), {lanes} lanes, "
+          f"{board.clock_hz / 1e6:g} MHz, seed {args.seed}; tool output in {out / 'build.log'}", file=sys.stderr)
+    try:
+        seconds = run_build(board, top, out, seed=args.seed, progress=lambda line: print(line, file=sys.stderr))
+    except BuildError as error:
+        raise MmfreeError(str(error)) from None
+    parameters = {"model": args.model, "hidden_size": info.config.hidden_size, "layers": info.config.num_hidden_layers,
+                  "vocab_size": info.config.vocab_size, "trit_format": info.trit_format.name, "lanes": lanes,
+                  "program_words": top.device.accelerator.program_words,
+                  "vmem_words": top.device.accelerator.vmem_words, "seed": args.seed}
+    report = make_report(board, out, parameters=parameters, seconds=seconds)
+    paths = write_report(report, Path(args.report_dir) if args.report_dir else out)
+    utilisation = ", ".join(f"{cell} {v['used']:,}/{v['available']:,}" for cell, v in report["utilisation"].items())
+    print(f"[build] {out / report['bitstream']['file']}: Fmax {report['fmax_mhz']} MHz "
+          f"(timing {'met' if report['timing_met'] else 'NOT met'} at {board.clock_hz / 1e6:g} MHz), {utilisation} "
+          f"(measured, nextpnr); reports {paths[0]} and {paths[1]}")
+
+
+def _config_for(spec: str):
+    """A model's config without its weights: a preset (370M, 1.3B, 2.7B, …), a shipped model name or a
+    directory holding config.json."""
+    from golden.config import PRESETS, HGRNBitConfig
+    from golden.zoo import MODELS_DIR
+
+    if spec in PRESETS:
+        return PRESETS[spec]
+    for directory in (Path(spec), MODELS_DIR / spec):
+        if (directory / "config.json").is_file():
+            return HGRNBitConfig.from_json_file(directory / "config.json")
+    raise MmfreeError(f"{spec!r} is neither a preset ({', '.join(sorted(PRESETS))}) nor a directory with config.json")
+
+
+def cmd_report(args) -> None:
+    from bitstreams.projection import TARGETS, format_projection, project
+    from golden.packing import TritFormat
+
+    config = _config_for(args.model)
+    try:
+        result = project(config, TARGETS[args.target], TritFormat[FORMATS[args.format]],
+                         bandwidth_gb_s=args.bandwidth_gb_s, clock_mhz=args.clock_mhz)
+    except FileNotFoundError as error:
+        raise MmfreeError(str(error)) from None
+    print(format_projection(args.model, result))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mmfree", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -402,6 +462,28 @@ def build_parser() -> argparse.ArgumentParser:
     iss.add_argument("--max-tokens", type=int, default=40)
     cost_options(iss)
     iss.set_defaults(func=cmd_iss)
+
+    from bitstreams.targets import BOARDS
+    build = sub.add_parser("build", help="a bitstream of the device for a board (Yosys + nextpnr from YoWASP)")
+    build.add_argument("--board", choices=sorted(BOARDS), default="ulx3s-85f")
+    build.add_argument("--model", default=DEFAULT_MODEL, help="the model the build is sized for (layout:<preset> "
+                       "needs no weights)")
+    build.add_argument("--format", choices=sorted(FORMATS), default="2bit", help="weight packing the build reads")
+    build.add_argument("--lanes", type=int, default=0, help="engine lanes (default: the board's)")
+    build.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
+    build.add_argument("--out", help="build directory (default build/<board>)")
+    build.add_argument("--report-dir", help="where report <board>.json/.md go (default: the build directory)")
+    build.set_defaults(func=cmd_build)
+
+    from bitstreams.projection import TARGETS
+    report = sub.add_parser("report", help="projected decode tokens/s and watts of a model on a target")
+    report.add_argument("--model", default="1.3B", help="preset (370M, 1.3B, 2.7B, …), shipped model or directory "
+                        "with config.json")
+    report.add_argument("--target", choices=sorted(TARGETS), default="ulx3s-85f")
+    report.add_argument("--format", choices=sorted(FORMATS), default="base3", help="weight packing of the image")
+    report.add_argument("--bandwidth-gb-s", type=float, help="override the target's peak memory bandwidth")
+    report.add_argument("--clock-mhz", type=float, help="override the target's clock")
+    report.set_defaults(func=cmd_report)
 
     run = sub.add_parser("run", help="generate text on the accelerator (simulated, or a board)")
     run.add_argument("--model", default=DEFAULT_MODEL, help=model_help + "; or an .mmfi image")

@@ -18,23 +18,21 @@ from sim.clocking import start_and_reset
 from sim.sdram.cases import CASES
 from sim.sdram.sdram_chip import SDRAMChip
 
-GEOMETRY, TIMING, CLOCK_HZ = CASES[os.environ["CASE"]]
-
 
 class Bench:
-    def __init__(self, dut, rng):
-        self.dut, self.rng = dut, rng
-        self.chip = SDRAMChip(dut, GEOMETRY, TIMING, CLOCK_HZ, seed=rng.randrange(1 << 30))
-        self.chip.memory[:] = rng.randbytes(len(self.chip.memory))
-        self.reference = bytearray(self.chip.memory)         # what the memory holds, as the bench wrote it
+    """Drives read_req and write, checks read_resp against `reference` (what the memory holds, as the bench
+    wrote it). Shared with the SPRAM bench (sim/spram/), whose memory has the same ports."""
+
+    def __init__(self, dut, reference: bytearray, data_bytes: int):
+        self.dut, self.reference, self.data_bytes = dut, reference, data_bytes
         self.expected: deque[int] = deque()
         self.received = 0
         self.last_beat_cycle = 0
         self.cycle = 0
 
     def beat(self, address):
-        start = address * GEOMETRY.data_bytes
-        return int.from_bytes(self.reference[start:start + GEOMETRY.data_bytes], "little")
+        start = address * self.data_bytes
+        return int.from_bytes(self.reference[start:start + self.data_bytes], "little")
 
     async def collect(self):
         while True:
@@ -87,15 +85,27 @@ class Bench:
 
 @cocotb.test()
 async def controller_matches_the_chip(dut):
+    geometry, timing, clock_hz = CASES[os.environ["CASE"]]
     rng = random.Random(int(os.environ.get("SEED", "5")))
     await start_and_reset(dut, low=("read_req__valid", "write__valid"), high=("read_resp__ready",))
-    bench = Bench(dut, rng)
-    bench.chip.start()
+    chip = SDRAMChip(dut, geometry, timing, clock_hz, seed=rng.randrange(1 << 30))
+    chip.memory[:] = rng.randbytes(len(chip.memory))
+    bench = Bench(dut, bytearray(chip.memory), geometry.data_bytes)
+    chip.start()
     cocotb.start_soon(bench.collect())
     while dut.ready.value == 0:
         await RisingEdge(dut.clk)
-    beats_total = len(bench.reference) // GEOMETRY.data_bytes
-    row_beats = 1 << GEOMETRY.col_bits
+    row_beats = 1 << geometry.col_bits
+    await random_traffic(bench, rng, row_beats)
+    efficiency, cycles, refreshes = await streaming(bench, start=3 * row_beats - 5, count=lambda: chip.commands["REFRESH"])
+    dut._log.info(f"streaming: {efficiency:.3f} beats/cycle ({refreshes} refreshes, rows of {row_beats} beats) "
+                  f"(measured); commands {chip.commands}")
+    assert efficiency > (0.9 if row_beats >= 256 else 0.5), "the controller does not stream"
+    assert refreshes >= cycles // (chip.t["t_refi"] + 1), "too few refreshes"
+
+
+async def random_traffic(bench, rng, row_beats: int):
+    beats_total = len(bench.reference) // bench.data_bytes
 
     # Random reads and byte writes, many across row and bank ends, some writes read straight back.
     for _ in range(250):
@@ -112,21 +122,16 @@ async def controller_matches_the_chip(dut):
             base = rng.randrange(len(bench.reference) - 64)
             for k in range(rng.randrange(1, 20)):
                 await bench.write(base + k, rng.choice([0x00, 0xFF, rng.randrange(256)]))
-            await bench.read(base // GEOMETRY.data_bytes, 12)
+            await bench.read(base // bench.data_bytes, 12)
     await bench.drain()
 
-    # Streaming: sequential 16-beat requests offered back to back across several rows.
-    start = 3 * row_beats - 5
-    beats, first_cycle = 0, bench.cycle
-    refreshes_before = bench.chip.commands["REFRESH"]
-    while beats < 4096:
-        await bench.read(start + beats, 16)
-        beats += 16
+
+async def streaming(bench, *, start: int, count=lambda: 0, beats: int = 4096):
+    """Sequential 16-beat requests offered back to back: (beats per cycle, cycles, count() difference)."""
+    first_cycle, before, offered = bench.cycle, count(), 0
+    while offered < beats:
+        await bench.read(start + offered, 16)
+        offered += 16
     await bench.drain()
     cycles = bench.last_beat_cycle - first_cycle
-    efficiency = beats / cycles
-    dut._log.info(f"streaming: {beats} beats in {cycles} cycles = {efficiency:.3f} beats/cycle "
-                  f"({bench.chip.commands['REFRESH'] - refreshes_before} refreshes, rows of {row_beats} beats) "
-                  f"(measured); commands {bench.chip.commands}")
-    assert efficiency > (0.9 if row_beats >= 256 else 0.5), "the controller does not stream"
-    assert bench.chip.commands["REFRESH"] - refreshes_before >= cycles // (bench.chip.t["t_refi"] + 1)
+    return beats / cycles, cycles, count() - before

