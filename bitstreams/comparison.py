@@ -46,8 +46,10 @@ def markdown() -> str:
                      f"{r['percent_of_roofline']:.1f} | {r['watts']['total'].value:.3g} (projected) | "
                      f"{r['tokens_per_joule'].value:.3g} (projected) | {note} |")
     for who, model, tokens, watts, per_joule, setting in PUBLISHED:
-        lines.append(f"| {model} | {who} | {tokens:,} (reported) | | {watts if watts else ''} (reported) | "
-                     f"{per_joule:.3g} | {setting} |")
+        watts_cell = f"{watts:g} (reported)" if watts else "not reported"
+        joule_tag = "reported" if watts is None else "from the reported figures"
+        lines.append(f"| {model} | {who} | {tokens:,} (reported) | | {watts_cell} | {per_joule:.3g} ({joule_tag}) | "
+                     f"{setting} |")
     return "\n".join(lines)
 
 

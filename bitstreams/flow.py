@@ -78,7 +78,7 @@ def _stage(build_dir: Path) -> str:
         text = log.read_text(errors="replace")
         # The stage whose marker appears last in nextpnr's log.
         markers = {"Packing IOs": "packing cells", "Creating initial analytic placement": "placing",
-                   "HeAP Placer Time": "refining the placement", "Routing..": "routing",
+                   "HeAP Placer Time": "refining the placement", "Routing..": "routing", "router2": "routing",
                    "Critical path report": "timing report"}
         where = max(((text.rfind(marker), stage) for marker, stage in markers.items()), default=(-1, ""))
         return f"nextpnr: {where[1] if where[0] >= 0 else 'starting'}"
@@ -88,10 +88,12 @@ def _stage(build_dir: Path) -> str:
 def run_build(board: Board, top, build_dir: Path, *, seed: int, progress: Callable[[str], None] = print) -> float:
     """Extract the Amaranth build plan into build_dir and run it; returns the seconds it took."""
     platform = board.platform_class()()
-    nextpnr_opts = f"--seed {seed} --report report.json --timing-allow-fail"
+    nextpnr_opts = f"--seed {seed} --report report.json --timing-allow-fail {board.nextpnr_opts}".strip()
     plan = platform.build(top, name="top", build_dir=str(build_dir), do_build=False,
                           synth_opts=board.synth_opts, nextpnr_opts=nextpnr_opts,
                           script_after_synth="tee -q -o stat.json stat -json")
+    for stale in ("top.bit", "top.bin", "top.tim", "report.json", "stat.json"):   # a previous build's outputs
+        (build_dir / stale).unlink(missing_ok=True)
     plan.extract(str(build_dir))
     started = time.monotonic()
     with open(build_dir / "build.log", "w") as log:

@@ -26,8 +26,9 @@ class Coefficient:
     value: float
     unit: str
     source: str
-    # "transcribed": copied from the source in this repository's history; "literature": a value the
-    # source is known for, not re-read here; "assumption": our choice, stated as such.
+    # "measured": by this repository (the source names the bench); "transcribed": copied from the source in
+    # this repository's history; "literature": a value the source is known for, not re-read here;
+    # "assumption": our choice, stated as such.
     status: str
 
 
@@ -43,9 +44,12 @@ class Figure:
 
 
 C = Coefficient
+ACTIVITY = Path(__file__).resolve().parent.parent / "bench" / "results" / "toggle_activity.json"
+_activity = json.loads(ACTIVITY.read_text())
 POWER_COEFFICIENTS = {
-    "toggle_rate": C(0.125, "toggles per cycle per net", "vendor power estimators' default toggle rate (AMD Xilinx "
-                     "Power Estimator UG440; Intel Early Power Estimator)", "literature"),
+    "toggle_rate": C(round(_activity["toggle_rate"], 4), "transitions per net bit per cycle",
+                     f"bench/toggle_activity.py: Verilator toggle coverage over decode ({_activity['configuration']}); "
+                     "vendor estimators default to 0.125", "measured"),
     # 40 nm ECP5; per toggle, routing included.
     "ecp5_lut_pj": C(3.0, "pJ per LUT4 toggle", "order of magnitude for 40-nm FPGA logic incl. routing "
                      "(Kuon & Rose, FPGA vs ASIC gap, IEEE TCAD 2007: FPGA dynamic power ~14x ASIC)", "assumption"),
@@ -104,8 +108,8 @@ class Target:
 
 TARGETS = {t.name: t for t in [
     Target(name="ulx3s-85f", description="ULX3S: ECP5 LFE5U-85F, 32 MB SDR SDRAM x16 at the build clock",
-           memory="SDR SDRAM 16-bit", capacity_bytes=32 << 20, peak_gb_s=0.0, efficiency=0.982,
-           efficiency_source="measured: sim/sdram streaming, 4096 beats in 16-beat requests, ULX3S geometry",
+           memory="SDR SDRAM 16-bit", capacity_bytes=32 << 20, peak_gb_s=0.0, efficiency=0.973,
+           efficiency_source="measured: sim/sdram streaming, 4096 beats in 16-beat requests, ULX3S geometry and clock",
            memory_latency=10, clock_mhz=None, clock_source="measured: the build's constraint, met after P&R",
            lanes=16, build="ulx3s-85f", energy_scale="", static="ecp5_static_w", dram_pj="sdr_read_pj_per_bit",
            dram_background="sdr_background_w", io_pins=16, peak_bytes_per_clock=2),
@@ -248,7 +252,8 @@ def markdown() -> str:
              "Generated from `bitstreams/projection.py` (`python -m bitstreams.projection`); `mmfree report` applies it.", ""]
     lines += [line[4:] if line.startswith("    ") else line for line in __doc__.splitlines()]
     lines += ["", "## Coefficients", "",
-              "Status: *transcribed* = copied from the cited source into this repository; *literature* = the value the "
+              "Status: *measured* = by this repository (the bench named); *transcribed* = copied from the cited source "
+              "into this repository; *literature* = the value the "
               "source is known for, not re-read for this repository (check before relying on it); *assumption* = our "
               "choice, with the reasoning given.", "",
               "| name | value | unit | status | source |", "|---|---|---|---|---|"]
@@ -265,8 +270,9 @@ def markdown() -> str:
               "- Measured: utilisation and Fmax of the ULX3S build (nextpnr, `bitstreams/reports/`), the SDRAM "
               "controller's sustained efficiency (`sim/sdram/`), the cycle model's agreement with the RTL "
               "(`sim/accelerator/`, within 0.3 %), the engine's growth per lane (`bench/results/engine_synth.txt`).",
-              "- Not measured: toggle rates. Every net is assumed to toggle at the estimators' default rate; a "
-              "measured activity (Verilator toggle coverage over a decode step) is the next step.",
+              "- Toggle rate: measured on the RTL's nets in simulation (bench/toggle_activity.py), one average for all "
+              "logic; post-synthesis nets (LUT outputs, routing) toggle differently, and block RAM and DSP activity "
+              "is taken as that same average.",
               "- Larger targets reuse the ULX3S build's utilisation plus the engine's per-lane growth: no place and "
               "route was run for them, so their clock is an assumption and their figures are *projected*.", ""]
     return "\n".join(lines)

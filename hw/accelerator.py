@@ -227,7 +227,9 @@ class Accelerator(wiring.Component):
         for writer in writers:
             address = Mux(writer.en, writer.addr, address)
             value = Mux(writer.en, writer.data, value)
-        m.d.comb += [write.addr.eq(address), write.data.eq(value),
+        # Registered on the way in: the units' result arithmetic and this mux stay off the block RAM's setup
+        # path. A write lands one cycle later; the next instruction's reads come several cycles after.
+        m.d.sync += [write.addr.eq(address), write.data.eq(value),
                      write.en.eq(self.vmem_write.en | vector.write.en | norm.write.en | matvec.write.en | mover.write.en)]
         for port in (vector.read_x, vector.read_y, vector.read_z, norm.read_x, mover.read_x):
             wiring.connect(m, vmem.read_port(domain="sync"), port)

@@ -98,8 +98,10 @@ class BoardTop(Elaboratable):
 
         m.submodules.device = device = self.device
         m.submodules.uart = uart = self.uart
-        pins = platform.request("uart", 0)
-        m.d.comb += [uart.rx_pin.eq(pins.rx.i), pins.tx.o.eq(uart.tx_pin)]
+        pins = platform.request("uart", 0, dir="-")
+        m.submodules.uart_rx = rx_pin = io.Buffer("i", pins.rx)
+        m.submodules.uart_tx = tx_pin = io.Buffer("o", pins.tx)
+        m.d.comb += [uart.rx_pin.eq(rx_pin.i), tx_pin.o.eq(uart.tx_pin)]
         m.d.comb += [device.rx.valid.eq(uart.rx.valid), device.rx.payload.eq(uart.rx.payload),
                      uart.rx.ready.eq(device.rx.ready),
                      uart.tx.valid.eq(device.tx.valid), uart.tx.payload.eq(device.tx.payload),
@@ -121,7 +123,8 @@ class BoardTop(Elaboratable):
         m.d.sync += heartbeat.eq(heartbeat + 1)
         with m.If(heartbeat == int(self.clock_hz) // 2 - 1):
             m.d.sync += [heartbeat.eq(0), blink.eq(~blink)]
-        m.d.comb += platform.request("led", 0).o.eq(blink)
+        m.submodules.led = led = io.Buffer("o", platform.request("led", 0, dir="-"))
+        m.d.comb += led.o.eq(blink)
         return m
 
     @staticmethod
@@ -176,5 +179,6 @@ class EngineCheckTop(Elaboratable):
         m.submodules.board_clock = board_clock = io.Buffer("i", platform.request(platform.default_clk, dir="-"))
         m.d.comb += sync.clk.eq(board_clock.i)
         m.submodules.engine = self.engine
-        m.d.comb += platform.request("led", 0).o.eq(drive_with_lfsr(m, self.engine))
+        m.submodules.led = led = io.Buffer("o", platform.request("led", 0, dir="-"))
+        m.d.comb += led.o.eq(drive_with_lfsr(m, self.engine))
         return m

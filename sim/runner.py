@@ -32,9 +32,10 @@ def _verilator_environment() -> None:
 
 
 def run_cocotb(component, *, toplevel: str, test_module: str, build_name: str, env: dict[str, str],
-               log_file: Path | None = None) -> None:
+               log_file: Path | None = None, extra_build_args: tuple[str, ...] = ()) -> Path:
     """Emit `component` as Verilog, build it, and run every cocotb test of `test_module` (raises on failure).
-    log_file: the build's and the simulation's output go there instead of the terminal."""
+    log_file: the build's and the simulation's output go there instead of the terminal.
+    extra_build_args: more simulator options (e.g. Verilator's --coverage-toggle). Returns the build folder."""
     from cocotb_tools.runner import get_runner
 
     simulator = os.environ.get("SIM", "verilator")
@@ -50,6 +51,7 @@ def run_cocotb(component, *, toplevel: str, test_module: str, build_name: str, e
     if simulator == "verilator":
         _verilator_environment()
         build_args = ["-Wno-fatal", "-Wno-WIDTH", "-Wno-UNOPTFLAT"] + (["--trace-fst"] if waves else [])
+    build_args += list(extra_build_args)
     runner = get_runner(simulator)
     logs = {"log_file": log_file} if log_file else {}
     runner.build(sources=[source], hdl_toplevel=toplevel, build_dir=build_dir, build_args=build_args,
@@ -61,3 +63,4 @@ def run_cocotb(component, *, toplevel: str, test_module: str, build_name: str, e
     tests, failures = get_results(results)
     assert tests > 0, f"no cocotb test ran from {test_module}"
     assert failures == 0, f"{failures} of {tests} cocotb tests failed in {test_module} (see {results})"
+    return build_dir

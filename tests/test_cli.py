@@ -114,3 +114,19 @@ def test_rtl_accelerator_is_sized_for_the_model(tmp_path, capsys):
     assert "module accelerator" in out.read_text()
     assert "16 lanes, TRITS_2BIT, program memory 128 instructions, VMEM 2048 words" in capsys.readouterr().out
     assert main(["rtl", "accelerator", "--model", "layout:tiny", "--lanes", "7", "--out", str(out)]) == 2
+
+
+def test_report_projects_a_preset_on_a_board_with_tags(capsys):
+    assert main(["report", "--model", "1.3B", "--target", "ulx3s-85f"]) == 0
+    out = capsys.readouterr().out
+    assert "(measured)" in out and "(derived)" in out and "(projected)" in out
+    assert re.search(r"decode\s+[\d.,]+ tokens/s \(derived\), [\d.]+ % of the memory roofline", out)
+    assert "does NOT fit" in out                      # a 1.3B image is larger than the ULX3S's 32 MB
+
+
+def test_report_reads_a_model_directory(capsys, tmp_path):
+    save_checkpoint(random_model(preset("tiny"), seed=1), tmp_path / "tiny")
+    assert main(["report", "--model", str(tmp_path / "tiny"), "--target", "hbm-u280"]) == 0
+    assert "tokens/s (projected)" in capsys.readouterr().out
+    assert main(["report", "--model", str(tmp_path / "nothing")]) == 2
+    assert "neither a preset" in capsys.readouterr().err

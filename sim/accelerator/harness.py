@@ -16,15 +16,17 @@ from sim.runner import run_cocotb
 
 
 def run_model(config: HGRNBitConfig, *, seed: int, trit_format: TritFormat, memory: str, lanes: int,
-              build_name: str, emit_logits: bool = True, env: dict[str, str] | None = None) -> None:
+              build_name: str, emit_logits: bool = True, env: dict[str, str] | None = None,
+              extra_build_args: tuple[str, ...] = ()):
     """Build the accelerator for `config` (Accelerator.for_model) behind the memory preset `memory`
     (sim.memory_model.MEMORIES) and run the testbench on a random model of that shape."""
     compiled = compile_model(image_layout(config, trit_format), emit_logits=emit_logits)
     accelerator = Accelerator.for_model(config, program_instructions=len(compiled.program.instructions),
                                         vmem_words=compiled.program.vmem_words, lanes=lanes,
                                         trit_format=trit_format, mem_bytes=MEMORIES[memory].mem_bytes)
-    run_cocotb(accelerator, toplevel="accelerator", test_module="sim.accelerator.tb_accelerator",
-               build_name=build_name,
-               env={"MODEL_CONFIG": json.dumps(dataclasses.asdict(config)), "MODEL_SEED": str(seed),
-                    "FORMAT": trit_format.name, "MEMORY": memory, "LANES": str(lanes),
-                    "EMIT_LOGITS": str(int(emit_logits)), **(env or {})})
+    return run_cocotb(accelerator, toplevel="accelerator", test_module="sim.accelerator.tb_accelerator",
+                      build_name=build_name,
+                      env={"MODEL_CONFIG": json.dumps(dataclasses.asdict(config)), "MODEL_SEED": str(seed),
+                           "FORMAT": trit_format.name, "MEMORY": memory, "LANES": str(lanes),
+                           "EMIT_LOGITS": str(int(emit_logits)), **(env or {})},
+                      extra_build_args=extra_build_args)

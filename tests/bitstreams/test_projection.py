@@ -81,10 +81,16 @@ def test_more_lanes_add_the_measured_per_lane_cells():
 def test_every_coefficient_is_sourced_and_used():
     text = Path(p.__file__).read_text()
     for name, c in p.POWER_COEFFICIENTS.items():
-        assert c.source and c.unit and c.status in ("transcribed", "literature", "assumption"), name
+        assert c.source and c.unit and c.status in ("measured", "transcribed", "literature", "assumption"), name
         assert text.count(f'"{name}"') >= 2, f"{name} is defined but never used"
 
 
 def test_power_doc_is_current():
     doc = Path(p.__file__).resolve().parents[1] / "docs" / "power.md"
     assert doc.read_text(encoding="utf-8") == p.markdown(), "run: python -m bitstreams.projection"
+
+
+def test_readme_comparison_is_current():
+    from bitstreams import comparison
+    text = comparison.README.read_text(encoding="utf-8")
+    assert comparison.block() in text, "run: python -m bitstreams.comparison"
