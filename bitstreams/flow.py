@@ -42,7 +42,7 @@ def make_top(board: Board, config, *, trit_format, program_instructions: int, vm
         memory = SDRAMController(clock_hz=board.clock_hz)
         size = memory.geometry.size_bytes
     else:
-        memory = SPRAMMemory()
+        memory = SPRAMMemory(primitive=True)         # the UP5K's four SB_SPRAM256KA blocks
         size = memory.size_bytes
     accelerator = Accelerator.for_model(config, program_instructions=program_instructions, vmem_words=vmem_words,
                                         lanes=lanes or board.lanes, trit_format=trit_format, mem_bytes=2)
@@ -116,8 +116,19 @@ def run_build(board: Board, top, build_dir: Path, *, seed: int, progress: Callab
         ticker.join()
     if code:
         tail = (build_dir / "build.log").read_text(errors="replace")[-3000:]
+        too_many = overflow(board, yosys_cells(build_dir / "stat.json")) if (build_dir / "stat.json").exists() else []
+        if too_many:
+            raise BuildError(f"the design does not fit the FPGA of {board.name}: {'; '.join(too_many)} "
+                             f"(measured, Yosys); see {build_dir / 'build.log'}")
         raise BuildError(f"the toolchain failed (exit {code}); see {build_dir / 'build.log'}:\n{tail}")
     return time.monotonic() - started
+
+
+def overflow(board: Board, cells: dict[str, int]) -> list[str]:
+    """'<cell> <used> of <available>' for each scarce cell type the synthesised design has more of than
+    the part (board.capacity); empty when everything fits so far (placement may still fail)."""
+    return [f"{cell} {cells[cell]:,} of {available:,}" for cell, available in board.capacity.items()
+            if cells.get(cell, 0) > available]
 
 
 def parse_nextpnr_report(path: Path) -> dict:
@@ -147,7 +158,9 @@ def make_report(board: Board, build_dir: Path, *, parameters: dict, seconds: flo
         "report_version": REPORT_VERSION,
         "board": board.name, "description": board.description, "family": board.family,
         "parameters": {**parameters, "clock_mhz": max(constraint) if constraint else None,
-                       "memory": board.memory, "baud": board.baud},
+                       # the board's memory and link are part of the whole device only
+                       **({"memory": board.memory, "baud": board.baud}
+                          if parameters.get("design", "device") == "device" else {})},
         "fmax": placed["fmax"],
         "fmax_mhz": min(achieved) if achieved else None,
         "timing_met": bool(achieved) and all(v["achieved_mhz"] >= v["constraint_mhz"] for v in placed["fmax"].values()),
@@ -163,7 +176,9 @@ def make_report(board: Board, build_dir: Path, *, parameters: dict, seconds: flo
 
 def markdown(report: dict) -> str:
     p = report["parameters"]
-    lines = [f"# Build report: {report['board']}", "", report["description"], "",
+    design = p.get("design", "device")
+    title = report["board"] + ("" if design == "device" else f", {design}")
+    lines = [f"# Build report: {title}", "", report["description"], "",
              f"All figures measured: Yosys synthesis and nextpnr-{report['family']} place and route "
              f"(seed {p['seed']}).", "",
              "| parameter | value |", "|---|---|"]
@@ -180,9 +195,11 @@ def markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
-def write_report(report: dict, directory: Path) -> tuple[Path, Path]:
+def write_report(report: dict, directory: Path, *, name: str | None = None) -> tuple[Path, Path]:
+    """directory/<name>.json and .md; name defaults to the board's."""
     directory.mkdir(parents=True, exist_ok=True)
-    json_path, md_path = directory / f"{report['board']}.json", directory / f"{report['board']}.md"
+    name = name or report["board"]
+    json_path, md_path = directory / f"{name}.json", directory / f"{name}.md"
     json_path.write_text(json.dumps(report, indent=2) + "\n")
     md_path.write_text(markdown(report))
     return json_path, md_path

@@ -9,12 +9,13 @@
                     + external memory I/O + DRAM (background + energy per bit read)            (projected)
 
 Every figure carries its tag: measured (P&R, simulation), derived (composed from measured parts) or
-projected (a model with the coefficients of POWER_COEFFICIENTS, each with its source; docs/power.md).
+projected (a model with the coefficients of power_coefficients(), each with its source; docs/power.md).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from pathlib import Path
 
@@ -45,40 +46,51 @@ class Figure:
 
 C = Coefficient
 ACTIVITY = Path(__file__).resolve().parent.parent / "bench" / "results" / "toggle_activity.json"
-_activity = json.loads(ACTIVITY.read_text())
-POWER_COEFFICIENTS = {
-    "toggle_rate": C(round(_activity["toggle_rate"], 4), "transitions per net bit per cycle",
-                     f"bench/toggle_activity.py: Verilator toggle coverage over decode ({_activity['configuration']}); "
-                     "vendor estimators default to 0.125", "measured"),
-    # 40 nm ECP5; per toggle, routing included.
-    "ecp5_lut_pj": C(3.0, "pJ per LUT4 toggle", "order of magnitude for 40-nm FPGA logic incl. routing "
-                     "(Kuon & Rose, FPGA vs ASIC gap, IEEE TCAD 2007: FPGA dynamic power ~14x ASIC)", "assumption"),
-    "ecp5_ff_pj": C(1.0, "pJ per FF toggle", "as ecp5_lut_pj", "assumption"),
-    "ecp5_bram_pj": C(25.0, "pJ per 18-Kbit block RAM access", "as ecp5_lut_pj (a DP16KD access ~ 8 LUT toggles)",
-                      "assumption"),
-    "ecp5_dsp_pj": C(15.0, "pJ per 18x18 multiply", "as ecp5_lut_pj", "assumption"),
-    "ecp5_static_w": C(0.1, "W", "Lattice Power Calculator class figure for an idle LFE5U-85F at 25 C", "literature"),
-    # 14-16 nm FPGAs (Stratix 10, UltraScale+): about half the energy per toggle of 40 nm.
-    "finfet_energy_scale": C(0.5, "x the 40-nm energies", "Dennard-style C*V^2 scaling 40 nm/1.1 V -> 16 nm/0.85 V",
+
+
+@functools.cache
+def power_coefficients() -> dict[str, Coefficient]:
+    """The power model's coefficients by name, each with its unit, source and status. Read on first use
+    (not at import: `mmfree` imports this module for its target names): the toggle rate is the measurement
+    bench/toggle_activity.py keeps in bench/results."""
+    try:
+        activity = json.loads(ACTIVITY.read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{ACTIVITY} is missing: run bench/toggle_activity.py (the measured toggle rate "
+                                "the power model needs)") from None
+    return {
+        "toggle_rate": C(round(activity["toggle_rate"], 4), "transitions per net bit per cycle",
+                         f"bench/toggle_activity.py: Verilator toggle coverage over decode ({activity['configuration']}); "
+                         "vendor estimators default to 0.125", "measured"),
+        # 40 nm ECP5; per toggle, routing included.
+        "ecp5_lut_pj": C(3.0, "pJ per LUT4 toggle", "order of magnitude for 40-nm FPGA logic incl. routing "
+                         "(Kuon & Rose, FPGA vs ASIC gap, IEEE TCAD 2007: FPGA dynamic power ~14x ASIC)", "assumption"),
+        "ecp5_ff_pj": C(1.0, "pJ per FF toggle", "as ecp5_lut_pj", "assumption"),
+        "ecp5_bram_pj": C(25.0, "pJ per 18-Kbit block RAM access", "as ecp5_lut_pj (a DP16KD access ~ 8 LUT toggles)",
+                          "assumption"),
+        "ecp5_dsp_pj": C(15.0, "pJ per 18x18 multiply", "as ecp5_lut_pj", "assumption"),
+        "ecp5_static_w": C(0.1, "W", "Lattice Power Calculator class figure for an idle LFE5U-85F at 25 C", "literature"),
+        # 14-16 nm FPGAs (Stratix 10, UltraScale+): about half the energy per toggle of 40 nm.
+        "finfet_energy_scale": C(0.5, "x the 40-nm energies", "Dennard-style C*V^2 scaling 40 nm/1.1 V -> 16 nm/0.85 V",
+                                 "assumption"),
+        "stratix10_static_w": C(10.0, "W", "Intel Early Power Estimator class figure for a Stratix 10 GX 2800 at 50 C",
+                                "literature"),
+        "u280_static_w": C(10.0, "W", "AMD Xilinx Power Estimator class figure for an XCU280 at 50 C", "literature"),
+        # SDR SDRAM from datasheet currents: (IDD4 - IDD3N) * VDD / (f * width) per bit read.
+        "sdr_read_pj_per_bit": C(87.0, "pJ/bit", "Alliance AS4C4M32SA-6 datasheet Rev 1.0 (Sep 2015) Table 9: IDD4 200 mA, "
+                                 "IDD3N 60 mA at 3.3 V, 166 MHz x 32 bit: 0.14 A * 3.3 V / 5.3 Gb/s", "transcribed"),
+        "sdr_background_w": C(0.198, "W", "same table: IDD3N 60 mA * 3.3 V (a x32 part; the ULX3S x16 part is no higher)",
+                              "transcribed"),
+        "lvcmos33_pin_pf": C(10.0, "pF per pin incl. trace", "ECP5 sysIO pin capacitance (DS1044, ~6-8 pF) + trace",
                              "assumption"),
-    "stratix10_static_w": C(10.0, "W", "Intel Early Power Estimator class figure for a Stratix 10 GX 2800 at 50 C",
-                            "literature"),
-    "u280_static_w": C(10.0, "W", "AMD Xilinx Power Estimator class figure for an XCU280 at 50 C", "literature"),
-    # SDR SDRAM from datasheet currents: (IDD4 - IDD3N) * VDD / (f * width) per bit read.
-    "sdr_read_pj_per_bit": C(87.0, "pJ/bit", "Alliance AS4C4M32SA-6 datasheet Rev 1.0 (Sep 2015) Table 9: IDD4 200 mA, "
-                             "IDD3N 60 mA at 3.3 V, 166 MHz x 32 bit: 0.14 A * 3.3 V / 5.3 Gb/s", "transcribed"),
-    "sdr_background_w": C(0.198, "W", "same table: IDD3N 60 mA * 3.3 V (a x32 part; the ULX3S x16 part is no higher)",
-                          "transcribed"),
-    "lvcmos33_pin_pf": C(10.0, "pF per pin incl. trace", "ECP5 sysIO pin capacitance (DS1044, ~6-8 pF) + trace",
-                         "assumption"),
-    "ddr4_read_pj_per_bit": C(20.0, "pJ/bit", "Horowitz, 'Computing's energy problem', ISSCC 2014: DRAM 1.3-2.6 nJ "
-                              "per 64-bit access (low end)", "literature"),
-    "ddr4_background_w": C(1.0, "W per DIMM channel", "Micron TN-40-07 method (DDR4 power calculator), active "
-                           "standby of an 8-chip rank", "literature"),
-    "hbm2_read_pj_per_bit": C(3.9, "pJ/bit", "O'Connor et al., 'Fine-Grained DRAM', MICRO 2017: HBM2 3.9 pJ/bit",
-                              "literature"),
-    "hbm2_background_w": C(2.0, "W per 4 GB stack", "JEDEC HBM2 class figure", "assumption"),
-}
+        "ddr4_read_pj_per_bit": C(20.0, "pJ/bit", "Horowitz, 'Computing's energy problem', ISSCC 2014: DRAM 1.3-2.6 nJ "
+                                  "per 64-bit access (low end)", "literature"),
+        "ddr4_background_w": C(1.0, "W per DIMM channel", "Micron TN-40-07 method (DDR4 power calculator), active "
+                               "standby of an 8-chip rank", "literature"),
+        "hbm2_read_pj_per_bit": C(3.9, "pJ/bit", "O'Connor et al., 'Fine-Grained DRAM', MICRO 2017: HBM2 3.9 pJ/bit",
+                                  "literature"),
+        "hbm2_background_w": C(2.0, "W per 4 GB stack", "JEDEC HBM2 class figure", "assumption"),
+    }
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,8 +109,8 @@ class Target:
     clock_source: str
     lanes: int
     build: str
-    energy_scale: str                 # key of POWER_COEFFICIENTS scaling the 40-nm energies, or ""
-    static: str                       # key of POWER_COEFFICIENTS
+    energy_scale: str                 # key of power_coefficients() scaling the 40-nm energies, or ""
+    static: str                       # key of power_coefficients()
     dram_pj: str
     dram_background: str
     dram_channels: int = 1
@@ -108,7 +120,7 @@ class Target:
 
 TARGETS = {t.name: t for t in [
     Target(name="ulx3s-85f", description="ULX3S: ECP5 LFE5U-85F, 32 MB SDR SDRAM x16 at the build clock",
-           memory="SDR SDRAM 16-bit", capacity_bytes=32 << 20, peak_gb_s=0.0, efficiency=0.973,
+           memory="SDR SDRAM 16-bit", capacity_bytes=32 << 20, peak_gb_s=0.0, efficiency=0.977,
            efficiency_source="measured: sim/sdram streaming, 4096 beats in 16-beat requests, ULX3S geometry and clock",
            memory_latency=10, clock_mhz=None, clock_source="measured: the build's constraint, met after P&R",
            lanes=16, build="ulx3s-85f", energy_scale="", static="ecp5_static_w", dram_pj="sdr_read_pj_per_bit",
@@ -158,7 +170,7 @@ def decode_rate(step_cycles: int, step_bytes: int, clock_hz: float, bandwidth_by
 
 def power(target: Target, utilisation: dict, clock_hz: float, read_bytes_s: float) -> dict[str, Figure]:
     """Watts by component (projected), from utilisation (cells), the clock and the DRAM read rate."""
-    k = {name: c.value for name, c in POWER_COEFFICIENTS.items()}
+    k = {name: c.value for name, c in power_coefficients().items()}
     alpha, scale = k["toggle_rate"], k[target.energy_scale] if target.energy_scale else 1.0
     logic = clock_hz * alpha * scale * (utilisation["lut"] * k["ecp5_lut_pj"] + utilisation["ff"] * k["ecp5_ff_pj"]) * 1e-12
     bram = clock_hz * alpha * scale * utilisation["bram"] * k["ecp5_bram_pj"] * 1e-12
@@ -257,7 +269,7 @@ def markdown() -> str:
               "source is known for, not re-read for this repository (check before relying on it); *assumption* = our "
               "choice, with the reasoning given.", "",
               "| name | value | unit | status | source |", "|---|---|---|---|---|"]
-    lines += [f"| {name} | {c.value:g} | {c.unit} | {c.status} | {c.source} |" for name, c in POWER_COEFFICIENTS.items()]
+    lines += [f"| {name} | {c.value:g} | {c.unit} | {c.status} | {c.source} |" for name, c in power_coefficients().items()]
     lines += ["", "## Targets", "",
               "| target | memory | peak | sustained / peak | clock | lanes | static | DRAM |", "|---|---|---|---|---|---|---|---|"]
     for t in TARGETS.values():

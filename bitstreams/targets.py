@@ -12,7 +12,8 @@ class Board:
     """name: the --board value; platform: "module:Class" of the amaranth-boards platform;
     family: "ecp5" or "ice40"; memory: "sdram" (external, hw/sdram.py) or "spram" (on chip, hw/spram.py);
     clock_hz: the clock the build is constrained to (made by the PLL when `pll`); lanes: ternary lanes of the
-    engine; baud: the UART's rate; synth_opts / nextpnr_opts: extra tool options."""
+    engine; baud: the UART's rate; capacity: the part's count of each Yosys cell type that is a scarce site
+    (checked after synthesis); synth_opts / nextpnr_opts: extra tool options."""
     name: str
     description: str
     platform: str
@@ -22,6 +23,7 @@ class Board:
     pll: bool
     lanes: int
     baud: int
+    capacity: dict[str, int]
     synth_opts: str = ""
     nextpnr_opts: str = ""
 
@@ -38,16 +40,22 @@ class Board:
 
 
 BOARDS = {board.name: board for board in [
-    # 25 MHz, the clock the whole device closes timing at today (the units alone reach ~50-124 MHz,
-    # bench/unit_timing.py; the SDRAM side is good for ~60 MHz, hw/sdram.py). The SDRAM gives 2 bytes a
-    # clock: 2 x 4 (2-bit) or 2 x 5 (base-3) trits, which 16 lanes consume with room to spare.
+    # 37.5 MHz (25 MHz x 3 / 2), the clock the whole device closes timing at today: its critical path is a
+    # VMEM block RAM's unregistered output into a unit's arithmetic (39.4 MHz at a 40 MHz constraint); the
+    # units alone reach ~50-124 MHz (bench/unit_timing.py), the SDRAM side ~60 MHz (hw/sdram.py). The SDRAM
+    # gives 2 bytes a clock: 2 x 4 (2-bit) or 2 x 5 (base-3) trits, which 16 lanes consume with room to spare.
     Board(name="ulx3s-85f", description="ULX3S, Lattice ECP5 LFE5U-85F-6BG381, 32 MB SDR SDRAM (16-bit), FTDI USB-serial",
-          platform="amaranth_boards.ulx3s:ULX3S_85F_Platform", family="ecp5", memory="sdram", clock_hz=25e6,
+          platform="amaranth_boards.ulx3s:ULX3S_85F_Platform", family="ecp5", memory="sdram", clock_hz=37.5e6,
           pll=True, lanes=16, baud=1_000_000,
+          # DS1044: 83,640 LUT4s and flip-flops, 208 DP16KD, 156 18x18 multipliers (a CCU2C is two LUT4s).
+          capacity={"LUT4": 83640, "TRELLIS_FF": 83640, "DP16KD": 208, "MULT18X18D": 156},
           # router1 ends in a ripup loop on this design (congestion around the VMEM replicas); router2 does not.
           nextpnr_opts="--router router2"),
     # The image in the UP5K's 128 KB of SPRAM: models of up to ~400 K ternary weights; 12 MHz board clock.
     Board(name="icebreaker", description="iCEBreaker, Lattice iCE40 UP5K-SG48, 128 KB SPRAM, FTDI USB-serial",
           platform="amaranth_boards.icebreaker:ICEBreakerPlatform", family="ice40", memory="spram", clock_hz=12e6,
-          pll=False, lanes=4, baud=1_000_000, synth_opts="-spram"),
+          pll=False, lanes=4, baud=1_000_000,
+          # FPGA-DS-02008: 5,280 logic cells (one LUT4 and one flip-flop each), 30 EBR, 4 SPRAM, 8 MAC16.
+          capacity={"SB_LUT4": 5280, "SB_RAM40_4K": 30, "SB_SPRAM256KA": 4, "SB_MAC16": 8},
+          synth_opts="-dsp"),                        # multipliers into the UP5K's MAC16s, not LUTs
 ]}

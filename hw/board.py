@@ -15,7 +15,7 @@ import dataclasses
 
 from amaranth import Cat, ClockDomain, Const, Instance, Module, Signal
 from amaranth.hdl import Elaboratable
-from amaranth.lib import io
+from amaranth.lib import io, wiring
 from amaranth.lib.cdc import ResetSynchronizer
 
 from .device import Device
@@ -102,19 +102,16 @@ class BoardTop(Elaboratable):
         m.submodules.uart_rx = rx_pin = io.Buffer("i", pins.rx)
         m.submodules.uart_tx = tx_pin = io.Buffer("o", pins.tx)
         m.d.comb += [uart.rx_pin.eq(rx_pin.i), tx_pin.o.eq(uart.tx_pin)]
-        m.d.comb += [device.rx.valid.eq(uart.rx.valid), device.rx.payload.eq(uart.rx.payload),
-                     uart.rx.ready.eq(device.rx.ready),
-                     uart.tx.valid.eq(device.tx.valid), uart.tx.payload.eq(device.tx.payload),
-                     device.tx.ready.eq(uart.tx.ready)]
+        wiring.connect(m, uart.rx, device.rx)
+        wiring.connect(m, device.tx, uart.tx)
 
         m.submodules.memory = memory = self.memory
+        wiring.connect(m, device.mem_write, memory.write)
+        wiring.connect(m, memory.read_resp, device.mem_resp)
+        # Requests field by field: the memory's beat address is narrower than the device's (its own size).
         m.d.comb += [memory.read_req.valid.eq(device.mem_req.valid), device.mem_req.ready.eq(memory.read_req.ready),
                      memory.read_req.payload.addr.eq(device.mem_req.payload.addr),
-                     memory.read_req.payload.beats.eq(device.mem_req.payload.beats),
-                     device.mem_resp.valid.eq(memory.read_resp.valid),
-                     device.mem_resp.payload.eq(memory.read_resp.payload), memory.read_resp.ready.eq(1),
-                     memory.write.valid.eq(device.mem_write.valid), device.mem_write.ready.eq(memory.write.ready),
-                     memory.write.payload.eq(device.mem_write.payload)]
+                     memory.read_req.payload.beats.eq(device.mem_req.payload.beats)]
         if isinstance(memory, SDRAMController):
             self._sdram_pins(m, platform, memory)
 

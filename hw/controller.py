@@ -38,6 +38,7 @@ from .image_reader import ADDRESS_BITS, ReadLayout
 from .matvec_unit import MatVecUnit
 from .norm_unit import NormUnit
 from .rsqrt import SFloatLayout
+from .sequencing import offer, on_completion
 from .vector_unit import VectorOp, VectorUnit
 
 INSTRUCTION_BITS = 8 * isa.INSTRUCTION_BYTES
@@ -215,18 +216,14 @@ class Controller(wiring.Component):
                                  quant_valid.eq(0), pc.eq(0), state.eq(State.RUNNING),
                                  error.eq(isa.ErrorCode.NONE), vector_length.eq(1)]
                     m.next = "CHECK"
-            with m.State("CHECK"):
-                m.d.comb += [self.check.valid.eq(1), self.check.payload.image_bytes.eq(image_bytes)]
-                with m.If(self.check.ready):
-                    m.next = "CHECK_WAIT"
-            with m.State("CHECK_WAIT"):
-                m.d.comb += self.check_done.ready.eq(1)
-                with m.If(self.check_done.valid):
-                    with m.If(self.check_done.payload.code != isa.ErrorCode.NONE):
-                        stop(self.check_done.payload.code)
-                        m.next = "IDLE"
-                    with m.Else():
-                        m.next = "FETCH"
+            with offer(m, "CHECK", command=self.check, next_state="CHECK_WAIT"):
+                m.d.comb += self.check.payload.image_bytes.eq(image_bytes)
+            with on_completion(m, "CHECK_WAIT", done=self.check_done):
+                with m.If(self.check_done.payload.code != isa.ErrorCode.NONE):
+                    stop(self.check_done.payload.code)
+                    m.next = "IDLE"
+                with m.Else():
+                    m.next = "FETCH"
             with m.State("FETCH"):
                 m.d.comb += fetch.addr.eq(pc)
                 with m.If(pc >= length):
@@ -308,18 +305,13 @@ class Controller(wiring.Component):
                 with m.If(self.host_out.ready):
                     m.d.sync += pc.eq(pc + 1)
                     m.next = "FETCH"
-            with m.State("VECTOR"):
+            with offer(m, "VECTOR", command=self.vector, next_state="VECTOR_WAIT"):
                 self._vector_operands(m, opcode, vector_address)
-                m.d.comb += self.vector.valid.eq(1)
-                with m.If(self.vector.ready):
-                    m.next = "VECTOR_WAIT"
-            with m.State("VECTOR_WAIT"):
-                m.d.comb += self.vector_done.ready.eq(1)
-                with m.If(self.vector_done.valid):
-                    with m.If(opcode == isa.OPS["ARGMAX"].opcode):
-                        write_rd(self.vector_done.payload)
-                    m.d.sync += pc.eq(pc + 1)
-                    m.next = "FETCH"
+            with on_completion(m, "VECTOR_WAIT", done=self.vector_done):
+                with m.If(opcode == isa.OPS["ARGMAX"].opcode):
+                    write_rd(self.vector_done.payload)
+                m.d.sync += pc.eq(pc + 1)
+                m.next = "FETCH"
             self._data_states(m, opcode, field, vector_address, vector_length, rs_value, quant_valid, stop, pc,
                               embed_row)
         for activity, states in [(Activity.CHECK, ("CHECK", "CHECK_WAIT")),
@@ -379,44 +371,33 @@ class Controller(wiring.Component):
     def _data_states(self, m, opcode, field, vector_address, vector_length, token, quant_valid, stop, pc, embed_row):
         ops = isa.OPS
         # QUANT / RMSNORM: ask for the norm weights, then start the unit, then wait.
-        with m.State("NORM_READ"):
-            m.d.comb += [self.norm_read.valid.eq(1), self.norm_read.payload.addr.eq(field("w0")),
+        with offer(m, "NORM_READ", command=self.norm_read, next_state="NORM"):
+            m.d.comb += [self.norm_read.payload.addr.eq(field("w0")),
                          self.norm_read.payload.length.eq(vector_length << 2), self.norm_read.payload.rows.eq(1)]
-            with m.If(self.norm_read.ready):
-                m.next = "NORM"
-        with m.State("NORM"):
+        with offer(m, "NORM", command=self.norm, next_state="NORM_WAIT"):
             cmd = self.norm.payload
-            m.d.comb += [self.norm.valid.eq(1), cmd.opcode.eq(opcode), cmd.length.eq(vector_length),
+            m.d.comb += [cmd.opcode.eq(opcode), cmd.length.eq(vector_length),
                          cmd.d.eq(vector_address("a")), cmd.x.eq(vector_address("b")), cmd.eps.eq(field("w1")),
                          cmd.norm_exp.eq(field("c_exp"))]
-            with m.If(self.norm.ready):
-                m.next = "NORM_WAIT"
-        with m.State("NORM_WAIT"):
-            m.d.comb += self.norm_done.ready.eq(1)
-            with m.If(self.norm_done.valid):
-                with m.If(opcode == ops["QUANT"].opcode):
-                    m.d.sync += quant_valid.eq(1)
+        with on_completion(m, "NORM_WAIT", done=self.norm_done):
+            with m.If(opcode == ops["QUANT"].opcode):
+                m.d.sync += quant_valid.eq(1)
+            m.d.sync += pc.eq(pc + 1)
+            m.next = "FETCH"
+        with offer(m, "MATVEC", command=self.matvec, next_state="MATVEC_WAIT"):
+            cmd = self.matvec.payload
+            m.d.comb += [cmd.d.eq(vector_address("a")), cmd.trits.eq(field("w0")), cmd.rows.eq(field("c"))]
+        with on_completion(m, "MATVEC_WAIT", done=self.matvec_done):
+            with m.If(self.matvec_error):
+                stop(isa.ErrorCode.BAD_TRITS)
+                m.next = "IDLE"
+            with m.Else():
                 m.d.sync += pc.eq(pc + 1)
                 m.next = "FETCH"
-        with m.State("MATVEC"):
-            cmd = self.matvec.payload
-            m.d.comb += [self.matvec.valid.eq(1), cmd.d.eq(vector_address("a")), cmd.trits.eq(field("w0")),
-                         cmd.rows.eq(field("c"))]
-            with m.If(self.matvec.ready):
-                m.next = "MATVEC_WAIT"
-        with m.State("MATVEC_WAIT"):
-            m.d.comb += self.matvec_done.ready.eq(1)
-            with m.If(self.matvec_done.valid):
-                with m.If(self.matvec_error):
-                    stop(isa.ErrorCode.BAD_TRITS)
-                    m.next = "IDLE"
-                with m.Else():
-                    m.d.sync += pc.eq(pc + 1)
-                    m.next = "FETCH"
-        with m.State("MOVE"):
+        with offer(m, "MOVE", command=self.mover, next_state="MOVE_WAIT"):
             cmd = self.mover.payload
             token16 = token.as_unsigned()[:16]
-            m.d.comb += [self.mover.valid.eq(1), cmd.length.eq(vector_length)]
+            m.d.comb += cmd.length.eq(vector_length)
             with m.Switch(opcode):
                 with m.Case(ops["VLOAD"].opcode):
                     m.d.comb += [cmd.opcode.eq(MoveOp.VLOAD), cmd.d.eq(vector_address("a")), cmd.src.eq(field("w0"))]
@@ -426,13 +407,9 @@ class Controller(wiring.Component):
                                  cmd.exp_addr.eq(field("w1") + token16)]
                 with m.Case(ops["SENDV"].opcode):
                     m.d.comb += [cmd.opcode.eq(MoveOp.SENDV), cmd.d.eq(vector_address("b"))]
-            with m.If(self.mover.ready):
-                m.next = "MOVE_WAIT"
-        with m.State("MOVE_WAIT"):
-            m.d.comb += self.mover_done.ready.eq(1)
-            with m.If(self.mover_done.valid):
-                m.d.sync += pc.eq(pc + 1)
-                m.next = "FETCH"
+        with on_completion(m, "MOVE_WAIT", done=self.mover_done):
+            m.d.sync += pc.eq(pc + 1)
+            m.next = "FETCH"
 
     def _vector_operands(self, m, opcode, vector_address):
         """ISA operands -> the vector unit's d, x, y, z (see hw.vector_unit: VMULADD's x is the state vd)."""

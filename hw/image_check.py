@@ -25,6 +25,7 @@ from golden.image import FORMAT_VERSION, HEADER, MAGIC, SECTION_ENTRY
 from golden.packing import TritFormat
 
 from .image_reader import ADDRESS_BITS, ReadLayout
+from .sequencing import offer
 
 # The header's little-endian fields as 32-bit words (golden.image.HEADER).
 assert HEADER.format == "<4sHHIIIIQ" and HEADER.size == 32, "image header changed: update ImageCheck"
@@ -98,11 +99,9 @@ class ImageCheck(wiring.Component):
         m.d.comb += expected_length.eq(HEADER.size + config_length + SECTION_ENTRY.size * sections)
 
         def request(state, addr, length, next_state):
-            with m.State(state):
-                m.d.comb += [self.read.valid.eq(1), self.read.payload.addr.eq(addr),
-                             self.read.payload.length.eq(length), self.read.payload.rows.eq(1)]
-                with m.If(self.read.ready):
-                    m.next = next_state
+            with offer(m, state, command=self.read, next_state=next_state):
+                m.d.comb += [self.read.payload.addr.eq(addr), self.read.payload.length.eq(length),
+                             self.read.payload.rows.eq(1)]
 
         def fail(error):
             m.d.sync += code.eq(error)

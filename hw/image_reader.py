@@ -122,15 +122,26 @@ class ImageReader(wiring.Component):
         job = queued.read
         row_length = Signal(ADDRESS_BITS)
 
-        word_bytes = Mux(to_emit < out_bytes, to_emit, out_bytes)          # bytes of the word on offer
-        m.d.comb += self.data.valid.eq(active & (to_emit != 0) & (have >= word_bytes))
+        # min(to_emit, out_bytes) and to_emit <= out_bytes, kept in registers beside to_emit: `data.valid`
+        # then depends on a few narrow registers, not on 32-bit compares (it fans out into the consumer).
+        word_bytes = Signal(range(out_bytes + 1))            # bytes of the word on offer (0: row done)
+        last_word = Signal()                                 # the word on offer ends the row
+
+        def emit(value):                                     # to_emit <- value, with its companions
+            m.d.sync += [to_emit.eq(value), word_bytes.eq(Mux(value < out_bytes, value, out_bytes)),
+                         last_word.eq(value <= out_bytes)]
+
+        m.d.comb += self.data.valid.eq(active & (word_bytes != 0) & (have >= word_bytes))
         keep_mask = Signal(8 * out_bytes)
         for byte in range(out_bytes):
             m.d.comb += keep_mask[8 * byte:8 * byte + 8].eq(Mux(byte < word_bytes, 0xFF, 0))
         m.d.comb += self.data.payload.eq(buffer[:8 * out_bytes] & keep_mask)
         sent = Signal(range(out_bytes + 1))
-        with m.If(self.data.valid & self.data.ready):
+        transfer = self.data.valid & self.data.ready
+        with m.If(transfer):
             m.d.comb += sent.eq(word_bytes)
+        after_word = Signal(ADDRESS_BITS)                    # to_emit once the word on offer is taken
+        m.d.comb += after_word.eq(to_emit - word_bytes)
 
         staying = Signal(range(capacity + 1))                # bytes of the buffer left after this word
         m.d.comb += staying.eq(have - sent)
@@ -148,19 +159,22 @@ class ImageReader(wiring.Component):
 
         with m.If(active):
             m.d.sync += [buffer.eq((buffer >> (sent * 8)) | (incoming << (staying * 8))),
-                         have.eq(have - sent + added), to_take.eq(to_take - added), to_emit.eq(to_emit - sent)]
+                         have.eq(have - sent + added), to_take.eq(to_take - added)]
             with m.If(take):
                 m.d.sync += skip.eq(0)
-            with m.If(to_emit == sent):                     # the row's last word leaves this cycle
+            with m.If(transfer):
+                emit(after_word)
+            with m.If(Mux(transfer, last_word, word_bytes == 0)):     # the row's last word leaves this cycle
                 with m.If(rows_left == 0):                  # ... and the job's
                     m.d.sync += [active.eq(0), have.eq(0), buffer.eq(0)]
                 with m.Else():
-                    m.d.sync += [to_emit.eq(row_length), rows_left.eq(rows_left - 1)]
+                    emit(row_length)
+                    m.d.sync += rows_left.eq(rows_left - 1)
         with m.Elif(jobs.r_rdy):
             m.d.comb += jobs.r_en.eq(1)
             empty = queued.total == 0
-            m.d.sync += [active.eq(1), to_take.eq(queued.total),
-                         to_emit.eq(Mux(empty, 0, job.length)), row_length.eq(job.length),
+            emit(Mux(empty, 0, job.length))
+            m.d.sync += [active.eq(1), to_take.eq(queued.total), row_length.eq(job.length),
                          rows_left.eq(Mux(empty, 0, job.rows - 1)),
                          skip.eq(job.addr[:self.offset_bits] if self.offset_bits else 0)]
         return m

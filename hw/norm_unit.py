@@ -31,7 +31,7 @@ from golden import formats as fmt
 from .arith import (ShiftControl, block_shift, round_shift, round_shift_right, saturate, sf_normalize_registered,
                     track_max_abs)
 from .rsqrt import ReciprocalSqrt, SFloatLayout
-from .sequencing import element_pass, offer_done, wait_cycles
+from .sequencing import element_pass, offer, offer_done, on_completion, wait_cycles
 from .vector_unit import ACT
 
 PRODUCT_BITS = 2 * fmt.MANT_BITS                    # xm * w: 18 x 18 signed
@@ -148,15 +148,11 @@ class NormUnit(wiring.Component):
             with m.State("RADICAND"):
                 m.d.sync += radicand.eq(sum_squares + eps_term)
                 m.next = "RSQRT"
-            with m.State("RSQRT"):
-                m.d.comb += [rsqrt.request.valid.eq(1), rsqrt.request.payload.eq(radicand)]
-                with m.If(rsqrt.request.ready):
-                    m.next = "RSQRT_WAIT"
-            with m.State("RSQRT_WAIT"):
-                m.d.comb += rsqrt.response.ready.eq(1)
-                with m.If(rsqrt.response.valid):
-                    m.d.sync += inv_sqrt.eq(rsqrt.response.payload)
-                    m.next = "PRODUCT"
+            with offer(m, "RSQRT", command=rsqrt.request, next_state="RSQRT_WAIT"):
+                m.d.comb += rsqrt.request.payload.eq(radicand)
+            with on_completion(m, "RSQRT_WAIT", done=rsqrt.response):
+                m.d.sync += inv_sqrt.eq(rsqrt.response.payload)
+                m.next = "PRODUCT"
             with m.State("PRODUCT"):
                 m.d.sync += [rho_value.eq(self.scale.m * inv_sqrt.m), rho_sum_e.eq(self.scale.e + inv_sqrt.e)]
                 m.next = "LEADING_ONE"

@@ -1,4 +1,7 @@
-"""FSM states shared by the units that stream a vector through a pipeline (inside `with m.FSM()`)."""
+"""FSM states shared by the units (inside `with m.FSM()`): a vector streamed through a pipeline, a
+pipeline drained, a command handed to a unit and its completion taken."""
+
+from contextlib import contextmanager
 
 from amaranth import Mux
 
@@ -30,3 +33,24 @@ def offer_done(m, state: str, *, done, next_state: str = "IDLE") -> None:
         m.d.comb += done.valid.eq(1)
         with m.If(done.ready):
             m.next = next_state
+
+
+@contextmanager
+def offer(m, state: str, *, command, next_state: str):
+    """State `state` offers `command` (a stream; the body sets its payload) and moves to `next_state`
+    once it is taken."""
+    with m.State(state):
+        m.d.comb += command.valid.eq(1)
+        yield
+        with m.If(command.ready):
+            m.next = next_state
+
+
+@contextmanager
+def on_completion(m, state: str, *, done):
+    """State `state` takes `done` (a stream, always ready); the body runs in the cycle it arrives and
+    chooses the next state."""
+    with m.State(state):
+        m.d.comb += done.ready.eq(1)
+        with m.If(done.valid):
+            yield

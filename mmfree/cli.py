@@ -12,6 +12,8 @@
     mmfree compile     compile a model (or an image, or a preset's layout) to a program
     mmfree iss         run a compiled model on the instruction-level simulator
     mmfree run         generate text on the accelerator: simulated (cocotb) or a board's serial link
+    mmfree build       a bitstream for a board, with its report (bitstreams/commands.py)
+    mmfree report      projected tokens/s and watts of a model on a target (bitstreams/commands.py)
 """
 
 from __future__ import annotations
@@ -25,8 +27,8 @@ from pathlib import Path
 
 from golden.errors import MmfreeError
 from golden.zoo import DEFAULT_MODEL
+from mmfree.specs import FORMATS, image_for, trit_format
 
-FORMATS = {"base3": "TRITS_BASE3", "2bit": "TRITS_2BIT"}
 
 
 def default_text() -> str:
@@ -125,11 +127,10 @@ def cmd_perplexity(args) -> None:
 
 def cmd_image(args) -> None:
     from golden.image import read_image, write_image
-    from golden.packing import TritFormat
     from golden.quantize import quantize_model
     from golden.zoo import load_model
 
-    size = write_image(quantize_model(load_model(args.model)), args.out, TritFormat[FORMATS[args.format]])
+    size = write_image(quantize_model(load_model(args.model)), args.out, trit_format(args.format))
     _, info = read_image(args.out)
     print(f"wrote {args.out}: {size} bytes, {len(info.sections)} sections, ternary {info.ternary_bytes()} bytes")
 
@@ -149,11 +150,10 @@ def cmd_image_info(args) -> None:
 def cmd_rtl_engine(args) -> None:
     from amaranth.back import verilog
 
-    from golden.packing import TritFormat
     from hw.ternary_engine import TernaryMatVec
 
     try:
-        engine = TernaryMatVec(lanes=args.lanes, trit_format=TritFormat[FORMATS[args.format]], max_cols=args.max_cols)
+        engine = TernaryMatVec(lanes=args.lanes, trit_format=trit_format(args.format), max_cols=args.max_cols)
     except (TypeError, ValueError) as error:
         raise MmfreeError(str(error)) from None
     Path(args.out).write_text(verilog.convert(engine, name=args.name))
@@ -167,7 +167,7 @@ def cmd_rtl_accelerator(args) -> None:
     from assembler.compiler import compile_model
     from hw.accelerator import Accelerator
 
-    _, info = _image_for(args.model, args.format)
+    _, info = image_for(args.model, args.format)
     compiled = compile_model(info)
     try:
         accelerator = Accelerator.for_model(info.config, program_instructions=len(compiled.program.instructions),
@@ -179,28 +179,6 @@ def cmd_rtl_accelerator(args) -> None:
     print(f"wrote {args.out}: module {args.name}, {args.lanes} lanes, {info.trit_format.name}, program memory "
           f"{accelerator.program_words} instructions, VMEM {accelerator.vmem_words} words, "
           f"{args.mem_bytes}-byte memory port")
-
-
-def _image_for(spec: str, trit_format: str):
-    """(image bytes or None, ImageInfo) for a model spec, an .mmfi file, or 'layout:<preset>' (no weights)."""
-    from golden.config import preset
-    from golden.image import image_bytes, image_layout, parse_header
-    from golden.packing import TritFormat
-    from golden.quantize import quantize_model
-    from golden.zoo import load_model
-
-    packing = TritFormat[FORMATS[trit_format]]
-    if spec.startswith("layout:"):
-        try:
-            config = preset(spec.split(":", 1)[1])
-        except KeyError as error:
-            raise MmfreeError(f"unknown preset in {spec!r}: {error}") from None
-        return None, image_layout(config, packing)
-    if spec.endswith(".mmfi") and Path(spec).is_file():
-        data = Path(spec).read_bytes()
-        return data, parse_header(data, spec)
-    data = image_bytes(quantize_model(load_model(spec)), packing)
-    return data, parse_header(data)
 
 
 def _cost_model(args):
@@ -240,7 +218,7 @@ def cmd_compile(args) -> None:
     from assembler.compiler import compile_model
     from assembler.iss import decode_step_counters
 
-    data, info = _image_for(args.model, args.format)
+    data, info = image_for(args.model, args.format)
     compiled = compile_model(info, emit_logits=args.emit_logits)
     binary = compiled.program.to_bytes()
     Path(args.out).write_bytes(binary)
@@ -260,7 +238,7 @@ def cmd_iss(args) -> None:
     from assembler.iss import InstructionSetSimulator
     from golden.tokenizer import ByteTokenizer
 
-    data, info = _image_for(args.model, args.format)
+    data, info = image_for(args.model, args.format)
     if data is None:
         raise MmfreeError("the ISS needs weights: give a model or an image, not a layout")
     tokenizer = ByteTokenizer(info.config.vocab_size)
@@ -283,7 +261,7 @@ def cmd_iss(args) -> None:
 def cmd_run(args) -> None:
     from host.run import print_progress, run, simulated_device, tokenizer_for
 
-    data, info = _image_for(args.model, args.format)
+    data, info = image_for(args.model, args.format)
     if data is None:
         raise MmfreeError("mmfree run needs weights: give a model or an image, not a layout")
     tokenizer = tokenizer_for(info, args.model)
@@ -316,66 +294,6 @@ def cmd_run(args) -> None:
           f"{per_token:,.0f} cycles/token (measured, device counters); {args.clock_mhz * 1e6 / per_token:,.1f} tokens/s "
           f"at {args.clock_mhz:g} MHz (projected: clock assumed); host time: load {result.load_seconds:.1f} s, "
           f"generate {result.generate_seconds:.1f} s", file=sys.stderr)
-
-
-def cmd_build(args) -> None:
-    from assembler.compiler import compile_model
-    from bitstreams.flow import BuildError, make_report, make_top, run_build, write_report
-    from bitstreams.targets import BOARDS
-
-    board = BOARDS[args.board]
-    _, info = _image_for(args.model, args.format)
-    compiled = compile_model(info)
-    lanes = args.lanes or board.lanes
-    try:
-        top = make_top(board, info.config, trit_format=info.trit_format, lanes=lanes,
-                       program_instructions=len(compiled.program.instructions), vmem_words=compiled.program.vmem_words)
-    except (TypeError, ValueError) as error:
-        raise MmfreeError(str(error)) from None
-    out = Path(args.out or f"build/{board.name}")
-    print(f"[build] {board.description}: {args.model} ({info.trit_format.name}), {lanes} lanes, "
-          f"{board.clock_hz / 1e6:g} MHz, seed {args.seed}; tool output in {out / 'build.log'}", file=sys.stderr)
-    try:
-        seconds = run_build(board, top, out, seed=args.seed, progress=lambda line: print(line, file=sys.stderr))
-    except BuildError as error:
-        raise MmfreeError(str(error)) from None
-    parameters = {"model": args.model, "hidden_size": info.config.hidden_size, "layers": info.config.num_hidden_layers,
-                  "vocab_size": info.config.vocab_size, "trit_format": info.trit_format.name, "lanes": lanes,
-                  "program_words": top.device.accelerator.program_words,
-                  "vmem_words": top.device.accelerator.vmem_words, "seed": args.seed}
-    report = make_report(board, out, parameters=parameters, seconds=seconds)
-    paths = write_report(report, Path(args.report_dir) if args.report_dir else out)
-    utilisation = ", ".join(f"{cell} {v['used']:,}/{v['available']:,}" for cell, v in report["utilisation"].items())
-    print(f"[build] {out / report['bitstream']['file']}: Fmax {report['fmax_mhz']} MHz "
-          f"(timing {'met' if report['timing_met'] else 'NOT met'} at {board.clock_hz / 1e6:g} MHz), {utilisation} "
-          f"(measured, nextpnr); reports {paths[0]} and {paths[1]}")
-
-
-def _config_for(spec: str):
-    """A model's config without its weights: a preset (370M, 1.3B, 2.7B, …), a shipped model name or a
-    directory holding config.json."""
-    from golden.config import PRESETS, HGRNBitConfig
-    from golden.zoo import MODELS_DIR
-
-    if spec in PRESETS:
-        return PRESETS[spec]
-    for directory in (Path(spec), MODELS_DIR / spec):
-        if (directory / "config.json").is_file():
-            return HGRNBitConfig.from_json_file(directory / "config.json")
-    raise MmfreeError(f"{spec!r} is neither a preset ({', '.join(sorted(PRESETS))}) nor a directory with config.json")
-
-
-def cmd_report(args) -> None:
-    from bitstreams.projection import TARGETS, format_projection, project
-    from golden.packing import TritFormat
-
-    config = _config_for(args.model)
-    try:
-        result = project(config, TARGETS[args.target], TritFormat[FORMATS[args.format]],
-                         bandwidth_gb_s=args.bandwidth_gb_s, clock_mhz=args.clock_mhz)
-    except FileNotFoundError as error:
-        raise MmfreeError(str(error)) from None
-    print(format_projection(args.model, result))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -463,27 +381,8 @@ def build_parser() -> argparse.ArgumentParser:
     cost_options(iss)
     iss.set_defaults(func=cmd_iss)
 
-    from bitstreams.targets import BOARDS
-    build = sub.add_parser("build", help="a bitstream of the device for a board (Yosys + nextpnr from YoWASP)")
-    build.add_argument("--board", choices=sorted(BOARDS), default="ulx3s-85f")
-    build.add_argument("--model", default=DEFAULT_MODEL, help="the model the build is sized for (layout:<preset> "
-                       "needs no weights)")
-    build.add_argument("--format", choices=sorted(FORMATS), default="2bit", help="weight packing the build reads")
-    build.add_argument("--lanes", type=int, default=0, help="engine lanes (default: the board's)")
-    build.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
-    build.add_argument("--out", help="build directory (default build/<board>)")
-    build.add_argument("--report-dir", help="where report <board>.json/.md go (default: the build directory)")
-    build.set_defaults(func=cmd_build)
-
-    from bitstreams.projection import TARGETS
-    report = sub.add_parser("report", help="projected decode tokens/s and watts of a model on a target")
-    report.add_argument("--model", default="1.3B", help="preset (370M, 1.3B, 2.7B, …), shipped model or directory "
-                        "with config.json")
-    report.add_argument("--target", choices=sorted(TARGETS), default="ulx3s-85f")
-    report.add_argument("--format", choices=sorted(FORMATS), default="base3", help="weight packing of the image")
-    report.add_argument("--bandwidth-gb-s", type=float, help="override the target's peak memory bandwidth")
-    report.add_argument("--clock-mhz", type=float, help="override the target's clock")
-    report.set_defaults(func=cmd_report)
+    from bitstreams.commands import add_commands
+    add_commands(sub)
 
     run = sub.add_parser("run", help="generate text on the accelerator (simulated, or a board)")
     run.add_argument("--model", default=DEFAULT_MODEL, help=model_help + "; or an .mmfi image")

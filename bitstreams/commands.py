@@ -1,0 +1,108 @@
+"""`mmfree build` and `mmfree report`: the command-line front of the build flow and the projections."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from golden.errors import MmfreeError
+from golden.zoo import DEFAULT_MODEL
+from mmfree.specs import FORMATS, config_for, image_for, trit_format
+
+from .targets import BOARDS
+
+# --top: the whole device (controller, units, link, memory controller), or the ternary engine alone driven
+# by an LFSR (a build of minutes: the toolchain flow, the engine's timing and size on the board).
+TOPS = ("device", "engine-check")
+ENGINE_CHECK_MAX_COLS = 1024
+
+
+def add_commands(sub) -> None:
+    """The `build` and `report` subcommands, on the `mmfree` parser's subparsers."""
+    from .projection import TARGETS
+
+    build = sub.add_parser("build", help="a bitstream for a board (Yosys + nextpnr from YoWASP)")
+    build.add_argument("--board", choices=sorted(BOARDS), default="ulx3s-85f")
+    build.add_argument("--top", choices=TOPS, default="device", help="what the bitstream holds: the whole device, "
+                       "or the ternary engine alone, LFSR-driven (timing and size)")
+    build.add_argument("--model", default=DEFAULT_MODEL, help="the model the device is sized for (layout:<preset> "
+                       "needs no weights)")
+    build.add_argument("--format", choices=sorted(FORMATS), default="2bit", help="weight packing the build reads")
+    build.add_argument("--lanes", type=int, default=0, help="engine lanes (default: the board's)")
+    build.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
+    build.add_argument("--out", help="build directory (default build/<board>[-engine-check])")
+    build.add_argument("--report-dir", help="where the report's .json/.md go (default: the build directory)")
+    build.set_defaults(func=cmd_build)
+
+    report = sub.add_parser("report", help="projected decode tokens/s and watts of a model on a target")
+    report.add_argument("--model", default="1.3B", help="preset (370M, 1.3B, 2.7B, …), shipped model or directory "
+                        "with config.json")
+    report.add_argument("--target", choices=sorted(TARGETS), default="ulx3s-85f")
+    report.add_argument("--format", choices=sorted(FORMATS), default="base3", help="weight packing of the image")
+    report.add_argument("--bandwidth-gb-s", type=float, help="override the target's peak memory bandwidth")
+    report.add_argument("--clock-mhz", type=float, help="override the target's clock")
+    report.set_defaults(func=cmd_report)
+
+
+def _device_top(board, args, lanes: int):
+    from assembler.compiler import compile_model
+
+    from .flow import make_top
+
+    _, info = image_for(args.model, args.format)
+    compiled = compile_model(info)
+    top = make_top(board, info.config, trit_format=info.trit_format, lanes=lanes,
+                   program_instructions=len(compiled.program.instructions), vmem_words=compiled.program.vmem_words)
+    parameters = {"model": args.model, "hidden_size": info.config.hidden_size, "layers": info.config.num_hidden_layers,
+                  "vocab_size": info.config.vocab_size, "trit_format": info.trit_format.name, "lanes": lanes,
+                  "program_words": top.device.accelerator.program_words,
+                  "vmem_words": top.device.accelerator.vmem_words}
+    return top, f"{args.model} ({info.trit_format.name}), {lanes} lanes", parameters
+
+
+def _engine_check_top(board, args, lanes: int):
+    from hw.board import EngineCheckTop
+    from hw.ternary_engine import TernaryMatVec
+
+    engine = TernaryMatVec(lanes=lanes, trit_format=trit_format(args.format), max_cols=ENGINE_CHECK_MAX_COLS)
+    parameters = {"trit_format": engine.trit_format.name, "lanes": lanes, "max_cols": ENGINE_CHECK_MAX_COLS}
+    return EngineCheckTop(engine), f"the ternary engine alone ({engine.trit_format.name}), {lanes} lanes", parameters
+
+
+def cmd_build(args) -> None:
+    from .flow import BuildError, make_report, run_build, write_report
+
+    board = BOARDS[args.board]
+    lanes = args.lanes or board.lanes
+    try:
+        top, what, parameters = (_device_top if args.top == "device" else _engine_check_top)(board, args, lanes)
+    except (TypeError, ValueError) as error:
+        raise MmfreeError(str(error)) from None
+    name = board.name if args.top == "device" else f"{board.name}-{args.top}"
+    out = Path(args.out or f"build/{name}")
+    print(f"[build] {board.description}: {what}, {board.clock_hz / 1e6:g} MHz, seed {args.seed}; "
+          f"tool output in {out / 'build.log'}", file=sys.stderr)
+    try:
+        seconds = run_build(board, top, out, seed=args.seed, progress=lambda line: print(line, file=sys.stderr))
+    except BuildError as error:
+        raise MmfreeError(str(error)) from None
+    report = make_report(board, out, parameters={"design": args.top, **parameters, "seed": args.seed},
+                         seconds=seconds)
+    paths = write_report(report, Path(args.report_dir) if args.report_dir else out, name=name)
+    utilisation = ", ".join(f"{cell} {v['used']:,}/{v['available']:,}" for cell, v in report["utilisation"].items())
+    print(f"[build] {out / report['bitstream']['file']}: Fmax {report['fmax_mhz']} MHz "
+          f"(timing {'met' if report['timing_met'] else 'NOT met'} at {board.clock_hz / 1e6:g} MHz), {utilisation} "
+          f"(measured, nextpnr); reports {paths[0]} and {paths[1]}")
+
+
+def cmd_report(args) -> None:
+    from .projection import TARGETS, format_projection, project
+
+    config = config_for(args.model)
+    try:
+        result = project(config, TARGETS[args.target], trit_format(args.format),
+                         bandwidth_gb_s=args.bandwidth_gb_s, clock_mhz=args.clock_mhz)
+    except FileNotFoundError as error:
+        raise MmfreeError(str(error)) from None
+    print(format_projection(args.model, result))
+

@@ -1,0 +1,51 @@
+"""What the command line's --model and --format values name, resolved once for every command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from golden.errors import MmfreeError
+
+# --format value -> golden.packing.TritFormat member name
+FORMATS = {"base3": "TRITS_BASE3", "2bit": "TRITS_2BIT"}
+
+
+def trit_format(name: str):
+    from golden.packing import TritFormat
+
+    return TritFormat[FORMATS[name]]
+
+
+def image_for(spec: str, format_name: str):
+    """(image bytes or None, ImageInfo) for a model spec, an .mmfi file, or 'layout:<preset>' (no weights)."""
+    from golden.config import preset
+    from golden.image import image_bytes, image_layout, parse_header
+    from golden.quantize import quantize_model
+    from golden.zoo import load_model
+
+    packing = trit_format(format_name)
+    if spec.startswith("layout:"):
+        try:
+            config = preset(spec.split(":", 1)[1])
+        except KeyError as error:
+            raise MmfreeError(f"unknown preset in {spec!r}: {error}") from None
+        return None, image_layout(config, packing)
+    if spec.endswith(".mmfi") and Path(spec).is_file():
+        data = Path(spec).read_bytes()
+        return data, parse_header(data, spec)
+    data = image_bytes(quantize_model(load_model(spec)), packing)
+    return data, parse_header(data)
+
+
+def config_for(spec: str):
+    """A model's config without its weights: a preset (370M, 1.3B, 2.7B, …), a shipped model name or a
+    directory holding config.json."""
+    from golden.config import PRESETS, HGRNBitConfig
+    from golden.zoo import MODELS_DIR
+
+    if spec in PRESETS:
+        return PRESETS[spec]
+    for directory in (Path(spec), MODELS_DIR / spec):
+        if (directory / "config.json").is_file():
+            return HGRNBitConfig.from_json_file(directory / "config.json")
+    raise MmfreeError(f"{spec!r} is neither a preset ({', '.join(sorted(PRESETS))}) nor a directory with config.json")
