@@ -14,9 +14,10 @@ from golden.errors import MmfreeError
 
 
 class SerialTransport:
-    """A board's USB-serial link (pyserial; `pip install pyserial`)."""
+    """A board's USB-serial link (pyserial; `pip install pyserial`) at the UART rate of the board's build
+    (bitstreams/targets.py)."""
 
-    def __init__(self, port: str, baudrate: int = 3_000_000):
+    def __init__(self, port: str, baudrate: int):
         try:
             import serial
         except ImportError:

@@ -393,7 +393,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--lanes", type=int, default=64, help="engine lanes of the simulated build")
     run.add_argument("--memory", choices=["sdram", "ddr"], default="ddr", help="memory model of the simulated build")
     run.add_argument("--clock-mhz", type=float, default=100.0, help="clock for the tokens/s projection")
-    run.add_argument("--baud", type=int, default=3_000_000)
+    from bitstreams.targets import BOARDS
+    run.add_argument("--baud", type=int, default=BOARDS["ulx3s-85f"].baud,
+                     help="a board's UART rate, as built (default: the ULX3S build's, %(default)s)")
     run.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for any answer")
     run.set_defaults(func=cmd_run)
     return parser

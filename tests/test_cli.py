@@ -130,3 +130,15 @@ def test_report_reads_a_model_directory(capsys, tmp_path):
     assert "tokens/s (projected)" in capsys.readouterr().out
     assert main(["report", "--model", str(tmp_path / "nothing")]) == 2
     assert "neither a preset" in capsys.readouterr().err
+
+
+def test_build_the_engine_for_the_icebreaker_with_its_report(capsys, tmp_path):
+    assert main(["build", "--board", "icebreaker", "--top", "engine-check", "--out", str(tmp_path / "build"),
+                 "--report-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"top\.bin: Fmax [\d.]+ MHz \(timing met at 12 MHz\), .*ICESTORM_LC \d+/5,280", out)
+    report = (tmp_path / "icebreaker-engine-check.md").read_text()
+    assert report.startswith("# Build report: icebreaker, engine-check") and "| lanes | 4 |" in report
+    assert main(["build", "--board", "icebreaker", "--top", "engine-check", "--lanes", "3",
+                 "--out", str(tmp_path / "bad")]) == 2
+    assert "lanes must be a multiple of 4" in capsys.readouterr().err
