@@ -26,20 +26,19 @@ from assembler.compiler import compile_model  # noqa: E402
 from bitstreams.flow import make_top  # noqa: E402
 from bitstreams.targets import BOARDS  # noqa: E402
 
-# Per family: the columns (a cell count from Yosys's cells) and the part's capacity of each.
+# Per family: each column's count from Yosys's cells, and the board.capacity entry that is the part's
+# number of its sites (bitstreams/targets.py; a flip-flop sits beside each LUT4 on both families).
 KINDS = {
-    "ecp5": {"LUT4 eq.": lambda c: c.get("LUT4", 0) + 2 * c.get("CCU2C", 0) + 4 * c.get("TRELLIS_DPR16X4", 0),
-             "FF": lambda c: c.get("TRELLIS_FF", 0), "DP16KD": lambda c: c.get("DP16KD", 0),
-             "MULT18X18D": lambda c: c.get("MULT18X18D", 0)},
-    "ice40": {"LUT4": lambda c: c.get("SB_LUT4", 0),
-              "FF": lambda c: sum(v for k, v in c.items() if k.startswith("SB_DFF")),
-              "RAM40_4K": lambda c: c.get("SB_RAM40_4K", 0), "SPRAM": lambda c: c.get("SB_SPRAM256KA", 0),
-              "MAC16": lambda c: c.get("SB_MAC16", 0)},
+    "ecp5": {"LUT4 eq.": (lambda c: c.get("LUT4", 0) + 2 * c.get("CCU2C", 0) + 4 * c.get("TRELLIS_DPR16X4", 0),
+                          "LUT4"),
+             "FF": (lambda c: c.get("TRELLIS_FF", 0), "TRELLIS_FF"), "DP16KD": (lambda c: c.get("DP16KD", 0), "DP16KD"),
+             "MULT18X18D": (lambda c: c.get("MULT18X18D", 0), "MULT18X18D")},
+    "ice40": {"LUT4": (lambda c: c.get("SB_LUT4", 0), "SB_LUT4"),
+              "FF": (lambda c: sum(v for k, v in c.items() if k.startswith("SB_DFF")), "SB_LUT4"),
+              "RAM40_4K": (lambda c: c.get("SB_RAM40_4K", 0), "SB_RAM40_4K"),
+              "SPRAM": (lambda c: c.get("SB_SPRAM256KA", 0), "SB_SPRAM256KA"),
+              "MAC16": (lambda c: c.get("SB_MAC16", 0), "SB_MAC16")},
 }
-# LFE5U-85F (DS1044: 83,640 LUT4 and FF, 208 DP16KD, 156 18x18 multipliers); iCE40 UP5K (DS FPGA-DS-02008:
-# 5,280 logic cells of one LUT4 and one FF each, 30 EBR, 4 SPRAM, 8 MAC16).
-CAPACITY = {"ulx3s-85f": {"LUT4 eq.": 83640, "FF": 83640, "DP16KD": 208, "MULT18X18D": 156},
-            "icebreaker": {"LUT4": 5280, "FF": 5280, "RAM40_4K": 30, "SPRAM": 4, "MAC16": 8}}
 
 
 def module(modules: dict, cell: str) -> str | None:
@@ -63,7 +62,7 @@ def totals(modules: dict, name: str, memo: dict) -> Counter:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--board", choices=sorted(CAPACITY), default="ulx3s-85f")
+    parser.add_argument("--board", choices=sorted(BOARDS), default="ulx3s-85f")
     parser.add_argument("--model", default="stdlib-256")
     parser.add_argument("--out", default="bench/results")
     args = parser.parse_args()
@@ -73,7 +72,8 @@ def main() -> int:
     from golden.zoo import load_model
 
     board = BOARDS[args.board]
-    kinds, capacity = KINDS[board.family], CAPACITY[board.name]
+    kinds = {kind: count for kind, (count, _) in KINDS[board.family].items()}
+    capacity = {kind: board.capacity[site] for kind, (_, site) in KINDS[board.family].items()}
     info = parse_header(image_bytes(quantize_model(load_model(args.model)), TritFormat.TRITS_2BIT))
     compiled = compile_model(info)
     top = make_top(board, info.config, trit_format=info.trit_format, program_instructions=len(compiled.program.instructions),
