@@ -28,11 +28,9 @@ def wait_cycles(m, state: str, *, counter, cycles: int, next_state: str) -> None
 
 
 def offer_done(m, state: str, *, done, next_state: str = "IDLE") -> None:
-    """State `state` offers `done` until it is taken."""
-    with m.State(state):
-        m.d.comb += done.valid.eq(1)
-        with m.If(done.ready):
-            m.next = next_state
+    """State `state` offers `done` (a stream without payload) until it is taken."""
+    with offer(m, state, command=done, next_state=next_state):
+        pass
 
 
 @contextmanager

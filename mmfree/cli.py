@@ -30,7 +30,6 @@ from golden.zoo import DEFAULT_MODEL
 from mmfree.specs import FORMATS, image_for, trit_format
 
 
-
 def default_text() -> str:
     """Offline English text present on every machine: the source of Python's own `textwrap` module."""
     import textwrap
