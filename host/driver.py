@@ -45,7 +45,13 @@ class Status:
     error: isa.ErrorCode
     pc: int
     fifo_free: int
+    held_image_bytes: int           # bytes the device holds as written in sequence from 0 (host.protocol)
+    held_image_crc: int             # their CRC-32 (zlib's)
     counters: dict[str, int]
+
+    def holds(self, image: bytes) -> bool:
+        """The device's memory holds exactly `image` from address 0 (its length and CRC-32 match)."""
+        return self.held_image_bytes == len(image) > 0 and self.held_image_crc == p.crc32(image)
 
 
 class Driver:
@@ -107,10 +113,19 @@ class Driver:
 
     # --- commands ------------------------------------------------------------------------------
     def hello(self) -> p.BuildInfo:
-        self.build = p.BuildInfo.unpack(self.command(p.Command.HELLO, expect=p.Reply.HELLO_REPLY))
-        if self.build.protocol != p.PROTOCOL_VERSION:
-            raise IncompatibleError(f"the device speaks protocol version {self.build.protocol}, this host "
-                                    f"{p.PROTOCOL_VERSION}")
+        try:
+            reply = self.command(p.Command.HELLO, bytes([p.PROTOCOL_VERSION]), expect=p.Reply.HELLO_REPLY)
+        except DeviceError as refused:
+            if refused.nak is p.NakCode.BAD_LENGTH:      # a version-1 device takes only an empty HELLO
+                raise IncompatibleError(f"the device speaks protocol version 1, this host {p.PROTOCOL_VERSION}: "
+                                        "rebuild the bitstream with this mmfree") from None
+            raise
+        try:
+            self.build = p.BuildInfo.unpack(reply)
+        except p.VersionError as other:
+            raise IncompatibleError(str(other)) from None
+        except p.ProtocolError as malformed:
+            raise LinkError(f"HELLO: {malformed}") from None
         if self.build.isa_opcodes != len(isa.OPS):
             raise IncompatibleError(f"the device implements {self.build.isa_opcodes} opcodes, this host's ISA "
                                     f"{len(isa.OPS)}: rebuild the bitstream or update mmfree")
@@ -138,10 +153,18 @@ class Driver:
 
     def status(self) -> Status:
         body = self.command(p.Command.STATUS, expect=p.Reply.STATUS_REPLY)
-        state, error, pc, free = struct.unpack_from("<BBHH", body)
-        values = struct.unpack_from(f"<{(len(body) - 6) // 8}Q", body, 6)
+        head = p.STATUS_HEAD.size
+        if len(body) < head or (len(body) - head) % 8:
+            raise LinkError(f"STATUS_REPLY of {len(body)} bytes: not {head} + 8 per counter")
+        state, error, pc, free, held_bytes, held_crc = p.STATUS_HEAD.unpack_from(body)
+        values = struct.unpack_from(f"<{(len(body) - head) // 8}Q", body, head)
         names = self.counter_names or [f"counter{i}" for i in range(len(values))]
-        return Status(STATE_NAMES.get(state, str(state)), isa.ErrorCode(error), pc, free, dict(zip(names, values)))
+        if len(names) != len(values):
+            raise LinkError(f"STATUS_REPLY holds {len(values)} counters, this host knows {len(names)}")
+        if error not in isa.ErrorCode._value2member_map_:
+            raise LinkError(f"STATUS_REPLY: unknown error code {error}")
+        return Status(STATE_NAMES.get(state, str(state)), isa.ErrorCode(error), pc, free, held_bytes, held_crc,
+                      dict(zip(names, values)))
 
     def load_program(self, program: bytes) -> None:
         per_frame = (p.MAX_PAYLOAD - 2) // isa.INSTRUCTION_BYTES

@@ -13,6 +13,19 @@ two bytes, answering NAK with the reason; bytes outside a frame that are not SYN
 
 The host sends one command and waits for its answer (ACK, a reply, or NAK) before the next; the device
 also sends WORD frames on its own: every word the program SENDs (generated tokens, logits).
+
+Versions. A host opens with HELLO carrying its protocol version; the device answers its BuildInfo,
+whose first field is the device's version, and the host refuses a device of another version. A
+version-1 host sends an empty HELLO: the device answers a HELLO_REPLY of the version-1 size
+(LEGACY_HELLO_BYTES) that holds only its own version (the rest zero), which a version-1 host refuses
+with its version message.
+
+Held image. The device folds every byte that WRITE_IMAGE frames write in sequence from address 0 into
+a CRC-32 and reports in STATUS_REPLY how many bytes it holds that way and their CRC: a host whose image
+has that length and CRC skips the load. A write at address 0 starts a new sequence, a write where the
+last one ended continues it, a resend of the last frame (its answer lost) replaces it; any other write
+ends the sequence (0 bytes held) until a new one starts at address 0. An interrupted or refused load
+therefore never reports the whole image; reset forgets everything (0 bytes held).
 """
 
 from __future__ import annotations
@@ -22,18 +35,19 @@ import enum
 import struct
 import zlib
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2                # 2: HELLO carries the host's version; BuildInfo and STATUS_REPLY grew (held image)
 SYNC = 0x5A
 MAX_PAYLOAD = 1024                  # bytes; a WRITE_IMAGE chunk carries MAX_PAYLOAD - 4 image bytes
 FRAME_TIMEOUT_CYCLES = 1 << 20      # device cycles between two bytes of a frame before it is dropped
 HEAD = struct.Struct("<BBH")        # sync, kind, length
 CRC = struct.Struct("<I")
 HOST_FIFO_WORDS = 256               # words the device buffers for the program's RECV
+LEGACY_HELLO_BYTES = 24             # a version-1 HELLO_REPLY (BuildInfo of version 1)
 
 
 class Command(enum.IntEnum):
     """Host -> device. Payloads:
-    HELLO: none -> HELLO_REPLY.
+    HELLO: u8 the host's protocol version -> HELLO_REPLY (empty: a version-1 host, see Versions).
     WRITE_PROGRAM: u16 first instruction index, then instructions (16 bytes each) -> ACK.
     WRITE_IMAGE: u32 byte address, then image bytes -> ACK.
     START: u16 program length (instructions), u32 image length (bytes); the image header is checked,
@@ -57,7 +71,8 @@ class Reply(enum.IntEnum):
     NAK: u8 the command (0 when unknown), u8 NakCode.
     HELLO_REPLY: BuildInfo.
     STATUS_REPLY: u8 state (hw.controller.State), u8 error (assembler.isa.ErrorCode), u16 pc,
-        u16 free words in the RECV FIFO, then the performance counters (u64 each, CountersLayout order).
+        u16 free words in the RECV FIFO, u32 bytes of the held image, u32 their CRC-32 (see Held image),
+        then the performance counters (u64 each, CountersLayout order).
     WORD: i32, a word the program SENT.
     """
     ACK = 0x80
@@ -76,6 +91,16 @@ class NakCode(enum.IntEnum):
     TIMEOUT = 6             # the frame stopped mid-way (FRAME_TIMEOUT_CYCLES)
 
 
+class MemoryKind(enum.IntEnum):
+    """The external memory a build talks to (BuildInfo.memory_kind)."""
+    SDR_SDRAM = 1           # single data rate SDRAM (ULX3S), or its model in simulation
+    DDR = 2                 # DDR3/DDR4 behind a controller, or its model in simulation
+    SPRAM = 3               # on-chip single-port RAM (iCE40 UP5K)
+
+
+STATUS_HEAD = struct.Struct("<BBHHII")      # STATUS_REPLY before the counters
+
+
 @dataclasses.dataclass(frozen=True)
 class BuildInfo:
     """What a device build is (HELLO_REPLY): a program or image made for another build is refused."""
@@ -90,14 +115,22 @@ class BuildInfo:
     max_cols: int
     max_rows: int
     memory_bytes: int           # external memory the image may fill
+    vector_width: int           # elements a cycle of the vector and norm units
+    batch: int                  # activation vectors per weight pass (1: one request at a time)
+    memory_kind: int            # MemoryKind value
+    frame_timeout_cycles: int   # device cycles between two bytes of a frame before it is dropped
 
-    FORMAT = struct.Struct("<BBHBBIIHHHI")
+    FORMAT = struct.Struct("<BBHBBIIHHHIBBBI")
 
     def pack(self) -> bytes:
         return self.FORMAT.pack(*dataclasses.astuple(self))
 
     @classmethod
     def unpack(cls, payload: bytes) -> "BuildInfo":
+        """Raises VersionError for a device of another protocol version (read before the size, which
+        differs between versions), ProtocolError for a malformed reply."""
+        if payload and payload[0] != PROTOCOL_VERSION:
+            raise VersionError(payload[0])
         if len(payload) != cls.FORMAT.size:
             raise ProtocolError(f"HELLO_REPLY of {len(payload)} bytes, expected {cls.FORMAT.size}")
         return cls(*cls.FORMAT.unpack(payload))
@@ -105,6 +138,16 @@ class BuildInfo:
 
 class ProtocolError(Exception):
     """A frame that breaks the protocol (bad CRC, length, kind) or an unexpected answer."""
+
+
+class VersionError(ProtocolError):
+    """The device speaks another protocol version."""
+
+    def __init__(self, device_version: int):
+        self.device_version = device_version
+        newer = device_version > PROTOCOL_VERSION
+        super().__init__(f"the device speaks protocol version {device_version}, this host {PROTOCOL_VERSION}: "
+                         + ("update mmfree" if newer else "rebuild the bitstream (or the simulated device) with this mmfree"))
 
 
 def crc32(data: bytes) -> int:
@@ -157,8 +200,9 @@ def markdown() -> str:
     lines = ["# Host link protocol", "", f"Generated from `host/protocol.py` (`python -m host.protocol`); version {PROTOCOL_VERSION}.", ""]
     lines += [line[4:] if line.startswith("    ") else line for line in __doc__.splitlines()]
     lines += ["", f"Constants: SYNC = 0x{SYNC:02X}, MAX_PAYLOAD = {MAX_PAYLOAD}, FRAME_TIMEOUT_CYCLES = {FRAME_TIMEOUT_CYCLES}, "
-              f"HOST_FIFO_WORDS = {HOST_FIFO_WORDS}.", ""]
-    for title, table in (("Commands (host -> device)", Command), ("Replies (device -> host)", Reply), ("NAK codes", NakCode)):
+              f"HOST_FIFO_WORDS = {HOST_FIFO_WORDS}, LEGACY_HELLO_BYTES = {LEGACY_HELLO_BYTES}.", ""]
+    for title, table in (("Commands (host -> device)", Command), ("Replies (device -> host)", Reply), ("NAK codes", NakCode),
+                         ("Memory kinds (BuildInfo.memory_kind)", MemoryKind)):
         lines += [f"## {title}", "", "| value | name |", "|---|---|"]
         lines += [f"| 0x{member.value:02X} | {member.name} |" for member in table]
         lines += [""]

@@ -8,7 +8,6 @@ each token's text as it arrives, and reports cycles per token from the device's 
 from __future__ import annotations
 
 import dataclasses
-import sys
 import time
 from pathlib import Path
 from typing import Callable
@@ -17,9 +16,9 @@ from assembler import isa
 from assembler.compiler import compile_model
 from golden.errors import MmfreeError
 from golden.image import ImageInfo
-from golden.tokenizer import ByteTokenizer
 
 from .driver import Driver
+from .text import FileTokenizer, print_progress, tokenizer_for  # noqa: F401  (re-exported)
 
 
 @dataclasses.dataclass
@@ -29,6 +28,8 @@ class RunResult:
     cycles: int                     # device cycles of the request, waits on the host excluded
     load_seconds: float
     generate_seconds: float
+    image_sent: bool                # False: the device already held this image (not re-sent)
+    counters: dict[str, int]        # the device's counters over the request (after - before)
 
     @property
     def cycles_per_token(self) -> float:
@@ -36,51 +37,38 @@ class RunResult:
 
 
 def simulated_device(info: ImageInfo, *, lanes: int, memory: str, program_instructions: int, vmem_words: int,
-                     log_file: Path | None = None):
-    """A Device sized for the model behind the memory preset, in cocotb (host.transport.SimTransport)."""
+                     log_file: Path | None = None, waves: Path | None = None, log=None):
+    """A Device sized for the model behind the memory preset, in the fast Verilator harness (sim/fast),
+    reached over a local TCP connection (host.transport.SimTransport)."""
+    from .transport import SimTransport
+
+    return SimTransport(device_for(info, lanes=lanes, memory=memory, program_instructions=program_instructions,
+                                   vmem_words=vmem_words), memory=memory, log_file=log_file, waves=waves, log=log)
+
+
+def device_for(info: ImageInfo, *, lanes: int, memory: str, program_instructions: int, vmem_words: int,
+               timeout_cycles: int | None = None):
+    """The hw.device.Device a simulation of this model uses: an accelerator sized for the model and its
+    program, the memory preset's beat width (sim.memory_model.MEMORIES), memory for the image."""
+    from host.protocol import FRAME_TIMEOUT_CYCLES
     from hw.accelerator import Accelerator
     from hw.device import Device
-    from sim.memory_model import MEMORIES
-
-    from .transport import SimTransport
+    from sim.memory_model import MEMORIES, MEMORY_KINDS
 
     accelerator = Accelerator.for_model(info.config, program_instructions=program_instructions, vmem_words=vmem_words,
                                         lanes=lanes, trit_format=info.trit_format, mem_bytes=MEMORIES[memory].mem_bytes)
     memory_bytes = 1 << max(16, (info.size - 1).bit_length())
-    device = Device(accelerator, memory_bytes=memory_bytes)
-    name = f"device_{info.trit_format.name}_{lanes}_{memory}_{accelerator.program_words}_{accelerator.vmem_words}_" \
-           f"{info.config.hidden_size}_{info.config.vocab_size}_{info.config.mlp_size}_{memory_bytes}"
-    return SimTransport(device, memory=memory, build_name=name, log_file=log_file)
-
-
-class FileTokenizer:
-    """A Hugging Face tokenizer.json from the model's directory (local files only)."""
-
-    def __init__(self, path: Path):
-        from tokenizers import Tokenizer
-        self.tokenizer = Tokenizer.from_file(str(path))
-
-    def encode(self, text: str) -> list[int]:
-        return self.tokenizer.encode(text, add_special_tokens=False).ids
-
-    def decode(self, tokens: list[int]) -> str:
-        return self.tokenizer.decode(tokens)
-
-
-def tokenizer_for(info: ImageInfo, model: str | None = None):
-    """The model directory's tokenizer.json when there is one, else byte-level text (vocab <= 256)."""
-    if model and (Path(model) / "tokenizer.json").is_file():
-        return FileTokenizer(Path(model) / "tokenizer.json")
-    if info.config.vocab_size > 256:
-        raise MmfreeError(f"a vocabulary of {info.config.vocab_size} needs a tokenizer: put its tokenizer.json in "
-                          "the model directory (byte-level text covers vocabularies of at most 256)")
-    return ByteTokenizer(info.config.vocab_size)
+    return Device(accelerator, memory_bytes=memory_bytes, memory_kind=MEMORY_KINDS[memory],
+                  timeout_cycles=timeout_cycles or FRAME_TIMEOUT_CYCLES)
 
 
 def run(image: bytes, info: ImageInfo, prompt: list[int], max_tokens: int, transport, *,
         on_token: Callable[[int], None] = lambda token: None, progress: Callable[[int], None] | None = None,
-        timeout: float = 60.0) -> RunResult:
-    """Load, start, generate. The driver checks the build first (IncompatibleError)."""
+        timeout: float = 60.0, on_start: Callable[[], None] = lambda: None,
+        log: Callable[[str], None] = lambda line: None) -> RunResult:
+    """Load, start, generate. The driver checks the build first (IncompatibleError). An image the device
+    already holds (same length and CRC-32, host.protocol "Held image") is not sent again; `log` says so.
+    on_start: called once the device waits for the prompt (before the first token)."""
     from hw.accelerator import CountersLayout
 
     if not prompt:
@@ -98,35 +86,27 @@ def run(image: bytes, info: ImageInfo, prompt: list[int], max_tokens: int, trans
     driver.hello()
     driver.check_compatible(info, len(image), len(compiled.program.instructions), compiled.program.vmem_words)
     started = time.perf_counter()
-    state = driver.status().state
-    if state == "RUNNING":                   # an earlier request cut short (Ctrl-C): let it finish
-        driver.wait_for("WAITING", timeout=10 * timeout)
-        state = "WAITING"
-    if state in ("WAITING", "HALTED", "ERROR"):
+    status = driver.status()
+    if status.state == "RUNNING":            # an earlier request cut short (Ctrl-C): let it finish
+        status = driver.wait_for("WAITING", timeout=10 * timeout)
+    if status.state in ("WAITING", "HALTED", "ERROR"):
         driver.stop()
     driver.words.clear()
     driver.load_program(program)
-    driver.load_image(image, progress)
+    send_image = not status.holds(image)
+    if send_image:
+        driver.load_image(image, progress)
+    else:
+        log(f"the device holds this image ({len(image):,} bytes, CRC-32 {status.held_image_crc:08x}): not sent again")
     before = driver.start(len(program) // isa.INSTRUCTION_BYTES, len(image)).counters
     loaded = time.perf_counter()
+    on_start()
     tokens = []
     for token in driver.generate(prompt, max_tokens, token_timeout=timeout):
         tokens.append(token)
         on_token(token)
     after = driver.wait_for("WAITING").counters
-    cycles = (after["cycles"] - before["cycles"]) - (after["host_wait"] - before["host_wait"])
+    counters = {name: after[name] - before[name] for name in after}
+    cycles = counters["cycles"] - counters["host_wait"]
     return RunResult(tokens, len(prompt) + max(max_tokens - 1, 0), cycles, loaded - started,
-                     time.perf_counter() - loaded)
-
-
-def print_progress(total: int):
-    """A progress line on stderr for the image load."""
-    done = [0]
-
-    def advance(nbytes: int):
-        done[0] += nbytes
-        print(f"\r[load] {done[0]:,} / {total:,} bytes ({100 * done[0] / total:.0f} %)", end="", file=sys.stderr,
-              flush=True)
-        if done[0] >= total:
-            print(file=sys.stderr)
-    return advance
+                     time.perf_counter() - loaded, send_image, counters)

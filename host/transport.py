@@ -1,7 +1,8 @@
-"""Byte transports of the host link: a board's serial port, or the simulated device.
+"""Byte transports of the host link: a board's serial port (or the simulated device's pseudo-terminal),
+a TCP connection to a running simulated device, or a simulated device of its own.
 
-Both offer write(bytes), read(timeout) -> bytes (what arrived within `timeout` seconds, possibly
-nothing) and close(); the driver (host/driver.py) sees the same bytes on either.
+All offer write(bytes), read(timeout) -> bytes (what arrived within `timeout` seconds, possibly
+nothing) and close(); the driver (host/driver.py) sees the same bytes on each.
 """
 
 from __future__ import annotations
@@ -39,9 +40,76 @@ class SerialTransport:
         self.port.close()
 
 
-class SimTransport:
+class TcpTransport:
+    """A TCP connection to a device's byte stream: a simulated device started by `mmfree sim-device`
+    (or by SimTransport)."""
+
+    def __init__(self, host: str, port: int, *, connect_timeout: float = 10.0):
+        try:
+            self.connection = socket.create_connection((host, port), timeout=connect_timeout)
+        except OSError as error:
+            raise MmfreeError(f"cannot connect to {host}:{port} ({error.strerror or error}): is the simulated "
+                              "device running (mmfree sim-device)?") from None
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.where = f"{host}:{port}"
+
+    def write(self, data: bytes) -> None:
+        try:
+            self.connection.sendall(data)
+        except OSError as error:
+            raise MmfreeError(f"the device at {self.where} closed the connection ({error})") from None
+
+    def read(self, timeout: float) -> bytes:
+        self.connection.settimeout(max(timeout, 1e-3))
+        try:
+            data = self.connection.recv(65536)
+        except socket.timeout:
+            return b""
+        except OSError as error:
+            raise MmfreeError(f"the device at {self.where} closed the connection ({error})") from None
+        if not data:
+            raise MmfreeError(f"the device at {self.where} closed the connection")
+        return data
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+class SimTransport(TcpTransport):
+    """A simulated device of its own (hw.device.Device in the fast Verilator harness, sim/fast), behind
+    the memory model `memory` (sim.memory_model.MEMORIES), over a local TCP connection; it ends with the
+    connection. The first start of a build compiles it (cached after). waves: an FST file to write."""
+
+    def __init__(self, device, *, memory: str, log_file=None, waves=None, log=None):
+        from sim.fast import FastDevice
+        from sim.memory_model import MEMORIES
+
+        self.simulation = FastDevice(device, MEMORIES[memory], tcp_port=0, once=True, log_file=log_file,
+                                     waves=waves, log=log)
+        self.log_file = self.simulation.log_file
+        try:
+            super().__init__("127.0.0.1", self.simulation.tcp_port)
+        except MmfreeError:
+            self.simulation.close()
+            raise
+
+    def read(self, timeout: float) -> bytes:
+        try:
+            return super().read(timeout)
+        except MmfreeError:
+            self.simulation.check()                 # a harness error says more than a closed connection
+            raise
+
+    def close(self) -> None:
+        super().close()
+        self.simulation.close()
+        self.simulation.check()
+
+
+class CocotbTransport:
     """The device (hw.device.Device) in cocotb + Verilator, its rx/tx bytes over a local TCP socket
-    (sim/link/server.py). Building the simulation takes a while the first time (cached after)."""
+    (sim/link/server.py), a Python step per cycle: the cycle-level reference for the fast harness
+    (SimTransport). Building the simulation takes a while the first time (cached after)."""
 
     def __init__(self, device, *, memory: str, build_name: str, connect_timeout: float = 900.0,
                  log_file=None):
@@ -94,3 +162,5 @@ class SimTransport:
         self.connection.close()
         self.listener.close()
         self.thread.join(timeout=60)
+        if self.failure:                            # a failure after the last read is not lost
+            raise MmfreeError(f"the cocotb simulation failed: {self.failure}")

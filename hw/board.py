@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import dataclasses
 
-from amaranth import Cat, ClockDomain, Const, Instance, Module, Signal
+from amaranth import ClockDomain, Const, Instance, Module, Signal
 from amaranth.hdl import Elaboratable
 from amaranth.lib import io, wiring
 from amaranth.lib.cdc import ResetSynchronizer
 
 from .device import Device
+from .lfsr_harness import LfsrHarness
 from .sdram import SDRAMController
 from .spram import SPRAMMemory
 from .uart import UART
@@ -140,32 +141,10 @@ class BoardTop(Elaboratable):
         m.d.comb += [dq.o.eq(sdram.dq_o), dq.oe.eq(sdram.dq_oe), sdram.dq_i.eq(dq.i)]
 
 
-def drive_with_lfsr(m: Module, engine) -> Signal:
-    """Drive every input of a hw.ternary_engine.TernaryMatVec from a 64-bit LFSR (so nothing is constant
-    and nothing is optimised away) and fold every output into one registered bit, which is returned:
-    the engine alone on a device, for timing and utilisation."""
-    lfsr = Signal(64, init=1)
-    m.d.sync += lfsr.eq(Cat(lfsr[1:], lfsr[0] ^ lfsr[1] ^ lfsr[3] ^ lfsr[4]))
-
-    def spread(width):          # width pseudo-random bits from the LFSR state (XOR of rotations)
-        return Cat(lfsr[(i * 7) % 64] ^ lfsr[(i * 13 + 5) % 64] for i in range(width))
-
-    cmd = Signal(len(engine.cmd.payload.as_value()))
-    m.d.sync += [cmd.eq(spread(len(cmd))), engine.weights.payload.eq(spread(len(engine.weights.payload))),
-                 engine.act_write.data.eq(spread(len(engine.act_write.data))),
-                 engine.act_write.addr.eq(spread(len(engine.act_write.addr))),
-                 engine.act_write.en.eq(lfsr[7]), engine.weights.valid.eq(lfsr[9]),
-                 engine.cmd.valid.eq(lfsr[11]), engine.result.ready.eq(lfsr[13])]
-    m.d.comb += engine.cmd.payload.eq(cmd)
-    folded = Signal()
-    m.d.sync += folded.eq(engine.result.payload.xor() ^ engine.result.valid ^ engine.error ^ engine.busy
-                          ^ engine.cmd.ready ^ engine.weights.ready)
-    return folded
-
-
 class EngineCheckTop(Elaboratable):
-    """The ternary engine alone on a board, on the board clock, LFSR-driven, its folded outputs on LED 0:
-    a build of minutes that checks the toolchain flow end to end (bitstreams/flow.py)."""
+    """The ternary engine alone on a board, on the board clock, in an LfsrHarness (hw/lfsr_harness.py: every
+    input LFSR-driven, every output folded onto LED 0): a build of minutes that checks the toolchain flow end to
+    end (bitstreams/flow.py)."""
 
     def __init__(self, engine):
         self.engine = engine
@@ -175,7 +154,7 @@ class EngineCheckTop(Elaboratable):
         m.domains.sync = sync = ClockDomain("sync", reset_less=True)
         m.submodules.board_clock = board_clock = io.Buffer("i", platform.request(platform.default_clk, dir="-"))
         m.d.comb += sync.clk.eq(board_clock.i)
-        m.submodules.engine = self.engine
+        m.submodules.harness = harness = LfsrHarness(self.engine)
         m.submodules.led = led = io.Buffer("o", platform.request("led", 0, dir="-"))
-        m.d.comb += led.o.eq(drive_with_lfsr(m, self.engine))
+        m.d.comb += led.o.eq(harness.out)
         return m

@@ -38,7 +38,7 @@ from .image_reader import ADDRESS_BITS, ReadLayout
 from .matvec_unit import MatVecUnit
 from .norm_unit import NormUnit
 from .rsqrt import SFloatLayout
-from .sequencing import offer, on_completion
+from .sequencing import dispatch, dispatch_states, offer, on_completion
 from .vector_unit import VectorOp, VectorUnit
 
 INSTRUCTION_BITS = 8 * isa.INSTRUCTION_BYTES
@@ -204,7 +204,7 @@ class Controller(wiring.Component):
             m.d.sync += [state.eq(State.ERROR), error.eq(code)]
 
         vector_ops = {op.mnemonic: op for op in isa.OPS.values() if op.mnemonic in VectorOp.__members__}
-        m.d.comb += self.vector.payload.length.eq(vector_length)
+        self._commands(m, opcode, field, vector_address, vector_length, rs_value, embed_row, image_bytes)
 
         with m.FSM() as fsm:
             with m.State("IDLE"):
@@ -216,9 +216,7 @@ class Controller(wiring.Component):
                                  quant_valid.eq(0), pc.eq(0), state.eq(State.RUNNING),
                                  error.eq(isa.ErrorCode.NONE), vector_length.eq(1)]
                     m.next = "CHECK"
-            with offer(m, "CHECK", command=self.check, next_state="CHECK_WAIT"):
-                m.d.comb += self.check.payload.image_bytes.eq(image_bytes)
-            with on_completion(m, "CHECK_WAIT", done=self.check_done):
+            with dispatch(m, "CHECK", command=self.check, done=self.check_done):
                 with m.If(self.check_done.payload.code != isa.ErrorCode.NONE):
                     stop(self.check_done.payload.code)
                     m.next = "IDLE"
@@ -305,20 +303,21 @@ class Controller(wiring.Component):
                 with m.If(self.host_out.ready):
                     m.d.sync += pc.eq(pc + 1)
                     m.next = "FETCH"
-            with offer(m, "VECTOR", command=self.vector, next_state="VECTOR_WAIT"):
-                self._vector_operands(m, opcode, vector_address)
-            with on_completion(m, "VECTOR_WAIT", done=self.vector_done):
+            with dispatch(m, "VECTOR", command=self.vector, done=self.vector_done):
                 with m.If(opcode == isa.OPS["ARGMAX"].opcode):
                     write_rd(self.vector_done.payload)
                 m.d.sync += pc.eq(pc + 1)
                 m.next = "FETCH"
-            self._data_states(m, opcode, field, vector_address, vector_length, rs_value, quant_valid, stop, pc,
-                              embed_row)
-        for activity, states in [(Activity.CHECK, ("CHECK", "CHECK_WAIT")),
-                                 (Activity.CONTROL, ("FETCH", "DECODE", "PREPARE", "EXECUTE")), (Activity.HOST, ("RECV", "SEND")),
-                                 (Activity.VECTOR, ("VECTOR", "VECTOR_WAIT")),
-                                 (Activity.NORM, ("NORM_READ", "NORM", "NORM_WAIT")),
-                                 (Activity.MATVEC, ("MATVEC", "MATVEC_WAIT")), (Activity.MOVE, ("MOVE", "MOVE_WAIT"))]:
+            self._data_states(m, opcode, field, vector_length, quant_valid, stop, pc)
+        # Every state but IDLE belongs to one activity; a unit's two states are those dispatch() defines.
+        activities = {Activity.CHECK: dispatch_states("CHECK"),
+                      Activity.CONTROL: ("FETCH", "DECODE", "PREPARE", "EXECUTE"), Activity.HOST: ("RECV", "SEND"),
+                      Activity.VECTOR: dispatch_states("VECTOR"),
+                      Activity.NORM: ("NORM_READ", *dispatch_states("NORM")),
+                      Activity.MATVEC: dispatch_states("MATVEC"), Activity.MOVE: dispatch_states("MOVE")}
+        listed, defined = [state for states in activities.values() for state in states], set(fsm.encoding) - {"IDLE"}
+        assert sorted(listed) == sorted(defined), f"activities list {sorted(listed)}, the FSM has {sorted(defined)}"
+        for activity, states in activities.items():
             with m.If(Cat(fsm.ongoing(state) for state in states).any()):
                 m.d.comb += self.activity.eq(activity)
         return m
@@ -368,46 +367,51 @@ class Controller(wiring.Component):
         with m.Case(ops["SENDV"].opcode):
             check((fits("b"), E.VMEM_OUT_OF_RANGE))("MOVE")
 
-    def _data_states(self, m, opcode, field, vector_address, vector_length, token, quant_valid, stop, pc, embed_row):
+    def _commands(self, m, opcode, field, vector_address, vector_length, token, embed_row, image_bytes):
+        """The command payloads of the units, from the instruction being executed: driven in every state,
+        they count only while the command is offered (hw.sequencing.dispatch)."""
+        ops = isa.OPS
+        m.d.comb += self.check.payload.image_bytes.eq(image_bytes)
+        m.d.comb += self.vector.payload.length.eq(vector_length)
+        self._vector_operands(m, opcode, vector_address)
+        cmd = self.norm.payload
+        m.d.comb += [cmd.opcode.eq(opcode), cmd.length.eq(vector_length),
+                     cmd.d.eq(vector_address("a")), cmd.x.eq(vector_address("b")), cmd.eps.eq(field("w1")),
+                     cmd.norm_exp.eq(field("c_exp"))]
+        cmd = self.matvec.payload
+        m.d.comb += [cmd.d.eq(vector_address("a")), cmd.trits.eq(field("w0")), cmd.rows.eq(field("c"))]
+        cmd = self.mover.payload
+        token16 = token.as_unsigned()[:16]
+        m.d.comb += cmd.length.eq(vector_length)
+        with m.Switch(opcode):
+            with m.Case(ops["VLOAD"].opcode):
+                m.d.comb += [cmd.opcode.eq(MoveOp.VLOAD), cmd.d.eq(vector_address("a")), cmd.src.eq(field("w0"))]
+            with m.Case(ops["EMBED"].opcode):
+                m.d.comb += [cmd.opcode.eq(MoveOp.EMBED), cmd.d.eq(vector_address("a")),
+                             cmd.src.eq(embed_row),
+                             cmd.exp_addr.eq(field("w1") + token16)]
+            with m.Case(ops["SENDV"].opcode):
+                m.d.comb += [cmd.opcode.eq(MoveOp.SENDV), cmd.d.eq(vector_address("b"))]
+
+    def _data_states(self, m, opcode, field, vector_length, quant_valid, stop, pc):
         ops = isa.OPS
         # QUANT / RMSNORM: ask for the norm weights, then start the unit, then wait.
         with offer(m, "NORM_READ", command=self.norm_read, next_state="NORM"):
             m.d.comb += [self.norm_read.payload.addr.eq(field("w0")),
                          self.norm_read.payload.length.eq(vector_length << 2), self.norm_read.payload.rows.eq(1)]
-        with offer(m, "NORM", command=self.norm, next_state="NORM_WAIT"):
-            cmd = self.norm.payload
-            m.d.comb += [cmd.opcode.eq(opcode), cmd.length.eq(vector_length),
-                         cmd.d.eq(vector_address("a")), cmd.x.eq(vector_address("b")), cmd.eps.eq(field("w1")),
-                         cmd.norm_exp.eq(field("c_exp"))]
-        with on_completion(m, "NORM_WAIT", done=self.norm_done):
+        with dispatch(m, "NORM", command=self.norm, done=self.norm_done):
             with m.If(opcode == ops["QUANT"].opcode):
                 m.d.sync += quant_valid.eq(1)
             m.d.sync += pc.eq(pc + 1)
             m.next = "FETCH"
-        with offer(m, "MATVEC", command=self.matvec, next_state="MATVEC_WAIT"):
-            cmd = self.matvec.payload
-            m.d.comb += [cmd.d.eq(vector_address("a")), cmd.trits.eq(field("w0")), cmd.rows.eq(field("c"))]
-        with on_completion(m, "MATVEC_WAIT", done=self.matvec_done):
+        with dispatch(m, "MATVEC", command=self.matvec, done=self.matvec_done):
             with m.If(self.matvec_error):
                 stop(isa.ErrorCode.BAD_TRITS)
                 m.next = "IDLE"
             with m.Else():
                 m.d.sync += pc.eq(pc + 1)
                 m.next = "FETCH"
-        with offer(m, "MOVE", command=self.mover, next_state="MOVE_WAIT"):
-            cmd = self.mover.payload
-            token16 = token.as_unsigned()[:16]
-            m.d.comb += cmd.length.eq(vector_length)
-            with m.Switch(opcode):
-                with m.Case(ops["VLOAD"].opcode):
-                    m.d.comb += [cmd.opcode.eq(MoveOp.VLOAD), cmd.d.eq(vector_address("a")), cmd.src.eq(field("w0"))]
-                with m.Case(ops["EMBED"].opcode):
-                    m.d.comb += [cmd.opcode.eq(MoveOp.EMBED), cmd.d.eq(vector_address("a")),
-                                 cmd.src.eq(embed_row),
-                                 cmd.exp_addr.eq(field("w1") + token16)]
-                with m.Case(ops["SENDV"].opcode):
-                    m.d.comb += [cmd.opcode.eq(MoveOp.SENDV), cmd.d.eq(vector_address("b"))]
-        with on_completion(m, "MOVE_WAIT", done=self.mover_done):
+        with dispatch(m, "MOVE", command=self.mover, done=self.mover_done):
             m.d.sync += pc.eq(pc + 1)
             m.next = "FETCH"
 

@@ -6,6 +6,9 @@
 
 The external memory's read channel is hw.image_reader's; its write channel takes one byte a transfer
 {addr, data} (the link's rate; a board's memory controller packs them).
+
+`quiet` is high while nothing can change until a byte arrives on rx: no frame under way, nothing to
+send, the controller not running. The fast simulation (sim/fast) stops the clock then; a board ignores it.
 """
 
 from __future__ import annotations
@@ -15,28 +18,35 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from assembler import isa
-from host.protocol import PROTOCOL_VERSION, BuildInfo
+from host.protocol import FRAME_TIMEOUT_CYCLES, PROTOCOL_VERSION, BuildInfo, MemoryKind
 
 from .accelerator import Accelerator
+from .controller import State
 from .link import LinkFrontEnd
 
 
 class Device(wiring.Component):
     """Parameters: an Accelerator (its build), memory_bytes (external memory size for the image),
-    timeout_cycles (the link's inter-byte frame timeout).
+    memory_kind (host.protocol.MemoryKind of that memory), timeout_cycles (the link's inter-byte frame
+    timeout, in cycles).
 
-    Ports: rx / tx byte streams; mem_req / mem_resp / mem_write (external memory)."""
+    Ports: rx / tx byte streams; mem_req / mem_resp / mem_write (external memory); quiet (see above)."""
 
-    def __init__(self, accelerator: Accelerator, *, memory_bytes: int, timeout_cycles: int | None = None):
+    def __init__(self, accelerator: Accelerator, *, memory_bytes: int, memory_kind: MemoryKind,
+                 timeout_cycles: int = FRAME_TIMEOUT_CYCLES):
         if not isinstance(memory_bytes, int) or not 1 <= memory_bytes <= 1 << 32:
             raise ValueError(f"memory_bytes must be in 1..2**32, got {memory_bytes!r}")
+        if not isinstance(memory_kind, MemoryKind):
+            raise TypeError(f"memory_kind must be a host.protocol.MemoryKind, not {memory_kind!r}")
+        if not isinstance(timeout_cycles, int) or not 2 <= timeout_cycles < 1 << 32:
+            raise ValueError(f"timeout_cycles must be in 2..2**32-1, got {timeout_cycles!r}")
         self.accelerator = accelerator
-        self.build = build_info(accelerator, memory_bytes)
-        self.link = LinkFrontEnd(build=self.build, **({} if timeout_cycles is None else {"timeout_cycles": timeout_cycles}))
+        self.build = build_info(accelerator, memory_bytes, memory_kind, timeout_cycles)
+        self.link = LinkFrontEnd(build=self.build)
         super().__init__({
             "rx": In(self.link.rx.signature.flip()), "tx": Out(self.link.tx.signature),
             "mem_req": Out(accelerator.mem_req.signature), "mem_resp": In(accelerator.mem_resp.signature.flip()),
-            "mem_write": Out(self.link.mem_write.signature),
+            "mem_write": Out(self.link.mem_write.signature), "quiet": Out(1),
         })
 
     def elaborate(self, platform):
@@ -54,14 +64,16 @@ class Device(wiring.Component):
         m.d.comb += [acc.program_write.addr.eq(link.program_write.addr), acc.program_write.data.eq(link.program_write.data),
                      acc.program_write.en.eq(link.program_write.en), acc.stop.eq(link.stop),
                      link.status.eq(acc.status), link.counters.eq(acc.counters),
-                     acc.vmem_write.en.eq(0), acc.vmem_read.en.eq(0)]
+                     acc.vmem_write.en.eq(0), acc.vmem_read.en.eq(0),
+                     self.quiet.eq(link.idle & (acc.status.state != State.RUNNING))]
         return m
 
 
-def build_info(accelerator: Accelerator, memory_bytes: int) -> BuildInfo:
+def build_info(accelerator: Accelerator, memory_bytes: int, memory_kind: MemoryKind, timeout_cycles: int) -> BuildInfo:
     engine = accelerator.matvec.engine
     return BuildInfo(protocol=PROTOCOL_VERSION, isa_opcodes=len(isa.OPS), lanes=engine.lanes,
                      trit_format=engine.trit_format.value, mem_bytes=accelerator.mem_bytes,
                      program_words=accelerator.program_words, vmem_words=accelerator.vmem_words,
                      max_length=accelerator.norm.max_length, max_cols=engine.max_cols,
-                     max_rows=accelerator.matvec.max_rows, memory_bytes=memory_bytes)
+                     max_rows=accelerator.matvec.max_rows, memory_bytes=memory_bytes,
+                     vector_width=1, batch=1, memory_kind=memory_kind.value, frame_timeout_cycles=timeout_cycles)

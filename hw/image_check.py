@@ -24,41 +24,13 @@ from assembler.isa import ErrorCode
 from golden.image import FORMAT_VERSION, HEADER, MAGIC, SECTION_ENTRY
 from golden.packing import TritFormat
 
+from .crc32 import CRC32_INIT, crc32_byte
 from .image_reader import ADDRESS_BITS, ReadLayout
 from .sequencing import offer
 
 # The header's little-endian fields as 32-bit words (golden.image.HEADER).
 assert HEADER.format == "<4sHHIIIIQ" and HEADER.size == 32, "image header changed: update ImageCheck"
 MAGIC_WORD = int.from_bytes(MAGIC, "little")
-CRC32_POLYNOMIAL = 0xEDB88320          # zlib's CRC-32, reflected
-
-
-def _crc32_byte_taps() -> list[tuple[list[int], list[int]]]:
-    """CRC-32 of one byte is linear over GF(2): for each bit of the new register, the register bits and
-    byte bits whose XOR it is (found by running the bitwise update on each unit vector)."""
-    def update(crc: int, byte: int) -> int:
-        crc ^= byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ (CRC32_POLYNOMIAL if crc & 1 else 0)
-        return crc
-    taps = []
-    for out in range(32):
-        taps.append(([i for i in range(32) if update(1 << i, 0) >> out & 1],
-                     [j for j in range(8) if update(0, 1 << j) >> out & 1]))
-    return taps
-
-
-_TAPS = _crc32_byte_taps()
-
-
-def crc32_byte(m, crc, byte, name: str) -> Signal:
-    """One byte into a reflected CRC-32 register: a 32-bit signal of XORs (combinational)."""
-    result = Signal(32, name=name)
-    for out, (crc_bits, byte_bits) in enumerate(_TAPS):
-        m.d.comb += result[out].eq(Cat(*[crc[i] for i in crc_bits], *[byte[j] for j in byte_bits]).xor())
-    return result
-
-
 class ImageCheck(wiring.Component):
     """Parameters
     trit_format: the weight packing this build's engine decodes (golden.packing.TritFormat).
@@ -124,7 +96,7 @@ class ImageCheck(wiring.Component):
                     with m.If(index == HEADER.size // 4 - 1):
                         m.next = "FIELDS"
             with m.State("FIELDS"):
-                m.d.sync += [header_length.eq(word[2]), covered.eq(0), crc.eq(0xFFFFFFFF)]
+                m.d.sync += [header_length.eq(word[2]), covered.eq(0), crc.eq(CRC32_INIT)]
                 with m.If(magic != MAGIC_WORD):
                     fail(ErrorCode.IMAGE_FORMAT)
                 with m.Elif(version != FORMAT_VERSION):
@@ -155,7 +127,7 @@ class ImageCheck(wiring.Component):
             with m.State("STORED"):
                 m.d.comb += self.words.ready.eq(1)
                 with m.If(self.words.valid):
-                    with m.If(self.words.payload != (crc ^ 0xFFFFFFFF)):
+                    with m.If(self.words.payload != (crc ^ CRC32_INIT)):
                         fail(ErrorCode.IMAGE_CRC)
                     with m.Elif(total != image_bytes):
                         fail(ErrorCode.IMAGE_FORMAT)

@@ -14,6 +14,8 @@ The byte streams are the UART's (hw/uart.py) on a board, the simulation transpor
 
 from __future__ import annotations
 
+import struct
+
 from amaranth import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
@@ -23,19 +25,19 @@ from host import protocol as p
 
 from .accelerator import COUNTER_BITS, CountersLayout
 from .controller import INSTRUCTION_BITS, State, StatusLayout
-from .image_check import crc32_byte
+from .crc32 import CRC32_INIT, crc32_byte
 from .image_reader import ADDRESS_BITS
 
 COUNTER_BYTES = 8
 assert COUNTER_BITS <= 8 * COUNTER_BYTES
-STATUS_BYTES = 6 + COUNTER_BYTES * len(CountersLayout().members)
-REPLY_BYTES = max(STATUS_BYTES, p.BuildInfo.FORMAT.size, 4)
+STATUS_BYTES = p.STATUS_HEAD.size + COUNTER_BYTES * len(CountersLayout().members)
+REPLY_BYTES = max(STATUS_BYTES, p.BuildInfo.FORMAT.size, p.LEGACY_HELLO_BYTES, 4)
 
 
 class LinkFrontEnd(wiring.Component):
     """Parameters
-    build: host.protocol.BuildInfo of the device (answered to HELLO; sizes the address checks).
-    timeout_cycles: cycles between two bytes of a frame before it is dropped (NAK TIMEOUT).
+    build: host.protocol.BuildInfo of the device (answered to HELLO; sizes the address checks; its
+    frame_timeout_cycles: cycles between two bytes of a frame before it is dropped, NAK TIMEOUT).
 
     Ports
     rx / tx: streams of bytes.
@@ -44,10 +46,14 @@ class LinkFrontEnd(wiring.Component):
     host_out: stream of the program's SEND words (each becomes a WORD frame).
     mem_write: stream of {addr: byte address, data: byte} to external memory.
     status, counters: the controller's status and the performance counters.  stop: to the controller.
+    idle: no frame under way, no reply or WORD to send, the RECV FIFO empty (with the controller not
+    running, nothing changes until a byte arrives: a simulation may stop the clock).
     """
 
-    def __init__(self, *, build: p.BuildInfo, timeout_cycles: int = p.FRAME_TIMEOUT_CYCLES):
-        self.build, self.timeout_cycles = build, timeout_cycles
+    def __init__(self, *, build: p.BuildInfo):
+        if build.frame_timeout_cycles < 2:
+            raise ValueError(f"frame_timeout_cycles must be at least 2, got {build.frame_timeout_cycles}")
+        self.build, self.timeout_cycles = build, build.frame_timeout_cycles
         program_words = build.program_words
         super().__init__({
             "rx": In(stream.Signature(8)), "tx": Out(stream.Signature(8)),
@@ -58,7 +64,7 @@ class LinkFrontEnd(wiring.Component):
             "host_in": Out(stream.Signature(32)), "host_out": In(stream.Signature(32)),
             "mem_write": Out(stream.Signature(data.StructLayout({"addr": ADDRESS_BITS, "data": 8}))),
             "status": In(StatusLayout(program_words)), "counters": In(CountersLayout()),
-            "stop": Out(1),
+            "stop": Out(1), "idle": Out(1),
         })
 
     def elaborate(self, platform):
@@ -96,6 +102,12 @@ class LinkFrontEnd(wiring.Component):
         byte = payload_read.data
         status = self.status
         running = (status.state == State.RUNNING) | (status.state == State.WAITING)
+        # The held image (host.protocol, "Held image"): bytes written in sequence from address 0 and
+        # their CRC register; the frame being written started at load_frame_start with load_frame_crc.
+        load = {name: Signal(ADDRESS_BITS, name=f"load_{name}") for name in ("next", "frame_start")}
+        load_crc, load_frame_crc = Signal(32, init=CRC32_INIT), Signal(32, init=CRC32_INIT)
+        load_valid = Signal()
+        self._load = load, load_crc, load_frame_crc, load_valid
 
         def nak(code):
             reply(p.Reply.NAK, Cat(kind, Const(code, 8)), 2)
@@ -112,11 +124,11 @@ class LinkFrontEnd(wiring.Component):
                     nak(p.NakCode.TIMEOUT)
                     m.next = "REPLY"
 
-        with m.FSM():
+        with m.FSM() as receiver:
             with m.State("SYNC"):
                 take_byte(False)
                 with m.If(self.rx.valid & (self.rx.payload == p.SYNC)):
-                    m.d.sync += [crc.eq(0xFFFFFFFF), idle_cycles.eq(0), index.eq(0)]
+                    m.d.sync += [crc.eq(CRC32_INIT), idle_cycles.eq(0), index.eq(0)]
                     m.next = "KIND"
             for state, register, next_state in [("KIND", kind, "LENGTH0"), ("LENGTH0", length[:8], "LENGTH1"),
                                                 ("LENGTH1", length[8:], "PAYLOAD")]:
@@ -150,7 +162,7 @@ class LinkFrontEnd(wiring.Component):
                         m.d.sync += index.eq(0)
                         m.next = "CHECK"
             with m.State("CHECK"):
-                with m.If(stored_crc != (crc ^ 0xFFFFFFFF)):
+                with m.If(stored_crc != (crc ^ CRC32_INIT)):
                     nak(p.NakCode.BAD_CRC)
                     m.next = "REPLY"
                 with m.Else():
@@ -164,7 +176,9 @@ class LinkFrontEnd(wiring.Component):
                     m.next = "SYNC"
 
         # --- Sender: a pending reply first, else a WORD from the program ------------------------------
-        self._sender(m, reply_kind, reply_length, reply_payload, reply_pending)
+        sender = self._sender(m, reply_kind, reply_length, reply_payload, reply_pending)
+        m.d.comb += self.idle.eq(receiver.ongoing("SYNC") & ~reply_pending & sender.ongoing("IDLE")
+                                 & ~self.host_out.valid & ~fifo.r_rdy)
         return m
 
     def _dispatch(self, m, kind, length, running, nak, reply, status, fifo):
@@ -172,19 +186,24 @@ class LinkFrontEnd(wiring.Component):
         with m.State("DISPATCH"):
             with m.Switch(kind):
                 with m.Case(C.HELLO):
-                    with m.If(length != 0):
-                        nak(p.NakCode.BAD_LENGTH)
-                    with m.Else():
+                    with m.If(length == 0):          # a version-1 host: only our version, which it refuses
+                        reply(p.Reply.HELLO_REPLY, Const(p.PROTOCOL_VERSION, 8), p.LEGACY_HELLO_BYTES)
+                    with m.Elif(length == 1):
                         info = self.build.pack()
                         reply(p.Reply.HELLO_REPLY, Const(int.from_bytes(info, "little"), 8 * len(info)), len(info))
+                    with m.Else():
+                        nak(p.NakCode.BAD_LENGTH)
                     m.next = "REPLY"
                 with m.Case(C.STATUS):
                     with m.If(length != 0):
                         nak(p.NakCode.BAD_LENGTH)
                     with m.Else():
                         # Each field zero-extended to its width in the reply (host.protocol.Reply).
+                        load, load_crc, _, load_valid = self._load
                         widths = [(status.state, 8), (status.error, 8), (status.pc, 16),
-                                  (p.HOST_FIFO_WORDS - fifo.level, 16)]
+                                  (p.HOST_FIFO_WORDS - fifo.level, 16), (Mux(load_valid, load["next"], 0), 32),
+                                  (Mux(load_valid, load_crc ^ CRC32_INIT, 0), 32)]
+                        assert [bits // 8 for _, bits in widths] == [struct.calcsize("<" + c) for c in p.STATUS_HEAD.format[1:]]
                         widths += [(self.counters[name], 8 * COUNTER_BYTES) for name in CountersLayout().members]
                         extended = []
                         for index, (value, bits) in enumerate(widths):
@@ -244,6 +263,7 @@ class LinkFrontEnd(wiring.Component):
                         nak(p.NakCode.OUT_OF_RANGE)
                     with m.Else():
                         m.d.sync += [target.eq(address), index.eq(4)]
+                        self._load_sequence(m, address)
                         m.next = "IMAGE"
                 with m.Case(C.START):
                     with m.If(length != 6):
@@ -262,6 +282,19 @@ class LinkFrontEnd(wiring.Component):
                     with m.Else():
                         m.d.sync += index.eq(0)
                         m.next = "WORDS"
+
+    def _load_sequence(self, m, address):
+        """A WRITE_IMAGE at `address` is about to write: start, continue, redo or end the held sequence."""
+        load, load_crc, load_frame_crc, load_valid = self._load
+        with m.If(address == 0):
+            m.d.sync += [load_valid.eq(1), load_crc.eq(CRC32_INIT), load_frame_crc.eq(CRC32_INIT)]
+        with m.Elif(load_valid & (address == load["next"])):
+            m.d.sync += load_frame_crc.eq(load_crc)
+        with m.Elif(load_valid & (address == load["frame_start"])):      # the last frame sent again
+            m.d.sync += load_crc.eq(load_frame_crc)
+        with m.Else():
+            m.d.sync += load_valid.eq(0)
+        m.d.sync += [load["frame_start"].eq(address), load["next"].eq(address)]
 
     def _execute(self, m, kind, length, fields, index, byte, byte_ready, word, target, fifo, ack, advance):
         with m.State("PROGRAM"):                     # 16 bytes an instruction, then one program write
@@ -286,6 +319,8 @@ class LinkFrontEnd(wiring.Component):
                 with m.If(self.mem_write.ready):
                     m.d.comb += advance.eq(1)
                     m.d.sync += [target.eq(target + 1), index.eq(index + 1)]
+                    load, load_crc, _, _ = self._load
+                    m.d.sync += [load_crc.eq(crc32_byte(m, load_crc, byte, "load_crc_next")), load["next"].eq(target + 1)]
         with m.State("START"):
             m.d.comb += [self.start.valid.eq(1), self.start.payload.length.eq(fields[:16]),
                          self.start.payload.image_bytes.eq(fields[16:48])]
@@ -304,12 +339,13 @@ class LinkFrontEnd(wiring.Component):
                     m.d.comb += [fifo.w_data.eq(assembled), fifo.w_en.eq(1)]
 
     def _sender(self, m, reply_kind, reply_length, reply_payload, reply_pending):
+        """The frame sender's FSM (returned: its IDLE state tells when nothing is being sent)."""
         kind, length = Signal(8), Signal(8)         # replies are shorter than 256 bytes
         assert REPLY_BYTES < 256
         body = Signal(8 * REPLY_BYTES)
         crc = Signal(32)
         sent = Signal(range(REPLY_BYTES + 1))
-        with m.FSM():
+        with m.FSM() as sender:
             with m.State("IDLE"):
                 with m.If(reply_pending):
                     m.d.sync += [kind.eq(reply_kind), length.eq(reply_length), body.eq(reply_payload),
@@ -326,7 +362,7 @@ class LinkFrontEnd(wiring.Component):
                     m.d.comb += [self.tx.valid.eq(1), self.tx.payload.eq(value)]
                     with m.If(self.tx.ready):
                         if state == "SYNC":
-                            m.d.sync += [crc.eq(0xFFFFFFFF), sent.eq(0)]
+                            m.d.sync += [crc.eq(CRC32_INIT), sent.eq(0)]
                         if counted:
                             m.d.sync += crc.eq(crc32_byte(m, crc, value, f"tx_crc_{state.lower()}"))
                         m.next = next_state
@@ -340,9 +376,10 @@ class LinkFrontEnd(wiring.Component):
                         m.d.sync += [body.eq(body >> 8), sent.eq(sent + 1),
                                      crc.eq(crc32_byte(m, crc, body[:8], "tx_crc_body"))]
             with m.State("CRC"):
-                final = crc ^ 0xFFFFFFFF
+                final = crc ^ CRC32_INIT
                 m.d.comb += [self.tx.valid.eq(1), self.tx.payload.eq(final.word_select(sent[:2], 8))]
                 with m.If(self.tx.ready):
                     m.d.sync += sent.eq(sent + 1)
                     with m.If(sent == 3):
                         m.next = "IDLE"
+        return sender

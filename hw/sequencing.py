@@ -1,5 +1,5 @@
 """FSM states shared by the units (inside `with m.FSM()`): a vector streamed through a pipeline, a
-pipeline drained, a command handed to a unit and its completion taken."""
+pipeline drained, a command handed to a unit and its completion taken (`dispatch`: both)."""
 
 from contextlib import contextmanager
 
@@ -52,3 +52,20 @@ def on_completion(m, state: str, *, done):
         m.d.comb += done.ready.eq(1)
         with m.If(done.valid):
             yield
+
+
+def dispatch_states(state: str) -> tuple[str, str]:
+    """The states `dispatch(m, state, ...)` defines: the command offered, then its completion awaited."""
+    return state, f"{state}_WAIT"
+
+
+@contextmanager
+def dispatch(m, state: str, *, command, done):
+    """A unit's command and its completion: state `state` offers `command` (a stream; its payload is
+    driven outside the FSM, it only counts while valid) until taken, then state `state`_WAIT takes `done`
+    (see on_completion); the body runs in the cycle done arrives and chooses the next state."""
+    offered, waiting = dispatch_states(state)
+    with offer(m, offered, command=command, next_state=waiting):
+        pass
+    with on_completion(m, waiting, done=done):
+        yield

@@ -11,7 +11,8 @@
     mmfree disasm      disassemble a program binary
     mmfree compile     compile a model (or an image, or a preset's layout) to a program
     mmfree iss         run a compiled model on the instruction-level simulator
-    mmfree run         generate text on the accelerator: simulated (cocotb) or a board's serial link
+    mmfree run         generate text on the accelerator: simulated (Verilator), a running sim-device, or a board
+    mmfree sim-device  the simulated device as a server (TCP port and pseudo-terminal), until stopped
     mmfree build       a bitstream for a board, with its report (bitstreams/commands.py)
     mmfree report      projected tokens/s and watts of a model on a target (bitstreams/commands.py)
 """
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import tempfile
 import time
@@ -37,11 +39,13 @@ def default_text() -> str:
 
 
 def evaluation_tokens(args, vocab_size: int) -> tuple[list[int], str]:
-    """Tokens of --text, else of the model's shipped held-out split, else of textwrap.py."""
+    """Tokens of --text, else of the model's shipped held-out split, else of textwrap.py, in the model's
+    tokenizer (host.text.tokenizer_for_vocab)."""
     from golden.tokenizer import ByteTokenizer
     from golden.zoo import heldout_text
+    from host.text import tokenizer_for_vocab
 
-    tokenizer = ByteTokenizer(vocab_size)
+    tokenizer = tokenizer_for_vocab(vocab_size, args.model)
     if args.text:
         try:
             return tokenizer.encode(Path(args.text).read_text(encoding="utf-8")), args.text
@@ -49,7 +53,10 @@ def evaluation_tokens(args, vocab_size: int) -> tuple[list[int], str]:
             raise MmfreeError(f"{args.text}: cannot read UTF-8 text ({error})") from None
     heldout = heldout_text(args.model) if not args.model.startswith("random:") else None
     if heldout is not None:
-        return list(heldout), f"held-out test split shipped with {args.model}"
+        # Bytes as they are for byte-level models (the split need not be valid UTF-8).
+        tokens = list(heldout) if isinstance(tokenizer, ByteTokenizer) else \
+            tokenizer.encode(heldout.decode("utf-8", errors="replace"))
+        return tokens, f"held-out test split shipped with {args.model}"
     return tokenizer.encode(default_text()), "Python stdlib textwrap.py source"
 
 
@@ -59,12 +66,12 @@ def cmd_demo(args) -> None:
     from golden.model import generate_greedy
     from golden.packing import TritFormat
     from golden.quantize import quantize_model
-    from golden.tokenizer import ByteTokenizer
     from golden.zoo import load_model
+    from host.text import continuation_text, tokenizer_for_vocab
 
     model = load_model(args.model)
     cfg = model.config
-    tokenizer = ByteTokenizer(cfg.vocab_size)
+    tokenizer = tokenizer_for_vocab(cfg.vocab_size, args.model)
     prompt = tokenizer.encode(args.prompt)
     print(f"model      {args.model}: {cfg.num_hidden_layers} layers, hidden {cfg.hidden_size}, "
           f"vocab {cfg.vocab_size}" + ("   [random weights: the text is noise]" if args.model.startswith("random:") else ""))
@@ -87,7 +94,7 @@ def cmd_demo(args) -> None:
     hw_seconds = time.perf_counter() - start
     same = next((k for k, (a, b) in enumerate(zip(float_tokens, hw_tokens)) if a != b), len(float_tokens))
     print(f"--- hardware-exact model, from the {TritFormat(image_format).name} image (prompt, then generated) ---")
-    print(args.prompt + tokenizer.decode(hw_tokens))
+    print(args.prompt + continuation_text(tokenizer, prompt, hw_tokens))
     print("---")
     if same == len(float_tokens):
         print(f"agreement  all {same} generated tokens identical to the float model's greedy decode (measured)")
@@ -95,7 +102,8 @@ def cmd_demo(args) -> None:
         # One near-tie decided differently sends two greedy decodes apart for good; the per-position
         # agreement that matters is what `mmfree fidelity` measures.
         print(f"agreement  first {same} of {len(float_tokens)} generated tokens identical to the float model's "
-              f"greedy decode, then they part (measured); float continues: {tokenizer.decode(float_tokens[same:])!r}")
+              f"greedy decode, then they part (measured); float continues: "
+              f"{continuation_text(tokenizer, prompt + float_tokens[:same], float_tokens[same:])!r}")
     print(f"speed      golden float {len(float_tokens) / float_seconds:.1f} tok/s, hardware-exact "
           f"{len(hw_tokens) / hw_seconds:.1f} tok/s on this CPU (measured; Python models, not the accelerator)")
 
@@ -235,12 +243,12 @@ def cmd_compile(args) -> None:
 def cmd_iss(args) -> None:
     from assembler.compiler import compile_model
     from assembler.iss import InstructionSetSimulator
-    from golden.tokenizer import ByteTokenizer
+    from host.text import continuation_text, tokenizer_for
 
     data, info = image_for(args.model, args.format)
     if data is None:
         raise MmfreeError("the ISS needs weights: give a model or an image, not a layout")
-    tokenizer = ByteTokenizer(info.config.vocab_size)
+    tokenizer = tokenizer_for(info, args.model)
     prompt = tokenizer.encode(args.prompt)
     if not prompt:
         raise MmfreeError("the prompt must hold at least one token")
@@ -250,49 +258,126 @@ def cmd_iss(args) -> None:
     start = time.perf_counter()
     iss.run()
     seconds = time.perf_counter() - start
-    print(args.prompt + tokenizer.decode(iss.host_out))
+    print(args.prompt + continuation_text(tokenizer, prompt, iss.host_out))
     steps = len(prompt) + max(args.max_tokens - 1, 0)
     print(f"[iss] {steps} decode steps, {iss.counters.cycles} cycles ({iss.counters.cycles / steps:.0f} per token, "
           f"derived from the ISS cost model), {iss.counters.instructions} instructions, {seconds:.2f} s host time",
           file=sys.stderr)
 
 
+def _device_for_model(args, info):
+    """The simulated Device for --model/--format/--lanes/--memory (sized for the model's compiled program)."""
+    from assembler.compiler import compile_model
+    from host.run import device_for
+
+    compiled = compile_model(info)
+    try:
+        return device_for(info, lanes=args.lanes, memory=args.memory,
+                          program_instructions=len(compiled.program.instructions),
+                          vmem_words=compiled.program.vmem_words, timeout_cycles=getattr(args, "timeout_cycles", None))
+    except (TypeError, ValueError) as error:
+        raise MmfreeError(str(error)) from None
+
+
+def _run_log_file() -> Path:
+    """A new log file for one simulated run (two runs never share one)."""
+    handle, name = tempfile.mkstemp(prefix="mmfree-sim-", suffix=".log")
+    os.close(handle)
+    return Path(name)
+
+
+def _transport(args, info):
+    """--device: sim (a simulated device of this run's own), tcp:HOST:PORT (a running `mmfree sim-device`),
+    or a serial port (a board, or the simulated device's pseudo-terminal)."""
+    device = args.device
+    if device == "sim":
+        from host.transport import SimTransport
+
+        log = _run_log_file()
+        print(f"[sim] the accelerator for this model ({args.lanes} lanes, {args.memory} memory model) in Verilator; "
+              f"simulator output: {log}", file=sys.stderr)
+        return SimTransport(_device_for_model(args, info), memory=args.memory, log_file=log, waves=args.waves,
+                            log=lambda line: print(f"[sim] {line}", file=sys.stderr, flush=True))
+    if args.waves:
+        raise MmfreeError("--waves needs --device sim (or `mmfree sim-device --waves`)")
+    if device.startswith("tcp:"):
+        from host.transport import TcpTransport
+
+        host, _, port = device[4:].rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise MmfreeError(f"--device {device}: expected tcp:HOST:PORT, e.g. tcp:127.0.0.1:5555")
+        return TcpTransport(host, int(port))
+    from host.transport import SerialTransport
+    return SerialTransport(device, baudrate=args.baud)
+
+
 def cmd_run(args) -> None:
-    from host.run import print_progress, run, simulated_device, tokenizer_for
+    from host.run import run
+    from host.text import LoadProgress, TextStream, tokenizer_for
 
     data, info = image_for(args.model, args.format)
     if data is None:
         raise MmfreeError("mmfree run needs weights: give a model or an image, not a layout")
     tokenizer = tokenizer_for(info, args.model)
     prompt = tokenizer.encode(args.prompt)
-    if args.device == "sim":
-        from assembler.compiler import compile_model
-        compiled = compile_model(info)
-        log = Path(tempfile.gettempdir()) / "mmfree-sim.log"
-        print(f"[sim] building the accelerator for this model ({args.lanes} lanes, {args.memory} memory model) "
-              f"in Verilator (cached after the first run); simulator output: {log}", file=sys.stderr)
-        transport = simulated_device(info, lanes=args.lanes, memory=args.memory,
-                                     program_instructions=len(compiled.program.instructions),
-                                     vmem_words=compiled.program.vmem_words, log_file=log)
-    else:
-        from host.transport import SerialTransport
-        transport = SerialTransport(args.device, baudrate=args.baud)
+    text = TextStream(tokenizer, context=prompt)
+    transport = _transport(args, info)
     try:
-        print(args.prompt, end="", flush=True)
         result = run(data, info, prompt, args.max_tokens, transport, timeout=args.timeout,
-                     on_token=lambda token: print(tokenizer.decode([token]), end="", flush=True),
-                     progress=print_progress(len(data)))
+                     on_start=lambda: print(args.prompt, end="", flush=True),
+                     on_token=lambda token: print(text.push(token), end="", flush=True),
+                     progress=LoadProgress(len(data)), log=lambda line: print(f"[load] {line}", file=sys.stderr))
+        print(text.finish())
     except KeyboardInterrupt:
         print("\n[run] cancelled", file=sys.stderr)
         return
     finally:
         transport.close()
-    print()
     per_token = result.cycles_per_token
     print(f"[run] {len(result.tokens)} tokens; {result.decode_steps} decode steps in {result.cycles:,} device cycles: "
           f"{per_token:,.0f} cycles/token (measured, device counters); {args.clock_mhz * 1e6 / per_token:,.1f} tokens/s "
           f"at {args.clock_mhz:g} MHz (projected: clock assumed); host time: load {result.load_seconds:.1f} s, "
-          f"generate {result.generate_seconds:.1f} s", file=sys.stderr)
+          f"generate {result.generate_seconds:.1f} s ({result.generate_seconds / max(len(result.tokens), 1):.2f} s/token)",
+          file=sys.stderr)
+
+
+def cmd_sim_device(args) -> None:
+    import signal
+
+    from sim.fast import FastDevice
+    from sim.memory_model import MEMORIES
+
+    data, info = image_for(args.model, args.format)
+    if data is None:
+        raise MmfreeError("mmfree sim-device sizes the device for a model's program: give a model or an image")
+    device = _device_for_model(args, info)
+    log = Path(args.log) if args.log else _run_log_file()
+    simulation = FastDevice(device, MEMORIES[args.memory], tcp_port=args.port, pty=not args.no_pty,
+                            waves=Path(args.waves) if args.waves else None, log_file=log,
+                            log=lambda line: print(f"[sim] {line}", flush=True))
+    build = device.build
+    print(f"[sim] the simulated device for {args.model} ({info.trit_format.name}, {build.lanes} lanes, {args.memory} "
+          f"memory model, {build.memory_bytes:,} bytes of memory); simulator output: {log}")
+    if simulation.tcp_port is not None:
+        print(f"listening on tcp:127.0.0.1:{simulation.tcp_port}   (mmfree run --device tcp:127.0.0.1:{simulation.tcp_port})")
+    if simulation.pty:
+        print(f"serial port {simulation.pty}   (mmfree run --device {simulation.pty}; any terminal program)")
+    print("[sim] runs until stopped (Ctrl-C); clients may come and go", flush=True)
+    def stop(*_):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        simulation.process.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        simulation.close()
+    simulation.check()
+    stats = simulation.stats()
+    if stats:
+        print(f"[sim] stopped after {stats['cycles']:,.0f} cycles in {stats['seconds']:.1f} s of simulation: "
+              f"{stats['cycles_per_second']:,.0f} cycles/s (measured)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -387,7 +472,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--model", default=DEFAULT_MODEL, help=model_help + "; or an .mmfi image")
     run.add_argument("--prompt", default='class Config:\n    """')
     run.add_argument("--max-tokens", type=int, default=16)
-    run.add_argument("--device", default="sim", help="'sim' (cocotb + Verilator) or a serial port, e.g. /dev/ttyUSB0")
+    run.add_argument("--device", default="sim", help="'sim' (a simulated device of its own, Verilator), "
+                     "tcp:HOST:PORT (a running `mmfree sim-device`) or a serial port (a board, e.g. /dev/ttyUSB0, "
+                     "or the simulated device's /dev/pts/N)")
     run.add_argument("--format", choices=sorted(FORMATS), default="2bit", help="weight packing of the image")
     run.add_argument("--lanes", type=int, default=64, help="engine lanes of the simulated build")
     run.add_argument("--memory", choices=["sdram", "ddr"], default="ddr", help="memory model of the simulated build")
@@ -396,7 +483,22 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--baud", type=int, default=BOARDS["ulx3s-85f"].baud,
                      help="a board's UART rate, as built (default: the ULX3S build's, %(default)s)")
     run.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for any answer")
+    run.add_argument("--waves", type=Path, help="with --device sim: write an FST trace of the whole run here "
+                     "(GTKWave; slow and large: use a short run)")
     run.set_defaults(func=cmd_run)
+
+    sim_device = sub.add_parser("sim-device", help="the simulated device as a server: a TCP port and a serial port")
+    sim_device.add_argument("--model", default=DEFAULT_MODEL, help=model_help + "; or an .mmfi image (sizes the device)")
+    sim_device.add_argument("--format", choices=sorted(FORMATS), default="2bit", help="weight packing it decodes")
+    sim_device.add_argument("--lanes", type=int, default=64, help="engine lanes")
+    sim_device.add_argument("--memory", choices=["sdram", "ddr"], default="ddr", help="memory model")
+    sim_device.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1 (0: any free one)")
+    sim_device.add_argument("--no-pty", action="store_true", help="no pseudo-terminal serial port")
+    sim_device.add_argument("--timeout-cycles", type=int, help="the link's inter-byte frame timeout in cycles "
+                            "(default: host.protocol.FRAME_TIMEOUT_CYCLES)")
+    sim_device.add_argument("--waves", help="write an FST trace here (GTKWave; grows while it runs)")
+    sim_device.add_argument("--log", help="simulator output file (default: a new file in the temp folder)")
+    sim_device.set_defaults(func=cmd_sim_device)
     return parser
 
 

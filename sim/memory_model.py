@@ -19,8 +19,7 @@ from __future__ import annotations
 import dataclasses
 from collections import deque
 
-import cocotb
-from cocotb.triggers import FallingEdge, ReadOnly
+from host.protocol import MemoryKind
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,6 +39,7 @@ class MemoryTiming:
 SDRAM_ULX3S = MemoryTiming(mem_bytes=2, latency=10, refresh_interval=780, refresh_cycles=7)
 DDR_64BIT = MemoryTiming(mem_bytes=16, latency=30, refresh_interval=780, refresh_cycles=26)
 MEMORIES = {"sdram": SDRAM_ULX3S, "ddr": DDR_64BIT}
+MEMORY_KINDS = {"sdram": MemoryKind.SDR_SDRAM, "ddr": MemoryKind.DDR}    # what a device of each reports (HELLO)
 
 
 class ExternalMemory:
@@ -58,9 +58,12 @@ class ExternalMemory:
         return getattr(self.dut, self.prefix + name)
 
     def start(self):
+        import cocotb
         cocotb.start_soon(self._run())
 
     async def _run(self):
+        from cocotb.triggers import FallingEdge, ReadOnly
+
         timing, width = self.timing, self.timing.mem_bytes
         req_valid, req_ready, req_payload = (self._signal(n) for n in ("mem_req__valid", "mem_req__ready", "mem_req__payload"))
         resp_valid, resp_ready, resp_payload = (self._signal(n) for n in ("mem_resp__valid", "mem_resp__ready", "mem_resp__payload"))

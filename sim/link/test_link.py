@@ -1,4 +1,5 @@
-"""The host driver against the simulated device (hw.device.Device in cocotb, bytes over TCP).
+"""The host driver against the simulated device (hw.device.Device in the fast Verilator harness,
+sim/fast; bytes over TCP). sim/link/test_agreement.py holds it to the cocotb bench.
 
 One simulation session serves the tests in order: a compiled tiny model loaded through the link
 generates exactly the golden model's tokens; then the faults: a corrupted frame (NAK BAD_CRC, nothing
@@ -9,6 +10,7 @@ host times out) — and after each fault the device still answers.
 """
 
 import struct
+import zlib
 
 import pytest
 
@@ -41,8 +43,9 @@ def session():
     accelerator = Accelerator.for_model(config, program_instructions=len(compiled.program.instructions),
                                         vmem_words=compiled.program.vmem_words, lanes=16, trit_format=FORMAT,
                                         mem_bytes=2)
-    device = Device(accelerator, memory_bytes=1 << 17, timeout_cycles=TIMEOUT_CYCLES)
-    transport = SimTransport(device, memory="sdram", build_name="link_tiny_2bit_sdram")
+    device = Device(accelerator, memory_bytes=1 << 17, memory_kind=p.MemoryKind.SDR_SDRAM,
+                    timeout_cycles=TIMEOUT_CYCLES)
+    transport = SimTransport(device, memory="sdram")
     driver = Driver(transport, timeout=60.0, counter_names=list(CountersLayout().members))
     yield driver, model, image, compiled
     transport.close()
@@ -58,6 +61,9 @@ def test_generates_the_golden_tokens(session):
     driver, model, image, compiled = session
     build = driver.hello()
     assert build.trit_format == FORMAT.value and build.lanes == 16
+    assert (build.memory_kind, build.frame_timeout_cycles, build.vector_width, build.batch) == \
+        (p.MemoryKind.SDR_SDRAM, TIMEOUT_CYCLES, 1, 1)
+    assert driver.status().held_image_bytes == 0                 # nothing written since reset
     driver.check_compatible(parse_header(image), len(image), len(compiled.program.instructions),
                             compiled.program.vmem_words)
     status = load_and_start(driver, image, compiled.program.to_bytes())
@@ -201,3 +207,67 @@ def test_silent_device_times_out():
     driver = Driver(_Silent(), timeout=0.3, retries=1)
     with pytest.raises(LinkError, match="no answer"):
         driver.hello()
+
+
+def test_a_version_1_host_is_refused_by_version(session):
+    driver, _, _, _ = session
+    # A version-1 host sends an empty HELLO and reads a 24-byte BuildInfo whose first byte is the version.
+    reply = driver.command(p.Command.HELLO, expect=p.Reply.HELLO_REPLY)
+    assert len(reply) == p.LEGACY_HELLO_BYTES and reply[0] == p.PROTOCOL_VERSION != 1
+    with pytest.raises(DeviceError) as refused:
+        driver.command(p.Command.HELLO, b"\x02\x00")
+    assert refused.value.nak is p.NakCode.BAD_LENGTH
+    assert driver.hello().protocol == p.PROTOCOL_VERSION
+
+
+def write_image_frames(driver, image, frames):
+    """WRITE_IMAGE the chunks of `image` at the given chunk indices, in that order."""
+    chunk = p.MAX_PAYLOAD - 4
+    for index in frames:
+        driver.command(p.Command.WRITE_IMAGE, struct.pack("<I", index * chunk) + image[index * chunk:(index + 1) * chunk])
+
+
+def test_the_device_reports_the_image_it_holds(session):
+    driver, model, image, compiled = session
+    chunk, frames = p.MAX_PAYLOAD - 4, -(-len(image) // (p.MAX_PAYLOAD - 4))
+    driver.stop()
+    driver.load_image(image)
+    held = driver.status()
+    assert held.holds(image) and (held.held_image_bytes, held.held_image_crc) == (len(image), zlib.crc32(image))
+    # The last frame again (its ACK lost): still held.
+    write_image_frames(driver, image, [frames - 1])
+    assert driver.status().holds(image)
+    # A load cut short: the prefix is reported, never the whole image.
+    write_image_frames(driver, image, range(frames // 2))
+    status = driver.status()
+    assert not status.holds(image)
+    assert (status.held_image_bytes, status.held_image_crc) == ((frames // 2) * chunk, zlib.crc32(image[:(frames // 2) * chunk]))
+    # The rest in order completes it.
+    write_image_frames(driver, image, range(frames // 2, frames))
+    assert driver.status().holds(image)
+    # A frame out of sequence (one chunk rewritten with other bytes): nothing held until address 0 again.
+    driver.command(p.Command.WRITE_IMAGE, struct.pack("<I", chunk) + bytes(16))
+    assert driver.status().held_image_bytes == 0
+    write_image_frames(driver, image, [2, 3])
+    assert driver.status().held_image_bytes == 0
+    # A damaged frame writes nothing and leaves the held image as it was.
+    driver.load_image(image)
+    frame = bytearray(p.encode(p.Command.WRITE_IMAGE, struct.pack("<I", 0) + b"\xff" * 64))
+    frame[20] ^= 0x01
+    driver.transport.write(bytes(frame))
+    kind, body = driver._reply(deadline=__import__("time").monotonic() + 60)
+    assert (kind, body[1]) == (p.Reply.NAK, p.NakCode.BAD_CRC) and driver.status().holds(image)
+
+
+def test_a_second_run_does_not_reload(session):
+    driver, model, image, _ = session
+    info = parse_header(image)
+    messages = []
+    first = run(image, info, [4, 9], 2, driver.transport, log=messages.append)
+    second = run(image, info, [4, 9], 2, driver.transport, log=messages.append)
+    assert not first.image_sent and not second.image_sent and len(messages) == 2 and "not sent again" in messages[0]
+    assert first.tokens == second.tokens == HardwareExactModel(model).generate([4, 9], 2)
+    # Another image is sent again, and the device then holds that one.
+    other = image_bytes(quantize_model(random_model(preset("tiny"), seed=22)), FORMAT)
+    third = run(other, parse_header(other), [4, 9], 2, driver.transport)
+    assert third.image_sent and driver.status().holds(other) and not driver.status().holds(image)

@@ -41,10 +41,24 @@ def test_damaged_and_oversized_frames_are_reported_and_skipped():
 
 
 def test_build_info_round_trips():
-    info = p.BuildInfo(1, 26, 64, 2, 16, 1024, 65536, 2048, 2048, 32000, 1 << 30)
+    info = p.BuildInfo(p.PROTOCOL_VERSION, 26, 64, 2, 16, 1024, 65536, 2048, 2048, 32000, 1 << 30, 1, 1,
+                       p.MemoryKind.DDR, 1 << 20)
     assert p.BuildInfo.unpack(info.pack()) == info
     with pytest.raises(p.ProtocolError):
         p.BuildInfo.unpack(info.pack()[:-1])
+
+
+def test_other_versions_are_refused_by_version_not_by_size():
+    # What a version-2 device answers a version-1 host's empty HELLO: the v1 size, only the version set.
+    legacy = bytes([p.PROTOCOL_VERSION]) + bytes(p.LEGACY_HELLO_BYTES - 1)
+    v1_format = struct.Struct("<BBHBBIIHHHI")                   # version 1's BuildInfo, as old hosts read it
+    assert v1_format.size == p.LEGACY_HELLO_BYTES and v1_format.unpack(legacy)[0] == p.PROTOCOL_VERSION
+    # A version-1 device's reply (its own size) to this host: a version message, not a size complaint.
+    old = v1_format.pack(1, 26, 64, 2, 16, 1024, 65536, 2048, 2048, 32000, 1 << 30)
+    with pytest.raises(p.VersionError, match="version 1, this host 2.*rebuild"):
+        p.BuildInfo.unpack(old)
+    with pytest.raises(p.VersionError, match="update mmfree"):
+        p.BuildInfo.unpack(bytes([p.PROTOCOL_VERSION + 1]) + bytes(40))
 
 
 def test_protocol_doc_is_current():
