@@ -1,26 +1,35 @@
 # All set-up happens here: a fresh machine with Python 3.11 needs nothing else.
+# `make demo` installs what the demo needs (the package alone: no torch, cocotb or place-and-route);
+# `make test` adds the extras the whole test suite needs (pyproject.toml: golden, sim, build, test).
 PYTHON ?= python3.11
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed
+JOBS   ?= 2
 
 .PHONY: demo test fidelity clean
 
-$(STAMP): pyproject.toml
+$(VENV)/.created:
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; set PYTHON=/path/to/python3.11"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test]"
-	touch $(STAMP)
+	touch $@
 
-demo: $(STAMP)
+$(VENV)/.installed-demo: pyproject.toml $(VENV)/.created
+	$(PY) -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml $(VENV)/.created
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $@ $(VENV)/.installed-demo
+
+demo: $(VENV)/.installed-demo
 	$(VENV)/bin/mmfree run --max-tokens 12
 
-test: $(STAMP)
-	$(PY) -m pytest -q
+test: $(VENV)/.installed-test
+	$(PY) -m pytest -q -n $(JOBS)
 
-fidelity: $(STAMP)
+fidelity: $(VENV)/.installed-test
 	$(VENV)/bin/mmfree fidelity
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build sim_build *.egg-info

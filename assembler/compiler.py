@@ -22,7 +22,7 @@ from golden.errors import MmfreeError
 from golden.fixedpoint import SFloat
 from golden.hwexact import sqrt_length
 from golden.image import ImageInfo, SectionKind, parse_header
-from golden.model import BITLINEAR_NORM_EPS
+from golden.config import BITLINEAR_NORM_EPS
 from golden.packing import row_bytes
 from golden.quantize import eps_term
 

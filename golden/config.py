@@ -16,6 +16,10 @@ from .errors import ConfigError
 
 MODEL_TYPE = "hgrn_bit"
 
+# The fused inference kernel upstream normalises BitLinear inputs with eps = 1e-6 whatever the
+# module's own attribute says (see shared MODEL.md); this is that constant (golden.model, golden.hwexact).
+BITLINEAR_NORM_EPS = 1e-6
+
 # Keys that Hugging Face's PretrainedConfig writes into every config.json and that do not affect the
 # network's math (or that only matter for features we reject separately, e.g. the short convolution).
 IGNORED_KEYS = frozenset({

@@ -15,7 +15,7 @@ import numpy as np
 
 from . import fixedpoint as fxp
 from . import formats as fmt
-from .model import BITLINEAR_NORM_EPS
+from .config import BITLINEAR_NORM_EPS
 from .quantize import BlockFloatVector, QuantizedLinear, QuantizedModel, eps_term
 
 

@@ -15,11 +15,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .config import HGRNBitConfig
-
-# The fused inference kernel upstream normalises BitLinear inputs with eps = 1e-6 whatever the
-# module's own attribute says (see shared MODEL.md); this is that constant.
-BITLINEAR_NORM_EPS = 1e-6
+from .config import BITLINEAR_NORM_EPS, HGRNBitConfig
 ACT_QMAX = 127          # int8 activations: clamp(round(x * 127 / absmax), -128, 127)
 ACT_QMIN = -128
 SCALE_FLOOR = 1e-5      # both absmax (activations) and absmean (weights) are clamped below at this

@@ -10,13 +10,16 @@ from __future__ import annotations
 import dataclasses
 import math
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
 
 from . import fixedpoint as fxp
 from . import formats as fmt
 from .config import HGRNBitConfig
-from .model import SCALE_FLOOR, HGRNBitForCausalLM, ternarize
+
+if TYPE_CHECKING:                       # torch only where a float model is quantized: images parse without it
+    from .model import HGRNBitForCausalLM
 
 
 @dataclasses.dataclass
@@ -94,6 +97,10 @@ class QuantizedModel:
 
 
 def quantize_linear(module) -> QuantizedLinear:
+    import torch
+
+    from .model import SCALE_FLOOR, ternarize
+
     weight = module.weight.detach().float()
     trits, _ = ternarize(weight)
     beta = float(weight.abs().mean().clamp(min=SCALE_FLOOR))
@@ -110,8 +117,14 @@ def quantize_embeddings(weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             np.array([row.exponent for row in rows], dtype=np.int64))
 
 
-@torch.no_grad()
 def quantize_model(model: HGRNBitForCausalLM) -> QuantizedModel:
+    import torch
+
+    with torch.no_grad():
+        return _quantize_model(model)
+
+
+def _quantize_model(model: HGRNBitForCausalLM) -> QuantizedModel:
     config = model.config
     lower = model.model.lower_bound_table()
     layers = []

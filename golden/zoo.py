@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import gzip
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-
-from .checkpoint import load_checkpoint
 from .config import HGRNBitConfig, preset
 from .errors import MmfreeError
-from .model import HGRNBitForCausalLM
+
+if TYPE_CHECKING:                       # torch only where a float model is built: names and paths without it
+    from .model import HGRNBitForCausalLM
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 DEFAULT_MODEL = "stdlib-256"
@@ -37,6 +37,10 @@ def heldout_text(spec: str) -> bytes | None:
 def random_model(config: HGRNBitConfig, seed: int = 0) -> HGRNBitForCausalLM:
     """Upstream initialisation, then every parameter made non-trivial so that all paths are exercised:
     embeddings N(0, 1), norm weights U(0.5, 1.5), lower_bounds N(0, 1)."""
+    import torch
+
+    from .model import HGRNBitForCausalLM
+
     generator = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng():
         torch.manual_seed(seed)
@@ -52,6 +56,8 @@ def random_model(config: HGRNBitConfig, seed: int = 0) -> HGRNBitForCausalLM:
 
 
 def load_model(spec: str = DEFAULT_MODEL) -> HGRNBitForCausalLM:
+    from .checkpoint import load_checkpoint
+
     if spec.startswith("random:"):
         parts = spec.split(":")
         if len(parts) not in (2, 3) or (len(parts) == 3 and not parts[2].isdigit()):

@@ -21,6 +21,7 @@ from golden.image import ImageInfo
 from . import protocol as p
 
 STATE_NAMES = {0: "IDLE", 1: "RUNNING", 2: "WAITING", 3: "HALTED", 4: "ERROR"}     # hw.controller.State
+RESYNC_BYTES = p.HEAD.size + p.MAX_PAYLOAD + p.CRC.size     # the longest frame: completes any partial one
 
 
 class LinkError(MmfreeError):
@@ -110,6 +111,19 @@ class Driver:
         self.decoder = p.Decoder()
         self.frames.clear()
         self.transport.read(quiet)
+
+    def resync(self, quiet: float = 0.2, limit: float | None = None) -> None:
+        """End whatever an earlier client left half-sent on the line (a run cut short, a vanished
+        connection), then forget every answer in flight: RESYNC_BYTES zero bytes complete any partial
+        frame (the device answers it with a NAK) and are skipped outside one; whatever arrives until the
+        line has been quiet for `quiet` seconds is dropped (at most `limit` seconds, default the timeout)."""
+        self.transport.write(bytes(RESYNC_BYTES))
+        deadline = time.monotonic() + (limit or self.timeout)
+        while self.transport.read(quiet) and time.monotonic() < deadline:
+            pass
+        self.decoder = p.Decoder()
+        self.frames.clear()
+        self.words.clear()
 
     # --- commands ------------------------------------------------------------------------------
     def hello(self) -> p.BuildInfo:

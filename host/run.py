@@ -83,6 +83,7 @@ def run(image: bytes, info: ImageInfo, prompt: list[int], max_tokens: int, trans
     compiled = compile_model(info)
     program = compiled.program.to_bytes()
     driver = Driver(transport, timeout=timeout, counter_names=list(CountersLayout().members))
+    driver.resync()                          # a new client: nothing an earlier one left half-sent counts
     driver.hello()
     driver.check_compatible(info, len(image), len(compiled.program.instructions), compiled.program.vmem_words)
     started = time.perf_counter()

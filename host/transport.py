@@ -15,15 +15,17 @@ from golden.errors import MmfreeError
 
 
 class SerialTransport:
-    """A board's USB-serial link (pyserial; `pip install pyserial`) at the UART rate of the board's build
-    (bitstreams/targets.py)."""
+    """A serial port (pyserial) at the UART rate of the board's build (bitstreams/targets.py): a board's
+    USB-serial link, or the pseudo-terminal of `mmfree sim-device` (whose rate is ignored)."""
 
     def __init__(self, port: str, baudrate: int):
+        import serial
+
         try:
-            import serial
-        except ImportError:
-            raise MmfreeError("a serial device needs pyserial: pip install pyserial") from None
-        self.port = serial.Serial(port, baudrate=baudrate, timeout=0)
+            self.port = serial.Serial(port, baudrate=baudrate, timeout=0)
+        except (serial.SerialException, OSError, ValueError) as error:
+            raise MmfreeError(f"cannot open the serial port {port} ({error}): check the path, your permissions "
+                              "(e.g. the dialout group) and that the board is plugged in") from None
 
     def write(self, data: bytes) -> None:
         self.port.write(data)

