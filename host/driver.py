@@ -40,6 +40,13 @@ class IncompatibleError(MmfreeError):
     """A program or image made for another device build."""
 
 
+def _word(payload: bytes) -> int:
+    """A WORD frame's value; ProtocolError for a payload of another size."""
+    if len(payload) != 4:
+        raise p.ProtocolError(f"WORD of {len(payload)} bytes, expected 4")
+    return struct.unpack("<i", payload)[0]
+
+
 @dataclasses.dataclass(frozen=True)
 class Status:
     state: str
@@ -78,7 +85,7 @@ class Driver:
         while True:
             kind, payload = self._next_frame(deadline)
             if kind == p.Reply.WORD:
-                self.words.append(struct.unpack("<i", payload)[0])
+                self.words.append(_word(payload))
             else:
                 return kind, payload
 
@@ -214,16 +221,20 @@ class Driver:
 
     def send_words(self, words: list[int]) -> None:
         """Words for the program's RECV, as the device's FIFO makes room."""
-        at = 0
+        at, deadline = 0, time.monotonic() + self.timeout
         while at < len(words):
             free = self.status().fifo_free
             if free == 0:
+                if time.monotonic() > deadline:
+                    raise LinkError(f"the device's RECV FIFO has had no room for {self.timeout:g} s "
+                                    f"({len(words) - at} words still to send)")
                 time.sleep(0.01)
                 continue
             batch = words[at:at + min(free, p.MAX_PAYLOAD // 4)]
             self.command(p.Command.SEND_WORDS, struct.pack(f"<{len(batch)}I", *[w & 0xFFFFFFFF for w in batch]),
                          idempotent=False)
             at += len(batch)
+            deadline = time.monotonic() + self.timeout
 
     def next_word(self, timeout: float | None = None) -> int:
         """The program's next SEND word. A device still computing is waited for: when nothing arrives
@@ -234,6 +245,8 @@ class Driver:
         while not self.words:
             try:
                 kind, payload = self._next_frame(time.monotonic() + timeout)
+            except p.ProtocolError as damaged:
+                raise LinkError(f"a damaged frame while waiting for tokens ({damaged})") from None
             except LinkError:
                 status = self.status()
                 if status.state == "ERROR":
@@ -247,7 +260,10 @@ class Driver:
                 continue
             if kind != p.Reply.WORD:
                 raise LinkError(f"unexpected frame kind 0x{kind:02x} while waiting for tokens")
-            self.words.append(struct.unpack("<i", payload)[0])
+            try:
+                self.words.append(_word(payload))
+            except p.ProtocolError as damaged:
+                raise LinkError(f"a damaged frame while waiting for tokens ({damaged})") from None
         return self.words.popleft()
 
     def generate(self, prompt: list[int], max_tokens: int, *, logits_words: int = 0,

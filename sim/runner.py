@@ -6,9 +6,12 @@ installed. `WAVES=1` writes an FST (Verilator) / FST (Icarus) trace into the bui
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import os
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 from amaranth.back import verilog
@@ -35,34 +38,41 @@ def run_cocotb(component, *, toplevel: str, test_module: str, build_name: str, e
                log_file: Path | None = None, extra_build_args: tuple[str, ...] = (),
                extra_sources: tuple[Path, ...] = ()) -> Path:
     """Emit `component` as Verilog, build it, and run every cocotb test of `test_module` (raises on failure).
+    build_name: a readable prefix of the build folder, which is keyed by a hash of everything the build
+    depends on (Verilog, extra sources, options, simulator), so equal designs share one build between
+    tests and pytest workers (a file lock serialises building it) and a changed design never reuses a
+    stale one. Each run gets its own folder under the build (results, waves).
     log_file: the build's and the simulation's output go there instead of the terminal.
     extra_build_args: more simulator options (e.g. Verilator's --coverage-toggle). extra_sources: Verilog
-    of modules the component instantiates (e.g. vendor primitives' simulation models). Returns the build folder."""
-    from cocotb_tools.runner import get_runner
+    of modules the component instantiates (e.g. vendor primitives' simulation models). Returns the run folder."""
+    from cocotb_tools.runner import get_results, get_runner
 
     simulator = os.environ.get("SIM", "verilator")
     waves = os.environ.get("WAVES", "0") not in ("", "0")
-    build_dir = BUILD_ROOT / simulator / build_name
-    source = build_dir / f"{toplevel}.v"
     text = verilog.convert(component, name=toplevel)
-    if not source.exists() or source.read_text() != text:
-        shutil.rmtree(build_dir, ignore_errors=True)        # a stale build (or a broken one) never survives
-        build_dir.mkdir(parents=True)
-        source.write_text(text)
     build_args = []
     if simulator == "verilator":
         _verilator_environment()
         build_args = ["-Wno-fatal", "-Wno-WIDTH", "-Wno-UNOPTFLAT"] + (["--trace-fst"] if waves else [])
     build_args += list(extra_build_args)
+    key = hashlib.sha256("\0".join([simulator, toplevel, text, *build_args, *(Path(source).read_text() for source in
+                                                                             extra_sources)]).encode()).hexdigest()[:16]
+    build_dir = BUILD_ROOT / simulator / f"{build_name}-{key}"
+    build_dir.mkdir(parents=True, exist_ok=True)
+    source = build_dir / f"{toplevel}.v"
     runner = get_runner(simulator)
     logs = {"log_file": log_file} if log_file else {}
-    runner.build(sources=[source, *extra_sources], hdl_toplevel=toplevel, build_dir=build_dir, build_args=build_args,
-                 waves=waves, always=False, **logs)
+    with open(build_dir / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)                    # another worker may be building the same design
+        if not source.exists() or source.read_text() != text:
+            source.write_text(text)
+        runner.build(sources=[source, *extra_sources], hdl_toplevel=toplevel, build_dir=build_dir,
+                     build_args=build_args, waves=waves, always=False, **logs)
+    test_dir = Path(tempfile.mkdtemp(prefix=f"{test_module.rsplit('.', 1)[-1]}-", dir=build_dir))
     sys_path = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
     results = runner.test(hdl_toplevel=toplevel, test_module=test_module, build_dir=build_dir,
-                          test_dir=build_dir, waves=waves, extra_env={**env, "PYTHONPATH": sys_path}, **logs)
-    from cocotb_tools.runner import get_results
+                          test_dir=test_dir, waves=waves, extra_env={**env, "PYTHONPATH": sys_path}, **logs)
     tests, failures = get_results(results)
     assert tests > 0, f"no cocotb test ran from {test_module}"
     assert failures == 0, f"{failures} of {tests} cocotb tests failed in {test_module} (see {results})"
-    return build_dir
+    return test_dir

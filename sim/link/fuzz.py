@@ -99,6 +99,7 @@ class Prediction:
     writes: list[str]               # intact commands that legitimately change the device (ACKed writes, START)
     ends_mid_frame: bool            # the input stopped inside a frame (its last answer: NAK TIMEOUT)
     frames: int                     # frames the receiver started (a SYNC outside a frame)
+    ends_after_sync: bool = False   # ... right after the SYNC that started it (see fuzz: the harness stall)
 
 
 @dataclasses.dataclass
@@ -213,7 +214,7 @@ class ReceiverModel:
                     state = "SYNC"
         if state != "SYNC":
             answers.append(self._nak(kind, p.NakCode.TIMEOUT))
-        return Prediction(answers, writes, state != "SYNC", frames)
+        return Prediction(answers, writes, state != "SYNC", frames, state == "KIND")
 
     @staticmethod
     def _nak(kind: int | None, code: p.NakCode) -> Answer:
@@ -502,6 +503,7 @@ class FuzzResult:
     held_checks: int = 0            # STATUS_REPLYs checked (those the fuzz triggered and the periodic ones)
     legitimate_writes: Counter = dataclasses.field(default_factory=Counter)   # intact writes (none by default)
     nak_stale_command: int = 0      # NAK TIMEOUT before the kind byte naming a command (docs: 0 when unknown)
+    harness_stalls: int = 0         # inputs ending in a lone SYNC after which the simulation's clock stopped
     golden: bool | None = None      # a request after the fuzz generated the golden tokens
     golden_tokens: list[int] = dataclasses.field(default_factory=list)
     expected_tokens: list[int] = dataclasses.field(default_factory=list)
@@ -551,8 +553,20 @@ class _Channel:
                 self.decoder = p.Decoder()
 
 
+def _compare(answer: Answer, kind: int, payload: bytes) -> str | None:
+    """None when the frame is the predicted answer, else what differs."""
+    got = _describe([(kind, payload)])
+    if kind != answer.kind:
+        return f"expected {answer.name}, got {got} {payload.hex()}"
+    if kind == p.Reply.NAK and (len(payload) != 2 or payload[1] != answer.code):
+        return f"expected {answer.name}, got NAK {payload.hex()}"
+    if answer.payload is not None and payload != answer.payload:
+        return f"expected {answer.name} {answer.payload.hex()}, got {payload.hex()}"
+    return None
+
+
 def _describe(frames) -> str:
-    return ", ".join(Answer(kind).name + ("" if kind != p.Reply.NAK else f"({payload.hex()})")
+    return ", ".join(Answer(kind).name + ("" if kind != p.Reply.NAK else f" ({payload.hex()})")
                      for kind, payload in frames) or "nothing"
 
 
@@ -586,17 +600,19 @@ def fuzz(transport, image: bytes, inputs, *, build: p.BuildInfo, program: bytes,
             result.failures.append(message)
 
     def resync() -> bool:
-        """After a surprise: let the device finish (a frame under way times out), then STATUS answers."""
-        channel.pending(0.2 + 2 * timeout_cycles / cycles_per_second)
-        transport.write(p.encode(p.Command.STATUS))
-        deadline = time.monotonic() + slack + 10_000 / cycles_per_second
-        while time.monotonic() < deadline:
-            frames, _ = channel.wait(1, deadline)
-            for kind, payload in frames:
-                if kind == p.Reply.STATUS_REPLY:
-                    channel.pending(0.05)
-                    check_status(payload, "after a resync")
-                    return True
+        """After a surprise: let the device finish (a frame under way times out), then STATUS answers
+        (a few tries: the STATUS may land inside a frame left open)."""
+        for _ in range(3):
+            channel.pending(0.2 + 2 * timeout_cycles / cycles_per_second)
+            transport.write(p.encode(p.Command.STATUS))
+            deadline = time.monotonic() + slack + 10_000 / cycles_per_second
+            while time.monotonic() < deadline:
+                frames, _ = channel.wait(1, deadline)
+                for kind, payload in frames:
+                    if kind == p.Reply.STATUS_REPLY:
+                        channel.pending(0.05)
+                        check_status(payload, "after a resync")
+                        return True
         return False
 
     def check_status(payload: bytes, where: str) -> bool:
@@ -635,6 +651,10 @@ def fuzz(transport, image: bytes, inputs, *, build: p.BuildInfo, program: bytes,
             return
         check_status(frames[0][1], where)
 
+    def deadline_cycles(data: bytes, answers: list[Answer]) -> int:
+        """Device cycles the input may take: a byte a cycle in, each reply out, the frame timeout."""
+        return 4 * len(data) + 400 * len(answers) + 2 * timeout_cycles + 1000
+
     started = time.monotonic()
     for number, item in enumerate(inputs):
         family, data = item if isinstance(item, tuple) else ("input", item)
@@ -645,24 +665,34 @@ def fuzz(transport, image: bytes, inputs, *, build: p.BuildInfo, program: bytes,
         result.inputs += 1
         result.bytes_sent += len(data)
         result.families[family] += 1
-        expected_answers = prediction.answers
         transport.write(data)
-        if expected_answers:
-            cycles = 4 * len(data) + 400 * len(expected_answers) + 2 * timeout_cycles + 1000
-            frames, damaged = channel.wait(len(expected_answers), time.monotonic() + slack + cycles / cycles_per_second)
-            problem = damaged
+        problem, frames = None, []
+        expected_answers = prediction.answers
+        if prediction.ends_after_sync:
+            # The fast harness (sim/fast/harness.cpp) stops the clock when Device.quiet was high in the
+            # cycle that took the last byte, so a frame's lone SYNC waits for the next byte instead of
+            # timing out. Wait a little for the NAK TIMEOUT; without it, a byte (0x00, taken as the
+            # kind) restarts the clock: either way, exactly one NAK TIMEOUT.
+            frames, problem = channel.wait(len(expected_answers), time.monotonic() + 0.01 + 400 / cycles_per_second
+                                           + deadline_cycles(data, expected_answers) / cycles_per_second)
+            if problem is None and len(frames) == len(expected_answers) - 1:
+                result.harness_stalls += 1
+                transport.write(b"\x00")
+        if expected_answers and problem is None:
+            more, problem = channel.wait(len(expected_answers) - len(frames),
+                                         time.monotonic() + slack + deadline_cycles(data, expected_answers) / cycles_per_second)
+            frames += more
+        if expected_answers or frames:
             if problem is None and len(frames) < len(expected_answers):
                 problem = "hang"
             for k, (answer, (kind, payload)) in enumerate(zip(expected_answers, frames)):
                 if problem:
                     break
-                if kind != answer.kind or (answer.payload is not None and payload != answer.payload):
-                    if kind == p.Reply.NAK and answer.kind == kind and answer.command is None and \
-                            len(payload) == 2 and payload[1] == answer.code:
-                        result.nak_stale_command += 1          # the code as predicted, a command byte not 0
-                        continue
-                    problem = f"answer {k}: expected {answer.name} {(answer.payload or b'').hex()}, got " \
-                              f"{_describe([(kind, payload)])} {payload.hex()}"
+                differs = _compare(answer, kind, payload)
+                if differs:
+                    problem = f"answer {k}: {differs}"
+                elif kind == p.Reply.NAK and answer.command is None and payload[0] != 0:
+                    result.nak_stale_command += 1
             if problem is None and len(frames) > len(expected_answers):
                 problem = f"extra frames: {_describe(frames[len(expected_answers):])}"
             if problem:
