@@ -128,7 +128,7 @@ class LinkFrontEnd(wiring.Component):
             with m.State("SYNC"):
                 take_byte(False)
                 with m.If(self.rx.valid & (self.rx.payload == p.SYNC)):
-                    m.d.sync += [crc.eq(CRC32_INIT), idle_cycles.eq(0), index.eq(0)]
+                    m.d.sync += [crc.eq(CRC32_INIT), idle_cycles.eq(0), index.eq(0), kind.eq(0)]   # NAKs before KIND name 0
                     m.next = "KIND"
             for state, register, next_state in [("KIND", kind, "LENGTH0"), ("LENGTH0", length[:8], "LENGTH1"),
                                                 ("LENGTH1", length[8:], "PAYLOAD")]:

@@ -142,3 +142,15 @@ def test_build_the_engine_for_the_icebreaker_with_its_report(capsys, tmp_path):
     assert main(["build", "--board", "icebreaker", "--top", "engine-check", "--lanes", "3",
                  "--out", str(tmp_path / "bad")]) == 2
     assert "lanes must be a multiple of 4" in capsys.readouterr().err
+
+
+def test_run_device_errors_are_one_line(capsys, tmp_path):
+    """Bad --device values answer with one error line (no device, no traceback), after the README's set-up."""
+    cases = [(["--device", str(tmp_path / "ttyNONE")], "cannot open the serial port"),
+             (["--device", "tcp:localhost"], "expected tcp:HOST:PORT"),
+             (["--device", "tcp:127.0.0.1:1"], "cannot connect to 127.0.0.1:1"),
+             (["--device", str(tmp_path / "ttyNONE"), "--waves", str(tmp_path / "w.fst")], "--waves needs --device sim")]
+    for extra, message in cases:
+        assert main(["run", "--model", "random:tiny:1", "--format", "2bit", "--max-tokens", "1", *extra]) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err and err.count("\n") == 1, err

@@ -31,6 +31,7 @@ HARNESS = Path(__file__).resolve().parent / "harness.cpp"
 VERILATOR_OPTIONS = ("-Wno-fatal", "-Wno-WIDTH", "-Wno-UNOPTFLAT", "--x-assign", "fast", "--x-initial", "fast",
                      "-O3", "--no-timing")
 CXX_OPTIMISATION = "-O2"        # the Verilated model's C++ (Verilator's default -Os is ~1.5x slower)
+CXX_FLAGS = "-std=c++17"
 
 
 class SimulationError(MmfreeError):
@@ -57,7 +58,7 @@ def build(device, *, waves: bool = False, jobs: int | None = None, log=None) -> 
     text = verilog.convert(device, name="device")
     options = VERILATOR_OPTIONS + (("--trace-fst",) if waves else ())
     key = hashlib.sha256("\0".join([text, HARNESS.read_text(), _verilator_version(), " ".join(options),
-                                    CXX_OPTIMISATION]).encode()).hexdigest()[:20]
+                                    CXX_OPTIMISATION, CXX_FLAGS]).encode()).hexdigest()[:20]
     folder = _cache_root() / key
     executable = folder / "obj_dir" / "Vdevice"
     if executable.exists():
@@ -74,7 +75,7 @@ def build(device, *, waves: bool = False, jobs: int | None = None, log=None) -> 
         shutil.rmtree(folder / "obj_dir", ignore_errors=True)
         jobs = jobs or max(1, os.cpu_count() or 1)
         command = [shutil.which("verilator") or "verilator", "--cc", "--exe", "--build", "-j", str(jobs),
-                   "--top-module", "device", *options, "-CFLAGS", "-std=c++17",
+                   "--top-module", "device", *options, "-CFLAGS", CXX_FLAGS,
                    "-MAKEFLAGS", f"OPT_FAST={CXX_OPTIMISATION} OPT_SLOW={CXX_OPTIMISATION} OPT_GLOBAL={CXX_OPTIMISATION}",
                    "device.v", str(HARNESS)]
         started = time.monotonic()

@@ -164,7 +164,8 @@ def test_damaged_answers_give_clean_errors(operation, plan, state, error):
 
 
 @FUZZ
-@given(plans, st.lists(st.binary(max_size=8), min_size=1, max_size=4), st.sampled_from(sorted(STATES)))
+@given(plans, st.lists(st.one_of(st.binary(min_size=4, max_size=4), st.binary(max_size=8)), min_size=1, max_size=4),
+       st.sampled_from(sorted(STATES)))
 def test_damaged_words_while_waiting_for_tokens(plan, words, state):
     """WORD frames the device sends on its own (of any length), damaged, while next_word waits."""
     device = DamagingDevice(plan, state=state)
@@ -174,13 +175,17 @@ def test_damaged_words_while_waiting_for_tokens(plan, words, state):
     outcome(lambda: [driver.next_word(TIMEOUT) for _ in words])
 
 
-@FUZZ
-@given(st.binary(max_size=600), st.sampled_from(sorted(OPERATIONS)))
-def test_any_bytes_from_the_device(stream, operation):
-    """Whatever bytes come back (valid frames among them or not)."""
+frames = st.builds(lambda kind, payload: p.encode(kind, payload),
+                   st.one_of(st.sampled_from(list(p.Reply)), st.integers(0, 255)), st.binary(max_size=80))
+
+
+@settings(FUZZ, max_examples=60)
+@given(st.lists(st.one_of(st.binary(max_size=64), frames), max_size=8), st.sampled_from(sorted(OPERATIONS)))
+def test_any_bytes_from_the_device(pieces, operation):
+    """Whatever bytes come back, frames of any kind and payload among them, and nothing else."""
     device = DamagingDevice([])
     device.answer = lambda kind, payload: []
-    device.out += stream
+    device.out += b"".join(pieces)
     outcome(lambda: OPERATIONS[operation](driver_for(device)))
 
 
