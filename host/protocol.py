@@ -9,7 +9,11 @@ Frame (both directions; integers little-endian):
 
 The CRC (zlib's CRC-32) covers kind, length and payload. A receiver drops a frame whose CRC fails, whose
 length exceeds MAX_PAYLOAD, or that stops for more than FRAME_TIMEOUT_CYCLES device cycles between
-two bytes, answering NAK with the reason; bytes outside a frame that are not SYNC are skipped (resync).
+two bytes (the default; a build reports its own in BuildInfo.frame_timeout_cycles), answering NAK with
+the reason (its command 0 when the frame stopped before its kind byte); bytes outside a frame that are
+not SYNC are skipped (resync). A host that connects to a device another host may have left mid-frame
+sends HEAD + MAX_PAYLOAD + CRC zero bytes first (they complete any partial frame, and are skipped
+outside one) and drops what comes back until the line is quiet (host.driver.Driver.resync).
 
 The host sends one command and waits for its answer (ACK, a reply, or NAK) before the next; the device
 also sends WORD frames on its own: every word the program SENDs (generated tokens, logits).

@@ -46,6 +46,14 @@ def simulated_device(info: ImageInfo, *, lanes: int, memory: str, program_instru
                                    vmem_words=vmem_words), memory=memory, log_file=log_file, waves=waves, log=log)
 
 
+def device_recipe(info: ImageInfo, *, lanes: int, memory: str, program_instructions: int, vmem_words: int,
+                  timeout_cycles: int | None = None) -> str:
+    """Everything device_for builds its Device from, as text: with the RTL's sources it names the build
+    (sim.fast.build's `recipe`: a warm start skips elaborating the design)."""
+    return repr(("device_for", info.config, info.trit_format.name, info.size, lanes, memory, program_instructions,
+                 vmem_words, timeout_cycles))
+
+
 def device_for(info: ImageInfo, *, lanes: int, memory: str, program_instructions: int, vmem_words: int,
                timeout_cycles: int | None = None):
     """The hw.device.Device a simulation of this model uses: an accelerator sized for the model and its

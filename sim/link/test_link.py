@@ -27,27 +27,21 @@ from golden.errors import MmfreeError
 from host.driver import DeviceError, Driver, IncompatibleError, LinkError
 from host.run import run
 from host.transport import SimTransport
-from hw.accelerator import ACTIVITY_COUNTERS, Accelerator, CountersLayout
-from hw.device import Device
+from hw.accelerator import ACTIVITY_COUNTERS, CountersLayout
+from sim.link.fuzz import FUZZ_TIMEOUT_CYCLES, fuzz_target
 
 FORMAT = TritFormat.TRITS_2BIT
-TIMEOUT_CYCLES = 4000
+pytestmark = pytest.mark.xdist_group("link")     # one session, its tests in order: one pytest worker
 
 
 @pytest.fixture(scope="module")
 def session():
-    config = preset("tiny")
-    model = quantize_model(random_model(config, seed=21))
-    image = image_bytes(model, FORMAT)
-    compiled = compile_model(parse_header(image))
-    accelerator = Accelerator.for_model(config, program_instructions=len(compiled.program.instructions),
-                                        vmem_words=compiled.program.vmem_words, lanes=16, trit_format=FORMAT,
-                                        mem_bytes=2)
-    device = Device(accelerator, memory_bytes=1 << 17, memory_kind=p.MemoryKind.SDR_SDRAM,
-                    timeout_cycles=TIMEOUT_CYCLES)
-    transport = SimTransport(device, memory="sdram")
+    target = fuzz_target()                        # the tiny model on the fuzz's build (shared Verilator build)
+    assert target.info.trit_format is FORMAT
+    compiled = compile_model(target.info)
+    transport = SimTransport(target.device, memory=target.memory)
     driver = Driver(transport, timeout=60.0, counter_names=list(CountersLayout().members))
-    yield driver, model, image, compiled
+    yield driver, target.model, target.image, compiled
     transport.close()
 
 
@@ -62,7 +56,7 @@ def test_generates_the_golden_tokens(session):
     build = driver.hello()
     assert build.trit_format == FORMAT.value and build.lanes == 16
     assert (build.memory_kind, build.frame_timeout_cycles, build.vector_width, build.batch) == \
-        (p.MemoryKind.SDR_SDRAM, TIMEOUT_CYCLES, 1, 1)
+        (p.MemoryKind.SDR_SDRAM, FUZZ_TIMEOUT_CYCLES, 1, 1)
     assert driver.status().held_image_bytes == 0                 # nothing written since reset
     driver.check_compatible(parse_header(image), len(image), len(compiled.program.instructions),
                             compiled.program.vmem_words)
