@@ -97,7 +97,12 @@ class Driver:
             self.transport.write(p.encode(command, payload))
             deadline = time.monotonic() + self.timeout
             try:
-                kind, body = self._reply(deadline)
+                while True:
+                    kind, body = self._reply(deadline)
+                    # An ACK or NAK names its command: one naming another is stale (a frame an earlier
+                    # client or a retry left behind), not this command's answer.
+                    if kind not in (p.Reply.ACK, p.Reply.NAK) or (body and body[0] == int(command)):
+                        break
             except p.ProtocolError as damaged:
                 if idempotent and attempt < self.retries:
                     self._drain()
@@ -114,10 +119,25 @@ class Driver:
         raise LinkError(f"{name}: still failing after {self.retries} retries")   # pragma: no cover
 
     def _drain(self, quiet: float = 0.2) -> None:
-        """Forget whatever is in flight (after a damaged frame), keeping WORDs."""
-        self.decoder = p.Decoder()
-        self.frames.clear()
-        self.transport.read(quiet)
+        """Forget the answers in flight (after a damaged frame) until the line is quiet for `quiet`
+        seconds (at most the timeout), keeping WORDs: a token is never lost to a damaged reply."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                frames = self.decoder.feed(b"")
+            except p.ProtocolError:
+                continue
+            self.words.extend(_word(payload) for kind, payload in [*self.frames, *frames]
+                              if kind == p.Reply.WORD and len(payload) == 4)
+            self.frames.clear()
+            data = self.transport.read(quiet)
+            if not data or time.monotonic() > deadline:
+                return
+            try:
+                frames = self.decoder.feed(data)
+            except p.ProtocolError:
+                frames = []
+            self.frames.extend(frames)
 
     def resync(self, quiet: float = 0.2, limit: float | None = None) -> None:
         """End whatever an earlier client left half-sent on the line (a run cut short, a vanished

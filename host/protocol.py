@@ -54,8 +54,8 @@ class Command(enum.IntEnum):
     HELLO: u8 the host's protocol version -> HELLO_REPLY (empty: a version-1 host, see Versions).
     WRITE_PROGRAM: u16 first instruction index, then instructions (16 bytes each) -> ACK.
     WRITE_IMAGE: u32 byte address, then image bytes -> ACK.
-    START: u16 program length (instructions), u32 image length (bytes); the image header is checked,
-        then the program runs -> ACK (the check's outcome: STATUS).
+    START: u16 program length (instructions), u32 image length (bytes); the RECV FIFO is emptied, the
+        image header is checked, then the program runs -> ACK (the check's outcome: STATUS).
     SEND_WORDS: u32 words for the program's RECV, at most the free room of the device's FIFO -> ACK.
     STATUS: none -> STATUS_REPLY.
     STOP: none; stops a program waiting in RECV (or an idle, halted or failed one) -> ACK.
@@ -172,10 +172,13 @@ class Decoder:
 
     def __init__(self):
         self.buffer = bytearray()
+        self.decoded: list[tuple[int, bytes]] = []      # frames decoded before a damaged one: the next feed's
 
     def feed(self, data: bytes) -> list[tuple[int, bytes]]:
+        """The frames complete so far. A damaged frame raises ProtocolError; the good frames decoded
+        before it in the same bytes are not lost: the next call (feed(b"") will do) returns them."""
         self.buffer += data
-        frames = []
+        frames, self.decoded = self.decoded, []
         while True:
             start = self.buffer.find(SYNC)
             if start < 0:
@@ -187,6 +190,7 @@ class Decoder:
             _, kind, length = HEAD.unpack_from(self.buffer)
             if length > MAX_PAYLOAD:
                 del self.buffer[:1]
+                self.decoded = frames
                 raise ProtocolError(f"frame of kind 0x{kind:02x} announces {length} bytes (max {MAX_PAYLOAD})")
             end = HEAD.size + length + CRC.size
             if len(self.buffer) < end:
@@ -195,6 +199,7 @@ class Decoder:
             (stored,) = CRC.unpack_from(self.buffer, HEAD.size + length)
             del self.buffer[:end]
             if crc32(body) != stored:
+                self.decoded = frames
                 raise ProtocolError(f"frame of kind 0x{kind:02x} fails its CRC")
             frames.append((kind, body[HEAD.size - 1:]))
 

@@ -50,8 +50,10 @@ def device_recipe(info: ImageInfo, *, lanes: int, memory: str, program_instructi
                   timeout_cycles: int | None = None) -> str:
     """Everything device_for builds its Device from, as text: with the RTL's sources it names the build
     (sim.fast.build's `recipe`: a warm start skips elaborating the design)."""
-    return repr(("device_for", info.config, info.trit_format.name, info.size, lanes, memory, program_instructions,
-                 vmem_words, timeout_cycles))
+    from sim.memory_model import MEMORIES, MEMORY_KINDS
+
+    return repr(("device_for", info.config, info.trit_format.name, info.size, lanes, MEMORIES[memory],
+                 MEMORY_KINDS[memory], program_instructions, vmem_words, timeout_cycles))
 
 
 def device_for(info: ImageInfo, *, lanes: int, memory: str, program_instructions: int, vmem_words: int,

@@ -55,7 +55,8 @@ class TcpTransport:
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.where = f"{host}:{port}"
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes, timeout: float = 60.0) -> None:
+        self.connection.settimeout(timeout)         # not the last read's (it may be a millisecond)
         try:
             self.connection.sendall(data)
         except OSError as error:

@@ -65,7 +65,8 @@ class Device(wiring.Component):
                      acc.program_write.en.eq(link.program_write.en), acc.stop.eq(link.stop),
                      link.status.eq(acc.status), link.counters.eq(acc.counters),
                      acc.vmem_write.en.eq(0), acc.vmem_read.en.eq(0),
-                     self.quiet.eq(link.idle & (acc.status.state != State.RUNNING))]
+                     self.quiet.eq(link.idle & (acc.status.state != State.RUNNING)
+                                   & ~((acc.status.state == State.WAITING) & link.host_in.valid))]
         return m
 
 

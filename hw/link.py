@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import struct
 
-from amaranth import Cat, Const, Module, Mux, Signal
+from amaranth import Cat, Const, Module, Mux, ResetInserter, Signal
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
@@ -46,8 +46,9 @@ class LinkFrontEnd(wiring.Component):
     host_out: stream of the program's SEND words (each becomes a WORD frame).
     mem_write: stream of {addr: byte address, data: byte} to external memory.
     status, counters: the controller's status and the performance counters.  stop: to the controller.
-    idle: no frame under way, no reply or WORD to send, the RECV FIFO empty (with the controller not
-    running, nothing changes until a byte arrives: a simulation may stop the clock).
+    idle: no frame under way, no reply or WORD to send (with the controller neither running nor about to
+    take a word from the RECV FIFO, nothing changes until a byte arrives: a simulation may stop the clock).
+    START empties the RECV FIFO.
     """
 
     def __init__(self, *, build: p.BuildInfo):
@@ -69,7 +70,9 @@ class LinkFrontEnd(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.fifo = fifo = SyncFIFOBuffered(width=32, depth=p.HOST_FIFO_WORDS)
+        # START empties the RECV FIFO: words a failed or stopped program left there are not the next request's.
+        self._fifo_flush = Signal()
+        m.submodules.fifo = fifo = ResetInserter(self._fifo_flush)(SyncFIFOBuffered(width=32, depth=p.HOST_FIFO_WORDS))
         m.d.comb += [self.host_in.valid.eq(fifo.r_rdy), self.host_in.payload.eq(fifo.r_data),
                      fifo.r_en.eq(self.host_in.ready)]
         m.submodules.payload = payload_memory = memory.Memory(shape=8, depth=p.MAX_PAYLOAD, init=[])
@@ -178,7 +181,7 @@ class LinkFrontEnd(wiring.Component):
         # --- Sender: a pending reply first, else a WORD from the program ------------------------------
         sender = self._sender(m, reply_kind, reply_length, reply_payload, reply_pending)
         m.d.comb += self.idle.eq(receiver.ongoing("SYNC") & ~reply_pending & sender.ongoing("IDLE")
-                                 & ~self.host_out.valid & ~fifo.r_rdy)
+                                 & ~self.host_out.valid)
         return m
 
     def _dispatch(self, m, kind, length, running, nak, reply, status, fifo):
@@ -325,6 +328,7 @@ class LinkFrontEnd(wiring.Component):
             m.d.comb += [self.start.valid.eq(1), self.start.payload.length.eq(fields[:16]),
                          self.start.payload.image_bytes.eq(fields[16:48])]
             with m.If(self.start.ready):
+                m.d.comb += self._fifo_flush.eq(1)
                 ack()
                 m.next = "REPLY"
         with m.State("WORDS"):                       # 4 bytes a word into the RECV FIFO

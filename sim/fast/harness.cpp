@@ -72,6 +72,8 @@ struct Options {
     bool once = false;                 // exit when the first TCP client leaves
     const char* waves = nullptr;       // FST file (builds with tracing only)
     uint64_t max_cycles = 0;           // 0: unbounded
+    unsigned poll_cycles = 256;        // cycles between looks at the endpoints while the device works (keep it
+                                       // well below the link's frame timeout: a frame may arrive in pieces)
 };
 
 uint64_t number(const char* name, const char* text) {
@@ -102,6 +104,7 @@ Options parse(int argc, char** argv) {
         else if (arg == "--once") o.once = true;
         else if (arg == "--waves") o.waves = value();
         else if (arg == "--max-cycles") o.max_cycles = number("--max-cycles", value());
+        else if (arg == "--poll-cycles") o.poll_cycles = number("--poll-cycles", value());
         else if (arg.rfind("+verilator", 0) == 0) continue;
         else fail(2, "unknown option " + arg);
     }
@@ -109,6 +112,7 @@ Options parse(int argc, char** argv) {
         fail(2, "--mem-bytes (1..64) and --memory-size (a multiple of it) are required");
     if (!o.addr_bits || o.addr_bits > 40) fail(2, "--addr-bits (1..40) is required");
     if (!o.cycles_per_beat) fail(2, "--cycles-per-beat must be at least 1");
+    if (!o.poll_cycles) fail(2, "--poll-cycles must be at least 1");
     if (o.tcp_port < 0 && !o.pty) fail(2, "no endpoint: give --tcp-port and/or --pty");
 #if !VM_TRACE
     if (o.waves) fail(2, "--waves needs a build with tracing (sim.fast.build(..., waves=True))");
@@ -245,6 +249,7 @@ int main(int argc, char** argv) {
         if (pty.fd < 0 || grantpt(pty.fd) || unlockpt(pty.fd)) fail(2, std::string("no pseudo-terminal: ") + std::strerror(errno));
         const char* name = ptsname(pty.fd);
         int client = open(name, O_RDWR | O_NOCTTY);      // raw mode, so no byte is translated on the way
+        if (client < 0) fail(2, std::string("cannot open ") + name + ": " + std::strerror(errno));
         termios mode{};
         tcgetattr(client, &mode);
         cfmakeraw(&mode);
@@ -275,13 +280,19 @@ int main(int argc, char** argv) {
     std::deque<uint8_t> incoming;
     uint64_t cycle = 0, quiet_sleeps = 0;
     const uint64_t addr_mask = (uint64_t(1) << o.addr_bits) - 1;
-    const unsigned poll_every = 256;                      // cycles between looks at the endpoints
     auto started = std::chrono::steady_clock::now();
     double slept = 0;                                     // seconds the clock stood still (quiet device)
 
-    // Accept a TCP client when none is attached; move bytes both ways; detect clients leaving.
+    // Move bytes both ways; notice a client that left; accept a TCP client when none is attached (in
+    // this order, so a client that reconnects at once is not taken for a second one).
     auto service = [&]() {
         if (listener >= 0) {
+            if (tcp.fd >= 0 && !tcp.exchange(incoming)) {
+                close(tcp.fd);
+                tcp.fd = -1;
+                tcp.out.clear();
+                if (o.once) g_stop = 1;
+            }
             for (;;) {
                 int client = accept(listener, nullptr, nullptr);
                 if (client < 0) break;
@@ -295,12 +306,7 @@ int main(int argc, char** argv) {
                 set_nonblocking(client);
                 tcp.fd = client;
                 tcp.out.clear();                          // what the device said before belongs to nobody
-            }
-            if (tcp.fd >= 0 && !tcp.exchange(incoming)) {
-                close(tcp.fd);
-                tcp.fd = -1;
-                tcp.out.clear();
-                if (o.once) g_stop = 1;
+                tcp.exchange(incoming);
             }
         }
         if (pty.fd >= 0) {
@@ -360,15 +366,16 @@ int main(int argc, char** argv) {
         const bool quiet = top->quiet && !took_byte && !offer && incoming.empty() && memory.pending.empty();
         rising_edge(*top, dump);
 
-        if (quiet || cycle % poll_every == 0) {
+        if (quiet || cycle % o.poll_cycles == 0) {
             service();
-            // Quiet and nothing arrived: stop the clock until a byte (or a client) comes.
-            while (quiet && incoming.empty() && !g_stop && tcp.out.empty() && pty.out.empty()) {
+            // Quiet and nothing arrived: stop the clock until a byte (or a client) comes; meanwhile what
+            // the device said goes out as the clients take it.
+            while (quiet && incoming.empty() && !g_stop) {
                 pollfd fds[3];
                 nfds_t count = 0;
                 if (listener >= 0) fds[count++] = {listener, POLLIN, 0};
-                if (tcp.fd >= 0) fds[count++] = {tcp.fd, POLLIN, 0};
-                if (pty.fd >= 0 && pty.attached) fds[count++] = {pty.fd, POLLIN, 0};
+                if (tcp.fd >= 0) fds[count++] = {tcp.fd, short(POLLIN | (tcp.out.empty() ? 0 : POLLOUT)), 0};
+                if (pty.fd >= 0 && pty.attached) fds[count++] = {pty.fd, short(POLLIN | (pty.out.empty() ? 0 : POLLOUT)), 0};
                 // A pty without a client cannot be waited on (it reports a hang-up at once): look again soon.
                 auto before = std::chrono::steady_clock::now();
                 poll(fds, count, pty.fd >= 0 && !pty.attached ? 50 : 500);

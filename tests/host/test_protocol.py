@@ -64,3 +64,13 @@ def test_other_versions_are_refused_by_version_not_by_size():
 def test_protocol_doc_is_current():
     doc = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
     assert doc.read_text(encoding="utf-8") == p.markdown(), "run: python -m host.protocol"
+
+
+def test_good_frames_before_a_damaged_one_are_not_lost():
+    word = p.encode(p.Reply.WORD, b"\x07\x00\x00\x00")
+    damaged = bytearray(p.encode(p.Reply.ACK, b"\x05"))
+    damaged[-1] ^= 0x10
+    decoder = p.Decoder()
+    with pytest.raises(p.ProtocolError, match="CRC"):
+        decoder.feed(word + bytes(damaged) + word)
+    assert decoder.feed(b"") == [(p.Reply.WORD, b"\x07\x00\x00\x00")] * 2
