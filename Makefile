@@ -1,6 +1,7 @@
 # All set-up happens here: a fresh machine with Python 3.11 needs nothing else.
 # `make demo` installs what the demo needs (the package alone: no torch, cocotb or place-and-route);
 # `make test` adds the extras the whole test suite needs (pyproject.toml: golden, sim, build, test).
+# --no-compile: modules are byte-compiled when first imported, not all of torch's at install time.
 PYTHON ?= python3.11
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
@@ -11,15 +12,14 @@ JOBS   ?= 2
 $(VENV)/.created:
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; set PYTHON=/path/to/python3.11"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
 	touch $@
 
 $(VENV)/.installed-demo: pyproject.toml $(VENV)/.created
-	$(PY) -m pip install --quiet -e .
+	$(PY) -m pip install --quiet --no-compile -e .
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml $(VENV)/.created
-	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install --quiet --no-compile -e ".[test]"
 	touch $@ $(VENV)/.installed-demo
 
 demo: $(VENV)/.installed-demo
