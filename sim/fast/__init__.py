@@ -31,6 +31,7 @@ HARNESS = Path(__file__).resolve().parent / "harness.cpp"
 VERILATOR_OPTIONS = ("-Wno-fatal", "-Wno-WIDTH", "-Wno-UNOPTFLAT", "--x-assign", "fast", "--x-initial", "fast",
                      "-O3", "--no-timing")
 CXX_OPTIMISATION = "-O2"        # the Verilated model's C++ (Verilator's default -Os is ~1.5x slower)
+CXX_SLOW_OPTIMISATION = "-O0"   # code run once (construction, initial values): compiled fast, not optimised
 CXX_FLAGS = "-std=c++17"
 COMPLETE = "complete"           # written into a build folder once its executable is whole
 
@@ -76,16 +77,15 @@ def build(device, *, waves: bool = False, jobs: int | None = None, log=None, rec
     from sim.runner import _verilator_environment
 
     options = VERILATOR_OPTIONS + (("--trace-fst",) if waves else ())
-    tools = [HARNESS.read_text(), _verilator_version(), " ".join(options), CXX_OPTIMISATION, CXX_FLAGS]
+    tools = [HARNESS.read_text(), _verilator_version(), " ".join(options), CXX_OPTIMISATION, CXX_SLOW_OPTIMISATION,
+             CXX_FLAGS]
     index = None
     if recipe is not None:
         index = _cache_root() / "recipes" / hashlib.sha256("\0".join([recipe, _sources_digest(), *tools])
                                                            .encode()).hexdigest()[:20]
         known = Path(index.read_text().strip()) if index.is_file() else None
         if known and known.is_file() and (known.parent.parent / COMPLETE).is_file():
-            for part in (device, *vars(device).values()):   # built before: not elaborated now, on purpose
-                if hasattr(part, "elaborate"):
-                    part._MustUse__silence = True
+            _not_elaborated_on_purpose(device)
             return known
     text = verilog.convert(device, name="device")
     key = hashlib.sha256("\0".join([text, *tools]).encode()).hexdigest()[:20]
@@ -108,7 +108,7 @@ def build(device, *, waves: bool = False, jobs: int | None = None, log=None, rec
         jobs = jobs or max(1, os.cpu_count() or 1)
         command = [shutil.which("verilator") or "verilator", "--cc", "--exe", "--build", "-j", str(jobs),
                    "--top-module", "device", *options, "-CFLAGS", CXX_FLAGS,
-                   "-MAKEFLAGS", f"OPT_FAST={CXX_OPTIMISATION} OPT_SLOW={CXX_OPTIMISATION} OPT_GLOBAL={CXX_OPTIMISATION}",
+                   "-MAKEFLAGS", f"OPT_FAST={CXX_OPTIMISATION} OPT_SLOW={CXX_SLOW_OPTIMISATION} OPT_GLOBAL={CXX_OPTIMISATION}",
                    "device.v", str(HARNESS)]
         started = time.monotonic()
         result = subprocess.run(command, cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -119,6 +119,19 @@ def build(device, *, waves: bool = False, jobs: int | None = None, log=None, rec
         (folder / COMPLETE).write_text("")                  # last: a build cut short is never taken for done
     _remember(index, executable)
     return executable
+
+
+def _not_elaborated_on_purpose(design) -> None:
+    """Silence Amaranth's "created but never used" for a design (and every part of it) whose build was
+    found by its recipe: it is not elaborated, on purpose."""
+    seen, parts = set(), [design]
+    while parts:
+        part = parts.pop()
+        if id(part) in seen or not hasattr(part, "elaborate"):
+            continue
+        seen.add(id(part))
+        part._MustUse__silence = True
+        parts.extend(vars(part).values())
 
 
 def _remember(index: Path | None, executable: Path) -> None:

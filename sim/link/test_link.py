@@ -31,7 +31,6 @@ from hw.accelerator import ACTIVITY_COUNTERS, CountersLayout
 from sim.link.fuzz import FUZZ_TIMEOUT_CYCLES, fuzz_target
 
 FORMAT = TritFormat.TRITS_2BIT
-pytestmark = pytest.mark.xdist_group("link")     # one session, its tests in order: one pytest worker
 
 
 @pytest.fixture(scope="module")

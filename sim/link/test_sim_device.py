@@ -17,7 +17,6 @@ from mmfree.cli import main
 
 MODEL = ["--model", "random:tiny:8", "--format", "2bit", "--lanes", "16", "--memory", "sdram",
          "--timeout-cycles", "256"]                      # the device the other link tests build (one Verilator build)
-pytestmark = pytest.mark.xdist_group("sim-device")       # one server for both tests: one pytest worker
 RUN = ["--prompt", "ab", "--max-tokens", "5", "--timeout", "60"]
 
 
