@@ -493,7 +493,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for any answer")
     run.add_argument("--timeout-cycles", type=int, help="with --device sim: the link's inter-byte frame timeout in "
                      "cycles (default: host.protocol.FRAME_TIMEOUT_CYCLES)")
-    run.add_argument("--waves", type=Path, help="with --device sim: write an FST trace of the whole run here "
+    run.add_argument("--waves", type=Path, help="with --device sim: write a trace of the whole run here, .fst "
+                     "(needs Debian's liblz4-dev to build) or .vcd "
                      "(GTKWave; slow and large: use a short run)")
     run.set_defaults(func=cmd_run)
 
@@ -506,7 +507,8 @@ def build_parser() -> argparse.ArgumentParser:
     sim_device.add_argument("--no-pty", action="store_true", help="no pseudo-terminal serial port")
     sim_device.add_argument("--timeout-cycles", type=int, help="the link's inter-byte frame timeout in cycles "
                             "(default: host.protocol.FRAME_TIMEOUT_CYCLES)")
-    sim_device.add_argument("--waves", help="write an FST trace here (GTKWave; grows while it runs)")
+    sim_device.add_argument("--waves", help="write a trace here, .fst (needs Debian's liblz4-dev) or .vcd "
+                            "(GTKWave; grows while it runs)")
     sim_device.add_argument("--log", help="simulator output file (default: a new file in the temp folder)")
     sim_device.set_defaults(func=cmd_sim_device)
     return parser

@@ -65,18 +65,30 @@ def _sources_digest() -> str:
     return digest.hexdigest()
 
 
-def build(device, *, waves: bool = False, jobs: int | None = None, log=None, recipe: str | None = None) -> Path:
+WAVE_FORMATS = {".fst": "--trace-fst", ".vcd": "--trace"}    # trace file suffix -> Verilator option
+
+
+def wave_format(path: Path) -> str:
+    """The trace format of a --waves file, from its suffix (.fst: compact, needs the lz4 headers to
+    build, Debian's liblz4-dev; .vcd: plain text, needs nothing)."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in WAVE_FORMATS:
+        raise SimulationError(f"{path}: a trace is written as .fst or .vcd, not {suffix or 'no suffix'!r}")
+    return suffix
+
+
+def build(device, *, waves: str | None = None, jobs: int | None = None, log=None, recipe: str | None = None) -> Path:
     """The harness executable for `device` (a hw.device.Device), building it unless the cache has it.
     The cache is keyed by a hash of the Verilog (and of the harness, Verilator and options).
     recipe: the parameters `device` was made from (e.g. host.run.device_recipe); with them, a build made
     from the same parameters and the same RTL sources is found without elaborating the design again
-    (seconds saved on every warm start). waves: a build that can write an FST trace (slower).
+    (seconds saved on every warm start). waves: ".fst" or ".vcd": a build that can write that trace (slower).
     log: a callable for one-line progress messages."""
     from amaranth.back import verilog
 
     from sim.runner import _verilator_environment
 
-    options = VERILATOR_OPTIONS + (("--trace-fst",) if waves else ())
+    options = VERILATOR_OPTIONS + ((WAVE_FORMATS[waves],) if waves else ())
     tools = [HARNESS.read_text(), _verilator_version(), " ".join(options), CXX_OPTIMISATION, CXX_SLOW_OPTIMISATION,
              CXX_FLAGS]
     index = None
@@ -114,6 +126,9 @@ def build(device, *, waves: bool = False, jobs: int | None = None, log=None, rec
         result = subprocess.run(command, cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         (folder / "build.log").write_text(result.stdout)
         if result.returncode or not executable.exists():
+            if "lz4.h" in result.stdout:
+                raise SimulationError("an FST trace needs the lz4 headers to build (Debian: apt-get install "
+                                      "liblz4-dev); or write a .vcd trace")
             raise SimulationError(f"the Verilator build failed (exit {result.returncode}); see {folder / 'build.log'}")
         (folder / "build_seconds").write_text(f"{time.monotonic() - started:.1f}\n")
         (folder / COMPLETE).write_text("")                  # last: a build cut short is never taken for done
@@ -163,7 +178,7 @@ class FastDevice:
     def __init__(self, device, memory: MemoryTiming, *, tcp_port: int | None = 0, pty: bool = False,
                  once: bool = False, waves: Path | None = None, log_file: Path | None = None,
                  start_timeout: float = 30.0, log=None, extra_args: tuple[str, ...] = (), recipe: str | None = None):
-        executable = build(device, waves=waves is not None, log=log, recipe=recipe)
+        executable = build(device, waves=wave_format(waves) if waves is not None else None, log=log, recipe=recipe)
         if log_file is None:
             handle, name = tempfile.mkstemp(prefix="mmfree-sim-", suffix=".log")
             os.close(handle)

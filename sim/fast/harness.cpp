@@ -42,8 +42,12 @@
 #include "Vdevice.h"
 #include "Vdevice___024root.h"
 #include "verilated.h"
-#if VM_TRACE
+#if VM_TRACE_FST
 #include "verilated_fst_c.h"
+using Trace = VerilatedFstC;
+#elif VM_TRACE
+#include "verilated_vcd_c.h"
+using Trace = VerilatedVcdC;
 #endif
 
 // Verilator spells the port `a__b` of the Verilog as `a___05Fb` (an escaped underscore).
@@ -213,11 +217,11 @@ int main(int argc, char** argv) {
     context->commandArgs(argc, argv);
     auto top = std::make_unique<Vdevice>(context.get());
 #if VM_TRACE
-    std::unique_ptr<VerilatedFstC> trace;
+    std::unique_ptr<Trace> trace;
     uint64_t trace_time = 0;
     if (o.waves) {
         context->traceEverOn(true);
-        trace = std::make_unique<VerilatedFstC>();
+        trace = std::make_unique<Trace>();
         top->trace(trace.get(), 99);
         trace->open(o.waves);
     }
