@@ -48,19 +48,23 @@ class TcpTransport:
 
     def __init__(self, host: str, port: int, *, connect_timeout: float = 10.0):
         try:
-            self.connection = socket.create_connection((host, port), timeout=connect_timeout)
+            connection = socket.create_connection((host, port), timeout=connect_timeout)
         except OSError as error:
             raise MmfreeError(f"cannot connect to {host}:{port} ({error.strerror or error}): is the simulated "
                               "device running (mmfree sim-device)?") from None
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.where = f"{host}:{port}"
+        self._adopt(connection, f"the device at {host}:{port}")
+
+    def _adopt(self, connection: socket.socket, where: str) -> None:
+        """Use a connected socket; `where` names the other end in errors."""
+        connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.connection, self.where = connection, where
 
     def write(self, data: bytes, timeout: float = 60.0) -> None:
         self.connection.settimeout(timeout)         # not the last read's (it may be a millisecond)
         try:
             self.connection.sendall(data)
         except OSError as error:
-            raise MmfreeError(f"the device at {self.where} closed the connection ({error})") from None
+            raise MmfreeError(f"{self.where} closed the connection ({error})") from None
 
     def read(self, timeout: float) -> bytes:
         self.connection.settimeout(max(timeout, 1e-3))
@@ -69,9 +73,9 @@ class TcpTransport:
         except socket.timeout:
             return b""
         except OSError as error:
-            raise MmfreeError(f"the device at {self.where} closed the connection ({error})") from None
+            raise MmfreeError(f"{self.where} closed the connection ({error})") from None
         if not data:
-            raise MmfreeError(f"the device at {self.where} closed the connection")
+            raise MmfreeError(f"{self.where} closed the connection")
         return data
 
     def close(self) -> None:
@@ -110,7 +114,7 @@ class SimTransport(TcpTransport):
         self.simulation.check()
 
 
-class CocotbTransport:
+class CocotbTransport(TcpTransport):
     """The device (hw.device.Device) in cocotb + Verilator, its rx/tx bytes over a local TCP socket
     (sim/link/server.py), a Python step per cycle: the cycle-level reference for the fast harness
     (SimTransport). Building the simulation takes a while the first time (cached after)."""
@@ -140,30 +144,23 @@ class CocotbTransport:
         deadline = time.monotonic() + connect_timeout
         while True:
             try:
-                self.connection, _ = self.listener.accept()
+                connection, _ = self.listener.accept()
                 break
             except socket.timeout:
                 if self.failure or not self.thread.is_alive():
                     raise MmfreeError(f"the simulation did not start: {self.failure}")
                 if time.monotonic() > deadline:
                     raise MmfreeError(f"the simulation did not connect within {connect_timeout:g} s")
-        self.connection.settimeout(None)
-
-    def write(self, data: bytes) -> None:
-        self.connection.sendall(data)
+        self._adopt(connection, "the cocotb simulation")
 
     def read(self, timeout: float) -> bytes:
-        self.connection.settimeout(max(timeout, 1e-3))
         try:
-            data = self.connection.recv(65536)
-        except socket.timeout:
-            return b""
-        if not data:
-            raise MmfreeError(f"the simulation ended ({self.failure or 'connection closed'})")
-        return data
+            return super().read(timeout)
+        except MmfreeError as ended:
+            raise MmfreeError(f"{ended} ({self.failure or 'it ended'})") from None
 
     def close(self) -> None:
-        self.connection.close()
+        super().close()
         self.listener.close()
         self.thread.join(timeout=60)
         if self.failure:                            # a failure after the last read is not lost
