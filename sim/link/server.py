@@ -1,4 +1,6 @@
-"""cocotb module: the simulated device (hw.device.Device) served to a host driver over TCP.
+"""cocotb module: the simulated device (hw.device.Device) served to a host driver over TCP, a Python step
+per cycle: the cycle-level reference the fast harness (sim/fast) is held to (sim/link/test_agreement.py;
+host.transport.CocotbTransport starts it).
 
 The host process listens on LINK_PORT (localhost) and starts this simulation; the testbench connects
 and moves bytes both ways, one byte a cycle on the device's rx / tx streams: the same bytes as on a
