@@ -11,8 +11,8 @@
     mmfree disasm      disassemble a program binary
     mmfree compile     compile a model (or an image, or a preset's layout) to a program
     mmfree iss         run a compiled model on the instruction-level simulator
-    mmfree run         generate text on the accelerator: simulated (Verilator), a running sim-device, or a board
-    mmfree sim-device  the simulated device as a server (TCP port and pseudo-terminal), until stopped
+    mmfree run         generate text on the accelerator: simulated, a running sim-device, or a board (host/commands.py)
+    mmfree sim-device  the simulated device as a server (TCP port and pseudo-terminal), until stopped (host/commands.py)
     mmfree build       a bitstream for a board, with its report (bitstreams/commands.py)
     mmfree report      projected tokens/s and watts of a model on a target (bitstreams/commands.py)
 """
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import sys
 import tempfile
 import time
@@ -265,127 +264,6 @@ def cmd_iss(args) -> None:
           file=sys.stderr)
 
 
-def _device_for_model(args, info):
-    """The simulated Device for --model/--format/--lanes/--memory (sized for the model's compiled program),
-    and its recipe (sim.fast.build)."""
-    from assembler.compiler import compile_model
-    from host.run import device_for, device_recipe
-
-    from sim.memory_model import MEMORIES
-
-    compiled = compile_model(info)
-    if args.lanes is None:                  # an engine that takes one memory beat a cycle
-        args.lanes = MEMORIES[args.memory].mem_bytes * info.trit_format.trits_per_byte
-    parameters = dict(lanes=args.lanes, memory=args.memory, program_instructions=len(compiled.program.instructions),
-                      vmem_words=compiled.program.vmem_words, timeout_cycles=getattr(args, "timeout_cycles", None))
-    try:
-        return device_for(info, **parameters), device_recipe(info, **parameters)
-    except (TypeError, ValueError) as error:
-        raise MmfreeError(str(error)) from None
-
-
-def _run_log_file() -> Path:
-    """A new log file for one simulated run (two runs never share one)."""
-    handle, name = tempfile.mkstemp(prefix="mmfree-sim-", suffix=".log")
-    os.close(handle)
-    return Path(name)
-
-
-def _transport(args, info):
-    """--device: sim (a simulated device of this run's own), tcp:HOST:PORT (a running `mmfree sim-device`),
-    or a serial port (a board, or the simulated device's pseudo-terminal)."""
-    device = args.device
-    if device == "sim":
-        from host.transport import SimTransport
-
-        log = _run_log_file()
-        device, recipe = _device_for_model(args, info)
-        print(f"[sim] the accelerator for this model ({args.lanes} lanes, {args.memory} memory model) in Verilator; "
-              f"simulator output: {log}", file=sys.stderr)
-        return SimTransport(device, memory=args.memory, log_file=log, waves=args.waves, recipe=recipe,
-                            log=lambda line: print(f"[sim] {line}", file=sys.stderr, flush=True))
-    if args.waves:
-        raise MmfreeError("--waves needs --device sim (or `mmfree sim-device --waves`)")
-    if device.startswith("tcp:"):
-        from host.transport import TcpTransport
-
-        host, _, port = device[4:].rpartition(":")
-        if not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise MmfreeError(f"--device {device}: expected tcp:HOST:PORT, e.g. tcp:127.0.0.1:5555")
-        return TcpTransport(host, int(port))
-    from host.transport import SerialTransport
-    return SerialTransport(device, baudrate=args.baud)
-
-
-def cmd_run(args) -> None:
-    from host.run import run
-    from host.text import LoadProgress, TextStream, tokenizer_for
-
-    data, info = image_for(args.model, args.format)
-    if data is None:
-        raise MmfreeError("mmfree run needs weights: give a model or an image, not a layout")
-    tokenizer = tokenizer_for(info, args.model)
-    prompt = tokenizer.encode(args.prompt)
-    text = TextStream(tokenizer, context=prompt)
-    transport = _transport(args, info)
-    try:
-        result = run(data, info, prompt, args.max_tokens, transport, timeout=args.timeout,
-                     on_start=lambda: print(args.prompt, end="", flush=True),
-                     on_token=lambda token: print(text.push(token), end="", flush=True),
-                     progress=LoadProgress(len(data)), log=lambda line: print(f"[load] {line}", file=sys.stderr))
-        print(text.finish())
-    except KeyboardInterrupt:
-        print("\n[run] cancelled", file=sys.stderr)
-        return
-    finally:
-        transport.close()
-    per_token = result.cycles_per_token
-    print(f"[run] {len(result.tokens)} tokens; {result.decode_steps} decode steps in {result.cycles:,} device cycles: "
-          f"{per_token:,.0f} cycles/token (measured, device counters); {args.clock_mhz * 1e6 / per_token:,.1f} tokens/s "
-          f"at {args.clock_mhz:g} MHz (projected: clock assumed); host time: load {result.load_seconds:.1f} s, "
-          f"generate {result.generate_seconds:.1f} s ({result.generate_seconds / max(len(result.tokens), 1):.2f} s/token)",
-          file=sys.stderr)
-
-
-def cmd_sim_device(args) -> None:
-    import signal
-
-    from sim.fast import FastDevice
-    from sim.memory_model import MEMORIES
-
-    data, info = image_for(args.model, args.format)
-    if data is None:
-        raise MmfreeError("mmfree sim-device sizes the device for a model's program: give a model or an image")
-    device, recipe = _device_for_model(args, info)
-    log = Path(args.log) if args.log else _run_log_file()
-    simulation = FastDevice(device, MEMORIES[args.memory], tcp_port=args.port, pty=not args.no_pty, recipe=recipe,
-                            waves=Path(args.waves) if args.waves else None, log_file=log,
-                            log=lambda line: print(f"[sim] {line}", flush=True))
-    build = device.build
-    print(f"[sim] the simulated device for {args.model} ({info.trit_format.name}, {build.lanes} lanes, {args.memory} "
-          f"memory model, {build.memory_bytes:,} bytes of memory); simulator output: {log}")
-    if simulation.tcp_port is not None:
-        print(f"listening on tcp:127.0.0.1:{simulation.tcp_port}   (mmfree run --device tcp:127.0.0.1:{simulation.tcp_port})")
-    if simulation.pty:
-        print(f"serial port {simulation.pty}   (mmfree run --device {simulation.pty}; any terminal program)")
-    print("[sim] runs until stopped (Ctrl-C); clients may come and go", flush=True)
-    def stop(*_):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, stop)
-    try:
-        simulation.process.wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        simulation.close()
-    simulation.check()
-    stats = simulation.stats()
-    if stats:
-        print(f"[sim] stopped after {stats['cycles']:,.0f} cycles in {stats['seconds']:.1f} s of simulation: "
-              f"{stats['cycles_per_second']:,.0f} cycles/s (measured)")
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mmfree", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -474,43 +352,8 @@ def build_parser() -> argparse.ArgumentParser:
     from bitstreams.commands import add_commands
     add_commands(sub)
 
-    run = sub.add_parser("run", help="generate text on the accelerator (simulated, or a board)")
-    run.add_argument("--model", default=DEFAULT_MODEL, help=model_help + "; or an .mmfi image")
-    run.add_argument("--prompt", default='class Config:\n    """')
-    run.add_argument("--max-tokens", type=int, default=16)
-    run.add_argument("--device", default="sim", help="'sim' (a simulated device of its own, Verilator), "
-                     "tcp:HOST:PORT (a running `mmfree sim-device`) or a serial port (a board, e.g. /dev/ttyUSB0, "
-                     "or the simulated device's /dev/pts/N)")
-    run.add_argument("--format", choices=sorted(FORMATS), default="base3",
-                     help="weight packing of the image (base3: a shipped model's own image)")
-    run.add_argument("--lanes", type=int, help="engine lanes of the simulated build (default: one memory beat a cycle: "
-                     "64 for 2bit, 80 for base3 behind ddr; 8 / 10 behind sdram)")
-    run.add_argument("--memory", choices=["sdram", "ddr"], default="ddr", help="memory model of the simulated build")
-    run.add_argument("--clock-mhz", type=float, default=100.0, help="clock for the tokens/s projection")
-    from bitstreams.targets import BOARDS
-    run.add_argument("--baud", type=int, default=BOARDS["ulx3s-85f"].baud,
-                     help="a board's UART rate, as built (default: the ULX3S build's, %(default)s)")
-    run.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for any answer")
-    run.add_argument("--timeout-cycles", type=int, help="with --device sim: the link's inter-byte frame timeout in "
-                     "cycles (default: host.protocol.FRAME_TIMEOUT_CYCLES)")
-    run.add_argument("--waves", type=Path, help="with --device sim: write a trace of the whole run here, .fst "
-                     "(needs Debian's liblz4-dev to build) or .vcd "
-                     "(GTKWave; slow and large: use a short run)")
-    run.set_defaults(func=cmd_run)
-
-    sim_device = sub.add_parser("sim-device", help="the simulated device as a server: a TCP port and a serial port")
-    sim_device.add_argument("--model", default=DEFAULT_MODEL, help=model_help + "; or an .mmfi image (sizes the device)")
-    sim_device.add_argument("--format", choices=sorted(FORMATS), default="base3", help="weight packing it decodes")
-    sim_device.add_argument("--lanes", type=int, help="engine lanes (default as for run)")
-    sim_device.add_argument("--memory", choices=["sdram", "ddr"], default="ddr", help="memory model")
-    sim_device.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1 (0: any free one)")
-    sim_device.add_argument("--no-pty", action="store_true", help="no pseudo-terminal serial port")
-    sim_device.add_argument("--timeout-cycles", type=int, help="the link's inter-byte frame timeout in cycles "
-                            "(default: host.protocol.FRAME_TIMEOUT_CYCLES)")
-    sim_device.add_argument("--waves", help="write a trace here, .fst (needs Debian's liblz4-dev) or .vcd "
-                            "(GTKWave; grows while it runs)")
-    sim_device.add_argument("--log", help="simulator output file (default: a new file in the temp folder)")
-    sim_device.set_defaults(func=cmd_sim_device)
+    from host.commands import add_commands as add_host_commands
+    add_host_commands(sub, model_help)
     return parser
 
 
