@@ -2,7 +2,7 @@
 models the external memory (sim.memory_model's timing, cycle for cycle) and moves the host link's bytes
 over TCP and/or a pseudo-terminal, with no Python on the per-cycle path.
 
-    build(device, memory)      -> the harness executable, compiled once per (Verilog, harness, Verilator,
+    build(device)              -> the harness executable, compiled once per (Verilog, harness, Verilator,
                                   options) and cached under sim_build/fast/<hash>/ (shared between runs,
                                   tests and processes; a file lock serialises builds)
     FastDevice(device, memory) -> the running harness: .tcp_port, .pty, .log_file, .stats(), .close()
