@@ -10,7 +10,7 @@ from pathlib import Path
 
 from golden.errors import MmfreeError
 from golden.zoo import DEFAULT_MODEL
-from mmfree.specs import FORMATS, image_for
+from mmfree.specs import FORMATS, image_for, weights_and_prompt
 
 
 def add_commands(sub, model_help: str) -> None:
@@ -108,13 +108,9 @@ def _transport(args, info):
 
 def cmd_run(args) -> None:
     from host.run import run
-    from host.text import LoadProgress, TextStream, tokenizer_for
+    from host.text import LoadProgress, TextStream
 
-    data, info = image_for(args.model, args.format)
-    if data is None:
-        raise MmfreeError("mmfree run needs weights: give a model or an image, not a layout")
-    tokenizer = tokenizer_for(info, args.model)
-    prompt = tokenizer.encode(args.prompt)
+    data, info, tokenizer, prompt = weights_and_prompt(args.model, args.format, args.prompt, "mmfree run")
     text = TextStream(tokenizer, context=prompt)
     transport = _transport(args, info)
     try:

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from golden.errors import MmfreeError
 from golden.zoo import DEFAULT_MODEL
-from mmfree.specs import FORMATS, image_for, trit_format
+from mmfree.specs import FORMATS, image_for, trit_format, weights_and_prompt
 
 
 def default_text() -> str:
@@ -242,13 +242,9 @@ def cmd_compile(args) -> None:
 def cmd_iss(args) -> None:
     from assembler.compiler import compile_model
     from assembler.iss import InstructionSetSimulator
-    from host.text import continuation_text, tokenizer_for
+    from host.text import continuation_text
 
-    data, info = image_for(args.model, args.format)
-    if data is None:
-        raise MmfreeError("the ISS needs weights: give a model or an image, not a layout")
-    tokenizer = tokenizer_for(info, args.model)
-    prompt = tokenizer.encode(args.prompt)
+    data, info, tokenizer, prompt = weights_and_prompt(args.model, args.format, args.prompt, "the ISS")
     if not prompt:
         raise MmfreeError("the prompt must hold at least one token")
     compiled = compile_model(info)

@@ -58,3 +58,16 @@ def config_for(spec: str):
         if (directory / "config.json").is_file():
             return HGRNBitConfig.from_json_file(directory / "config.json")
     raise MmfreeError(f"{spec!r} is neither a preset ({', '.join(sorted(PRESETS))}) nor a directory with config.json")
+
+
+def weights_and_prompt(spec: str, format_name: str, prompt_text: str, command: str):
+    """(image bytes, ImageInfo, tokenizer, prompt tokens) for a command that runs a model on text: the
+    model's weights (refused for a layout), its tokenizer by the one rule (host.text.tokenizer_for)."""
+    from host.text import tokenizer_for
+
+    data, info = image_for(spec, format_name)
+    if data is None:
+        raise MmfreeError(f"{command} needs weights: give a model or an image, not a layout")
+    tokenizer = tokenizer_for(info, spec)
+    return data, info, tokenizer, tokenizer.encode(prompt_text)
+
