@@ -6,6 +6,10 @@ controller RTL all read this module.
 Machine state
 - VMEM: the vector scratchpad, VMEM_WORDS signed 32-bit ACT (Q15.16) words. A vector operand is a
   word address, a multiple of VMEM_ALIGN (the field holds address / VMEM_ALIGN: 16 bits reach 1 MiB).
+  A build of vector width V also needs every operand a multiple of V (VMEM_MISALIGNED otherwise);
+  the assembler aligns allocated vectors to VECTOR_ALIGN words, enough for every V.
+- The prefetch queue: up to PREFETCH_DEPTH matrix reads (PREFETCH) that the next MATVECs take, in order;
+  the image streams into the accelerator while other instructions run.
 - VL: the vector length register (1..MAX_VL), the element count of every vector instruction.
 - r0..r15: 32-bit signed scalar registers (token ids, counters).
 - S: the scale register, a scalar float (17-bit mantissa, signed 8-bit exponent; golden.fixedpoint.SFloat).
@@ -35,7 +39,10 @@ from golden.errors import MmfreeError
 
 INSTRUCTION_BYTES = 16
 INSTRUCTION = struct.Struct("<IIII")
-VMEM_ALIGN = 4                  # words per vector-address unit (one 128-bit scratchpad row)
+VMEM_ALIGN = 4                  # words per vector-address unit (the address fields count these)
+VECTOR_ALIGN = 64               # words: the assembler starts every allocated vector on a multiple of this,
+                                # so a program runs on any build whose vector width V divides it (hw.vmem)
+PREFETCH_DEPTH = 2              # PREFETCHes queued ahead of the MATVECs that take them
 VMEM_WORDS = VMEM_ALIGN << 16   # 16-bit vector address fields
 MAX_VL = (1 << 16) - 1
 SCALAR_REGISTERS = 16
@@ -168,6 +175,11 @@ _OPS = [
                         _i("rows", "c", "rows of the matrix, 1..65535")),
        "acc = trits . Q.q (ternary engine); VMEM[vd + i] = sat32(round(acc_i * scale * 2**16)) with "
        "scale = S * Q.peak * 2**Q.norm_exp / sqrt(Q.sum_sq) (the BitLinear rescale, fused)", "bitlinear"),
+    Op("PREFETCH", 0x22, (_w("trits", "w0", "packed ternary matrix [rows, cols]"), _i("rows", "c", "rows, 1..65535"),
+                          _i("cols", "b", "columns: the Q length of the MATVEC that takes it, 1..65535")),
+       "queue the read of the matrix (at most PREFETCH_DEPTH queued, else stop with BAD_PREFETCH); the next "
+       "MATVEC takes the oldest entry, which must name its trits, rows and Q.cols (else BAD_PREFETCH); "
+       "a MATVEC with the queue empty reads its matrix itself", "bitlinear"),
     # --- vector unit ---
     Op("RMSNORM", 0x30, (_v("vd", "a", "destination"), _v("vs", "b", "source"),
                          _w("norm", "w0", "int32 [VL] norm mantissas"), _i("norm_exp", "c_exp", "norm exponent, signed 8-bit"),
@@ -204,6 +216,8 @@ class ErrorCode(enum.IntEnum):
     NO_QUANT = 7            # MATVEC without a QUANT of the right length before it
     IMAGE_FORMAT = 8        # the image header is not one this build runs (hw.image_check, at start)
     IMAGE_CRC = 9           # the image header's CRC-32 does not match
+    VMEM_MISALIGNED = 10    # a vector operand not a multiple of the build's vector width
+    BAD_PREFETCH = 11       # PREFETCH beyond PREFETCH_DEPTH, or a MATVEC unlike the PREFETCH it takes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -255,6 +269,8 @@ def semantic_error(op: Op, args: tuple[int, ...]) -> str | None:
         return f"scale mantissa {values['mantissa']} is neither 0 nor in [2**16, 2**17)"
     if "rows" in values and values["rows"] == 0:
         return "rows must be at least 1"
+    if "cols" in values and values["cols"] == 0:
+        return "cols must be at least 1"
     return None
 
 

@@ -1,16 +1,16 @@
-"""The VMEM scratchpad of the unit testbenches: a memory shared by a unit and a host port.
+"""The VMEM of the unit testbenches: hw.vmem.Vmem shared by a unit and a word-wide host port.
 
-`VmemWithHost` is the Amaranth side (the host writes and reads only while the unit is idle);
-`fill` / `read_all` are the cocotb side, through the `<prefix>write__*` / `<prefix>read__*` ports.
+`add_vmem` is the Amaranth side (the host writes and reads single words, only while the unit is
+idle); `fill` / `read_all` are the cocotb side, through the `<prefix>write__*` / `<prefix>read__*` ports.
 """
 
-from amaranth import Mux
-from amaranth.lib import memory
+from amaranth import Mux, Signal
+from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import Out
 from cocotb.triggers import FallingEdge, ReadOnly
 import numpy as np
 
-from hw.vector_unit import ACT
+from hw.vmem import ACT, READ_LATENCY, Vmem
 
 
 def host_ports(vmem_words: int, prefix: str = "host_") -> dict:
@@ -19,17 +19,26 @@ def host_ports(vmem_words: int, prefix: str = "host_") -> dict:
             f"{prefix}read": Out(memory.ReadPort.Signature(addr_width=width, shape=ACT))}
 
 
-def add_vmem(m, vmem_words: int, unit_write, host_write, host_read) -> memory.Memory:
-    """A VMEM whose write port serves the unit, or the host when it writes; plus a host read port.
-    The caller adds the unit's read ports with `vmem.read_port(domain="sync")`."""
-    m.submodules.vmem = vmem = memory.Memory(shape=ACT, depth=vmem_words, init=[])
-    write, read = vmem.write_port(), vmem.read_port(domain="sync")
-    m.d.comb += [
-        write.addr.eq(Mux(host_write.en, host_write.addr, unit_write.addr)),
-        write.data.eq(Mux(host_write.en, host_write.data, unit_write.data)),
-        write.en.eq(unit_write.en | host_write.en),
-        read.addr.eq(host_read.addr), host_read.data.eq(read.data),
-    ]
+def add_vmem(m, *, vmem_words: int, vector_width: int, unit_reads, unit_write, host_write, host_read) -> Vmem:
+    """A Vmem with a read port per entry of `unit_reads` (the unit's ReadSignature masters) plus one for
+    the host; its write port serves the unit, or the host when it writes (one word: its lane alone)."""
+    m.submodules.vmem = vmem = Vmem(words=vmem_words, vector_width=vector_width, read_ports=len(unit_reads) + 1)
+    for port, client in zip(vmem.read, unit_reads):
+        wiring.connect(m, client, port)
+    lane_bits = (vector_width - 1).bit_length()
+    host_row, host_lane = host_write.addr >> lane_bits, host_write.addr[:lane_bits] if lane_bits else 0
+    with m.If(host_write.en):
+        m.d.comb += [vmem.write.addr.eq(host_row), vmem.write.en.eq(1 << host_lane)]
+        m.d.comb += [vmem.write.data[lane].eq(host_write.data) for lane in range(vector_width)]
+    with m.Else():
+        m.d.comb += [vmem.write.addr.eq(unit_write.addr), vmem.write.data.eq(unit_write.data),
+                     vmem.write.en.eq(unit_write.en)]
+    host = vmem.read[len(unit_reads)]
+    lanes = [Signal(max(1, lane_bits), name=f"host_read_lane{k}") for k in range(READ_LATENCY)]
+    m.d.comb += [host.addr.eq(host_read.addr >> lane_bits), host.en.eq(1)]
+    m.d.sync += lanes[0].eq(host_read.addr[:lane_bits] if lane_bits else 0)
+    m.d.sync += [later.eq(earlier) for earlier, later in zip(lanes, lanes[1:])]
+    m.d.comb += host_read.data.eq(host.data[lanes[-1]] if vector_width > 1 else host.data[0])
     return vmem
 
 
@@ -43,11 +52,13 @@ async def fill(dut, values, prefix: str = "host_") -> None:
 
 
 async def read_all(dut, words: int, prefix: str = "host_") -> np.ndarray:
+    """Words 0 .. words - 1, one address at a time (READ_LATENCY cycles each)."""
     read_addr, read_data = getattr(dut, f"{prefix}read__addr"), getattr(dut, f"{prefix}read__data")
     out = []
     for address in range(words):
         read_addr.value = address
-        await FallingEdge(dut.clk)
+        for _ in range(READ_LATENCY):
+            await FallingEdge(dut.clk)
         await ReadOnly()
         out.append(read_data.value.to_signed())
         await FallingEdge(dut.clk)

@@ -1,0 +1,99 @@
+"""VMEM, the vector scratchpad: `vector_width` (V) ACT words per row, and the port contract of its clients.
+
+    write (row, V words, V lane enables) ─► block RAM rows ─► address register ─► output register ─► read k data
+
+Word address a lives in row a // V, lane a % V. Every vector operand starts on a row (the controller
+refuses an operand that is not a multiple of V: assembler.isa.VECTOR_ALIGN makes every allocated
+vector V-aligned for any V up to it), so a unit reads and writes V consecutive elements per cycle; the
+last row of a vector whose length is not a multiple of V is written with the lanes past its end off.
+
+Read ports are READ_LATENCY cycles deep: the block RAM registers the address, and its output is
+registered again (the DP16KD output register) so that no arithmetic follows a block-RAM read in the
+same cycle. A client presents `addr` with `en` and finds the row on `data` READ_LATENCY cycles later
+(whatever it does in between); it pipelines its own metadata by that constant, imported from here.
+"""
+
+from __future__ import annotations
+
+from amaranth import Module, Signal, signed
+from amaranth.lib import data, memory, wiring
+from amaranth.lib.wiring import In, Out
+
+from assembler import isa
+from golden import formats as fmt
+
+ACT = signed(fmt.ACT_BITS)
+READ_LATENCY = 2                # cycles from a read port's addr to its data
+
+
+def check_vector_width(vector_width) -> None:
+    """The build parameter V: a power of two up to isa.VECTOR_ALIGN (every vector then starts on a row)."""
+    if (not isinstance(vector_width, int) or vector_width < 1 or vector_width & (vector_width - 1)
+            or vector_width > isa.VECTOR_ALIGN):
+        raise ValueError(f"vector_width must be a power of two in 1..{isa.VECTOR_ALIGN}, got {vector_width!r}")
+
+
+def row_layout(vector_width: int) -> data.ArrayLayout:
+    """One VMEM row: `vector_width` signed 32-bit ACT words, lane 0 at the lowest word address."""
+    return data.ArrayLayout(ACT, vector_width)
+
+
+class ReadSignature(wiring.Signature):
+    """A client's read port: {addr: row, en: the client reads this cycle} out, {data: row} in, the row
+    at `addr` READ_LATENCY cycles after it was presented with `en`."""
+
+    def __init__(self, *, rows: int, vector_width: int):
+        self.rows, self.vector_width = rows, vector_width
+        super().__init__({"addr": Out(range(rows)), "en": Out(1), "data": In(row_layout(vector_width))})
+
+
+class WriteSignature(wiring.Signature):
+    """A client's write port: {addr: row, data: row, en: one enable per lane}, all out; written at the
+    clock edge (a read of the same row in the same cycle returns the old row)."""
+
+    def __init__(self, *, rows: int, vector_width: int):
+        self.rows, self.vector_width = rows, vector_width
+        super().__init__({"addr": Out(range(rows)), "data": Out(row_layout(vector_width)),
+                          "en": Out(vector_width)})
+
+
+def lane_enables(m, *, count, vector_width: int, name: str) -> Signal:
+    """Lane enables of a row holding `count` elements of its vector (lanes 0 .. count - 1; count >= V:
+    all): the last row of a vector whose length is not a multiple of V has fewer."""
+    enables = Signal(vector_width, name=name)
+    for lane in range(vector_width):
+        m.d.comb += enables[lane].eq(lane < count)
+    return enables
+
+
+class Vmem(wiring.Component):
+    """Parameters
+    words: depth in ACT words (a multiple of vector_width).  vector_width: V, words per row.
+    read_ports: number of read ports.
+
+    Ports
+    read[k]: ReadSignature, served (flipped: the clients drive addr and en).  write: WriteSignature.
+    """
+
+    def __init__(self, *, words: int, vector_width: int, read_ports: int):
+        check_vector_width(vector_width)
+        if not isinstance(words, int) or words < vector_width or words % vector_width:
+            raise ValueError(f"words must be a positive multiple of vector_width {vector_width}, got {words!r}")
+        if not isinstance(read_ports, int) or read_ports < 1:
+            raise ValueError(f"read_ports must be at least 1, got {read_ports!r}")
+        self.words, self.vector_width, self.rows = words, vector_width, words // vector_width
+        super().__init__({
+            "read": In(ReadSignature(rows=self.rows, vector_width=vector_width)).array(read_ports),
+            "write": In(WriteSignature(rows=self.rows, vector_width=vector_width)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.rows = rows = memory.Memory(shape=row_layout(self.vector_width), depth=self.rows, init=[])
+        write = rows.write_port(granularity=1)
+        m.d.comb += [write.addr.eq(self.write.addr), write.data.eq(self.write.data), write.en.eq(self.write.en)]
+        for client in self.read:
+            port = rows.read_port(domain="sync")
+            m.d.comb += port.addr.eq(client.addr)
+            m.d.sync += client.data.eq(port.data)          # the output register
+        return m
