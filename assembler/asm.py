@@ -7,7 +7,7 @@ Source syntax, one statement per line:
                                     (a jump operand is a label, or an instruction index as a number)
     MNEMONIC operand, operand, ...  operands: r0..r15, labels, integer expressions
     .const NAME expr                a named integer
-    .vector NAME length             allocate `length` VMEM words (VMEM_ALIGN-aligned), NAME = its address
+    .vector NAME length             allocate `length` VMEM words (VECTOR_ALIGN-aligned), NAME = its address
     .include "path"                 the statements of another file, relative to this one
 
 Expressions: integers (decimal, 0x hex, 0b binary) and names joined by + and -. Mnemonics and
@@ -160,7 +160,7 @@ class Assembler:
             if value < 1:
                 raise line.error(col, f".vector length must be positive, got {value}")
             address = self.vmem_next
-            self.vmem_next += -(-value // isa.VMEM_ALIGN) * isa.VMEM_ALIGN
+            self.vmem_next += -(-value // isa.VECTOR_ALIGN) * isa.VECTOR_ALIGN
             if self.vmem_next > isa.VMEM_WORDS:
                 raise line.error(col, f".vector {name}: VMEM exhausted ({self.vmem_next} of {isa.VMEM_WORDS} words)")
             self._define(line, col, name, address, "constant")

@@ -11,6 +11,9 @@ The program serves requests from the host, forever:
 
 One decode step is unrolled over the layers, following golden.hwexact.HardwareExactModel.step
 operation for operation (every scale and epsilon is a compile-time constant in the instructions).
+Its matrices are prefetched as early as the queue allows (isa.PREFETCH_DEPTH = 2): the first two at
+the step's start, matrix k + 1 right after MATVEC k - 1, so the image streams in while the vector and
+norm instructions between them run.
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ class _Emitter:
         self.lines: list[str] = []
         self.vl: int | None = None
         self.scale: SFloat | None = None
+        self.matvecs: list[tuple[int, int, int, int]] = []     # (line, trits address, rows, cols) of each MATVEC
 
     def section(self, name: str, kind: SectionKind):
         section = self.sections.get(name)
@@ -107,7 +111,16 @@ class _Emitter:
         rows = trits.rows - first_row if rows is None else rows
         self.set_scale(SFloat(trits.param_a, trits.param_b))
         address = trits.offset + first_row * row_bytes(trits.cols, self.info.trit_format)
+        self.matvecs.append((len(self.lines), address, rows, trits.cols))
         self.emit(f"MATVEC {dst}, 0x{address:x}, {rows}  ; {name} rows {first_row}..{first_row + rows - 1}")
+
+    def prefetch_ahead(self, first_line: int) -> None:
+        """PREFETCH the MATVECs emitted from line `first_line` on, each as soon as the queue has room."""
+        matvecs = [entry for entry in self.matvecs if entry[0] >= first_line]
+        depth = isa.PREFETCH_DEPTH
+        places = [first_line] * depth + [line + 1 for line, *_ in matvecs[:-depth]]
+        for place, (_, address, rows, cols) in reversed(list(zip(places, matvecs))):
+            self.lines.insert(place, f"        PREFETCH 0x{address:x}, {rows}, {cols}")
 
     def bitlinear(self, dst: str, src: str, length: int, name: str) -> None:
         self.quant(src, length, name)
@@ -139,6 +152,7 @@ def compile_model(info: ImageInfo, *, emit_logits: bool = False) -> CompiledProg
     out.emit(f"RECV {R_TOKEN}            ; first prompt token")
 
     out.label("step")
+    step_start = len(out.lines)
     out.set_length(d)
     out.emit(f"EMBED h, {R_TOKEN}, {vocab}, 0x{embed_mant.offset:x}, 0x{embed_exp.offset:x}")
     for idx in range(cfg.num_hidden_layers):
@@ -181,6 +195,7 @@ def compile_model(info: ImageInfo, *, emit_logits: bool = False) -> CompiledProg
     out.comment("head")
     out.rms_norm("x", "h", d, "model.norm.weight")
     out.bitlinear("logits", "x", d, "lm_head")
+    out.prefetch_ahead(step_start)
     out.emit(f"ADDI {R_PROMPT}, {R_PROMPT}, -1")
     out.emit(f"BZ {R_PROMPT}, generate")
     out.emit(f"RECV {R_TOKEN}            ; next prompt token")

@@ -10,7 +10,6 @@ when RECV finds the host queue empty (`waiting`: the hardware would wait for the
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections import deque
 
 import numpy as np
@@ -22,68 +21,10 @@ from golden.hwexact import normalized_input_with_term, quantize_int8, ternary_ma
 from golden.packing import TritFormat, row_bytes, unpack_trits
 
 from . import isa
+from .cost import CostModel, PrefetchStream
 from .isa import ErrorCode
 
-
-@dataclasses.dataclass(frozen=True)
-class CostModel:
-    """Cycle costs of the accelerator (one clock). Every figure the ISS prints is *derived* from these.
-
-    The defaults are hw.accelerator's RTL, calibrated against its cocotb cycle counts (the end-to-end
-    test checks the agreement); `hw.accelerator.Accelerator.cost_model` fills in a build's parameters.
-
-    lanes: trits the ternary engine consumes per cycle (hw.ternary_engine.TernaryMatVec LANES).
-    bytes_per_cycle: sustained external-memory bandwidth in bytes per clock (refresh included).
-    memory_latency: cycles from a burst request to its first byte (paid once per streamed operand).
-    issue_cycles: fetch, decode, prepare and execute of every instruction (scalar and control instructions: all).
-    engine_latency: cycles from the last weight beat to MATVEC's done (engine pipeline, rescale, handshakes).
-    vector_lanes: elements the vector unit processes per cycle.
-    vector_latency: pipeline fill and handshakes of one vector instruction; pass_gap: between its passes.
-    norm_cycles: QUANT / RMSNORM beyond their passes: the 1/sqrt (43 cycles) and the passes' drains.
-    mover_latency: VLOAD / EMBED beyond the image stream.
-    """
-    lanes: int = 64
-    bytes_per_cycle: float = 4.0
-    memory_latency: int = 20
-    issue_cycles: int = 4
-    engine_latency: int = 16
-    vector_lanes: int = 1
-    vector_latency: int = 7
-    pass_gap: int = 2
-    norm_cycles: int = 72
-    mover_latency: int = 6
-
-    def __post_init__(self):
-        for name in ("lanes", "vector_lanes"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1")
-        if self.bytes_per_cycle <= 0:
-            raise ValueError("bytes_per_cycle must be positive")
-
-    def transfer(self, nbytes: int) -> int:
-        """Cycles for `nbytes` of the image at the memory's bandwidth (no latency)."""
-        return math.ceil(nbytes / self.bytes_per_cycle)
-
-    def elements(self, length: int) -> int:
-        return math.ceil(length / self.vector_lanes)
-
-    def vector(self, length: int, passes: int = 1) -> int:
-        return self.issue_cycles + self.vector_latency + passes * self.elements(length) + (passes - 1) * self.pass_gap
-
-    def norm(self, length: int) -> int:
-        """Pass 1 (max|x|) while the norm weights stream in, pass 2 as they arrive, 1/sqrt, pass 3."""
-        first_two = max(2 * self.elements(length), self.memory_latency + self.transfer(4 * length))
-        return self.issue_cycles + first_two + self.elements(length) + self.norm_cycles
-
-    def move(self, nbytes: int, elements: int) -> int:
-        """VLOAD / EMBED: the image bytes stream into VMEM, at most one element per cycle."""
-        return (self.issue_cycles + self.memory_latency + max(self.transfer(nbytes), self.elements(elements))
-                + self.mover_latency)
-
-    def matvec(self, rows: int, cols: int, nbytes: int) -> int:
-        """The engine runs as the weights arrive: the slower of the two, after the first byte's latency."""
-        compute = rows * math.ceil(cols / self.lanes)
-        return self.issue_cycles + self.memory_latency + max(compute, self.transfer(nbytes)) + self.engine_latency
+__all__ = ["CostModel", "InstructionSetSimulator", "IssError", "Counters", "decode_step_counters"]
 
 
 class IssError(MmfreeError):
@@ -113,8 +54,10 @@ class _QuantState:
 
 class InstructionSetSimulator:
     def __init__(self, program: list[isa.Instruction], image: bytes | None, trit_format: TritFormat,
-                 cost: CostModel | None = None, vmem_words: int = isa.VMEM_WORDS, trace: bool = False):
-        """`vmem_words`: the VMEM of the accelerator modelled (at most isa.VMEM_WORDS).
+                 cost: CostModel | None = None, vmem_words: int = isa.VMEM_WORDS, vector_width: int = 1,
+                 trace: bool = False):
+        """`vmem_words`: the VMEM of the accelerator modelled (at most isa.VMEM_WORDS); `vector_width`: its V
+        (vector operands must be multiples of it).
         `image` None: cost only (a model too large to hold): control flow, lengths and cycles, no data;
         ARGMAX then yields 0. `trace`: record (pc, mnemonic, cycles) of every instruction in `self.trace`."""
         self.program = program
@@ -123,7 +66,12 @@ class InstructionSetSimulator:
         self.cost = cost or CostModel()
         if not 1 <= vmem_words <= isa.VMEM_WORDS:
             raise ValueError(f"vmem_words must be in 1..{isa.VMEM_WORDS}")
+        if vector_width < 1 or vector_width & (vector_width - 1) or isa.VECTOR_ALIGN % vector_width:
+            raise ValueError(f"vector_width must be a power of two dividing {isa.VECTOR_ALIGN}")
         self.vmem = np.zeros(vmem_words, dtype=np.int64)
+        self.vector_width = vector_width
+        self.prefetched: deque[tuple[int, int, int]] = deque()     # (trits, rows, cols) of queued PREFETCHes
+        self.stream = PrefetchStream(self.cost)
         self.regs = [0] * isa.SCALAR_REGISTERS
         self.vl = 1
         self.scale = fxp.SFLOAT_ZERO
@@ -149,6 +97,9 @@ class InstructionSetSimulator:
     def _vector(self, unit_address: int, length: int | None = None) -> slice:
         start = unit_address * isa.VMEM_ALIGN
         length = self.vl if length is None else length
+        if start % self.vector_width:
+            self._fail(ErrorCode.VMEM_MISALIGNED, f"vector address {start} is not a multiple of the vector width "
+                                                  f"{self.vector_width}")
         if start + length > len(self.vmem):
             self._fail(ErrorCode.VMEM_OUT_OF_RANGE, f"vector [{start}, {start + length}) beyond VMEM ({len(self.vmem)} words)")
         return slice(start, start + length)
@@ -184,28 +135,36 @@ class InstructionSetSimulator:
         raise IssError(ErrorCode.NONE, self.pc, f"no HALT or RECV wait within {max_instructions} instructions")
 
     def _cycles(self, op: str, a: dict) -> int:
-        """The cost model of one instruction (the VL and Q before it executes)."""
+        """The cost model of one instruction (the VL and Q before it executes); the prefetch stream advances."""
         cost, vl = self.cost, self.vl
         streamed = {"EMBED": 2 * vl + 1, "VLOAD": 4 * vl, "QUANT": 4 * vl, "RMSNORM": 4 * vl}.get(op, 0)
         if op == "MATVEC":
-            streamed = a["rows"] * row_bytes(self.quant_length or 0, self.trit_format)
+            cols, rows = self.quant_length or 0, a["rows"]
+            streamed = rows * row_bytes(cols, self.trit_format)
+            self.counters.bytes_read += streamed
+            self.counters.engine_cycles += cost.compute(rows, cols)
+            if self.stream:
+                return self.stream.matvec(rows, cols)
+            cycles = cost.matvec(rows, cols, streamed)
+            self.stream.advance(cycles, streamed)
+            return cycles
         self.counters.bytes_read += streamed
         if op in ("EMBED", "VLOAD"):
-            return cost.move(streamed, vl)
-        if op in ("VZERO", "VCOPY", "SENDV", "ARGMAX", "VADD", "VSIGMOID", "VSILU", "VONEMINUS"):
-            return cost.vector(vl)
-        if op in ("VMUL", "VMULADD"):
-            return cost.vector(vl, passes=2)            # a max|b| pass for the block shift, then the products
-        if op in ("QUANT", "RMSNORM"):
-            return cost.norm(vl)
-        if op == "MATVEC":
-            cols = self.quant_length or 0
-            rows = a["rows"]
-            self.counters.engine_cycles += rows * math.ceil(cols / cost.lanes)
-            return cost.matvec(rows, cols, streamed)
-        if op in ("RECV", "SEND"):
-            return cost.issue_cycles + 1                # the host's own delays are not the accelerator's
-        return cost.issue_cycles
+            cycles = cost.move(streamed, vl)
+        elif op in ("VZERO", "VCOPY", "SENDV", "ARGMAX", "VADD", "VSIGMOID", "VSILU", "VONEMINUS"):
+            cycles = cost.vector(vl)
+        elif op in ("VMUL", "VMULADD"):
+            cycles = cost.vector(vl, passes=2)            # a max|b| pass for the block shift, then the products
+        elif op in ("QUANT", "RMSNORM"):
+            cycles = cost.norm(vl)
+        elif op in ("RECV", "SEND"):
+            cycles = cost.issue_cycles + 1                # the host's own delays are not the accelerator's
+        else:
+            cycles = cost.issue_cycles
+        if op == "PREFETCH":
+            self.stream.push(a["rows"] * row_bytes(a["cols"], self.trit_format))
+        self.stream.advance(cycles, streamed)
+        return cycles
 
     def _execute(self, ins: isa.Instruction) -> int:
         op = ins.op.mnemonic
@@ -214,13 +173,25 @@ class InstructionSetSimulator:
         next_pc = self.pc + 1
         if op == "MATVEC" and self.quant_length is None:
             self._fail(ErrorCode.NO_QUANT, "MATVEC without a QUANT before it")
+        if op == "PREFETCH" and len(self.prefetched) == isa.PREFETCH_DEPTH:
+            self._fail(ErrorCode.BAD_PREFETCH, f"a PREFETCH beyond the queue's {isa.PREFETCH_DEPTH}")
+        if op == "MATVEC" and self.prefetched:
+            expected = (a["trits"], a["rows"], self.quant_length)
+            if self.prefetched[0] != expected:
+                trits, rows, cols = self.prefetched[0]
+                self._fail(ErrorCode.BAD_PREFETCH, f"MATVEC of {a['rows']} x {self.quant_length} at 0x{a['trits']:x} "
+                                                   f"takes the PREFETCH of {rows} x {cols} at 0x{trits:x}")
         cycles = self._cycles(op, a)
         if op == "QUANT":
             self.quant_length = self.vl
+        elif op == "PREFETCH":
+            self.prefetched.append((a["trits"], a["rows"], a["cols"]))
+        elif op == "MATVEC" and self.prefetched:
+            self.prefetched.popleft()
         if self.image is None and ins.op.group != "control" and op != "ARGMAX":
             self.pc = next_pc                       # cost-only: no data, only lengths and control
             return cycles
-        if op == "NOP":
+        if op in ("NOP", "PREFETCH"):
             pass
         elif op == "HALT":
             self.halted = True

@@ -26,7 +26,7 @@ def instructions(draw):
             args.append(ints(1, isa.MAX_VL))
         elif op.mnemonic == "SETSCALE" and operand.name == "mantissa":
             args.append(draw(st.one_of(st.just(0), st.integers(1 << 16, (1 << 17) - 1))))
-        elif operand.name == "rows":
+        elif operand.name in ("rows", "cols"):
             args.append(ints(1, 0xFFFF))
         else:
             args.append(_value(operand, ints))
@@ -61,7 +61,7 @@ def test_labels_constants_vectors_and_expressions():
     program = assemble("""
         .const D 64            ; a constant
         .vector h D
-        .vector x D + 1        # rounded up to the alignment
+        .vector x D + 1        # rounded up to the alignment (isa.VECTOR_ALIGN = 64)
         .vector y 4
         start:  SETLEN D
         loop:   ADDI r1, r1, -1
@@ -69,7 +69,7 @@ def test_labels_constants_vectors_and_expressions():
                 VADD y, x, h + 4
                 JMP start
     """)
-    assert (program.symbols["h"], program.symbols["x"], program.symbols["y"]) == (0, 64, 132)
+    assert (program.symbols["h"], program.symbols["x"], program.symbols["y"]) == (0, 64, 192)
     assert [ins.op.mnemonic for ins in program.instructions] == ["SETLEN", "ADDI", "BNZ", "VADD", "JMP"]
     assert program.instructions[2].args == (1, 1)                     # BNZ r1, loop (index 1)
     assert program.instructions[3].args == (132 // 4, 64 // 4, 4 // 4)  # vector operands stored / VMEM_ALIGN
@@ -104,6 +104,7 @@ ERRORS = [
     ("SETSCALE 5, 0", 1, 1, "neither 0 nor in [2**16, 2**17)"),
     ("SETSCALE 65536, 200", 1, 17, "out of range -128..127"),
     ("MATVEC 0, 0, 0", 1, 1, "rows must be at least 1"),
+    ("PREFETCH 0, 1, 0", 1, 1, "cols must be at least 1"),
     ("JMP nowhere", 1, 5, "label 'nowhere' is undefined"),
     (".const K 3\nJMP K", 2, 5, "label 'K' is a constant, not a label"),
     ("a: NOP\na: NOP", 2, 1, "duplicate label 'a'"),

@@ -1,0 +1,134 @@
+"""The ISS's cost model: cycles of each instruction on the accelerator, and the prefetch stream.
+
+Every figure the ISS prints is *derived* from these coefficients. The defaults are hw.accelerator's RTL,
+calibrated against its cocotb cycle counts (the end-to-end test checks the agreement);
+`hw.accelerator.Accelerator.cost_model` fills in a build's parameters.
+
+Memory is one in-order channel. A MATVEC with nothing prefetched streams its matrix itself (latency,
+then the slower of memory and engine). A PREFETCHed matrix streams while the instructions before its
+MATVEC run, into a buffer of `prefetch_bytes`, with the time those instructions' own image reads
+(norm weights, VLOAD, EMBED) take out of the stream; its MATVEC then waits only for what is still missing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections import deque
+
+
+@dataclasses.dataclass(frozen=True)
+class CostModel:
+    """Cycle costs of the accelerator (one clock).
+
+    lanes: trits the ternary engine consumes per cycle (hw.ternary_engine.TernaryMatVec LANES).
+    bytes_per_cycle: sustained external-memory bandwidth in bytes per clock (refresh included).
+    memory_latency: cycles from a burst request to its first byte (paid once per stream started).
+    issue_cycles: fetch, decode, prepare and execute of every instruction (scalar and control instructions: all).
+    engine_latency: cycles from the last weight beat to MATVEC's done (engine pipeline, rescale, handshakes).
+    vector_lanes: V, elements the vector, norm and data-mover units process per cycle.
+    vector_latency: pipeline fill and handshakes of one vector instruction; pass_gap: between its passes.
+    norm_cycles: QUANT / RMSNORM beyond their passes: the 1/sqrt (43 cycles) and the passes' drains.
+    mover_latency: VLOAD / EMBED beyond the image stream.
+    prefetch_bytes: the buffer a PREFETCHed matrix streams into ahead of its MATVEC (0: none).
+    """
+    lanes: int = 64
+    bytes_per_cycle: float = 4.0
+    memory_latency: int = 20
+    issue_cycles: int = 4
+    engine_latency: int = 16
+    vector_lanes: int = 1
+    vector_latency: int = 7
+    pass_gap: int = 2
+    norm_cycles: int = 72
+    mover_latency: int = 6
+    prefetch_bytes: int = 0
+
+    def __post_init__(self):
+        for name in ("lanes", "vector_lanes"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+        if self.bytes_per_cycle <= 0:
+            raise ValueError("bytes_per_cycle must be positive")
+        if self.prefetch_bytes < 0:
+            raise ValueError("prefetch_bytes must not be negative")
+
+    def transfer(self, nbytes: int) -> int:
+        """Cycles for `nbytes` of the image at the memory's bandwidth (no latency)."""
+        return math.ceil(nbytes / self.bytes_per_cycle)
+
+    def elements(self, length: int) -> int:
+        """Cycles of one pass over `length` elements, V a cycle."""
+        return math.ceil(length / self.vector_lanes)
+
+    def vector(self, length: int, passes: int = 1) -> int:
+        return self.issue_cycles + self.vector_latency + passes * self.elements(length) + (passes - 1) * self.pass_gap
+
+    def norm(self, length: int) -> int:
+        """Pass 1 (max|x|) while the norm weights stream in, pass 2 as they arrive, 1/sqrt, pass 3."""
+        first_two = max(2 * self.elements(length), self.memory_latency + self.transfer(4 * length))
+        return self.issue_cycles + first_two + self.elements(length) + self.norm_cycles
+
+    def move(self, nbytes: int, elements: int) -> int:
+        """VLOAD / EMBED: the image bytes stream into VMEM, at most V elements per cycle."""
+        return (self.issue_cycles + self.memory_latency + max(self.transfer(nbytes), self.elements(elements))
+                + self.mover_latency)
+
+    def compute(self, rows: int, cols: int) -> int:
+        """Engine cycles of a rows x cols product (a row takes ceil(cols / lanes) cycles)."""
+        return rows * math.ceil(cols / self.lanes)
+
+    def matvec(self, rows: int, cols: int, nbytes: int) -> int:
+        """A MATVEC reading its own matrix: the slower of engine and memory, after the first byte's latency."""
+        return self.issue_cycles + self.memory_latency + max(self.compute(rows, cols), self.transfer(nbytes)) \
+            + self.engine_latency
+
+
+@dataclasses.dataclass
+class _Prefetch:
+    nbytes: int
+    fetched: float = 0.0            # bytes in the buffer (or consumed)
+    delay: float = 0.0              # latency still to pay before its first byte (a stream started from idle)
+
+
+class PrefetchStream:
+    """The queued PREFETCHes of a run, advanced instruction by instruction (cycles as floats: a fluid model)."""
+
+    def __init__(self, cost: CostModel):
+        self.cost = cost
+        self.queue: deque[_Prefetch] = deque()
+
+    def __len__(self) -> int:
+        return len(self.queue)
+
+    def push(self, nbytes: int) -> None:
+        idle = all(entry.fetched >= entry.nbytes for entry in self.queue)
+        self.queue.append(_Prefetch(nbytes, delay=self.cost.memory_latency if idle else 0))
+
+    def advance(self, cycles: float, read_bytes: int = 0) -> None:
+        """`cycles` pass while an instruction that reads `read_bytes` of its own runs: the rest of the
+        memory's time streams the queue, each entry up to the buffer's room."""
+        available = cycles - (self.cost.transfer(read_bytes) if read_bytes else 0)
+        room = self.cost.prefetch_bytes - sum(entry.fetched for entry in self.queue)
+        for entry in self.queue:
+            if available <= 0 or room <= 0:
+                break
+            wait = min(entry.delay, available)
+            entry.delay -= wait
+            available -= wait
+            take = min(entry.nbytes - entry.fetched, room, available * self.cost.bytes_per_cycle)
+            if take > 0:
+                entry.fetched += take
+                room -= take
+                available -= take / self.cost.bytes_per_cycle
+
+    def matvec(self, rows: int, cols: int) -> int:
+        """Cycles of the MATVEC that takes the oldest entry; the stream goes on to the next during it."""
+        cost, entry = self.cost, self.queue.popleft()
+        missing = entry.nbytes - entry.fetched
+        stream = entry.delay + missing / cost.bytes_per_cycle if missing > 0 else 0.0
+        cycles = cost.issue_cycles + math.ceil(max(cost.compute(rows, cols), stream)) + cost.engine_latency
+        if self.queue and self.queue[0].delay and missing > 0:
+            self.queue[0].delay = 0                 # requested back to back with this matrix's last burst
+        self.advance(cycles - stream)
+        return cycles
