@@ -1,12 +1,14 @@
-"""`DataMover`: the ISA's data instructions between the image, VMEM and the host.
+"""`DataMover`: the ISA's data instructions between the image, VMEM and the host, V elements a cycle.
 
     VLOAD  vd, src                    image int32 words src .. src + 4 VL - 1 ─► VMEM[vd ..]
     EMBED  vd, token, mant, exp       image int16 row mant + 2 VL token and int8 exp[token] ─►
                                       VMEM[vd + j] = sat32(round(m_j * 2**(e + 16)))  (golden HardwareExactModel.embed)
     SENDV  vs                         VMEM[vs ..] ─► host words
 
-Image bytes come through an image reader with 4-byte words (`read` / `words`); an EMBED row is read
-as int16 pairs. The token's range is the controller's check (BAD_TOKEN).
+Image bytes come through an image reader with 4·V-byte words (`read` / `words`): a VLOAD word is a
+VMEM row; an EMBED word holds 2·V int16 mantissas, two rows (the lower half first). SENDV reads a
+row, then hands its words to the host one by one. The token's range is the controller's check
+(BAD_TOKEN); word addresses are multiples of V (the controller's VMEM_MISALIGNED check).
 
 Protocol. `cmd` {opcode (ISA VLOAD / EMBED / SENDV), length (VL), d (VMEM word address), src (image
 byte address: VLOAD source, EMBED mantissa row), exp_addr (EMBED: the exponent byte's address)};
@@ -16,16 +18,17 @@ byte address: VLOAD source, EMBED mantissa row), exp_addr (EMBED: the exponent b
 from __future__ import annotations
 
 from amaranth import Module, Mux, Signal, signed
-from amaranth.lib import data, enum, memory, stream, wiring
+from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from assembler import isa
 from golden import formats as fmt
 
 from .arith import ShiftControl, round_shift, saturate
+from .component import CheckedComponent
 from .image_reader import ADDRESS_BITS, ReadLayout
 from .sequencing import offer_done
-from .vector_unit import ACT
+from .vmem import READ_LATENCY, ReadSignature, WriteSignature, check_vector_width, lane_enables
 
 
 class MoveOp(enum.Enum, shape=8):
@@ -34,55 +37,78 @@ class MoveOp(enum.Enum, shape=8):
     SENDV = isa.OPS["SENDV"].opcode
 
 
-class DataMover(wiring.Component):
+class MoveCommand(data.StructLayout):
+    """{opcode, length (VL), d (VMEM word address), src, exp_addr (image byte addresses)}."""
+
+    def __init__(self, vmem_words: int):
+        super().__init__({"opcode": MoveOp, "length": range(isa.MAX_VL + 1), "d": (vmem_words - 1).bit_length(),
+                          "src": ADDRESS_BITS, "exp_addr": ADDRESS_BITS})
+
+
+def check_vmem_words(vmem_words, vector_width: int) -> None:
+    """VMEM depth: 16..isa.VMEM_WORDS words, whole rows of vector_width."""
+    if not isinstance(vmem_words, int) or not 16 <= vmem_words <= isa.VMEM_WORDS or vmem_words % vector_width:
+        raise ValueError(f"vmem_words must be in 16..{isa.VMEM_WORDS} and a multiple of vector_width "
+                         f"{vector_width}, got {vmem_words!r}")
+
+
+class DataMover(CheckedComponent):
     """Parameters
-    vmem_words: VMEM depth (words).
+    vmem_words: VMEM depth (words).  vector_width: V, elements per cycle (hw.vmem).
 
     Ports
-    cmd: stream of {opcode: MoveOp, length, d, src, exp_addr}.
-    read: stream of image reads {addr, length}; words: stream of 32-bit image words (a 4-byte reader).
-    read_x, write: VMEM port masters.  host_out: stream of 32-bit words (SENDV).  done: stream.
+    cmd: stream of MoveCommand.  done: stream.
+    read: stream of image reads {addr, length, rows}; words: stream of 4·V-byte image words.
+    read_x, write: VMEM port masters (hw.vmem).  host_out: stream of 32-bit words (SENDV).
     """
 
-    def __init__(self, *, vmem_words: int):
-        self._MustUse__silence = True
-        if not isinstance(vmem_words, int) or not 16 <= vmem_words <= isa.VMEM_WORDS:
-            raise ValueError(f"vmem_words must be in 16..{isa.VMEM_WORDS}, got {vmem_words!r}")
-        self._MustUse__silence = False
-        self.vmem_words = vmem_words
-        addr_width = (vmem_words - 1).bit_length()
+    @classmethod
+    def check(cls, *, vmem_words, vector_width=1, **_):
+        check_vector_width(vector_width)
+        check_vmem_words(vmem_words, vector_width)
+
+    def __init__(self, *, vmem_words: int, vector_width: int = 1):
+        self.vmem_words, self.vector_width = vmem_words, vector_width
+        rows = vmem_words // vector_width
         super().__init__({
-            "cmd": In(stream.Signature(data.StructLayout({
-                "opcode": MoveOp, "length": range(isa.MAX_VL + 1), "d": addr_width,
-                "src": ADDRESS_BITS, "exp_addr": ADDRESS_BITS}))),
+            "cmd": In(stream.Signature(MoveCommand(vmem_words))),
             "read": Out(stream.Signature(ReadLayout())),
-            "words": In(stream.Signature(32)),
-            "read_x": In(memory.ReadPort.Signature(addr_width=addr_width, shape=ACT)),
-            "write": In(memory.WritePort.Signature(addr_width=addr_width, shape=ACT)),
+            "words": In(stream.Signature(32 * vector_width)),
+            "read_x": Out(ReadSignature(rows=rows, vector_width=vector_width)),
+            "write": Out(WriteSignature(rows=rows, vector_width=vector_width)),
             "host_out": Out(stream.Signature(32)),
             "done": Out(stream.Signature(0)),
         })
 
     def elaborate(self, platform):
         m = Module()
+        lanes, lane_bits = self.vector_width, (self.vector_width - 1).bit_length()
         command = Signal.like(self.cmd.payload)
-        index = Signal(range(isa.MAX_VL + 1))            # next element written / sent
-        half = Signal()                                  # EMBED: the upper int16 of the current word is next
+        index = Signal(range(isa.MAX_VL + 1))            # first element of the row written / sent next
+        half = Signal()                                  # EMBED: the upper half of the current word is next
+        lane = Signal(range(lanes))                      # SENDV: the word of the row going to the host
         # EMBED: the row's shift -(e + 16), its ShiftControl registered as the exponent byte is taken.
         exponent_arrives = Signal()
         shift = ShiftControl(m, -(self.words.payload[:8].as_signed() + fmt.ACT_FRAC), width=fmt.EMBED_MANT_BITS,
                              max_left=fmt.ACT_BITS, name="embed_shift", load=exponent_arrives)
 
-        mantissa = Signal(signed(fmt.EMBED_MANT_BITS))
-        m.d.comb += mantissa.eq(Mux(half, self.words.payload[16:32], self.words.payload[:16]))
-        embedded = round_shift(m, mantissa, shift, name="embedded")
-        m.d.comb += [self.write.addr.eq(command.d + index), self.read_x.addr.eq(command.d + index)]
+        row = Signal.like(self.write.addr)
+        row_lanes = lane_enables(m, count=command.length - index, vector_width=lanes, name="row_lanes")
+        m.d.comb += [row.eq((command.d >> lane_bits) + (index >> lane_bits)), self.write.addr.eq(row),
+                     self.read_x.addr.eq(row)]
+        words = data.View(data.ArrayLayout(signed(32), lanes), self.words.payload)
+        mantissas = data.View(data.ArrayLayout(signed(fmt.EMBED_MANT_BITS), 2 * lanes), self.words.payload)
+        embedded = [saturate(round_shift(m, Mux(half, mantissas[lanes + k], mantissas[k]), shift, name=f"embedded{k}"),
+                             fmt.ACT_BITS) for k in range(lanes)]
+        sent_row = Signal.like(self.read_x.data)
+        wait = Signal(range(READ_LATENCY + 1))
+        last_row = index + lanes >= command.length
 
         with m.FSM():
             with m.State("IDLE"):
                 m.d.comb += self.cmd.ready.eq(1)
                 with m.If(self.cmd.valid):
-                    m.d.sync += [command.eq(self.cmd.payload), index.eq(0), half.eq(0)]
+                    m.d.sync += [command.eq(self.cmd.payload), index.eq(0), half.eq(0), lane.eq(0)]
                     with m.Switch(self.cmd.payload.opcode):
                         with m.Case(MoveOp.VLOAD):
                             m.next = "READ_WORDS"
@@ -91,39 +117,49 @@ class DataMover(wiring.Component):
                         with m.Case(MoveOp.SENDV):
                             m.next = "SEND_ADDRESS"
             self._request(m, "READ_WORDS", command.src, command.length << 2, "LOAD")
-            with m.State("LOAD"):
-                m.d.comb += [self.words.ready.eq(1), self.write.data.eq(self.words.payload),
-                             self.write.en.eq(self.words.valid)]
+            with m.State("LOAD"):                        # a word is a row
+                m.d.comb += [self.words.ready.eq(1), self.write.data.eq(words)]
                 with m.If(self.words.valid):
-                    m.d.sync += index.eq(index + 1)
-                    with m.If(index + 1 == command.length):
+                    m.d.comb += self.write.en.eq(row_lanes)
+                    m.d.sync += index.eq(index + lanes)
+                    with m.If(last_row):
                         m.next = "DONE"
             # EMBED asks for the exponent byte and the row back to back (the reader queues both).
             self._request(m, "READ_EXPONENT", command.exp_addr, 1, "READ_ROW")
             self._request(m, "READ_ROW", command.src, command.length << 1, "EXPONENT")
             with m.State("EXPONENT"):
-                m.d.comb += self.words.ready.eq(1)
-                m.d.comb += exponent_arrives.eq(self.words.valid)
+                m.d.comb += [self.words.ready.eq(1), exponent_arrives.eq(self.words.valid)]
                 with m.If(self.words.valid):
                     m.next = "EMBED"
             with m.State("EMBED"):
-                # Two elements per image word: the word is taken after its upper half (or the last element).
-                last = index + 1 == command.length
-                m.d.comb += [self.write.data.eq(saturate(embedded, fmt.ACT_BITS)), self.write.en.eq(self.words.valid),
-                             self.words.ready.eq(half | last)]
+                # Two rows per image word: the word is taken after its upper half (or the vector's last row).
+                m.d.comb += [self.write.data[k].eq(value) for k, value in enumerate(embedded)]
+                m.d.comb += self.words.ready.eq(half | last_row)
                 with m.If(self.words.valid):
-                    m.d.sync += [index.eq(index + 1), half.eq(~half)]
-                    with m.If(last):
+                    m.d.comb += self.write.en.eq(row_lanes)
+                    m.d.sync += [index.eq(index + lanes), half.eq(~half)]
+                    with m.If(last_row):
                         m.next = "DONE"
-            with m.State("SEND_ADDRESS"):                # VMEM read of element `index`: data next cycle
-                m.next = "SEND"
-            with m.State("SEND"):                        # a word per cycle: the next read goes out as one leaves
-                m.d.comb += [self.host_out.valid.eq(1), self.host_out.payload.eq(self.read_x.data)]
+            with m.State("SEND_ADDRESS"):                # the row's read; its words come READ_LATENCY cycles later
+                m.d.comb += self.read_x.en.eq(1)
+                m.next = "SEND_READ"
+            with m.State("SEND_READ"):
+                m.d.sync += wait.eq(wait + 1)
+                with m.If(wait == READ_LATENCY - 1):
+                    m.d.sync += [wait.eq(0), sent_row.eq(self.read_x.data)]
+                    m.next = "SEND"
+            with m.State("SEND"):                        # the row's words, one per host transfer
+                m.d.comb += [self.host_out.valid.eq(1), self.host_out.payload.eq(sent_row[lane])]
                 with m.If(self.host_out.ready):
-                    m.d.comb += self.read_x.addr.eq(command.d + index + 1)
-                    m.d.sync += index.eq(index + 1)
-                    with m.If(index + 1 == command.length):
-                        m.next = "DONE"
+                    m.d.sync += lane.eq(lane + 1)
+                    with m.If((lane == lanes - 1) | (index + lane + 1 == command.length)):
+                        m.d.sync += [lane.eq(0), index.eq(index + lanes)]
+                        m.next = "SEND_NEXT"
+            with m.State("SEND_NEXT"):
+                with m.If(index >= command.length):
+                    m.next = "DONE"
+                with m.Else():
+                    m.next = "SEND_ADDRESS"
             offer_done(m, "DONE", done=self.done)
         return m
 

@@ -1,4 +1,4 @@
-"""DataMover with a 4-byte image reader (external memory modelled in cocotb) and a VMEM with host ports."""
+"""DataMover with a 4·V-byte image reader (external memory modelled in cocotb) and a VMEM with host ports."""
 
 from amaranth import Module
 from amaranth.lib import wiring
@@ -10,10 +10,10 @@ from sim.vmem import add_vmem, host_ports
 
 
 class DataMoverHarness(wiring.Component):
-    def __init__(self, *, vmem_words: int, mem_bytes: int):
-        self.unit = DataMover(vmem_words=vmem_words)
-        self.reader = ImageReader(mem_bytes=mem_bytes, out_bytes=4)
-        self.vmem_words = vmem_words
+    def __init__(self, *, vmem_words: int, mem_bytes: int, vector_width: int):
+        self.unit = DataMover(vmem_words=vmem_words, vector_width=vector_width)
+        self.reader = ImageReader(mem_bytes=mem_bytes, out_bytes=4 * vector_width)
+        self.vmem_words, self.vector_width = vmem_words, vector_width
         u, r = self.unit, self.reader
         super().__init__({
             "cmd": In(u.cmd.signature.flip()), "done": Out(u.done.signature), "host_out": Out(u.host_out.signature),
@@ -25,8 +25,8 @@ class DataMoverHarness(wiring.Component):
         m = Module()
         m.submodules.unit = unit = self.unit
         m.submodules.reader = reader = self.reader
-        vmem = add_vmem(m, self.vmem_words, unit.write, self.host_write, self.host_read)
-        wiring.connect(m, vmem.read_port(domain="sync"), unit.read_x)
+        add_vmem(m, vmem_words=self.vmem_words, vector_width=self.vector_width, unit_reads=[unit.read_x],
+                 unit_write=unit.write, host_write=self.host_write, host_read=self.host_read)
         wiring.connect(m, unit.read, reader.cmd)
         wiring.connect(m, reader.data, unit.words)
         wiring.connect(m, wiring.flipped(self.cmd), unit.cmd)

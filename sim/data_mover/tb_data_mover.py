@@ -14,16 +14,15 @@ import numpy as np
 
 from golden import fixedpoint as fxp
 from golden import formats as fmt
-from hw.data_mover import DataMover, MoveOp
+from hw.data_mover import MoveCommand, MoveOp
 from sim.clocking import command_until_done, start_unit_test
 from sim.memory_model import MEMORIES, ExternalMemory
 from sim.vmem import fill, read_all
 
 WORDS = int(os.environ["VMEM_WORDS"])
 MEMORY = MEMORIES[os.environ["MEMORY"]]
-_UNIT = DataMover(vmem_words=WORDS)
-_UNIT._MustUse__silence = True
-CMD = _UNIT.cmd.payload.shape()
+LANES = int(os.environ["VECTOR_WIDTH"])
+CMD = MoveCommand(WORDS)
 IMAGE_BYTES = 1 << 14
 
 
@@ -62,8 +61,8 @@ async def data_moves_match_golden(dut):
     await fill(dut, vmem)
     for trial in range(int(os.environ.get("TRIALS", "24"))):
         op = [MoveOp.VLOAD, MoveOp.EMBED, MoveOp.SENDV][trial % 3]
-        length = width if op is MoveOp.EMBED else int(rng.choice([1, 2, 7, 32, 60]))
-        d = int(rng.integers(0, WORDS - length + 1))
+        length = width if op is MoveOp.EMBED else int(rng.choice([1, 2, 7, 32, 60, LANES - 1 or 1, LANES + 1]))
+        d = int(rng.integers(0, (WORDS - length) // LANES + 1)) * LANES       # rows: V-aligned
         if op is MoveOp.VLOAD:
             src = int(rng.integers(0, IMAGE_BYTES - 4 * length))
             await execute(dut, py_rng, opcode=op.value, length=length, d=d, src=src, exp_addr=0)
