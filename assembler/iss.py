@@ -171,23 +171,22 @@ class InstructionSetSimulator:
         a = dict(zip((o.name for o in ins.op.operands), ins.args))
         regs = self.regs
         next_pc = self.pc + 1
+        for operand, value in zip(ins.op.operands, ins.args):       # before every other check
+            if operand.kind is isa.Kind.VREG and (value * isa.VMEM_ALIGN) % self.vector_width:
+                self._fail(ErrorCode.VMEM_MISALIGNED, f"{operand.name} = {value * isa.VMEM_ALIGN} is not a multiple "
+                                                      f"of the vector width {self.vector_width}")
         if op == "MATVEC" and self.quant_length is None:
             self._fail(ErrorCode.NO_QUANT, "MATVEC without a QUANT before it")
         if op == "PREFETCH" and len(self.prefetched) == isa.PREFETCH_DEPTH:
             self._fail(ErrorCode.BAD_PREFETCH, f"a PREFETCH beyond the queue's {isa.PREFETCH_DEPTH}")
-        if op == "MATVEC" and self.prefetched:
-            expected = (a["trits"], a["rows"], self.quant_length)
-            if self.prefetched[0] != expected:
-                trits, rows, cols = self.prefetched[0]
-                self._fail(ErrorCode.BAD_PREFETCH, f"MATVEC of {a['rows']} x {self.quant_length} at 0x{a['trits']:x} "
-                                                   f"takes the PREFETCH of {rows} x {cols} at 0x{trits:x}")
+        if op == "PREFETCH" and self.image is not None:
+            self._read_image(a["trits"], a["rows"] * row_bytes(a["cols"], self.trit_format))
         cycles = self._cycles(op, a)
         if op == "QUANT":
             self.quant_length = self.vl
         elif op == "PREFETCH":
             self.prefetched.append((a["trits"], a["rows"], a["cols"]))
-        elif op == "MATVEC" and self.prefetched:
-            self.prefetched.popleft()
+        prefetch = self.prefetched.popleft() if op == "MATVEC" and self.prefetched else None
         if self.image is None and ins.op.group != "control" and op != "ARGMAX":
             self.pc = next_pc                       # cost-only: no data, only lengths and control
             return cycles
@@ -241,6 +240,10 @@ class InstructionSetSimulator:
             cols, rows = len(self.quant.q), a["rows"]
             nbytes = rows * row_bytes(cols, self.trit_format)
             data = self._read_image(a["trits"], nbytes)
+            destination = self._vector(a["vd"], rows)
+            if prefetch is not None and prefetch != (a["trits"], rows, cols):
+                self._fail(ErrorCode.BAD_PREFETCH, f"MATVEC of {rows} x {cols} at 0x{a['trits']:x} takes the "
+                                                   f"PREFETCH of {prefetch[1]} x {prefetch[2]} at 0x{prefetch[0]:x}")
             try:
                 trits = unpack_trits(data, rows, cols, self.trit_format, offset=a["trits"])
             except PackingError as exc:
@@ -248,7 +251,7 @@ class InstructionSetSimulator:
             acc = ternary_matvec(trits, self.quant.q)
             scale = fxp.sf_mul(fxp.sf_mul(self.scale, fxp.sf_normalize(self.quant.peak)), self.quant.inv_sqrt)
             scale = fxp.SFloat(scale.m, scale.e + self.quant.norm_exp)
-            self.vmem[self._vector(a["vd"], rows)] = fxp.scale_vector(acc, scale, fmt.ACT_FRAC)
+            self.vmem[destination] = fxp.scale_vector(acc, scale, fmt.ACT_FRAC)
         elif op == "RMSNORM":
             x = self.vmem[self._vector(a["vs"])]
             norm = self._image_array(a["norm"], self.vl, "<i4")

@@ -107,3 +107,29 @@ def track_max_abs(m: Module, value, issued, peak, name: str) -> None:
     m.d.comb += magnitude.eq(Mux(value[-1], -value, value))
     with m.If(valid & (magnitude > peak)):
         m.d.sync += peak.eq(magnitude)
+
+
+def pipelined_tree(m: Module, leaves, combine, *, name: str, levels_per_stage: int = 1):
+    """Reduce `leaves` pairwise with combine(a, b) (an odd one out passes a level unchanged), a register
+    after every `levels_per_stage` levels and after the last. Returns (result, stages): the result is
+    `stages` cycles behind its leaves (0 for a single leaf, which is returned as it is)."""
+    if levels_per_stage < 1:
+        raise ValueError(f"levels_per_stage must be at least 1, got {levels_per_stage!r}")
+    nodes, level, stages = list(leaves), 0, 0
+    while len(nodes) > 1:
+        paired = [combine(a, b) for a, b in zip(nodes[0::2], nodes[1::2])] + nodes[len(nodes) & ~1:]
+        level += 1
+        if level % levels_per_stage == 0 or len(paired) == 1:
+            registered = []
+            for k, node in enumerate(paired):
+                reg = Signal(Value.cast(node).shape(), name=f"{name}_l{level}_{k}")
+                m.d.sync += reg.eq(node)
+                registered.append(reg)
+            paired, stages = registered, stages + 1
+        nodes = paired
+    return nodes[0], stages
+
+
+def max_of(a, b):
+    """The larger of two unsigned values (a pipelined_tree combine)."""
+    return Mux(a > b, a, b)

@@ -33,10 +33,10 @@ from golden import formats as fmt
 
 from golden.packing import TritFormat
 
-from .data_mover import DataMover, MoveOp
+from .data_mover import MoveCommand, MoveOp
 from .image_reader import ADDRESS_BITS, ReadLayout
-from .matvec_unit import MatVecUnit
-from .norm_unit import NormUnit
+from .matvec_unit import MatVecCommand, PrefetchLayout
+from .norm_unit import NormCommand, QuantState
 from .rsqrt import SFloatLayout
 from .sequencing import dispatch, dispatch_states, offer, on_completion
 from .vector_unit import VectorOp, VectorUnit
@@ -83,7 +83,7 @@ class Controller(wiring.Component):
     """
 
     def __init__(self, *, program_words: int, vmem_words: int, max_length: int = 64, max_cols: int = 64,
-                 max_rows: int = 256, trit_format: TritFormat = TritFormat.TRITS_2BIT):
+                 max_rows: int = 256, trit_format: TritFormat = TritFormat.TRITS_2BIT, vector_width: int = 1):
         self._MustUse__silence = True        # a refused parameter set is not an unused design
         if not isinstance(program_words, int) or not 2 <= program_words <= 1 << 16:
             raise ValueError(f"program_words must be in 2..65536, got {program_words!r}")
@@ -92,15 +92,10 @@ class Controller(wiring.Component):
         self.program_words = program_words
         self.vmem_words = vmem_words
         self.max_length, self.max_cols, self.max_rows = max_length, max_cols, max_rows
-        self.trit_format = trit_format
-        # Throwaway units: only their command and done signatures are used here.
+        self.trit_format, self.vector_width = trit_format, vector_width
+        # Throwaway unit: only its command and done signatures are used here.
         unit = VectorUnit(vmem_words=vmem_words)
-        norm = NormUnit(vmem_words=vmem_words, max_length=max_length)
-        matvec = MatVecUnit(lanes=4 * trit_format.trits_per_byte, trit_format=trit_format, max_cols=max_cols,
-                            max_rows=max_rows, vmem_words=vmem_words)
-        mover = DataMover(vmem_words=vmem_words)
-        for throwaway in (unit, norm, matvec, matvec.engine, mover):
-            throwaway._MustUse__silence = True
+        unit._MustUse__silence = True
         self._MustUse__silence = False
         super().__init__({
             "program_write": Out(memory.WritePort.Signature(addr_width=(program_words - 1).bit_length(),
@@ -111,12 +106,14 @@ class Controller(wiring.Component):
             "host_out": Out(stream.Signature(32)),
             "vector": Out(unit.cmd.signature.flip()),
             "vector_done": In(unit.done.signature),
-            "norm": Out(norm.cmd.signature.flip()), "norm_done": In(norm.done.signature),
+            "norm": Out(stream.Signature(NormCommand(vmem_words, max_length))), "norm_done": In(stream.Signature(0)),
             "norm_read": Out(stream.Signature(ReadLayout())),
-            "quant": In(norm.quant.shape()),
-            "matvec": Out(matvec.cmd.signature.flip()), "matvec_done": In(matvec.done.signature),
-            "matvec_error": In(1),
-            "mover": Out(mover.cmd.signature.flip()), "mover_done": In(mover.done.signature),
+            "quant": In(QuantState()),
+            "matvec": Out(stream.Signature(MatVecCommand(vmem_words, max_rows))), "matvec_done": In(stream.Signature(0)),
+            "matvec_error": In(1), "matvec_mismatch": In(1),
+            "prefetch": Out(stream.Signature(PrefetchLayout(max_rows, max_cols))),
+            "prefetched": In(range(isa.PREFETCH_DEPTH + 1)),
+            "mover": Out(stream.Signature(MoveCommand(vmem_words))), "mover_done": In(stream.Signature(0)),
             "check": Out(stream.Signature(data.StructLayout({"image_bytes": ADDRESS_BITS}))),
             "check_done": In(stream.Signature(data.StructLayout({"code": isa.ErrorCode}))),
             "stop": In(1),                  # leave a RECV wait (or a halt / error) for IDLE
@@ -179,6 +176,8 @@ class Controller(wiring.Component):
                     ok &= (mantissa == 0) | mantissa[fmt.SFLOAT_MANT_BITS - 1]
                 if any(o.name == "rows" for o in op.operands):
                     ok &= field("c") != 0
+                if any(o.name == "cols" for o in op.operands):
+                    ok &= field("b") != 0
                 m.d.comb += legal.eq(ok)
 
         # PREPARE registers what EXECUTE decides on, so that no multiply or wide compare precedes its
@@ -187,8 +186,21 @@ class Controller(wiring.Component):
         per_byte = self.trit_format.trits_per_byte
         row_address = field("w0") + ((vector_length * rs_value.as_unsigned()[:16]) << 1)
         matrix_bytes = field("c") * ((self.quant.length + per_byte - 1) // per_byte)
+        prefetch_bytes = field("c") * ((field("b") + per_byte - 1) // per_byte)
         embed_row, matvec_bytes = Signal(row_address.shape()), Signal(matrix_bytes.shape())
-        prepared = [legal_r.eq(legal), embed_row.eq(row_address), matvec_bytes.eq(matrix_bytes)]
+        prefetch_bytes_r = Signal(prefetch_bytes.shape())
+        # Vector operands on whole VMEM rows (isa: VMEM_MISALIGNED, checked before everything else).
+        aligned, aligned_r = Signal(), Signal()
+        unit_bits = (self.vector_width // isa.VMEM_ALIGN - 1).bit_length() if self.vector_width > isa.VMEM_ALIGN else 0
+        m.d.comb += aligned.eq(1)
+        if unit_bits:
+            for op in isa.OPS.values():
+                names = [o.field for o in op.operands if o.kind is isa.Kind.VREG]
+                if names:
+                    with m.If(opcode == op.opcode):
+                        m.d.comb += aligned.eq(Cat(field(name)[:unit_bits] for name in names) == 0)
+        prepared = [legal_r.eq(legal), embed_row.eq(row_address), matvec_bytes.eq(matrix_bytes),
+                    prefetch_bytes_r.eq(prefetch_bytes), aligned_r.eq(aligned)]
 
         # Vector operands: word address = field * VMEM_ALIGN; every operand the op reads or writes must fit.
         def vector_address(name):
@@ -241,6 +253,9 @@ class Controller(wiring.Component):
                 with m.If(~legal_r):
                     stop(isa.ErrorCode.ILLEGAL_INSTRUCTION)
                     m.next = "IDLE"
+                with m.Elif(~aligned_r):
+                    stop(isa.ErrorCode.VMEM_MISALIGNED)
+                    m.next = "IDLE"
                 with m.Else():
                     with m.Switch(opcode):
                         with m.Case(isa.OPS["NOP"].opcode):
@@ -288,7 +303,7 @@ class Controller(wiring.Component):
                                 with m.Else():
                                     m.next = "VECTOR"
                         self._execute_data(m, opcode, field, fits, image_fits, stop, rs_value, vector_length,
-                                           quant_valid, embed_row, matvec_bytes)
+                                           quant_valid, embed_row, matvec_bytes, prefetch_bytes_r)
             with m.State("RECV"):
                 m.d.comb += self.host_in.ready.eq(~self.stop)
                 with m.If(self.stop):
@@ -314,7 +329,7 @@ class Controller(wiring.Component):
                       Activity.CONTROL: ("FETCH", "DECODE", "PREPARE", "EXECUTE"), Activity.HOST: ("RECV", "SEND"),
                       Activity.VECTOR: dispatch_states("VECTOR"),
                       Activity.NORM: ("NORM_READ", *dispatch_states("NORM")),
-                      Activity.MATVEC: dispatch_states("MATVEC"), Activity.MOVE: dispatch_states("MOVE")}
+                      Activity.MATVEC: ("PREFETCH", *dispatch_states("MATVEC")), Activity.MOVE: dispatch_states("MOVE")}
         listed, defined = [state for states in activities.values() for state in states], set(fsm.encoding) - {"IDLE"}
         assert sorted(listed) == sorted(defined), f"activities list {sorted(listed)}, the FSM has {sorted(defined)}"
         for activity, states in activities.items():
@@ -323,7 +338,7 @@ class Controller(wiring.Component):
         return m
 
     def _execute_data(self, m, opcode, field, fits, image_fits, stop, token, vector_length, quant_valid, embed_row,
-                      matvec_bytes):
+                      matvec_bytes, prefetch_bytes):
         """EXECUTE for QUANT, RMSNORM, MATVEC, EMBED, VLOAD, SENDV: the checks in the ISS's order, then
         the dispatch state. (`fits` checks a vector operand against VL; MATVEC's destination uses rows.)"""
         E = isa.ErrorCode
@@ -356,6 +371,10 @@ class Controller(wiring.Component):
                   ((rows <= self.max_rows) & (cols <= self.max_cols), E.ILLEGAL_INSTRUCTION),
                   (image_fits(field("w0"), matvec_bytes), E.IMAGE_OUT_OF_RANGE),
                   (vd_end <= self.vmem_words, E.VMEM_OUT_OF_RANGE))("MATVEC")
+        with m.Case(ops["PREFETCH"].opcode):
+            check(((field("c") <= self.max_rows) & (field("b") <= self.max_cols), E.ILLEGAL_INSTRUCTION),
+                  (self.prefetched != isa.PREFETCH_DEPTH, E.BAD_PREFETCH),
+                  (image_fits(field("w0"), prefetch_bytes), E.IMAGE_OUT_OF_RANGE))("PREFETCH")
         with m.Case(ops["EMBED"].opcode):
             rows = field("c")
             check(((token >= 0) & (token < rows), E.BAD_TOKEN),
@@ -380,6 +399,8 @@ class Controller(wiring.Component):
                      cmd.norm_exp.eq(field("c_exp"))]
         cmd = self.matvec.payload
         m.d.comb += [cmd.d.eq(vector_address("a")), cmd.trits.eq(field("w0")), cmd.rows.eq(field("c"))]
+        cmd = self.prefetch.payload
+        m.d.comb += [cmd.trits.eq(field("w0")), cmd.rows.eq(field("c")), cmd.cols.eq(field("b"))]
         cmd = self.mover.payload
         token16 = token.as_unsigned()[:16]
         m.d.comb += cmd.length.eq(vector_length)
@@ -404,8 +425,14 @@ class Controller(wiring.Component):
                 m.d.sync += quant_valid.eq(1)
             m.d.sync += pc.eq(pc + 1)
             m.next = "FETCH"
+        with offer(m, "PREFETCH", command=self.prefetch, next_state="FETCH"):
+            with m.If(self.prefetch.ready):
+                m.d.sync += pc.eq(pc + 1)
         with dispatch(m, "MATVEC", command=self.matvec, done=self.matvec_done):
-            with m.If(self.matvec_error):
+            with m.If(self.matvec_mismatch):
+                stop(isa.ErrorCode.BAD_PREFETCH)
+                m.next = "IDLE"
+            with m.Elif(self.matvec_error):
                 stop(isa.ErrorCode.BAD_TRITS)
                 m.next = "IDLE"
             with m.Else():

@@ -10,8 +10,9 @@ image holds H + 4 bytes; CRC-32 of bytes [0, H) equals the stored one; the heade
 the image's; the trit format is the one this build's engine decodes. A failure of the CRC reports
 IMAGE_CRC, any other IMAGE_FORMAT (assembler.isa.ErrorCode).
 
-Protocol. `cmd` {image_bytes: unsigned 32}; the unit then asks the image reader (`read`, 4-byte
-`words`) for three ranges in turn and answers one `done` {code: ErrorCode} per command.
+Protocol. `cmd` {image_bytes: unsigned 32}; the unit then asks the image reader (`read`) for three
+ranges in turn, each as rows of 4 bytes (so that a reader of any word width hands it one 4-byte word
+per row, in the low bits of `words`), and answers one `done` {code: ErrorCode} per command.
 """
 
 from __future__ import annotations
@@ -27,6 +28,11 @@ from golden.packing import TritFormat
 from .crc32 import CRC32_INIT, crc32_byte
 from .image_reader import ADDRESS_BITS, ReadLayout
 from .sequencing import offer
+
+def check_read_bytes(header_length: int) -> int:
+    """Image bytes the check asks for: the fixed header, [0, H) in whole 4-byte rows, the stored CRC."""
+    return HEADER.size + 4 * -(-header_length // 4) + 4
+
 
 # The header's little-endian fields as 32-bit words (golden.image.HEADER).
 assert HEADER.format == "<4sHHIIIIQ" and HEADER.size == 32, "image header changed: update ImageCheck"
@@ -72,8 +78,8 @@ class ImageCheck(wiring.Component):
 
         def request(state, addr, length, next_state):
             with offer(m, state, command=self.read, next_state=next_state):
-                m.d.comb += [self.read.payload.addr.eq(addr), self.read.payload.length.eq(length),
-                             self.read.payload.rows.eq(1)]
+                m.d.comb += [self.read.payload.addr.eq(addr), self.read.payload.length.eq(4),
+                             self.read.payload.rows.eq((length + 3) >> 2)]
 
         def fail(error):
             m.d.sync += code.eq(error)

@@ -16,11 +16,14 @@ and `data` carries each row as ceil(length / out_bytes) words of `out_bytes` lit
 order, the row's last word zero-padded: every row starts on a fresh word (the engine's row format).
 Length or rows 0 reads nothing. Commands queue: the requests of the next command go out while the
 aligner still emits the previous one, so back-to-back reads (MATVEC after MATVEC) keep memory busy.
+
+`flush` (a cycle high) forgets every command and buffered byte; the beats already asked for are
+dropped as they arrive (memory cannot take a request back), and new requests may go out meanwhile.
 """
 
 from __future__ import annotations
 
-from amaranth import Cat, Const, Module, Mux, Signal
+from amaranth import Cat, Const, Module, Mux, ResetInserter, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
@@ -49,6 +52,7 @@ class ImageReader(wiring.Component):
     mem_req: stream of {addr: beat address, beats: 1..burst_beats}.
     mem_resp: stream of unsigned(8 * mem_bytes) beats (ready is always high).
     accepted: bytes of the command taken this cycle (length * rows), else 0 (performance counters).
+    flush: forget all commands and data (see above).
     """
 
     def __init__(self, *, mem_bytes: int, out_bytes: int, burst_beats: int = 16, fifo_beats: int = 64):
@@ -72,6 +76,7 @@ class ImageReader(wiring.Component):
                 "addr": ADDRESS_BITS - self.offset_bits, "beats": range(burst_beats + 1)}))),
             "mem_resp": In(stream.Signature(8 * mem_bytes)),
             "accepted": Out(ADDRESS_BITS),
+            "flush": In(1),
         })
 
     def elaborate(self, platform):
@@ -79,15 +84,18 @@ class ImageReader(wiring.Component):
         mem_bytes, out_bytes = self.mem_bytes, self.out_bytes
 
         # --- Requests: split each command into bursts; credits keep the FIFO from overflowing ----------
-        m.submodules.beats = beats = SyncFIFOBuffered(width=8 * mem_bytes, depth=self.fifo_beats)
+        flush = self.flush
+        beats = SyncFIFOBuffered(width=8 * mem_bytes, depth=self.fifo_beats)
+        m.submodules.beats = ResetInserter(flush)(beats)
         job_layout = data.StructLayout({"read": ReadLayout(), "total": ADDRESS_BITS})  # total = length * rows
-        m.submodules.jobs = jobs = SyncFIFOBuffered(width=job_layout.size, depth=2)   # for the aligner
+        jobs = SyncFIFOBuffered(width=job_layout.size, depth=2)                       # for the aligner
+        m.submodules.jobs = ResetInserter(flush)(jobs)
         next_beat = Signal(ADDRESS_BITS - self.offset_bits)
         beats_left = Signal(ADDRESS_BITS + 1)
         in_flight = Signal(range(self.fifo_beats + 1))      # beats requested, not yet read from the FIFO
         nbytes = Signal(ADDRESS_BITS)
         m.d.comb += [nbytes.eq(self.cmd.payload.length * self.cmd.payload.rows),
-                     self.cmd.ready.eq((beats_left == 0) & jobs.w_rdy)]
+                     self.cmd.ready.eq((beats_left == 0) & jobs.w_rdy & ~flush)]
         with m.If(self.cmd.valid & self.cmd.ready):
             offset = self.cmd.payload.addr[:self.offset_bits] if self.offset_bits else Const(0, 1)
             total = (offset + nbytes + mem_bytes - 1) >> self.offset_bits
@@ -99,15 +107,24 @@ class ImageReader(wiring.Component):
 
         burst = Mux(beats_left > self.burst_beats, self.burst_beats, beats_left)
         room = self.fifo_beats - in_flight
-        m.d.comb += [self.mem_req.valid.eq((beats_left != 0) & (room >= burst)),
+        m.d.comb += [self.mem_req.valid.eq((beats_left != 0) & (room >= burst) & ~flush),
                      self.mem_req.payload.addr.eq(next_beat), self.mem_req.payload.beats.eq(burst)]
         requested = Signal.like(in_flight)
         with m.If(self.mem_req.valid & self.mem_req.ready):
             m.d.sync += [next_beat.eq(next_beat + burst), beats_left.eq(beats_left - burst)]
             m.d.comb += requested.eq(burst)
-        m.d.comb += [beats.w_data.eq(self.mem_resp.payload), beats.w_en.eq(self.mem_resp.valid),
+        unarrived = Signal(range(self.fifo_beats + 1))     # beats asked for, not yet arrived
+        stale = Signal(range(self.fifo_beats + 1))         # ... of which a flush dropped the command
+        arrival = self.mem_resp.valid
+        dropped = arrival & (stale != 0)
+        m.d.comb += [beats.w_data.eq(self.mem_resp.payload), beats.w_en.eq(arrival & ~dropped),
                      self.mem_resp.ready.eq(1)]
-        m.d.sync += in_flight.eq(in_flight + requested - (beats.r_en & beats.r_rdy))
+        m.d.sync += unarrived.eq(unarrived + requested - arrival)
+        with m.If(flush):
+            m.d.sync += [stale.eq(unarrived - arrival), in_flight.eq(unarrived - arrival), beats_left.eq(0)]
+        with m.Else():
+            m.d.sync += [stale.eq(stale - dropped),
+                         in_flight.eq(in_flight + requested - (beats.r_en & beats.r_rdy) - dropped)]
 
         # --- Aligner: each row's bytes packed into out_bytes words ---------------------------------------
         capacity = out_bytes + mem_bytes
@@ -157,7 +174,9 @@ class ImageReader(wiring.Component):
         with m.If(take):
             m.d.comb += [added.eq(useful), incoming.eq(beats.r_data >> (skip * 8))]
 
-        with m.If(active):
+        with m.If(flush):
+            m.d.sync += [active.eq(0), have.eq(0), buffer.eq(0)]
+        with m.Elif(active):
             m.d.sync += [buffer.eq((buffer >> (sent * 8)) | (incoming << (staying * 8))),
                          have.eq(have - sent + added), to_take.eq(to_take - added)]
             with m.If(take):

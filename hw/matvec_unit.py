@@ -5,18 +5,23 @@
     acc_i ─► rescale: sat32(round(acc_i * sigma.m * 2**(sigma.e + 16))) ─► VMEM[d + i]
         sigma = sf_mul(sf_mul(S, sf_normalize(peak)), 1/sqrt) * 2**norm_exp    (golden.hwexact.bitlinear)
 
-Protocol. The int8 activations arrive on `q_write` {addr, data, en} (any order, one element per
-write) while no MATVEC runs; `quant` holds the QUANT state (peak, 1/sqrt, norm_exp, length = cols).
-`cmd` {d, trits (image byte address), rows} starts a product: the unit sends one `read` command for
-the whole matrix (rows of ceil(cols / trits per byte) bytes) to the image reader and takes its words on
-`weights` (beat_bytes wide, each row from a fresh word; the engine masks the padding past `cols`); `done` when the last row is in VMEM; `error` when the engine saw an illegal
-packed code (sticky until the next command).
+Protocol. The int8 activations arrive on `q_write` {addr, data, en}: V of them a write, in index
+order from 0, while no MATVEC runs; `quant` holds the QUANT state (peak, 1/sqrt, norm_exp, length =
+cols). `prefetch` {trits, rows, cols} (PREFETCH) sends the matrix's `read` to the image reader at once
+and queues its description (`prefetched` counts them; isa.PREFETCH_DEPTH at most, the controller's
+check). `cmd` {d, trits (image byte address), rows} starts a product: with a prefetch queued, it takes
+the oldest, which must describe this product (else `mismatch`, and done without running); with none,
+it sends its own `read` for the whole matrix (rows of ceil(cols / trits per byte) bytes). The words
+come on `weights` (beat_bytes wide, each row from a fresh word; the engine masks the padding past
+`cols`); `done` when the last row is in VMEM; `error` when the engine saw an illegal packed code
+(sticky until the next command). `flush` forgets the queued prefetches (the reader is flushed beside).
 """
 
 from __future__ import annotations
 
-from amaranth import Module, Mux, Signal, signed
-from amaranth.lib import data, memory, stream, wiring
+from amaranth import Module, Mux, ResetInserter, Signal, signed
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from assembler import isa
@@ -27,9 +32,11 @@ from .arith import ShiftControl, round_shift, saturate, sf_normalize_registered
 from .image_reader import ADDRESS_BITS, ReadLayout
 from .norm_unit import QuantState
 from .rsqrt import SFloatLayout
+from .component import CheckedComponent
+from .data_mover import check_vmem_words
 from .sequencing import offer_done
 from .ternary_engine import TernaryMatVec
-from .vector_unit import ACT
+from .vmem import WriteSignature, check_vector_width
 
 
 # Cycles from a command to its rescale factor (the pipeline below: normalise (2), multiply, normalise (2),
@@ -37,42 +44,69 @@ from .vector_unit import ACT
 RESCALE_STAGES = 11
 
 
-class MatVecUnit(wiring.Component):
+class MatVecCommand(data.StructLayout):
+    """{d: VMEM word address, trits: image byte address, rows}."""
+
+    def __init__(self, vmem_words: int, max_rows: int):
+        super().__init__({"d": (vmem_words - 1).bit_length(), "trits": ADDRESS_BITS, "rows": range(max_rows + 1)})
+
+
+class PrefetchLayout(data.StructLayout):
+    """{trits: image byte address, rows, cols}: a matrix to read ahead (PREFETCH)."""
+
+    def __init__(self, max_rows: int, max_cols: int):
+        super().__init__({"trits": ADDRESS_BITS, "rows": range(max_rows + 1), "cols": range(max_cols + 1)})
+
+
+def q_write_signature(max_length: int, vector_width: int) -> wiring.Signature:
+    """V int8 activations a write: addr = the element index of lane 0 (a multiple of V), en per lane."""
+    return wiring.Signature({"addr": Out(range(max_length)), "data": Out(data.ArrayLayout(signed(8), vector_width)),
+                             "en": Out(vector_width)})
+
+
+class MatVecUnit(CheckedComponent):
     """Parameters
     lanes, trit_format, max_cols, max_rows: the engine's (hw.ternary_engine.TernaryMatVec).
-    vmem_words: VMEM depth (words).
+    vmem_words: VMEM depth (words).  vector_width: V, activations per q_write (lanes a multiple of it).
 
     Ports
-    cmd: stream of {d: VMEM word address, trits: image byte address, rows}.
-    read: stream of image reads {addr, length} (to hw.image_reader.ImageReader).
+    cmd: stream of MatVecCommand.  prefetch: stream of PrefetchLayout.  prefetched: queued prefetches.
+    read: stream of image reads {addr, length, rows} (to hw.image_reader.ImageReader).
     weights: stream of beat_bytes-wide words (from the reader).
-    q_write: {addr, data: signed 8, en}.  quant: In(QuantState).  scale: In(SFloatLayout), the S register.
-    write: VMEM write-port master.  done: stream, one per command.  error: illegal packed code seen.
+    q_write: q_write_signature.  quant: In(QuantState).  scale: In(SFloatLayout), the S register.
+    write: VMEM write-port master (hw.vmem).  done: stream, one per command.
+    error: illegal packed code seen.  mismatch: the command was not the prefetch it took.  flush: see above.
     """
 
-    def __init__(self, *, lanes: int, trit_format: TritFormat, max_cols: int, max_rows: int, vmem_words: int):
-        self._MustUse__silence = True        # a refused parameter set is not an unused design
+    @classmethod
+    def check(cls, *, lanes, trit_format, max_cols, max_rows, vmem_words, vector_width=1, **_):
+        TernaryMatVec.check(lanes=lanes, trit_format=trit_format, max_cols=max_cols, max_rows=max_rows)
+        check_vector_width(vector_width)
+        check_vmem_words(vmem_words, vector_width)
+        if lanes % vector_width:
+            raise ValueError(f"vector_width {vector_width} must divide the engine's lanes {lanes} (a QUANT row "
+                             f"of V activations lands in one engine word)")
+
+    def __init__(self, *, lanes: int, trit_format: TritFormat, max_cols: int, max_rows: int, vmem_words: int,
+                 vector_width: int = 1):
         self.engine = TernaryMatVec(lanes=lanes, trit_format=trit_format, max_cols=max_cols, max_rows=max_rows)
-        if not isinstance(vmem_words, int) or not 16 <= vmem_words <= isa.VMEM_WORDS:
-            self.engine._MustUse__silence = True
-            raise ValueError(f"vmem_words must be in 16..{isa.VMEM_WORDS}, got {vmem_words!r}")
-        self._MustUse__silence = False
-        self.vmem_words = vmem_words
+        self.vmem_words, self.vector_width = vmem_words, vector_width
         self.lanes, self.trit_format = lanes, trit_format
         self.max_cols, self.max_rows = max_cols, max_rows
-        addr_width = (vmem_words - 1).bit_length()
         super().__init__({
-            "cmd": In(stream.Signature(data.StructLayout({"d": addr_width, "trits": ADDRESS_BITS,
-                                                          "rows": range(max_rows + 1)}))),
+            "cmd": In(stream.Signature(MatVecCommand(vmem_words, max_rows))),
+            "prefetch": In(stream.Signature(PrefetchLayout(max_rows, max_cols))),
+            "prefetched": Out(range(isa.PREFETCH_DEPTH + 1)),
             "read": Out(stream.Signature(ReadLayout())),
             "weights": In(stream.Signature(8 * self.engine.beat_bytes)),
-            "q_write": In(wiring.Signature({"addr": Out(range(isa.MAX_VL)), "data": Out(signed(8)),
-                                            "en": Out(1)})),
+            "q_write": In(q_write_signature(isa.MAX_VL, vector_width)),
             "quant": In(QuantState()),
             "scale": In(SFloatLayout()),
-            "write": In(memory.WritePort.Signature(addr_width=addr_width, shape=ACT)),
+            "write": Out(WriteSignature(rows=vmem_words // vector_width, vector_width=vector_width)),
             "done": Out(stream.Signature(0)),
             "error": Out(1),
+            "mismatch": Out(1),
+            "flush": In(1),
         })
 
     def elaborate(self, platform):
@@ -81,25 +115,28 @@ class MatVecUnit(wiring.Component):
         lanes = self.lanes
 
         # --- q -> engine activation words ------------------------------------------------------------
-        # The norm unit writes q in index order (0 starts a vector); a word goes to the engine when its
-        # last lane, or the vector's last element, arrives. Lanes past `cols` keep stale bytes: the
-        # engine masks them.
+        # The norm unit writes q in index order, V at a time (0 starts a vector); a word goes to the engine
+        # when its last V lanes, or the vector's last elements, arrive. Lanes past `cols` keep stale bytes:
+        # the engine masks them.
+        v = self.vector_width
+        groups = lanes // v                                  # V-lane groups per engine word
         word = Signal(8 * lanes)
-        lane_reg, word_reg = Signal(range(lanes)), Signal(range(isa.MAX_VL // lanes + 2))
+        group_reg, word_reg = Signal(range(groups)), Signal(range(isa.MAX_VL // lanes + 2))
+        writes = self.q_write.en.any()
         starts = self.q_write.addr == 0
-        lane = Mux(starts, 0, lane_reg)
+        group = Mux(starts, 0, group_reg)
         word_index = Mux(starts, 0, word_reg)
         filled = Signal(8 * lanes)
         m.d.comb += filled.eq(word)
-        for l in range(lanes):
-            with m.If(self.q_write.en & (lane == l)):
-                m.d.comb += filled[8 * l:8 * l + 8].eq(self.q_write.data)
-        with m.If(self.q_write.en):
-            m.d.sync += [word.eq(filled), lane_reg.eq(Mux(lane == lanes - 1, 0, lane + 1)),
-                         word_reg.eq(Mux(lane == lanes - 1, word_index + 1, word_index))]
-        closes = (lane == lanes - 1) | (self.q_write.addr + 1 == self.quant.length)
+        for g in range(groups):
+            with m.If(writes & (group == g)):
+                m.d.comb += filled[8 * v * g:8 * v * (g + 1)].eq(self.q_write.data.as_value())
+        with m.If(writes):
+            m.d.sync += [word.eq(filled), group_reg.eq(Mux(group == groups - 1, 0, group + 1)),
+                         word_reg.eq(Mux(group == groups - 1, word_index + 1, word_index))]
+        closes = (group == groups - 1) | (self.q_write.addr + v >= self.quant.length)
         m.d.comb += [engine.act_write.addr.eq(word_index), engine.act_write.data.eq(filled),
-                     engine.act_write.en.eq(self.q_write.en & closes)]
+                     engine.act_write.en.eq(writes & closes)]
 
         # --- The rescale factor, once per command: a free-running pipeline of one operation a stage. Its
         # inputs (the QUANT state, S) hold still while a MATVEC runs, so RESCALE_STAGES cycles after the
@@ -127,26 +164,56 @@ class MatVecUnit(wiring.Component):
         with m.If(settling != 0):
             m.d.sync += settling.eq(settling - 1)
 
-        # --- Sequencing: one reader command for the matrix; the engine consumes the words -------------------
-        command = Signal.like(self.cmd.payload)
+        # --- Reads: PREFETCH's at once, MATVEC's own when nothing is prefetched; queued for the reader ------
         per_byte = self.trit_format.trits_per_byte
+        prefetch_layout = PrefetchLayout(self.max_rows, self.max_cols)
+        reads = ResetInserter(self.flush)(SyncFIFOBuffered(width=ReadLayout().size, depth=isa.PREFETCH_DEPTH + 1))
+        queued = ResetInserter(self.flush)(SyncFIFOBuffered(width=prefetch_layout.size, depth=isa.PREFETCH_DEPTH))
+        m.submodules.reads, m.submodules.queued = reads, queued
+        read_out = data.View(ReadLayout(), reads.r_data)
+        m.d.comb += [self.read.valid.eq(reads.r_rdy), self.read.payload.eq(read_out), reads.r_en.eq(self.read.ready)]
+        read_in = Signal(ReadLayout())
+        m.d.comb += [reads.w_data.eq(read_in), queued.w_data.eq(self.prefetch.payload),
+                     self.prefetch.ready.eq(queued.w_rdy & reads.w_rdy),
+                     self.prefetched.eq(queued.level)]
+        with m.If(self.prefetch.valid & self.prefetch.ready):
+            p = self.prefetch.payload
+            m.d.comb += [read_in.addr.eq(p.trits), read_in.length.eq((p.cols + per_byte - 1) // per_byte),
+                         read_in.rows.eq(p.rows), reads.w_en.eq(1), queued.w_en.eq(1)]
+        head = data.View(prefetch_layout, queued.r_data)
+
+        # --- Sequencing: the matrix's read (or its prefetch); the engine consumes the words ----------------
+        command = Signal.like(self.cmd.payload)
         written = Signal(range(self.max_rows + 1))
+        with m.If(self.cmd.valid & self.cmd.ready):
+            m.d.sync += self.mismatch.eq(0)
         with m.FSM():
             with m.State("IDLE"):
                 m.d.comb += self.cmd.ready.eq(engine.cmd.ready)
                 with m.If(self.cmd.valid & engine.cmd.ready):
                     m.d.sync += [command.eq(self.cmd.payload), written.eq(0), settling.eq(RESCALE_STAGES)]
+                    with m.If(queued.r_rdy):
+                        m.next = "TAKE"
+                    with m.Else():
+                        m.next = "READ"
+            with m.State("TAKE"):                        # the oldest prefetch must be this product
+                m.d.comb += queued.r_en.eq(1)
+                with m.If((head.trits == command.trits) & (head.rows == command.rows)
+                          & (head.cols == self.quant.length)):
+                    m.next = "START"
+                with m.Else():
+                    m.d.sync += self.mismatch.eq(1)
+                    m.next = "DONE"
+            with m.State("READ"):                        # behind any read still queued (none: nothing prefetched)
+                with m.If(reads.w_rdy & ~self.prefetch.valid):
+                    m.d.comb += [read_in.addr.eq(command.trits),
+                                 read_in.length.eq((self.quant.length + per_byte - 1) // per_byte),
+                                 read_in.rows.eq(command.rows), reads.w_en.eq(1)]
                     m.next = "START"
             with m.State("START"):
                 m.d.comb += [engine.cmd.valid.eq(1), engine.cmd.payload.rows.eq(command.rows),
                              engine.cmd.payload.cols.eq(self.quant.length)]
                 with m.If(engine.cmd.ready):
-                    m.next = "READ"
-            with m.State("READ"):
-                m.d.comb += [self.read.valid.eq(1), self.read.payload.addr.eq(command.trits),
-                             self.read.payload.length.eq((self.quant.length + per_byte - 1) // per_byte),
-                             self.read.payload.rows.eq(command.rows)]
-                with m.If(self.read.ready):
                     m.next = "RUN"
             with m.State("RUN"):
                 with m.If(written == command.rows):
@@ -168,8 +235,13 @@ class MatVecUnit(wiring.Component):
             m.d.sync += arrived.eq(0)
         m.d.sync += index1.eq(arrived)
         scaled = round_shift(m, product1, rescale_shift, name="rescaled")
-        m.d.comb += [self.write.addr.eq(command.d + index1), self.write.data.eq(saturate(scaled, fmt.ACT_BITS)),
-                     self.write.en.eq(valid1)]
+        # Row i goes to word d + i: row (d + i) / V, lane (d + i) % V (d is a multiple of V).
+        lane_bits = (v - 1).bit_length()
+        target = command.d + index1
+        result = saturate(scaled, fmt.ACT_BITS)
+        m.d.comb += [self.write.addr.eq(target >> lane_bits), self.write.en.eq(Mux(valid1, 1 << target[:lane_bits], 0)
+                                                                              if lane_bits else valid1)]
+        m.d.comb += [self.write.data[lane].eq(result) for lane in range(v)]
         with m.If(valid1):
             m.d.sync += written.eq(written + 1)
         return m

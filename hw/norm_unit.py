@@ -1,4 +1,4 @@
-"""`NormUnit`: RMSNORM and QUANT (the BitLinear front), in the formats of golden.hwexact.
+"""`NormUnit`: RMSNORM and QUANT (the BitLinear front), in the formats of golden.hwexact, V elements a cycle.
 
 Both start alike (golden.hwexact.normalized_input_with_term, then the products with the norm weights):
 
@@ -12,35 +12,63 @@ Both start alike (golden.hwexact.normalized_input_with_term, then the products w
                      written to the engine's activation memory; `quant` holds peak, 1/sqrt, norm_exp for
                      MATVEC's rescale.
 
-Protocol. `cmd` {opcode (ISA QUANT or RMSNORM), length (<= max_length), d, x, eps, norm_exp}; then
-`length` norm-weight words on `weights` (any rate; they are taken from the start of pass 1, and pass 2
-runs no faster than they arrive); `done` when
-the last result is written. `scale` is the S register (sqrt(n) for RMSNORM). Results: VMEM writes
-through `write` (RMSNORM) or `q_write` {addr, data: signed 8, en} (QUANT).
+Each pass reads one VMEM row (V = vector_width elements) a cycle; every lane has its own datapath and
+the lanes past the vector's end (in its last row) are masked: they add nothing to a maximum or a sum
+and are not written.
+
+    VMEM row x ─┬─► |x| ─► max tree ─► x_peak                                         (pass 1)
+                └─► round >> s ─► sat18 = xm ─┬─► xm*xm ─► adder tree ─► S            (pass 2)
+    weight buffer row (V words) ──────────────┴─► p = xm*w ─┬─► |p| ─┬─► max tree ─► peak
+                                                            │        └─► 254|p| + peak ─► 7 division
+                                                            │            stages ─► q lanes ─► q_write
+                                                            └─► round >> t ─► sat18 ─► * rho.m ─►
+                                                                round ─► sat32 ─► VMEM row d (write)
+
+Every pipeline register is made through `_Pipe` / `_Line`, which count them: the drains after each pass
+and the pass-3 latency (`latency`) follow from the registers elaborate makes and hw.vmem.READ_LATENCY.
+
+Protocol. `cmd` (NormCommand) {opcode (ISA QUANT or RMSNORM), length (<= max_length), d, x (VMEM word
+addresses, multiples of V), eps, norm_exp}; then ceil(length / V) beats of V norm-weight words on
+`weights`, in element order, lane 0 in the low bits, the last beat zero-padded (any rate: they are taken
+from the start of pass 1, and pass 2 runs no faster than they arrive; `starved` while it waits); `done`
+when the last result is written. `scale` is the S register (sqrt(n) for RMSNORM). Results: VMEM rows
+through `write` (RMSNORM) or V int8 a cycle through `q_write` {addr: element index of lane 0, data,
+en: lane enables} in index order from 0 (QUANT).
 """
 
 from __future__ import annotations
 
-from amaranth import Module, Mux, Signal, signed, unsigned
+from amaranth import Fragment, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, enum, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from assembler import isa
 from golden import formats as fmt
 
-from .arith import (ShiftControl, block_shift, round_shift, round_shift_right, saturate, sf_normalize_registered,
-                    track_max_abs)
+from .arith import (ShiftControl, block_shift, max_of, pipelined_tree, round_shift, round_shift_right, saturate,
+                    sf_normalize_registered)
+from .component import CheckedComponent
 from .rsqrt import ReciprocalSqrt, SFloatLayout
 from .sequencing import element_pass, offer, offer_done, on_completion, wait_cycles
-from .vector_unit import ACT
+from .vmem import ACT, READ_LATENCY, ReadSignature, WriteSignature, check_vector_width, lane_enables
 
 PRODUCT_BITS = 2 * fmt.MANT_BITS                    # xm * w: 18 x 18 signed
 QUOTIENT_BITS = 7                                   # |q| <= 127
+TREE_LEVELS_PER_STAGE = 1                           # adder / comparator levels between tree registers
 
 
 class NormOp(enum.Enum, shape=8):
     QUANT = isa.OPS["QUANT"].opcode
     RMSNORM = isa.OPS["RMSNORM"].opcode
+
+
+class NormCommand(data.StructLayout):
+    """The unit's command: {opcode, length, d, x (VMEM word addresses), eps: unsigned 32, norm_exp}."""
+
+    def __init__(self, vmem_words: int, max_length: int):
+        address = unsigned((vmem_words - 1).bit_length())
+        super().__init__({"opcode": NormOp, "length": range(max_length + 1), "d": address, "x": address,
+                          "eps": 32, "norm_exp": signed(8)})
 
 
 class QuantState(data.StructLayout):
@@ -49,50 +77,131 @@ class QuantState(data.StructLayout):
                           "length": range(isa.MAX_VL + 1)})
 
 
-class NormUnit(wiring.Component):
+class _Pipe:
+    """A branch of the lane pipeline. `depth`: the cycle, counted from the read's issue, in which the
+    values of its last stage are valid; every `stage` registers its values and adds one."""
+
+    def __init__(self, m: Module, depth: int, name: str):
+        self.m, self.depth, self.name = m, depth, name
+
+    def fork(self, name: str) -> "_Pipe":
+        return _Pipe(self.m, self.depth, name)
+
+    def stage(self, **values):
+        """values: name -> (shape, one value or a list of lane values). Returns the registers (a Signal
+        or a list per name, in order; a single name: its registers alone)."""
+        out = []
+        for key, (shape, value) in values.items():
+            lanes = value if isinstance(value, list) else [value]
+            regs = [Signal(shape, name=f"{self.name}_{key}{k if isinstance(value, list) else ''}")
+                    for k in range(len(lanes))]
+            self.m.d.sync += [reg.eq(v) for reg, v in zip(regs, lanes)]
+            out.append(regs if isinstance(value, list) else regs[0])
+        self.depth += 1
+        return out[0] if len(out) == 1 else tuple(out)
+
+    def tree(self, key: str, leaves, combine):
+        """The lanes reduced to one value by a pipelined tree (its registers counted)."""
+        result, stages = pipelined_tree(self.m, leaves, combine, name=f"{self.name}_{key}",
+                                        levels_per_stage=TREE_LEVELS_PER_STAGE)
+        self.depth += stages
+        return result
+
+
+class _Line:
+    """A value and its delayed copies: `at(n)` is the value of n cycles earlier (registers made as needed)."""
+
+    def __init__(self, m: Module, value, name: str):
+        self.m, self.name, self.taps = m, name, [value]
+
+    def at(self, cycles: int):
+        while len(self.taps) <= cycles:
+            reg = Signal.like(self.taps[0], name=f"{self.name}_d{len(self.taps)}")
+            self.m.d.sync += reg.eq(self.taps[-1])
+            self.taps.append(reg)
+        return self.taps[cycles]
+
+
+class NormUnit(CheckedComponent):
     """Parameters
-    vmem_words: VMEM depth (words).  max_length: longest vector (the norm-weight buffer's depth).
+    vmem_words: VMEM depth (words, a multiple of V).  max_length: longest vector (the norm-weight
+    buffer's depth).  vector_width: V, elements a cycle (hw.vmem).
 
     Ports
-    cmd: stream of {opcode: NormOp, length, d, x (VMEM word addresses), eps: unsigned 32, norm_exp: signed 8}.
-    weights: stream of signed 32-bit norm-weight mantissas, one per element.
+    cmd: stream of NormCommand.  weights: stream of V signed 32-bit norm-weight mantissas a beat.
     scale: In(SFloatLayout), the S register.
-    read_x, write: VMEM port masters.  q_write: {addr, data: signed(8), en} to the engine's activations.
-    quant: Out(QuantState) after a QUANT.  done: stream (no payload), one per command.
-    starved: pass 2 waits for a norm weight not yet arrived (performance counters).
+    read_x, write: VMEM port masters (hw.vmem).  q_write: {addr, data: V x signed(8), en: V} to the
+    engine's activations.  quant: Out(QuantState) after a QUANT.  done: stream (no payload), one per command.
+    starved: pass 2 waits for a norm-weight beat not yet arrived (performance counters).
+
+    Attributes (counted from the registers elaborate makes; the first access elaborates the unit)
+    latency: pass-3 cycles from a row's read to its results' write.  peak_drain, sum_drain: cycles from
+    the last read of pass 1 / pass 2 to its maxima and sums being complete.
     """
 
-    PIPELINE = 4 + QUOTIENT_BITS                    # pass-3 cycles from read address to write
-
-    def __init__(self, *, vmem_words: int, max_length: int):
-        self._MustUse__silence = True
-        if not isinstance(vmem_words, int) or not 16 <= vmem_words <= isa.VMEM_WORDS:
-            raise ValueError(f"vmem_words must be in 16..{isa.VMEM_WORDS}, got {vmem_words!r}")
+    @classmethod
+    def check(cls, *, vmem_words, max_length, vector_width=1, **_):
+        check_vector_width(vector_width)
+        if (not isinstance(vmem_words, int) or not 16 <= vmem_words <= isa.VMEM_WORDS
+                or vmem_words % vector_width):
+            raise ValueError(f"vmem_words must be in 16..{isa.VMEM_WORDS} and a multiple of vector_width "
+                             f"{vector_width}, got {vmem_words!r}")
         if not isinstance(max_length, int) or not 1 <= max_length <= isa.MAX_VL:
             raise ValueError(f"max_length must be in 1..{isa.MAX_VL}, got {max_length!r}")
-        self._MustUse__silence = False
-        self.vmem_words, self.max_length = vmem_words, max_length
-        addr_width = (vmem_words - 1).bit_length()
-        address = unsigned(addr_width)
+
+    def __init__(self, *, vmem_words: int, max_length: int, vector_width: int = 1):
+        self.vmem_words, self.max_length, self.vector_width = vmem_words, max_length, vector_width
+        self.lane_bits = (vector_width - 1).bit_length()
+        self.weight_rows = -(-max_length // vector_width)
+        self._depths = None
+        rows = vmem_words // vector_width
+        V = vector_width
         super().__init__({
-            "cmd": In(stream.Signature(data.StructLayout({
-                "opcode": NormOp, "length": range(max_length + 1), "d": address, "x": address,
-                "eps": 32, "norm_exp": signed(8)}))),
-            "weights": In(stream.Signature(signed(32))),
+            "cmd": In(stream.Signature(NormCommand(vmem_words, max_length))),
+            "weights": In(stream.Signature(data.ArrayLayout(signed(32), V))),
             "scale": In(SFloatLayout()),
-            "read_x": In(memory.ReadPort.Signature(addr_width=addr_width, shape=ACT)),
-            "write": In(memory.WritePort.Signature(addr_width=addr_width, shape=ACT)),
-            "q_write": Out(wiring.Signature({"addr": Out(range(max_length)), "data": Out(signed(8)), "en": Out(1)})),
+            "read_x": Out(ReadSignature(rows=rows, vector_width=V)),
+            "write": Out(WriteSignature(rows=rows, vector_width=V)),
+            "q_write": Out(wiring.Signature({"addr": Out(range(max_length)),
+                                             "data": Out(data.ArrayLayout(signed(8), V)), "en": Out(V)})),
             "quant": Out(QuantState()),
             "done": Out(stream.Signature(0)),
             "starved": Out(1),
         })
 
+    def _depth(self, key: str) -> int:
+        if self._depths is None:
+            Fragment.get(self, None)                       # elaborate counts the pipeline's registers
+        return self._depths[key]
+
+    @property
+    def latency(self) -> int:
+        return self._depth("out")
+
+    @property
+    def peak_drain(self) -> int:
+        return self._depth("peak")
+
+    @property
+    def sum_drain(self) -> int:
+        return self._depth("sum")
+
+    def command_cycles(self, length: int) -> int:
+        """Cycles from the command taken to `done` offered (inclusive) when the norm weights arrive in time:
+        IDLE 1, three passes of ceil(length / V) rows, the drains (PEAK_END peak_drain + 1, SUM_END
+        sum_drain + 1, OUT_END latency), RADICAND and RSQRT 2, the 1/sqrt LATENCY + 1, rho 4, DONE 1."""
+        rows = -(-length // self.vector_width)
+        return (1 + 3 * rows + (self.peak_drain + 1) + (self.sum_drain + 1) + 2 + ReciprocalSqrt.LATENCY + 1 + 4
+                + self.latency + 1)
+
     def elaborate(self, platform):
         m = Module()
+        V, lane_bits = self.vector_width, self.lane_bits
+        lanes = range(V)
         m.submodules.rsqrt = rsqrt = ReciprocalSqrt()
         command = Signal.like(self.cmd.payload)
-        index = Signal(range(isa.MAX_VL + 1))
+        rows = Signal(range(self.weight_rows + 1))           # the command's rows: ceil(length / V)
+        index = Signal(range(self.weight_rows + 1))          # the row being issued
         x_peak = Signal(fmt.ACT_BITS + 1)
         x_shift = Signal(range(fmt.ACT_BITS + 1))
         sum_squares = Signal(fmt.SUM_SQUARES_BITS)
@@ -101,15 +210,109 @@ class NormUnit(wiring.Component):
         inv_sqrt = Signal(SFloatLayout())
         out_shift = Signal(signed(fmt.SFLOAT_EXP_BITS + 2))      # RMSNORM: -(rho.e + t + norm_exp + 16)
         rho_m = Signal(fmt.SFLOAT_MANT_BITS)
-        drain = Signal(range(self.PIPELINE + 4))
+        is_quant = command.opcode == NormOp.QUANT
 
-        weight_buffer = memory.Memory(shape=signed(fmt.MANT_BITS), depth=self.max_length, init=[])
+        weight_buffer = memory.Memory(shape=data.ArrayLayout(signed(fmt.MANT_BITS), V), depth=self.weight_rows,
+                                      init=[])
         m.submodules.weight_buffer = weight_buffer
         buffer_write, buffer_read = weight_buffer.write_port(), weight_buffer.read_port(domain="sync")
-
-        loaded = Signal(range(isa.MAX_VL + 1))          # norm weights in the buffer
+        loaded = Signal(range(self.weight_rows + 1))          # norm-weight rows in the buffer
         peak_issue, sum_issue, out_issue = Signal(), Signal(), Signal()
-        m.d.comb += [self.read_x.addr.eq(command.x + index), buffer_read.addr.eq(index)]
+        m.d.comb += [self.read_x.addr.eq((command.x >> lane_bits) + index),
+                     self.read_x.en.eq(peak_issue | sum_issue | out_issue)]
+
+        # What travels beside each row read: its index, its live lanes, which pass issued it.
+        index_line = _Line(m, index, "row")
+        live_line = _Line(m, lane_enables(m, count=command.length - (index << lane_bits), vector_width=V,
+                                          name="live"), "live")
+        peak_line, sum_line, out_line = (_Line(m, s, n) for s, n in ((peak_issue, "peak_valid"),
+                                                                      (sum_issue, "sum_valid"),
+                                                                      (out_issue, "out_valid")))
+        x = self.read_x.data                                # the row, READ_LATENCY cycles after its read
+
+        # --- Pass 1: max|x| (lanes past the end count as 0) -----------------------------------------------
+        p1 = _Pipe(m, READ_LATENCY, "p1")
+        live = live_line.at(p1.depth)
+        x_abs = p1.stage(x_abs=(unsigned(fmt.ACT_BITS), [Mux(live[k], Mux(x[k][-1], -x[k], x[k]), 0) for k in lanes]))
+        x_max = p1.tree("x_max", x_abs, max_of)
+        with m.If(peak_line.at(p1.depth) & (x_max > x_peak)):
+            m.d.sync += x_peak.eq(x_max)
+
+        # --- Passes 2 and 3 share the front: xm, then p = xm * w -----------------------------------------------
+        x_control = ShiftControl(m, x_shift, width=fmt.ACT_BITS, max_left=0, name="x_shift")
+        front = _Pipe(m, READ_LATENCY, "front")
+        x_rounded = front.stage(x_rounded=(signed(fmt.ACT_BITS + 1),
+                                           [round_shift(m, x[k], x_control, name=f"x_round{k}") for k in lanes]))
+        live = live_line.at(front.depth)
+        xm = front.stage(xm=(signed(fmt.MANT_BITS), [Mux(live[k], saturate(x_rounded[k], fmt.MANT_BITS), 0)
+                                                     for k in lanes]))
+        # The weight row, due beside xm: a synchronous read port and an output register (no arithmetic
+        # straight after a block-RAM read), so its address leaves two cycles earlier.
+        weight_row = Signal.like(buffer_read.data)
+        m.d.sync += weight_row.eq(buffer_read.data)
+        m.d.comb += buffer_read.addr.eq(index_line.at(front.depth - 2))
+        p, square = front.stage(p=(signed(PRODUCT_BITS), [xm[k] * weight_row[k] for k in lanes]),
+                                square=(unsigned(PRODUCT_BITS), [xm[k] * xm[k] for k in lanes]))
+
+        # --- Pass 2: the sum of squares (exact) and max|p| ----------------------------------------------------
+        sums = front.fork("sum")
+        square_sum = sums.tree("squares", square, lambda a, b: a + b)
+        with m.If(sum_line.at(sums.depth)):
+            m.d.sync += sum_squares.eq(sum_squares + square_sum)
+        magnitudes = front.fork("p_abs")
+        p_abs, p_negative = magnitudes.stage(
+            p_abs=(unsigned(PRODUCT_BITS), [Mux(p[k][-1], -p[k], p[k]) for k in lanes]),
+            negative=(1, [p[k][-1] for k in lanes]))
+        peaks = magnitudes.fork("peak")
+        p_max = peaks.tree("p_max", p_abs, max_of)
+        with m.If(sum_line.at(peaks.depth) & (p_max > p_peak)):
+            m.d.sync += p_peak.eq(p_max)
+
+        # --- Pass 3, RMSNORM: u = sat18(round(p / 2**t)), y = sat32(round(u * rho.m / 2**out_shift)) ----------
+        p_control = ShiftControl(m, p_shift, width=PRODUCT_BITS, max_left=0, name="p_shift")
+        # out_shift is set in SCALE; its ShiftControl a cycle later, before the first row gets here.
+        out_control = ShiftControl(m, out_shift, width=PRODUCT_BITS, max_left=fmt.ACT_BITS, name="rmsnorm_shift")
+        rms = front.fork("rms")
+        p_rounded = rms.stage(p_rounded=(signed(PRODUCT_BITS + 1),
+                                         [round_shift(m, p[k], p_control, name=f"p_round{k}") for k in lanes]))
+        u = rms.stage(u=(signed(fmt.MANT_BITS), [saturate(p_rounded[k], fmt.MANT_BITS) for k in lanes]))
+        scaled = rms.stage(scaled=(signed(PRODUCT_BITS), [u[k] * rho_m for k in lanes]))
+        y_rounded = rms.stage(y_rounded=(signed(PRODUCT_BITS + fmt.ACT_BITS + 1),
+                                         [round_shift(m, scaled[k], out_control, name=f"y_round{k}") for k in lanes]))
+        y = rms.stage(y=(ACT, [saturate(y_rounded[k], fmt.ACT_BITS) for k in lanes]))
+
+        # --- Pass 3, QUANT: |q| = floor((254 |p| + peak) / (2 peak)), restoring division --------------------
+        quant = magnitudes.fork("quant")
+        numerator_shape = unsigned(PRODUCT_BITS + 9)
+        assert 2 * fmt.INT8_MAX == (1 << 8) - (1 << 1)       # 254 |p| as shifts (no multiplier)
+        remainder, negative = quant.stage(
+            numerator=(numerator_shape, [(p_abs[k] << 8) - (p_abs[k] << 1) + p_peak for k in lanes]),
+            negative=(1, p_negative))
+        divisor = p_peak << 1
+        quotient = [0 for _ in lanes]
+        for bit in reversed(range(QUOTIENT_BITS)):         # one quotient bit per stage, MSB first
+            trial = divisor << bit
+            fits = [remainder[k] >= trial for k in lanes]
+            remainder, quotient, negative = quant.stage(
+                remainder=(numerator_shape, [Mux(fits[k], remainder[k] - trial, remainder[k]) for k in lanes]),
+                quotient=(QUOTIENT_BITS - bit, [(quotient[k] << 1) | fits[k] for k in lanes]),
+                negative=(1, negative))
+        q_value = [Mux(p_peak == 0, 0, Mux(negative[k], -quotient[k], quotient[k])) for k in lanes]
+
+        # --- The results: each branch writes in the cycle its last stage is valid -----------------------------
+        rms_depth, quant_depth = rms.depth, quant.depth
+        m.d.comb += [self.write.addr.eq((command.d >> lane_bits) + index_line.at(rms_depth)),
+                     self.write.en.eq(Mux(out_line.at(rms_depth) & ~is_quant, live_line.at(rms_depth), 0)),
+                     self.q_write.addr.eq(index_line.at(quant_depth) << lane_bits),
+                     self.q_write.en.eq(Mux(out_line.at(quant_depth) & is_quant, live_line.at(quant_depth), 0))]
+        m.d.comb += [self.write.data[k].eq(y[k]) for k in lanes]
+        m.d.comb += [self.q_write.data[k].eq(q_value[k]) for k in lanes]
+
+        # Cycles after a pass's last read until its results are complete (accumulators) or written.
+        peak_drain, sum_drain = p1.depth, max(sums.depth, peaks.depth)
+        latency = max(rms_depth, quant_depth)
+        self._depths = {"peak": peak_drain, "sum": sum_drain, "out": latency}
+        drain = Signal(range(max(peak_drain, sum_drain, latency) + 1))
 
         # Scalars between the passes, computed combinationally from registered values.
         x_shift_next = block_shift(m, x_peak, "x_shift_next")
@@ -129,20 +332,21 @@ class NormUnit(wiring.Component):
                 m.d.comb += self.cmd.ready.eq(1)
                 with m.If(self.cmd.valid):
                     m.d.sync += [command.eq(self.cmd.payload), index.eq(0), x_peak.eq(0), sum_squares.eq(0),
-                                 p_peak.eq(0), loaded.eq(0)]
+                                 p_peak.eq(0), loaded.eq(0),
+                                 rows.eq((self.cmd.payload.length + (V - 1)) >> lane_bits)]
                     m.next = "PEAK"
-            element_pass(m, "PEAK", issue=peak_issue, index=index, length=command.length, next_state="PEAK_END")
-            with m.State("PEAK_END"):                       # the last |x| is folded in, then the shift
+            element_pass(m, "PEAK", issue=peak_issue, index=index, length=rows, next_state="PEAK_END")
+            with m.State("PEAK_END"):                       # the last |x| reaches x_peak, then the shift
                 m.d.sync += drain.eq(drain + 1)
-                with m.If(drain == 1):
+                with m.If(drain == peak_drain):
                     m.d.sync += [x_shift.eq(x_shift_next), drain.eq(0)]
                     m.next = "SUM"
-            # Pass 2 runs no faster than the norm weights arrive: an element enters once its weight is in.
-            element_pass(m, "SUM", issue=sum_issue, index=index, length=command.length, next_state="SUM_END",
+            # Pass 2 runs no faster than the norm weights arrive: a row enters once its weights are in.
+            element_pass(m, "SUM", issue=sum_issue, index=index, length=rows, next_state="SUM_END",
                          enable=index < loaded)
-            with m.State("SUM_END"):                        # the last product reaches the sums
+            with m.State("SUM_END"):                        # the last row reaches the sums and the peak
                 m.d.sync += drain.eq(drain + 1)
-                with m.If(drain == 4):
+                with m.If(drain == sum_drain):
                     m.d.sync += [drain.eq(0), p_shift.eq(p_shift_now)]
                     m.next = "RADICAND"
             with m.State("RADICAND"):
@@ -164,105 +368,21 @@ class NormUnit(wiring.Component):
             with m.State("SCALE"):
                 m.d.sync += [rho_m.eq(rho_mantissa),
                              out_shift.eq(-(rho_exponent + p_shift + command.norm_exp + fmt.ACT_FRAC))]
-                with m.If(command.opcode == NormOp.QUANT):
+                with m.If(is_quant):
                     m.d.sync += [self.quant.peak.eq(p_peak), self.quant.inv_sqrt.eq(inv_sqrt),
                                  self.quant.norm_exp.eq(command.norm_exp), self.quant.length.eq(command.length)]
                 m.next = "OUT"
-            element_pass(m, "OUT", issue=out_issue, index=index, length=command.length, next_state="OUT_END")
-            wait_cycles(m, "OUT_END", counter=drain, cycles=self.PIPELINE + 1, next_state="DONE")
+            element_pass(m, "OUT", issue=out_issue, index=index, length=rows, next_state="OUT_END")
+            wait_cycles(m, "OUT_END", counter=drain, cycles=latency, next_state="DONE")
             offer_done(m, "DONE", done=self.done)
 
         # The norm weights: into the buffer as they arrive, from pass 1 on (memory latency hides behind it).
         loading = fsm.ongoing("PEAK") | fsm.ongoing("PEAK_END") | fsm.ongoing("SUM")
-        m.d.comb += [self.weights.ready.eq(loading & (loaded < command.length)),
-                     buffer_write.addr.eq(loaded), buffer_write.data.eq(self.weights.payload),
-                     buffer_write.en.eq(self.weights.valid & self.weights.ready),
+        taken = self.weights.valid & self.weights.ready
+        m.d.comb += [self.weights.ready.eq(loading & (loaded < rows)),
+                     buffer_write.addr.eq(loaded), buffer_write.en.eq(taken),
                      self.starved.eq(fsm.ongoing("SUM") & (index >= loaded))]
-        with m.If(self.weights.valid & self.weights.ready):
+        m.d.comb += [buffer_write.data[k].eq(self.weights.payload[k]) for k in lanes]
+        with m.If(taken):
             m.d.sync += loaded.eq(loaded + 1)
-        x = self.read_x.data
-        # --- Pass 1: max|x| ------------------------------------------------------------------------
-        track_max_abs(m, x, peak_issue, x_peak, "x_peak")
-
-        # --- Passes 2 and 3 share the front: xm, then p = xm * w ---------------------------------------
-        valid0, out0, index0 = Signal(), Signal(), Signal.like(index)
-        m.d.sync += [valid0.eq(sum_issue | out_issue), out0.eq(out_issue), index0.eq(index)]
-        weight = buffer_read.data
-        x_rounded = Signal(signed(fmt.ACT_BITS + 1))
-        m.d.comb += x_rounded.eq(Mux(x_shift == 0, x, round_shift_right(x, x_shift)))
-        valid1, out1, index1 = Signal(), Signal(), Signal.like(index)
-        xm1, w1 = Signal(signed(fmt.MANT_BITS)), Signal(signed(fmt.MANT_BITS))
-        m.d.sync += [valid1.eq(valid0), out1.eq(out0), index1.eq(index0),
-                     xm1.eq(saturate(x_rounded, fmt.MANT_BITS)), w1.eq(weight)]
-        valid2, out2, index2 = Signal(), Signal(), Signal.like(index)
-        p2, square2 = Signal(signed(PRODUCT_BITS)), Signal(unsigned(PRODUCT_BITS))
-        m.d.sync += [valid2.eq(valid1), out2.eq(out1), index2.eq(index1), p2.eq(xm1 * w1), square2.eq(xm1 * xm1)]
-        p2_abs = Signal(PRODUCT_BITS)
-        m.d.comb += p2_abs.eq(Mux(p2[-1], -p2, p2))
-        with m.If(valid2 & ~out2):                         # pass 2: sum of squares, peak of the products
-            m.d.sync += sum_squares.eq(sum_squares + square2)
-            with m.If(p2_abs > p_peak):
-                m.d.sync += p_peak.eq(p2_abs)
-
-        # --- Pass 3, RMSNORM: u = sat18(round(p / 2**t)), y = sat32(round(u * rho.m / 2**out_shift)) ----------
-        valid3, index3 = Signal(), Signal.like(index)
-        u3 = Signal(signed(fmt.MANT_BITS))
-        p_rounded = Signal(signed(PRODUCT_BITS + 1))
-        m.d.comb += p_rounded.eq(Mux(p_shift == 0, p2, round_shift_right(p2, p_shift)))
-        m.d.sync += [valid3.eq(valid2 & out2), index3.eq(index2), u3.eq(saturate(p_rounded, fmt.MANT_BITS))]
-        product4 = Signal(signed(fmt.MANT_BITS + fmt.SFLOAT_MANT_BITS + 1))
-        m.d.sync += product4.eq(u3 * rho_m)
-        # out_shift is set in SCALE; its ShiftControl a cycle later, before the first element gets here.
-        scaled = round_shift(m, product4, ShiftControl(m, out_shift, width=len(product4), max_left=fmt.ACT_BITS,
-                                                       name="rmsnorm_shift"), name="rmsnorm_scaled")
-        y5 = Signal(ACT)
-        m.d.sync += y5.eq(saturate(scaled, fmt.ACT_BITS))
-
-        # --- Pass 3, QUANT: |q| = floor((254 |p| + peak) / (2 peak)), restoring division --------------------
-        numerator = Signal(PRODUCT_BITS + 9)
-        m.d.sync += numerator.eq(2 * fmt.INT8_MAX * p2_abs + p_peak)
-        negative3 = Signal()
-        m.d.sync += negative3.eq(p2[-1])
-        divisor = p_peak << 1
-        negative = negative3
-        stage_remainder = numerator
-        bits = []
-        for k in reversed(range(QUOTIENT_BITS)):       # one quotient bit per stage, MSB first
-            trial = divisor << k
-            fits = stage_remainder >= trial
-            next_remainder = Signal.like(numerator, name=f"div_rem{k}")
-            bit = Signal(name=f"div_bit{k}")
-            m.d.sync += [next_remainder.eq(Mux(fits, stage_remainder - trial, stage_remainder)), bit.eq(fits)]
-            delayed = []
-            for earlier in bits:
-                later = Signal(name=f"{earlier.name}_d{k}")
-                m.d.sync += later.eq(earlier)
-                delayed.append(later)
-            neg_d = Signal(name=f"div_neg{k}")
-            m.d.sync += neg_d.eq(negative)
-            bits, stage_remainder, negative = delayed + [bit], next_remainder, neg_d
-        magnitude = Signal(QUOTIENT_BITS)
-        m.d.comb += magnitude.eq(sum(b << (QUOTIENT_BITS - 1 - i) for i, b in enumerate(bits)))
-        q_value = Mux(p_peak == 0, 0, Mux(negative, -magnitude, magnitude))
-
-        # Align the RMSNORM result and the index with the end of the division.
-        depth_y = 2                                      # y5 is two registers after valid3
-        chain_valid, chain_index = [valid3], [index3]
-        for stage in range(QUOTIENT_BITS):               # the division's stages (numerator is beside valid3)
-            v, i = Signal(name=f"out_valid{stage}"), Signal.like(index, name=f"out_index{stage}")
-            m.d.sync += [v.eq(chain_valid[-1]), i.eq(chain_index[-1])]
-            chain_valid.append(v)
-            chain_index.append(i)
-        y_chain = [y5]
-        for stage in range(QUOTIENT_BITS - depth_y):
-            y = Signal(ACT, name=f"y_delay{stage}")
-            m.d.sync += y.eq(y_chain[-1])
-            y_chain.append(y)
-        valid_out, index_out, y_out = chain_valid[-1], chain_index[-1], y_chain[-1]
-
-        is_quant = command.opcode == NormOp.QUANT
-        m.d.comb += [self.write.addr.eq(command.d + index_out), self.write.data.eq(y_out),
-                     self.write.en.eq(valid_out & ~is_quant),
-                     self.q_write.addr.eq(index_out), self.q_write.data.eq(q_value),
-                     self.q_write.en.eq(valid_out & is_quant)]
         return m

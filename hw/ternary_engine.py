@@ -27,6 +27,8 @@ from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from .component import CheckedComponent
+
 from golden import formats as fmt
 from golden.packing import BASE3_LIMIT, CODE_2BIT, ILLEGAL_2BIT_CODE, TritFormat
 
@@ -51,7 +53,7 @@ def base3_decode_table() -> list[int]:
     return table
 
 
-class TernaryMatVec(wiring.Component):
+class TernaryMatVec(CheckedComponent):
     """Parameters
     lanes: trits consumed per cycle; a multiple of 4 (2-bit) or 5 (base-3), 4..320.
     trit_format: golden.packing.TritFormat of the weight stream.
@@ -66,9 +68,8 @@ class TernaryMatVec(wiring.Component):
     busy: a command is taking beats.  error: sticky illegal-code / bad-command flag.
     """
 
-    def __init__(self, *, lanes: int, trit_format: TritFormat = TritFormat.TRITS_2BIT,
-                 max_cols: int = 8192, max_rows: int = 65535):
-        self._MustUse__silence = True        # a refused parameter set is not an unused design
+    @classmethod
+    def check(cls, *, lanes, trit_format=TritFormat.TRITS_2BIT, max_cols=8192, max_rows=65535, **_):
         if not isinstance(trit_format, TritFormat):
             raise TypeError(f"trit_format must be a TritFormat, not {trit_format!r}")
         per_byte = trit_format.trits_per_byte
@@ -78,6 +79,10 @@ class TernaryMatVec(wiring.Component):
             raise ValueError(f"max_cols must be in 1..{fmt.MAX_ROW_LENGTH}, got {max_cols!r}")
         if not isinstance(max_rows, int) or max_rows < 1:
             raise ValueError(f"max_rows must be a positive integer, got {max_rows!r}")
+
+    def __init__(self, *, lanes: int, trit_format: TritFormat = TritFormat.TRITS_2BIT,
+                 max_cols: int = 8192, max_rows: int = 65535):
+        per_byte = trit_format.trits_per_byte
         self.lanes = lanes
         self.trit_format = trit_format
         self.max_cols = max_cols
@@ -87,7 +92,6 @@ class TernaryMatVec(wiring.Component):
         self.acc_bits = fmt.accumulator_bits(max_cols)
         # Room for every row that can be in flight at once, so credits never throttle a free consumer.
         self.result_fifo_depth = self.pipeline_depth + 4
-        self._MustUse__silence = False
         super().__init__({
             "cmd": In(stream.Signature(data.StructLayout({"rows": range(max_rows + 1),
                                                           "cols": range(max_cols + 1)}))),

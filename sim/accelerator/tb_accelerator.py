@@ -37,6 +37,7 @@ from golden.quantize import quantize_model
 from golden.zoo import random_model
 from hw.accelerator import ACTIVITY_COUNTERS, Accelerator, CountersLayout
 from hw.controller import State
+from hw.image_check import check_read_bytes
 from sim.clocking import start_and_reset
 from sim.host_link import HostLink
 from sim.memory_model import MEMORIES, ExternalMemory
@@ -129,7 +130,7 @@ async def model_generates_bit_exactly(dut):
     counters = {name: _counter(raw, name) for name in COUNTERS.members}
     dut._log.info(f"counters (measured): {counters}")
     assert counters["instructions"] == iss.counters.instructions + 1, (counters, iss.counters)   # + the RECV it waits in
-    check_bytes = HEADER.size + struct.unpack_from("<I", image, 8)[0] + 4     # the header, [0, H), its CRC
+    check_bytes = check_read_bytes(struct.unpack_from("<I", image, 8)[0])     # the header, [0, H), its CRC
     assert counters["bytes_requested"] == iss.counters.bytes_read + check_bytes, (counters, iss.counters)
     assert counters["bytes_received"] >= counters["bytes_requested"]
     assert sum(counters[name] for name in ACTIVITY_COUNTERS.values()) == counters["cycles"], counters

@@ -10,14 +10,16 @@ from sim.vmem import add_vmem, host_ports
 
 
 class MatVecHarness(wiring.Component):
-    def __init__(self, *, lanes, trit_format, max_cols, max_rows, vmem_words, mem_bytes):
+    def __init__(self, *, lanes, trit_format, max_cols, max_rows, vmem_words, mem_bytes, vector_width):
         self.unit = MatVecUnit(lanes=lanes, trit_format=trit_format, max_cols=max_cols, max_rows=max_rows,
-                               vmem_words=vmem_words)
+                               vmem_words=vmem_words, vector_width=vector_width)
         self.reader = ImageReader(mem_bytes=mem_bytes, out_bytes=self.unit.engine.beat_bytes)
-        self.vmem_words = vmem_words
+        self.vmem_words, self.vector_width = vmem_words, vector_width
         u, r = self.unit, self.reader
         super().__init__({
             "cmd": In(u.cmd.signature.flip()), "done": Out(u.done.signature), "error": Out(1),
+            "prefetch": In(u.prefetch.signature.flip()), "prefetched": Out(u.prefetched.shape()),
+            "mismatch": Out(1), "flush": In(1),
             "q_write": In(u.q_write.signature.flip()), "quant": In(u.quant.shape()), "scale": In(u.scale.shape()),
             "mem_req": Out(r.mem_req.signature), "mem_resp": In(r.mem_resp.signature.flip()),
             **host_ports(vmem_words),
@@ -27,7 +29,11 @@ class MatVecHarness(wiring.Component):
         m = Module()
         m.submodules.unit = unit = self.unit
         m.submodules.reader = reader = self.reader
-        add_vmem(m, self.vmem_words, unit.write, self.host_write, self.host_read)
+        add_vmem(m, vmem_words=self.vmem_words, vector_width=self.vector_width, unit_reads=[], unit_write=unit.write,
+                 host_write=self.host_write, host_read=self.host_read)
+        wiring.connect(m, wiring.flipped(self.prefetch), unit.prefetch)
+        m.d.comb += [self.prefetched.eq(unit.prefetched), self.mismatch.eq(unit.mismatch),
+                     unit.flush.eq(self.flush), reader.flush.eq(self.flush)]
         wiring.connect(m, unit.read, reader.cmd)
         wiring.connect(m, reader.data, unit.weights)
         wiring.connect(m, wiring.flipped(self.cmd), unit.cmd)

@@ -13,13 +13,13 @@ import os
 
 import cocotb
 import numpy as np
-from cocotb.triggers import FallingEdge
+from cocotb.triggers import FallingEdge, ReadOnly
 
 from golden import fixedpoint as fxp
 from golden import formats as fmt
 from golden.hwexact import ternary_matvec
 from golden.packing import TritFormat, pack_trits
-from hw.matvec_unit import MatVecUnit
+from hw.matvec_unit import MatVecCommand, PrefetchLayout
 from hw.norm_unit import QuantState
 from hw.rsqrt import SFloatLayout
 from sim.clocking import command_until_done, start_unit_test
@@ -32,9 +32,8 @@ FORMAT = TritFormat[os.environ["FORMAT"]]
 MAX_COLS, MAX_ROWS = int(os.environ["MAX_COLS"]), int(os.environ["MAX_ROWS"])
 MEMORY = MEMORIES[os.environ["MEMORY"]]
 QUANT, SFLOAT = QuantState(), SFloatLayout()
-_UNIT = MatVecUnit(lanes=LANES, trit_format=FORMAT, max_cols=MAX_COLS, max_rows=MAX_ROWS, vmem_words=WORDS)
-_UNIT._MustUse__silence = _UNIT.engine._MustUse__silence = True     # only its command layout is used
-CMD = _UNIT.cmd.payload.shape()
+VECTOR_WIDTH = int(os.environ["VECTOR_WIDTH"])
+CMD, PREFETCH = MatVecCommand(WORDS, MAX_ROWS), PrefetchLayout(MAX_ROWS, MAX_COLS)
 IMAGE_BYTES = 1 << 15
 
 
@@ -48,7 +47,7 @@ def random_sfloat(rng) -> fxp.SFloat:
 
 @cocotb.test()
 async def matvec_matches_golden(dut):
-    rng, py_rng = await start_unit_test(dut, low=("cmd__valid", "done__ready", "q_write__en"), seed=21)
+    rng, py_rng = await start_unit_test(dut, low=("cmd__valid", "done__ready", "q_write__en", "prefetch__valid", "flush"), seed=21)
     image = bytearray(rng.integers(0, 256, size=IMAGE_BYTES, dtype=np.uint8).tobytes())
     trials = []
     offset = 13                                    # unaligned on purpose
@@ -70,23 +69,50 @@ async def matvec_matches_golden(dut):
     memory = ExternalMemory(dut, bytes(image), MEMORY)
     memory.start()
 
+    async def prefetch(trial):
+        rows, cols, _, _, address = trial
+        dut.prefetch__payload.value = sum(v << PREFETCH[k].offset for k, v in
+                                          {"trits": address, "rows": rows, "cols": cols}.items())
+        dut.prefetch__valid.value = 1
+        for _ in range(100):
+            await ReadOnly()
+            taken = dut.prefetch__ready.value == 1
+            await FallingEdge(dut.clk)              # taken on the rising edge between, if ready
+            if taken:
+                break
+        else:
+            raise AssertionError("the unit does not take a PREFETCH")
+        dut.prefetch__valid.value = 0
+
+    # Trial 0 reads for itself; trials 1 and 2 are prefetched together (the queue full), then every
+    # other trial is prefetched just before its activations arrive.
     vmem = np.zeros(WORDS, dtype=np.int64)
     for index, (rows, cols, trits, q, address) in enumerate(trials):
+        if index == 1 and len(trials) > 2:
+            await prefetch(trials[1])
+            await prefetch(trials[2])
+            assert dut.prefetched.value == 2
+        elif index > 2 and index % 2:
+            await prefetch(trials[index])
         peak = int(rng.integers(1, 1 << 34))
         inv_sqrt, scale = random_sfloat(rng), random_sfloat(rng)
         norm_exp = int(rng.integers(-20, -5))
-        for i, value in enumerate(q):                                  # as the norm unit writes them
+        for i in range(0, cols, VECTOR_WIDTH):                         # as the norm unit writes them
             await FallingEdge(dut.clk)
-            dut.q_write__addr.value, dut.q_write__data.value, dut.q_write__en.value = i, int(value) & 0xFF, 1
+            chunk = q[i:i + VECTOR_WIDTH]
+            dut.q_write__addr.value = i
+            dut.q_write__data.value = sum((int(value) & 0xFF) << 8 * k for k, value in enumerate(chunk))
+            dut.q_write__en.value = (1 << len(chunk)) - 1
             dut.quant.value = (peak << QUANT["peak"].offset | sfloat_bits(inv_sqrt) << QUANT["inv_sqrt"].offset
                                | (norm_exp & 0xFF) << QUANT["norm_exp"].offset | cols << QUANT["length"].offset)
             dut.scale.value = sfloat_bits(scale)
         await FallingEdge(dut.clk)
         dut.q_write__en.value = 0
-        d = int(rng.integers(0, WORDS - rows + 1))
+        d = int(rng.integers(0, (WORDS - rows) // VECTOR_WIDTH + 1)) * VECTOR_WIDTH
         fields = {"d": d, "trits": address, "rows": rows}
         await command_until_done(dut, sum(v << CMD[k].offset for k, v in fields.items()), py_rng,
                                  max_cycles=100 * rows * (MAX_COLS // LANES + 2) + 2000)
+        assert dut.mismatch.value == 0 and dut.prefetched.value == (1 if index == 1 and len(trials) > 2 else 0)
         acc = ternary_matvec(trits, q)
         sigma = fxp.sf_mul(fxp.sf_mul(scale, fxp.sf_normalize(peak)), inv_sqrt)
         sigma = fxp.SFloat(sigma.m, sigma.e + norm_exp)
@@ -96,4 +122,22 @@ async def matvec_matches_golden(dut):
         assert bad.size == 0, (f"product {index} ({rows}x{cols}): VMEM differs at {bad[:6].tolist()}: "
                                f"{got[bad[:6]].tolist()} vs {vmem[bad[:6]].tolist()}")
         assert dut.error.value == 0
+
+    # A product unlike the prefetch it takes: `mismatch`, nothing written; a flush then forgets the
+    # prefetched bytes, and the same product reading for itself is right again.
+    await prefetch(trials[-1])
+    wrong = {"d": 0, "trits": trials[0][4] + 1, "rows": rows}
+    await command_until_done(dut, sum(v << CMD[k].offset for k, v in wrong.items()), py_rng, max_cycles=2000)
+    assert dut.mismatch.value == 1
+    assert (await read_all(dut, WORDS) == vmem).all(), "a mismatched MATVEC wrote VMEM"
+    dut.flush.value = 1
+    await FallingEdge(dut.clk)
+    dut.flush.value = 0
+    fields = {"d": 0, "trits": address, "rows": rows}         # the last trial's product, its q still loaded
+    await command_until_done(dut, sum(v << CMD[k].offset for k, v in fields.items()), py_rng,
+                             max_cycles=100 * rows * (MAX_COLS // LANES + 2) + 2000)
+    assert dut.mismatch.value == 0 and dut.prefetched.value == 0
+    vmem[:rows] = fxp.scale_vector(acc, sigma, fmt.ACT_FRAC)
+    got = await read_all(dut, WORDS)
+    assert (got == vmem).all(), "the product after a flush differs (prefetched bytes leaked?)"
 

@@ -1,12 +1,16 @@
-"""cocotb testbench of NormUnit (RMSNORM and QUANT) against golden.hwexact / golden.fixedpoint.
+"""cocotb testbench of NormUnit (RMSNORM and QUANT, V lanes) against golden.hwexact / golden.fixedpoint.
 
 Protocol checked: VMEM filled through the host port; a command; the norm weights offered on `weights`
-with random gaps (pass 2 must take them at whatever rate they come); `done` taken with random delay.
-RMSNORM: every VMEM word afterwards equals the reference (the destination holds
-scale_vector(blocknorm(xm * w), sf_mul(S, 1/sqrt), t + E + 16), nothing else changed). QUANT: every
-int8 written to the activation port, and the state left for MATVEC (peak, 1/sqrt, exponent), equal
-golden.hwexact's quantize_int8 / normalized_input_with_term. Inputs: random vectors at every scale,
-all zero, +-max words, single elements, norm weights of both signs at full 18-bit range.
+as beats of V words (the last zero-padded), with random gaps (pass 2 must take them at whatever rate
+they come); `done` taken with random delay. RMSNORM: every VMEM word afterwards equals the reference
+(the destination holds scale_vector(blocknorm(xm * w), sf_mul(S, 1/sqrt), t + E + 16), nothing else
+changed, the lanes past the vector's end in its last row included). QUANT: every int8 written to the
+activation port (each index once, rows in order, lane 0 on a multiple of V), and the state left for
+MATVEC (peak, 1/sqrt, exponent, length), equal golden.hwexact's quantize_int8 / normalized_input_with_term.
+Inputs: random vectors at every scale, all zero, +-max words, a single nonzero element, rounding ties
+of the quantiser, lengths 1, V - 1, V, V + 1, odd lengths and the longest, norm weights of both signs
+at full 18-bit range. Some trials run at full speed (weights always offered, done always taken) and
+check the cycle count against NormUnit.command_cycles.
 """
 
 import os
@@ -20,18 +24,19 @@ from golden import fixedpoint as fxp
 from golden import formats as fmt
 from golden.hwexact import normalized_input_with_term, quantize_int8, sqrt_length
 from golden.quantize import eps_term
-from hw.norm_unit import NormOp, NormUnit, QuantState
+from hw.norm_unit import NormCommand, NormOp, NormUnit, QuantState
 from hw.rsqrt import SFloatLayout
 from sim.clocking import start_unit_test
 from sim.vmem import fill, read_all
 
 WORDS = int(os.environ["VMEM_WORDS"])
 MAX_LENGTH = int(os.environ["MAX_LENGTH"])
-_UNIT = NormUnit(vmem_words=WORDS, max_length=MAX_LENGTH)
-_UNIT._MustUse__silence = True
-LAYOUT = _UNIT.cmd.payload.shape()
+V = int(os.environ["VECTOR_WIDTH"])
+LAYOUT = NormCommand(WORDS, MAX_LENGTH)
 QUANT = QuantState()
 SFLOAT = SFloatLayout()
+UNIT = NormUnit(vmem_words=WORDS, max_length=MAX_LENGTH, vector_width=V)
+EXPECTED_CYCLES = {length: UNIT.command_cycles(length) for length in range(1, MAX_LENGTH + 1)}
 
 
 def field(layout, name, value):
@@ -45,7 +50,17 @@ def pack_sfloat(m, e):
     return m | ((e & ((1 << fmt.SFLOAT_EXP_BITS) - 1)) << SFLOAT["e"].offset)
 
 
-async def execute(dut, op, length, d, x, eps, norm_exp, weights, rng):
+def beats(weights):
+    """The norm weights as the image reader delivers them: V little-endian int32s a beat, zero-padded."""
+    padded = np.zeros(-(-len(weights) // V) * V, dtype=np.int64)
+    padded[:len(weights)] = weights
+    return [sum((int(w) & 0xFFFFFFFF) << (32 * k) for k, w in enumerate(padded[i:i + V]))
+            for i in range(0, len(padded), V)]
+
+
+async def execute(dut, op, length, d, x, eps, norm_exp, weights, rng, *, full_speed=False):
+    """One command; returns (q: index -> int8, cycles from the command taken to done first offered, both
+    counted)."""
     fields = {"opcode": op.value, "length": length, "d": d, "x": x, "eps": eps, "norm_exp": norm_exp & 0xFF}
     await FallingEdge(dut.clk)
     dut.cmd__payload.value = sum(v << LAYOUT[k].offset for k, v in fields.items())
@@ -54,21 +69,31 @@ async def execute(dut, op, length, d, x, eps, norm_exp, weights, rng):
     assert dut.cmd__ready.value == 1
     await FallingEdge(dut.clk)
     dut.cmd__valid.value = 0
-    pending, q, cycles = list(weights), {}, 0
+    pending, q, cycles, done_at, next_row = beats(weights), {}, 1, None, 0
+    offer_rate, ready_rate = (1.0, 1.0) if full_speed else (rng.choice([0.15, 0.5, 0.9]), 0.5)
     while True:
-        offer = bool(pending) and rng.random() < 0.7
+        offer = bool(pending) and rng.random() < offer_rate
         dut.weights__valid.value = int(offer)
         if offer:
-            dut.weights__payload.value = int(pending[0]) & 0xFFFFFFFF
-        ready = rng.random() < 0.5
+            dut.weights__payload.value = pending[0]
+        ready = rng.random() < ready_rate
         dut.done__ready.value = int(ready)
         await ReadOnly()
         if offer and dut.weights__ready.value == 1:
             pending.pop(0)
-        if dut.q_write__en.value == 1:
+        enables = int(dut.q_write__en.value)
+        if enables:
             address = int(dut.q_write__addr.value)
-            assert address not in q, f"q[{address}] written twice"
-            q[address] = dut.q_write__data.value.to_signed()
+            assert address == next_row * V, f"q row at {address}, expected {next_row * V}"
+            next_row += 1
+            raw = int(dut.q_write__data.value)
+            for lane in range(V):
+                if enables >> lane & 1:
+                    assert address + lane not in q, f"q[{address + lane}] written twice"
+                    byte = (raw >> (8 * lane)) & 0xFF
+                    q[address + lane] = byte - 256 if byte & 0x80 else byte
+        if done_at is None and dut.done__valid.value == 1:
+            done_at = cycles + 1                        # the cycles counted, the command's and this one's
         finished = ready and dut.done__valid.value == 1
         await FallingEdge(dut.clk)
         cycles += 1
@@ -76,8 +101,8 @@ async def execute(dut, op, length, d, x, eps, norm_exp, weights, rng):
         if finished:
             break
     dut.weights__valid.value = dut.done__ready.value = 0
-    assert not pending, f"{len(pending)} norm weights were never taken"
-    return q
+    assert not pending, f"{len(pending)} norm-weight beats were never taken"
+    return q, done_at
 
 
 def vector(rng: np.random.Generator, length: int, kind: str) -> np.ndarray:
@@ -85,8 +110,18 @@ def vector(rng: np.random.Generator, length: int, kind: str) -> np.ndarray:
         return np.zeros(length, dtype=np.int64)
     if kind == "max":
         return rng.choice(np.array([fmt.ACT_MIN, fmt.ACT_MAX], dtype=np.int64), size=length)
+    if kind == "single":
+        out = np.zeros(length, dtype=np.int64)
+        picks = [fmt.ACT_MIN, fmt.ACT_MAX, -1, 1, int(rng.integers(-1 << 20, 1 << 20))]
+        out[rng.integers(0, length)] = picks[int(rng.integers(0, len(picks)))]
+        return out
     scale = {"tiny": 1 << 4, "unit": 1 << 17, "wide": 1 << 31}[kind]
     return np.clip(rng.integers(-scale, scale, size=length), fmt.ACT_MIN, fmt.ACT_MAX)
+
+
+def lengths():
+    odd = [n for n in (1, V - 1, V, V + 1, 2 * V + 3, 3, 7, MAX_LENGTH - 1, MAX_LENGTH) if 1 <= n <= MAX_LENGTH]
+    return sorted(set(odd))
 
 
 @cocotb.test()
@@ -94,34 +129,39 @@ async def norm_unit_matches_golden(dut):
     rng, py_rng = await start_unit_test(dut, low=("cmd__valid", "weights__valid", "done__ready"), seed=11)
     vmem = rng.integers(-(1 << 20), 1 << 20, size=WORDS)
     await fill(dut, vmem)
-    kinds = ["unit", "wide", "tiny", "zero", "max"]
+    kinds = ["unit", "wide", "tiny", "zero", "max", "single"]
+    half_rows = WORDS // 2 // V
     for trial in range(int(os.environ.get("TRIALS", "24"))):
         op = NormOp.QUANT if trial % 2 else NormOp.RMSNORM
-        length = int(rng.choice([1, 2, 5, 16, MAX_LENGTH]))
-        x_addr = int(rng.integers(0, WORDS // 2 - length))
-        d_addr = x_addr if trial % 4 == 0 else WORDS // 2 + int(rng.integers(0, WORDS // 2 - length))
+        length = int(rng.choice(lengths())) if trial % 3 else int(rng.integers(1, MAX_LENGTH + 1))
+        rows = -(-length // V)
+        x_addr = V * int(rng.integers(0, half_rows - rows + 1))
+        d_addr = x_addr if trial % 4 == 0 else WORDS // 2 + V * int(rng.integers(0, half_rows - rows + 1))
         vmem[x_addr:x_addr + length] = vector(rng, length, kinds[trial % len(kinds)])
-        await fill(dut, vmem)
         limit = (1 << (fmt.MANT_BITS - 1)) - 1
         weights = rng.integers(-limit, limit + 1, size=length) if trial % 3 else rng.integers(1, 1 << 12, size=length)
-        if trial % 6 == 5:
+        if trial % 7 == 6:
             # Exact rounding ties of the quantiser: peak 254 c and |p| = c (2k - 1) give q = k - 1/2 exactly.
             c = int(rng.integers(1, 100))
             ties = c * (2 * rng.integers(0, 127, size=length) + 1) * rng.choice([-1, 1], size=length)
-            ties[0] = 254 * c
+            ties[int(rng.integers(0, length))] = 254 * c
             vmem[x_addr:x_addr + length] = ties
-            await fill(dut, vmem)
             weights = np.ones(length, dtype=np.int64)
+        await fill(dut, vmem)
         eps = eps_term(length, 1e-6 if op is NormOp.QUANT else 1e-5)
         norm_exp = int(rng.integers(-24, -10))
         sqrt_n = sqrt_length(length)
         dut.scale.value = pack_sfloat(sqrt_n.m, sqrt_n.e)
-        q = await execute(dut, op, length, d_addr, x_addr, eps, norm_exp, weights, py_rng)
+        full_speed = trial % 5 == 4
+        q, cycles = await execute(dut, op, length, d_addr, x_addr, eps, norm_exp, weights, py_rng,
+                                  full_speed=full_speed)
 
         x = vmem[x_addr:x_addr + length].copy()
         front = normalized_input_with_term(x, eps)
         products = front.x_mant * weights
-        label = f"trial {trial} {op.name} length {length}"
+        label = f"trial {trial} {op.name} length {length} V {V}"
+        if full_speed:
+            assert cycles == EXPECTED_CYCLES[length], f"{label}: {cycles} cycles, model {EXPECTED_CYCLES[length]}"
         if op is NormOp.RMSNORM:
             u_mant, u_shift = fxp.block_normalize(products)
             rho = fxp.sf_mul(sqrt_n, front.inv_sqrt)
