@@ -30,7 +30,11 @@ class CostModel:
     vector_latency: pipeline fill and handshakes of one vector instruction; pass_gap: between its passes.
     norm_cycles: QUANT / RMSNORM beyond their passes: the 1/sqrt (43 cycles) and the passes' drains.
     mover_latency: VLOAD / EMBED beyond the image stream.
+    sendv_row_cycles: SENDV's cycles per VMEM row beyond its words (the row's read).
+    embed_cycles: EMBED beyond a VLOAD of its row (its second read, the exponent byte's).
     prefetch_bytes: the buffer a PREFETCHed matrix streams into ahead of its MATVEC (0: none).
+    stream_backlog: bytes of a running prefetch stream already asked of memory, which a unit's own
+    image read (norm weights, VLOAD, EMBED) waits behind.
     """
     lanes: int = 64
     bytes_per_cycle: float = 4.0
@@ -42,7 +46,10 @@ class CostModel:
     pass_gap: int = 2
     norm_cycles: int = 72
     mover_latency: int = 6
+    sendv_row_cycles: int = 4
+    embed_cycles: int = 16
     prefetch_bytes: int = 0
+    stream_backlog: int = 0
 
     def __post_init__(self):
         for name in ("lanes", "vector_lanes"):
@@ -64,15 +71,25 @@ class CostModel:
     def vector(self, length: int, passes: int = 1) -> int:
         return self.issue_cycles + self.vector_latency + passes * self.elements(length) + (passes - 1) * self.pass_gap
 
-    def norm(self, length: int) -> int:
-        """Pass 1 (max|x|) while the norm weights stream in, pass 2 as they arrive, 1/sqrt, pass 3."""
-        first_two = max(2 * self.elements(length), self.memory_latency + self.transfer(4 * length))
+    def norm(self, length: int, wait: float = 0) -> int:
+        """Pass 1 (max|x|) while the norm weights stream in, pass 2 as they arrive, 1/sqrt, pass 3.
+        `wait`: cycles of a prefetch stream's beats the weights' request queues behind."""
+        first_two = max(2 * self.elements(length), self.first_byte(wait) + self.transfer(4 * length))
         return self.issue_cycles + first_two + self.elements(length) + self.norm_cycles
 
-    def move(self, nbytes: int, elements: int) -> int:
+    def move(self, nbytes: int, elements: int, wait: float = 0) -> int:
         """VLOAD / EMBED: the image bytes stream into VMEM, at most V elements per cycle."""
-        return (self.issue_cycles + self.memory_latency + max(self.transfer(nbytes), self.elements(elements))
+        return (self.issue_cycles + self.first_byte(wait) + max(self.transfer(nbytes), self.elements(elements))
                 + self.mover_latency)
+
+    def first_byte(self, wait: float = 0) -> int:
+        """Cycles from an image read's request to its first byte, behind `wait` cycles of beats already
+        asked for (they arrive first, and the request's own latency runs meanwhile)."""
+        return max(self.memory_latency, math.ceil(wait))
+
+    def sendv(self, length: int) -> int:
+        """SENDV with the host always ready: a word a cycle, and each row's read."""
+        return self.issue_cycles + self.vector_latency + length + self.elements(length) * self.sendv_row_cycles
 
     def compute(self, rows: int, cols: int) -> int:
         """Engine cycles of a rows x cols product (a row takes ceil(cols / lanes) cycles)."""
@@ -104,6 +121,15 @@ class PrefetchStream:
     def push(self, nbytes: int) -> None:
         idle = all(entry.fetched >= entry.nbytes for entry in self.queue)
         self.queue.append(_Prefetch(nbytes, delay=self.cost.memory_latency if idle else 0))
+
+    def backlog(self) -> float:
+        """Cycles an image read asked now waits behind the stream's requests already out (none when the
+        stream is done or its buffer full)."""
+        missing = sum(entry.nbytes - entry.fetched for entry in self.queue)
+        room = self.cost.prefetch_bytes - sum(entry.fetched for entry in self.queue)
+        if missing <= 0 or room <= 0:
+            return 0.0
+        return min(self.cost.stream_backlog, missing, room) / self.cost.bytes_per_cycle
 
     def advance(self, cycles: float, read_bytes: int = 0) -> None:
         """`cycles` pass while an instruction that reads `read_bytes` of its own runs: the rest of the

@@ -294,6 +294,18 @@ def decode(data: bytes, offset: int = 0) -> Instruction:
     return Instruction(op, args)
 
 
+def vector_alignment(instructions: list[Instruction]) -> int:
+    """The widest vector width V the program runs on: the largest power of two up to VECTOR_ALIGN that
+    divides every vector operand's word address."""
+    alignment = VECTOR_ALIGN
+    for ins in instructions:
+        for operand, value in zip(ins.op.operands, ins.args):
+            if operand.kind is Kind.VREG:
+                while (value * VMEM_ALIGN) % alignment:
+                    alignment //= 2
+    return alignment
+
+
 def decode_program(data: bytes) -> list[Instruction]:
     if len(data) % INSTRUCTION_BYTES:
         raise DecodeError(len(data) - len(data) % INSTRUCTION_BYTES,

@@ -150,15 +150,19 @@ class InstructionSetSimulator:
             return cycles
         self.counters.bytes_read += streamed
         if op in ("EMBED", "VLOAD"):
-            cycles = cost.move(streamed, vl)
-        elif op in ("VZERO", "VCOPY", "SENDV", "ARGMAX", "VADD", "VSIGMOID", "VSILU", "VONEMINUS"):
+            cycles = cost.move(streamed, vl, self.stream.backlog()) + (cost.embed_cycles if op == "EMBED" else 0)
+        elif op == "SENDV":
+            cycles = cost.sendv(vl)
+        elif op in ("VZERO", "VCOPY", "ARGMAX", "VADD", "VSIGMOID", "VSILU", "VONEMINUS"):
             cycles = cost.vector(vl)
         elif op in ("VMUL", "VMULADD"):
             cycles = cost.vector(vl, passes=2)            # a max|b| pass for the block shift, then the products
         elif op in ("QUANT", "RMSNORM"):
-            cycles = cost.norm(vl)
+            cycles = cost.norm(vl, self.stream.backlog())
         elif op in ("RECV", "SEND"):
             cycles = cost.issue_cycles + 1                # the host's own delays are not the accelerator's
+        elif op == "PREFETCH":
+            cycles = cost.issue_cycles + 1                # the queue's handshake
         else:
             cycles = cost.issue_cycles
         if op == "PREFETCH":

@@ -172,8 +172,10 @@ class Driver:
                                     f"{len(isa.OPS)}: rebuild the bitstream or update mmfree")
         return self.build
 
-    def check_compatible(self, info: ImageInfo, image_size: int, instructions: int, vmem_words: int) -> None:
-        """Raise IncompatibleError unless this image and program run on the device's build."""
+    def check_compatible(self, info: ImageInfo, image_size: int, instructions: int, vmem_words: int,
+                         vector_alignment: int = isa.VECTOR_ALIGN) -> None:
+        """Raise IncompatibleError unless this image and program run on the device's build
+        (`vector_alignment`: isa.vector_alignment of the program)."""
         build, config = self.build or self.hello(), info.config
         problems = []
         if info.trit_format.value != build.trit_format:
@@ -184,6 +186,9 @@ class Driver:
             problems.append(f"the program has {instructions} instructions, the device's memory {build.program_words}")
         if vmem_words > build.vmem_words:
             problems.append(f"the program needs {vmem_words} VMEM words, the device has {build.vmem_words}")
+        if build.vector_width > vector_alignment:
+            problems.append(f"the program's vectors start on multiples of {vector_alignment} words, the device's "
+                            f"vector width {build.vector_width} needs multiples of {build.vector_width}")
         longest = max(config.hidden_size, config.inner_size, config.mlp_size)
         if longest > min(build.max_length, build.max_cols):
             problems.append(f"vectors of {longest} elements exceed the device's {min(build.max_length, build.max_cols)}")

@@ -95,7 +95,8 @@ def run(image: bytes, info: ImageInfo, prompt: list[int], max_tokens: int, trans
     driver = Driver(transport, timeout=timeout, counter_names=list(CountersLayout().members))
     driver.resync()                          # a new client: nothing an earlier one left half-sent counts
     driver.hello()
-    driver.check_compatible(info, len(image), len(compiled.program.instructions), compiled.program.vmem_words)
+    driver.check_compatible(info, len(image), len(compiled.program.instructions), compiled.program.vmem_words,
+                            isa.vector_alignment(compiled.program.instructions))
     started = time.perf_counter()
     status = driver.status()
     if status.state == "RUNNING":            # an earlier request cut short (Ctrl-C): let it finish

@@ -1,34 +1,40 @@
-"""`Accelerator`: the controller and its units around one VMEM and one external-memory read port.
+"""`Accelerator`: the controller and its units around one banked VMEM and one external-memory read port.
 
-    host words ─► controller ─┬► vector unit ──────────┐
-                              ├► norm unit (RMSNORM, QUANT) ─┼─ VMEM (one write port, read ports per unit)
-                              ├► MATVEC unit (engine) ───┤
-                              └► data mover (VLOAD, EMBED, SENDV)
-    external memory ◄─ mem_req / mem_resp ─► image reader (engine beats) + image reader (4-byte words)
+    host words ─► controller ─┬► vector unit ─────────────────────┐  VMEM (V words a row, hw.vmem): read ports
+                              ├► norm unit (RMSNORM, QUANT) ───────┤  X, Y, Z and one write port, each shared
+                              ├► MATVEC unit (engine) + PREFETCH ──┤  by its clients (an explicit mux; a client
+                              └► data mover (VLOAD, EMBED, SENDV) ─┘  drives it only while it uses it)
+    external memory ◄─ mem_req / mem_resp ─► beat reader (engine beats, the prefetch buffer)
+                                           └► word reader (4·V-byte words: norm weights, data mover, image check)
 
-One instruction executes at a time, so the units share VMEM's write port and the memory port without
-arbitration: the active unit's write enable (or requests) select it. The two readers take turns on
-the memory port: a request goes to memory from whichever reader offers one (the 4-byte reader first),
-and the beats come back to the reader whose requests are outstanding (never both: the unit behind
-one reader finishes, having consumed all its data, before another instruction starts).
+One instruction executes at a time, but a PREFETCH's matrix streams in while later instructions run,
+so both readers can have requests outstanding: a request goes to memory from the word reader first
+(a unit is waiting for it) else from the beat reader, and a tag FIFO routes each burst's beats back to
+the reader that asked, in order. A START flushes both readers and the prefetch queue (hw.image_reader).
+
+Clients never overlap on a VMEM port (one unit runs at a time, the host only while none does); the
+`port_conflicts` counter counts cycles in which two did (the tests require 0).
 """
 
 from __future__ import annotations
 
 from amaranth import Cat, Module, Mux, Signal
-from amaranth.lib import data, memory, wiring
+from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from assembler.iss import CostModel
 from golden.packing import TritFormat
 
+from .component import CheckedComponent
 from .controller import Activity, Controller, State, StatusLayout
 from .data_mover import DataMover
 from .image_check import ImageCheck
 from .image_reader import ImageReader
 from .matvec_unit import MatVecUnit
 from .norm_unit import NormUnit
-from .vector_unit import ACT, VectorUnit
+from .vector_unit import VectorUnit
+from .vmem import ACT, READ_LATENCY, Vmem
 
 
 COUNTER_BITS = 48
@@ -36,6 +42,10 @@ COUNTER_BITS = 48
 # the done handshake and the controller's dispatch (measured in cocotb; see CostModel.engine_latency).
 ENGINE_DONE_CYCLES = 10
 
+
+# Cycles a unit's instruction spends beyond its own command-to-done span: the dispatch and the done
+# handshake (hw.sequencing.dispatch).
+DISPATCH_CYCLES = 2
 
 ACTIVITY_COUNTERS = {Activity.CHECK: "check", Activity.CONTROL: "control", Activity.HOST: "host", Activity.VECTOR: "vector",
                      Activity.NORM: "norm", Activity.MATVEC: "matvec", Activity.MOVE: "move"}
@@ -50,56 +60,62 @@ class CountersLayout(data.StructLayout):
     bytes_received: bytes of the beats memory returned (whole beats).
     engine_busy: cycles the ternary engine has a product taking beats.
     memory_wait: cycles a unit wants image data that has not arrived (stalls on memory).
+    memory_idle: cycles memory has nothing to do: no beat asked for and not yet arrived, no request
+    taken (the time a faster datapath or a deeper prefetch could still use).
+    port_conflicts: cycles two clients drove one VMEM port (must stay 0).
     host_wait: cycles waiting for the host (RECV with nothing sent, a word to the host not taken).
     check, control, host, vector, norm, matvec, move: cycles by controller activity
     (hw.controller.Activity); they add up to `cycles`."""
 
     def __init__(self):
         names = ["cycles", "instructions", "bytes_requested", "bytes_received", "engine_busy", "memory_wait",
-                 "host_wait", *ACTIVITY_COUNTERS.values()]
+                 "memory_idle", "host_wait", "port_conflicts", *ACTIVITY_COUNTERS.values()]
         super().__init__({name: COUNTER_BITS for name in names})
 
 
-class Accelerator(wiring.Component):
-    """Parameters: program_words, vmem_words, lanes, trit_format, max_length (RMSNORM/QUANT vector),
-    max_cols / max_rows (MATVEC), mem_bytes (external data width), burst_beats, fifo_beats.
+class Accelerator(CheckedComponent):
+    """Parameters: program_words, vmem_words, lanes (engine L), trit_format, max_length (RMSNORM/QUANT
+    vector), max_cols / max_rows (MATVEC), mem_bytes (external data width), burst_beats, fifo_beats (the
+    word reader's buffer), vector_width (V: elements a cycle of the vector, norm and data-mover units),
+    prefetch_bytes (the beat reader's buffer: how far a PREFETCHed matrix streams ahead).
 
     Ports: program_write, start, host_in, host_out, stop, status (see hw.controller); counters
     (CountersLayout); mem_req / mem_resp (see hw.image_reader); vmem_write / vmem_read for the host
-    (only while no program runs).
+    (only while no program runs; one word at a time, read data READ_LATENCY cycles after the address).
     """
+
+    @classmethod
+    def check_parameters(cls, *, program_words, vmem_words, lanes, trit_format, max_length, max_cols, max_rows, mem_bytes,
+              burst_beats=16, fifo_beats=64, vector_width=1, prefetch_bytes=4096, **_):
+        MatVecUnit.check_parameters(lanes=lanes, trit_format=trit_format, max_cols=max_cols, max_rows=max_rows,
+                         vmem_words=vmem_words, vector_width=vector_width)
+        NormUnit.check_parameters(vmem_words=vmem_words, max_length=max_length, vector_width=vector_width)
+        VectorUnit.check_parameters(vmem_words=vmem_words, vector_width=vector_width)
+        ImageReader.check_parameters(mem_bytes=mem_bytes, out_bytes=4 * vector_width, burst_beats=burst_beats,
+                                     fifo_beats=fifo_beats, outstanding_beats=None, buffer_words=0)
+        if not isinstance(prefetch_bytes, int) or prefetch_bytes < 1:
+            raise ValueError(f"prefetch_bytes must be a positive integer, got {prefetch_bytes!r}")
 
     def __init__(self, *, program_words: int, vmem_words: int, lanes: int, trit_format: TritFormat,
                  max_length: int, max_cols: int, max_rows: int, mem_bytes: int, burst_beats: int = 16,
-                 fifo_beats: int = 64):
-        self._MustUse__silence = True        # a refused parameter set is not an unused design
-        parts = []
-        try:
-            self.controller = Controller(program_words=program_words, vmem_words=vmem_words, max_length=max_length,
-                                         max_cols=max_cols, max_rows=max_rows, trit_format=trit_format)
-            parts.append(self.controller)
-            self.vector = VectorUnit(vmem_words=vmem_words)
-            parts.append(self.vector)
-            self.norm = NormUnit(vmem_words=vmem_words, max_length=max_length)
-            parts.append(self.norm)
-            self.matvec = MatVecUnit(lanes=lanes, trit_format=trit_format, max_cols=max_cols, max_rows=max_rows,
-                                     vmem_words=vmem_words)
-            parts += [self.matvec, self.matvec.engine]
-            self.mover = DataMover(vmem_words=vmem_words)
-            parts.append(self.mover)
-            self.image_check = ImageCheck(trit_format=trit_format)
-            parts.append(self.image_check)
-            self.beat_reader = ImageReader(mem_bytes=mem_bytes, out_bytes=self.matvec.engine.beat_bytes,
-                                           burst_beats=burst_beats, fifo_beats=fifo_beats)
-            parts.append(self.beat_reader)
-            self.word_reader = ImageReader(mem_bytes=mem_bytes, out_bytes=4, burst_beats=burst_beats,
-                                           fifo_beats=fifo_beats)
-        except (TypeError, ValueError):
-            for part in parts:
-                part._MustUse__silence = True
-            raise
-        self._MustUse__silence = False
+                 fifo_beats: int = 64, vector_width: int = 1, prefetch_bytes: int = 4096):
+        self.controller = Controller(program_words=program_words, vmem_words=vmem_words, max_length=max_length,
+                                     max_cols=max_cols, max_rows=max_rows, trit_format=trit_format,
+                                     vector_width=vector_width)
+        self.vector = VectorUnit(vmem_words=vmem_words, vector_width=vector_width)
+        self.norm = NormUnit(vmem_words=vmem_words, max_length=max_length, vector_width=vector_width)
+        self.matvec = MatVecUnit(lanes=lanes, trit_format=trit_format, max_cols=max_cols, max_rows=max_rows,
+                                 vmem_words=vmem_words, vector_width=vector_width)
+        self.mover = DataMover(vmem_words=vmem_words, vector_width=vector_width)
+        self.image_check = ImageCheck(trit_format=trit_format)
+        beat_bytes = self.matvec.engine.beat_bytes
+        self.beat_reader = ImageReader(mem_bytes=mem_bytes, out_bytes=beat_bytes, burst_beats=burst_beats,
+                                       fifo_beats=fifo_beats, buffer_words=-(-prefetch_bytes // beat_bytes))
+        self.word_reader = ImageReader(mem_bytes=mem_bytes, out_bytes=4 * vector_width, burst_beats=burst_beats,
+                                       fifo_beats=fifo_beats)
+        self.vmem = Vmem(words=vmem_words, vector_width=vector_width, read_ports=3)
         self.vmem_words, self.program_words, self.mem_bytes = vmem_words, program_words, mem_bytes
+        self.vector_width, self.prefetch_bytes = vector_width, self.beat_reader.buffer_words * beat_bytes
         width = (vmem_words - 1).bit_length()
         c, r = self.controller, self.beat_reader
         super().__init__({
@@ -118,58 +134,63 @@ class Accelerator(wiring.Component):
         memories rounded up to powers of two, vector and matrix limits from the model's sizes."""
         longest = max(config.hidden_size, config.inner_size, config.mlp_size)
         return cls(program_words=max(2, 1 << (program_instructions - 1).bit_length()),
-                   vmem_words=max(16, 1 << (vmem_words - 1).bit_length()), lanes=lanes, trit_format=trit_format,
+                   vmem_words=max(64, 1 << (vmem_words - 1).bit_length()), lanes=lanes, trit_format=trit_format,
                    max_length=longest, max_cols=longest,
                    max_rows=max(config.vocab_size, config.mlp_size, config.hidden_size, config.inner_size),
                    mem_bytes=mem_bytes, **kwargs)
 
     def cost_model(self, *, bytes_per_cycle: float, memory_latency: int) -> CostModel:
         """The ISS cost model of this build behind a memory of the given sustained bandwidth (bytes per
-        clock) and latency (cycles to the first beat): the engine's width and pipeline from the RTL, the
-        other constants as calibrated against cocotb (assembler.iss.CostModel)."""
-        engine = self.matvec.engine
+        clock) and latency (cycles to the first beat): the engine's width and pipeline, V and the prefetch
+        buffer from the RTL, the other constants as calibrated against cocotb (assembler.cost.CostModel)."""
+        engine, vector, norm = self.matvec.engine, self.vector, self.norm
         return CostModel(lanes=engine.lanes, bytes_per_cycle=bytes_per_cycle, memory_latency=memory_latency,
-                         engine_latency=engine.pipeline_depth + ENGINE_DONE_CYCLES)
+                         engine_latency=engine.pipeline_depth + ENGINE_DONE_CYCLES, vector_lanes=self.vector_width,
+                         # the controller's dispatch and done handshakes around each unit's pipeline
+                         vector_latency=vector.latency + DISPATCH_CYCLES, pass_gap=vector.peak_latency + 1,
+                         norm_cycles=norm.command_cycles(0) + DISPATCH_CYCLES - 1,
+                         sendv_row_cycles=READ_LATENCY + 2, prefetch_bytes=self.prefetch_bytes,
+                         # the beat reader asks for a burst once that many beats are free: between fifo - burst
+                         # and fifo beats are out when another read comes
+                         stream_backlog=(self.beat_reader.fifo_beats - self.beat_reader.burst_beats) * self.mem_bytes)
 
     def elaborate(self, platform):
         m = Module()
         c, vector, norm, matvec, mover = self.controller, self.vector, self.norm, self.matvec, self.mover
-        beat_reader, word_reader = self.beat_reader, self.word_reader
+        beat_reader, word_reader, check, vmem = self.beat_reader, self.word_reader, self.image_check, self.vmem
         for name, sub in [("controller", c), ("vector", vector), ("norm", norm), ("matvec", matvec),
-                          ("mover", mover), ("image_check", self.image_check), ("beat_reader", beat_reader),
-                          ("word_reader", word_reader)]:
+                          ("mover", mover), ("image_check", check), ("beat_reader", beat_reader),
+                          ("word_reader", word_reader), ("vmem", vmem)]:
             m.submodules[name] = sub
+        starting = self.start.valid & self.start.ready
 
         # --- Host ports and the controller's dispatch ----------------------------------------------
         m.d.comb += [c.program_write.addr.eq(self.program_write.addr), c.program_write.data.eq(self.program_write.data),
                      c.program_write.en.eq(self.program_write.en), self.status.eq(c.status), c.stop.eq(self.stop)]
         wiring.connect(m, wiring.flipped(self.start), c.start)
         wiring.connect(m, wiring.flipped(self.host_in), c.host_in)
-        wiring.connect(m, c.vector, vector.cmd)
-        wiring.connect(m, vector.done, c.vector_done)
-        wiring.connect(m, c.norm, norm.cmd)
-        wiring.connect(m, norm.done, c.norm_done)
-        wiring.connect(m, c.matvec, matvec.cmd)
-        wiring.connect(m, matvec.done, c.matvec_done)
-        wiring.connect(m, c.mover, mover.cmd)
-        wiring.connect(m, mover.done, c.mover_done)
-        wiring.connect(m, c.check, self.image_check.cmd)
-        wiring.connect(m, self.image_check.done, c.check_done)
-        m.d.comb += [c.quant.eq(norm.quant), c.matvec_error.eq(matvec.error),
-                     norm.scale.eq(c.scale), matvec.scale.eq(c.scale), matvec.quant.eq(norm.quant)]
-        m.d.comb += [matvec.q_write.addr.eq(norm.q_write.addr), matvec.q_write.data.eq(norm.q_write.data),
-                     matvec.q_write.en.eq(norm.q_write.en)]
+        for command, done, unit in [(c.vector, c.vector_done, vector), (c.norm, c.norm_done, norm),
+                                    (c.matvec, c.matvec_done, matvec), (c.mover, c.mover_done, mover),
+                                    (c.check, c.check_done, check)]:
+            wiring.connect(m, command, unit.cmd)
+            wiring.connect(m, unit.done, done)
+        wiring.connect(m, c.prefetch, matvec.prefetch)
+        m.d.comb += [c.quant.eq(norm.quant), c.matvec_error.eq(matvec.error), c.matvec_mismatch.eq(matvec.mismatch),
+                     c.prefetched.eq(matvec.prefetched), norm.scale.eq(c.scale), matvec.scale.eq(c.scale),
+                     matvec.quant.eq(norm.quant), matvec.flush.eq(starting)]
+        wiring.connect(m, norm.q_write, matvec.q_write)
 
         # Host words: SEND from the controller, SENDV from the data mover (never at once).
         m.d.comb += [self.host_out.valid.eq(c.host_out.valid | mover.host_out.valid),
                      self.host_out.payload.eq(Mux(mover.host_out.valid, mover.host_out.payload, c.host_out.payload)),
                      c.host_out.ready.eq(self.host_out.ready), mover.host_out.ready.eq(self.host_out.ready)]
 
-        # --- Image readers: the 4-byte one serves the norm weights, the data mover and the image check ------
+        # --- Image readers: the beat reader feeds the engine; the word reader the norm weights, the data
+        # mover and the image check (one at a time: one instruction runs) ------------------------------
         wiring.connect(m, matvec.read, beat_reader.cmd)
         wiring.connect(m, beat_reader.data, matvec.weights)
-        word_cmd, check = word_reader.cmd, self.image_check
-        requesters = [c.norm_read, mover.read, check.read]        # one at a time: one instruction runs
+        word_cmd = word_reader.cmd
+        requesters = [c.norm_read, mover.read, check.read]
         payload = requesters[-1].payload
         for requester in reversed(requesters[:-1]):
             payload = Mux(requester.valid, requester.payload, payload)
@@ -177,26 +198,11 @@ class Accelerator(wiring.Component):
         m.d.comb += [requester.ready.eq(word_cmd.ready) for requester in requesters]
         consumers = [norm.weights, mover.words, check.words]
         m.d.comb += [consumer.valid.eq(word_reader.data.valid) for consumer in consumers]
-        m.d.comb += [consumer.payload.eq(word_reader.data.payload) for consumer in consumers]
+        m.d.comb += [norm.weights.payload.eq(word_reader.data.payload), mover.words.payload.eq(word_reader.data.payload),
+                     check.words.payload.eq(word_reader.data.payload[:32])]
         m.d.comb += word_reader.data.ready.eq(Cat(consumer.ready for consumer in consumers).any())
-
-        # One memory port: requests from either reader; beats to the reader that asked.
-        beats_owed_word = Signal(32)
-        word_turn = word_reader.mem_req.valid
-        m.d.comb += [self.mem_req.valid.eq(word_reader.mem_req.valid | beat_reader.mem_req.valid),
-                     self.mem_req.payload.eq(Mux(word_turn, word_reader.mem_req.payload, beat_reader.mem_req.payload)),
-                     word_reader.mem_req.ready.eq(self.mem_req.ready),
-                     beat_reader.mem_req.ready.eq(self.mem_req.ready & ~word_turn)]
-        word_asked = word_reader.mem_req.valid & word_reader.mem_req.ready
-        word_got = self.mem_resp.valid & (beats_owed_word != 0)
-        m.d.sync += beats_owed_word.eq(beats_owed_word + Mux(word_asked, word_reader.mem_req.payload.beats, 0)
-                                       - word_got)
-        to_word = beats_owed_word != 0
-        m.d.comb += [word_reader.mem_resp.valid.eq(self.mem_resp.valid & to_word),
-                     beat_reader.mem_resp.valid.eq(self.mem_resp.valid & ~to_word),
-                     word_reader.mem_resp.payload.eq(self.mem_resp.payload),
-                     beat_reader.mem_resp.payload.eq(self.mem_resp.payload),
-                     self.mem_resp.ready.eq(1)]
+        m.d.comb += [beat_reader.flush.eq(starting), word_reader.flush.eq(starting)]
+        memory_idle = self._memory_port(m)
 
         # --- Performance counters ------------------------------------------------------------------------
         counters = Signal(CountersLayout())
@@ -206,7 +212,8 @@ class Accelerator(wiring.Component):
         memory_wait = (matvec.engine.busy & ~matvec.weights.valid) | norm.starved | \
             (mover.words.ready & ~word_reader.data.valid)
         host_wait = (c.status.state == State.WAITING) | (self.host_out.valid & ~self.host_out.ready)
-        with m.If(self.start.valid & self.start.ready):
+        conflicts = self._vmem_ports(m)
+        with m.If(starting):
             m.d.sync += counters.eq(0)
         with m.Else():
             m.d.sync += [counters.cycles.eq(counters.cycles + active),
@@ -215,24 +222,83 @@ class Accelerator(wiring.Component):
                          counters.bytes_received.eq(counters.bytes_received + Mux(self.mem_resp.valid, self.mem_bytes, 0)),
                          counters.engine_busy.eq(counters.engine_busy + matvec.engine.busy),
                          counters.memory_wait.eq(counters.memory_wait + memory_wait),
-                         counters.host_wait.eq(counters.host_wait + host_wait)]
+                         counters.memory_idle.eq(counters.memory_idle + (active & memory_idle)),
+                         counters.host_wait.eq(counters.host_wait + host_wait),
+                         counters.port_conflicts.eq(counters.port_conflicts + conflicts)]
             for activity, name in ACTIVITY_COUNTERS.items():
                 m.d.sync += counters[name].eq(counters[name] + (c.activity == activity))
-
-        # --- VMEM: the active unit's writes, or the host's; read ports per unit ------------------------------
-        m.submodules.vmem = vmem = memory.Memory(shape=ACT, depth=self.vmem_words, init=[])
-        write = vmem.write_port()
-        writers = [vector.write, norm.write, matvec.write, mover.write]
-        address, value = self.vmem_write.addr, self.vmem_write.data
-        for writer in writers:
-            address = Mux(writer.en, writer.addr, address)
-            value = Mux(writer.en, writer.data, value)
-        # Registered on the way in: the units' result arithmetic and this mux stay off the block RAM's setup
-        # path. A write lands one cycle later; the next instruction's reads come several cycles after.
-        m.d.sync += [write.addr.eq(address), write.data.eq(value),
-                     write.en.eq(self.vmem_write.en | vector.write.en | norm.write.en | matvec.write.en | mover.write.en)]
-        for port in (vector.read_x, vector.read_y, vector.read_z, norm.read_x, mover.read_x):
-            wiring.connect(m, vmem.read_port(domain="sync"), port)
-        host_read = vmem.read_port(domain="sync")
-        m.d.comb += [host_read.addr.eq(self.vmem_read.addr), self.vmem_read.data.eq(host_read.data)]
         return m
+
+    def _memory_port(self, m):
+        """One memory port for both readers: requests from the word reader first, beats routed back by a
+        FIFO of (reader, beats) per request. Returns `idle`: no beat outstanding and no request taken."""
+        word, beat = self.word_reader, self.beat_reader
+        tag_layout = data.StructLayout({"word": 1, "beats": range(word.burst_beats + 1)})
+        tags = SyncFIFOBuffered(width=tag_layout.size, depth=(word.fifo_beats + beat.fifo_beats))
+        m.submodules.tags = tags
+        # The word reader's whole read goes first (a unit waits for it): the beat reader holds back while
+        # the word reader has a command or bursts pending, not only in the cycles it offers a request.
+        word_turn = word.pending
+        chosen = Signal.like(word.mem_req.payload)
+        m.d.comb += chosen.eq(Mux(word_turn, word.mem_req.payload, beat.mem_req.payload))
+        m.d.comb += [self.mem_req.valid.eq(Mux(word_turn, word.mem_req.valid, beat.mem_req.valid) & tags.w_rdy),
+                     self.mem_req.payload.eq(chosen),
+                     word.mem_req.ready.eq(self.mem_req.ready & tags.w_rdy),
+                     beat.mem_req.ready.eq(self.mem_req.ready & tags.w_rdy & ~word_turn)]
+        asked = self.mem_req.valid & self.mem_req.ready
+        m.d.comb += [tags.w_en.eq(asked), tags.w_data.eq(Cat(word_turn, chosen.beats))]   # word_turn: the reader
+
+        head = data.View(tag_layout, tags.r_data)
+        arrived = Signal(range(word.burst_beats + 1))       # beats of the head request already routed
+        arrival = self.mem_resp.valid
+        last_of_burst = arrived + 1 == head.beats
+        m.d.comb += tags.r_en.eq(arrival & last_of_burst)
+        with m.If(arrival):
+            m.d.sync += arrived.eq(Mux(last_of_burst, 0, arrived + 1))
+        m.d.comb += [word.mem_resp.valid.eq(arrival & head.word), beat.mem_resp.valid.eq(arrival & ~head.word),
+                     word.mem_resp.payload.eq(self.mem_resp.payload), beat.mem_resp.payload.eq(self.mem_resp.payload),
+                     self.mem_resp.ready.eq(1)]
+        return ~tags.r_rdy & ~asked
+
+    def _vmem_ports(self, m):
+        """The VMEM's ports, each a mux over its clients by their enables (the host's while no program
+        runs). Returns the cycles' conflicts: two clients driving one port."""
+        vmem, vector, norm, mover, matvec = self.vmem, self.vector, self.norm, self.mover, self.matvec
+        lane_bits = (self.vector_width - 1).bit_length()
+        x, y, z = vmem.read
+        # Port X: the vector unit's x, the norm unit, the data mover (SENDV); the host's address when none
+        # reads (its reads change nothing, so they are not counted as conflicts).
+        x_clients = [(vector.read_x.en, vector.read_x.addr), (norm.read_x.en, norm.read_x.addr),
+                     (mover.read_x.en, mover.read_x.addr)]
+        address = self.vmem_read.addr >> lane_bits
+        for enable, client_address in reversed(x_clients):
+            address = Mux(enable, client_address, address)
+        m.d.comb += [x.addr.eq(address), x.en.eq(1)]
+        for port, client in [(y, vector.read_y), (z, vector.read_z)]:
+            m.d.comb += [port.addr.eq(client.addr), port.en.eq(client.en)]
+        for client in (vector.read_x, norm.read_x, mover.read_x):
+            m.d.comb += client.data.eq(x.data)
+        m.d.comb += [vector.read_y.data.eq(y.data), vector.read_z.data.eq(z.data)]
+        lanes = [Signal(max(1, lane_bits), name=f"host_lane{k}") for k in range(READ_LATENCY)]
+        m.d.sync += lanes[0].eq(self.vmem_read.addr[:lane_bits] if lane_bits else 0)
+        m.d.sync += [later.eq(earlier) for earlier, later in zip(lanes, lanes[1:])]
+        m.d.comb += self.vmem_read.data.eq(x.data[lanes[-1]] if lane_bits else x.data[0])
+
+        # The write port: the unit writing, or the host's word. Registered on the way in: the units' result
+        # arithmetic and this mux stay off the block RAM's setup path (a write lands a cycle later; the next
+        # instruction's reads come several cycles after).
+        writers = [vector.write, norm.write, matvec.write, mover.write]
+        host = self.vmem_write
+        row, value, enables = host.addr >> lane_bits, Signal.like(vmem.write.data), Signal.like(vmem.write.en)
+        m.d.comb += [value[lane].eq(host.data) for lane in range(self.vector_width)]
+        m.d.comb += enables.eq(Mux(host.en, 1 << (host.addr[:lane_bits] if lane_bits else 0), 0))
+        for writer in writers:
+            writing = writer.en.any()
+            row, value, enables = Mux(writing, writer.addr, row), Mux(writing, writer.data, value), \
+                Mux(writing, writer.en, enables)
+        m.d.sync += [vmem.write.addr.eq(row), vmem.write.data.eq(value), vmem.write.en.eq(enables)]
+
+        def several(enables):
+            return Cat(enables).as_unsigned() & (Cat(enables).as_unsigned() - 1) != 0
+        return several([vector.read_x.en, norm.read_x.en, mover.read_x.en]) | \
+            several([w.en.any() for w in writers] + [host.en])

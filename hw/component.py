@@ -1,19 +1,25 @@
 """`CheckedComponent`: a wiring.Component whose parameters are checked before the object exists.
 
 Amaranth warns about an elaboratable that is created and never elaborated; a component that refuses
-its parameters in `__init__` already exists by then, and would warn when collected. Here `check`
-runs in `__new__`, on the constructor's keyword arguments, so a refused parameter set raises before
-anything is created (a composite checks its parts' parameters in its own `check`, before building them).
+its parameters in `__init__` already exists by then, and would warn when collected. Here `check_parameters`
+runs in `__new__`, on the constructor's arguments with its defaults filled in, so a refused parameter
+set raises before anything is created (a composite checks its parts' parameters in its own `check_parameters`,
+before building them).
 """
+
+import inspect
 
 from amaranth.lib import wiring
 
 
 class CheckedComponent(wiring.Component):
     def __new__(cls, *args, **params):
-        cls.check(**params)
+        bound = inspect.signature(cls.__init__).bind(None, *args, **params)
+        bound.apply_defaults()
+        cls.check_parameters(**{name: value for name, value in list(bound.arguments.items())[1:]})
         return super().__new__(cls, *args, src_loc_at=1, **params)
 
     @classmethod
-    def check(cls, **params) -> None:
-        """Raise ValueError (naming the parameter) for a parameter set this component cannot build."""
+    def check_parameters(cls, **params) -> None:
+        """Raise ValueError (naming the parameter) for a parameter set this component cannot build;
+        `params` are the constructor's, defaults included."""

@@ -33,13 +33,15 @@ from golden import formats as fmt
 
 from golden.packing import TritFormat
 
-from .data_mover import MoveCommand, MoveOp
+from .component import CheckedComponent
+from .data_mover import MoveCommand, MoveOp, check_vmem_words
 from .image_reader import ADDRESS_BITS, ReadLayout
 from .matvec_unit import MatVecCommand, PrefetchLayout
 from .norm_unit import NormCommand, QuantState
 from .rsqrt import SFloatLayout
 from .sequencing import dispatch, dispatch_states, offer, on_completion
-from .vector_unit import VectorOp, VectorUnit
+from .vector_unit import VectorCommand, VectorOp
+from .vmem import check_vector_width
 
 INSTRUCTION_BITS = 8 * isa.INSTRUCTION_BYTES
 
@@ -69,7 +71,7 @@ class StatusLayout(data.StructLayout):
         super().__init__({"state": State, "error": unsigned(4), "pc": range(program_words + 1)})
 
 
-class Controller(wiring.Component):
+class Controller(CheckedComponent):
     """Parameters
     program_words: program memory depth (instructions).
     vmem_words: VMEM depth (words); vector operands beyond it stop with VMEM_OUT_OF_RANGE.
@@ -82,21 +84,19 @@ class Controller(wiring.Component):
     status: StatusLayout.  scale: the S register (SFloatLayout), for the BitLinear units.
     """
 
-    def __init__(self, *, program_words: int, vmem_words: int, max_length: int = 64, max_cols: int = 64,
-                 max_rows: int = 256, trit_format: TritFormat = TritFormat.TRITS_2BIT, vector_width: int = 1):
-        self._MustUse__silence = True        # a refused parameter set is not an unused design
+    @classmethod
+    def check_parameters(cls, *, program_words, vmem_words, vector_width=1, **_):
         if not isinstance(program_words, int) or not 2 <= program_words <= 1 << 16:
             raise ValueError(f"program_words must be in 2..65536, got {program_words!r}")
-        if not isinstance(vmem_words, int) or not 16 <= vmem_words <= isa.VMEM_WORDS:
-            raise ValueError(f"vmem_words must be in 16..{isa.VMEM_WORDS}, got {vmem_words!r}")
+        check_vector_width(vector_width)
+        check_vmem_words(vmem_words, vector_width)
+
+    def __init__(self, *, program_words: int, vmem_words: int, max_length: int = 64, max_cols: int = 64,
+                 max_rows: int = 256, trit_format: TritFormat = TritFormat.TRITS_2BIT, vector_width: int = 1):
         self.program_words = program_words
         self.vmem_words = vmem_words
         self.max_length, self.max_cols, self.max_rows = max_length, max_cols, max_rows
         self.trit_format, self.vector_width = trit_format, vector_width
-        # Throwaway unit: only its command and done signatures are used here.
-        unit = VectorUnit(vmem_words=vmem_words)
-        unit._MustUse__silence = True
-        self._MustUse__silence = False
         super().__init__({
             "program_write": Out(memory.WritePort.Signature(addr_width=(program_words - 1).bit_length(),
                                                             shape=INSTRUCTION_BITS)),
@@ -104,8 +104,8 @@ class Controller(wiring.Component):
                                                             "image_bytes": ADDRESS_BITS}))),
             "host_in": In(stream.Signature(32)),
             "host_out": Out(stream.Signature(32)),
-            "vector": Out(unit.cmd.signature.flip()),
-            "vector_done": In(unit.done.signature),
+            "vector": Out(stream.Signature(VectorCommand(vmem_words))),
+            "vector_done": In(stream.Signature(range(isa.MAX_VL + 1))),
             "norm": Out(stream.Signature(NormCommand(vmem_words, max_length))), "norm_done": In(stream.Signature(0)),
             "norm_read": Out(stream.Signature(ReadLayout())),
             "quant": In(QuantState()),

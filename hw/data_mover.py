@@ -63,7 +63,7 @@ class DataMover(CheckedComponent):
     """
 
     @classmethod
-    def check(cls, *, vmem_words, vector_width=1, **_):
+    def check_parameters(cls, *, vmem_words, vector_width=1, **_):
         check_vector_width(vector_width)
         check_vmem_words(vmem_words, vector_width)
 

@@ -7,8 +7,12 @@ External memory is a read channel of `mem_bytes`-wide beats addressed in beats: 
 up to `burst_beats` consecutive beats, which come back in order on `mem_resp`, any number of cycles
 later, at any rate. The reader issues a request only when its response FIFO has room for every beat
 already asked for (credits), so it never pushes back on `mem_resp` (a DRAM controller cannot wait),
-and it keeps up to `fifo_beats` beats in flight, which hides the latency whenever
-fifo_beats >= latency x beats per cycle.
+and it keeps up to `outstanding_beats` beats asked for and not yet arrived (at most `fifo_beats`),
+which hides the latency whenever outstanding_beats >= latency x beats per cycle. A reader serving as a
+prefetch buffer (`buffer_words`) keeps its data in a FIFO of aligned output words after the aligner,
+so that the consumer drains it at a word a cycle (faster than memory, whose beats the aligner takes
+one a cycle), and keeps `outstanding_beats` small, so that another reader's request on the same memory
+waits behind few of its beats.
 
 `cmd` takes {addr: byte address, length: bytes per row >= 1, rows >= 1}: the image bytes
 addr .. addr + rows * length - 1 are read once, as one range (long bursts, no beat fetched twice),
@@ -28,6 +32,8 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
+from .component import CheckedComponent
+
 ADDRESS_BITS = 32           # byte addresses and lengths: images up to 4 GiB (the ISA's w0 field)
 ROWS_BITS = 16              # rows of one read: the ISA's MATVEC row count (c field)
 
@@ -39,12 +45,14 @@ class ReadLayout(data.StructLayout):
         super().__init__({"addr": ADDRESS_BITS, "length": ADDRESS_BITS, "rows": ROWS_BITS})
 
 
-class ImageReader(wiring.Component):
+class ImageReader(CheckedComponent):
     """Parameters
     mem_bytes: external data width in bytes (a power of two).
     out_bytes: bytes per `data` word (the consumer's width, e.g. the engine's beat).
     burst_beats: most beats one request asks for.
     fifo_beats: response FIFO depth in beats (the prefetch distance), a multiple of burst_beats.
+    outstanding_beats: most beats asked for and not yet arrived (None: fifo_beats), a multiple of burst_beats.
+    buffer_words: depth of the output FIFO of aligned words (0: none, the aligner offers `data` itself).
 
     Ports
     cmd: stream of ReadLayout {addr, length, rows}.
@@ -53,21 +61,33 @@ class ImageReader(wiring.Component):
     mem_resp: stream of unsigned(8 * mem_bytes) beats (ready is always high).
     accepted: bytes of the command taken this cycle (length * rows), else 0 (performance counters).
     flush: forget all commands and data (see above).
+    pending: a command is offered or has bursts not yet asked for (a memory arbiter favouring this reader
+    holds the others back meanwhile).
     """
 
-    def __init__(self, *, mem_bytes: int, out_bytes: int, burst_beats: int = 16, fifo_beats: int = 64):
-        self._MustUse__silence = True
+    @classmethod
+    def check_parameters(cls, *, mem_bytes, out_bytes, burst_beats, fifo_beats, outstanding_beats, buffer_words, **_):
+        if not isinstance(buffer_words, int) or buffer_words < 0:
+            raise ValueError(f"buffer_words must be a non-negative integer, got {buffer_words!r}")
         if not isinstance(mem_bytes, int) or mem_bytes < 1 or mem_bytes & (mem_bytes - 1) or mem_bytes > 64:
             raise ValueError(f"mem_bytes must be a power of two in 1..64, got {mem_bytes!r}")
-        if not isinstance(out_bytes, int) or not 1 <= out_bytes <= 128:
-            raise ValueError(f"out_bytes must be in 1..128, got {out_bytes!r}")
+        if not isinstance(out_bytes, int) or not 1 <= out_bytes <= 256:
+            raise ValueError(f"out_bytes must be in 1..256, got {out_bytes!r}")
         if not isinstance(burst_beats, int) or not 1 <= burst_beats <= 256:
             raise ValueError(f"burst_beats must be in 1..256, got {burst_beats!r}")
         if not isinstance(fifo_beats, int) or fifo_beats < burst_beats or fifo_beats % burst_beats:
             raise ValueError(f"fifo_beats must be a positive multiple of burst_beats, got {fifo_beats!r}")
-        self._MustUse__silence = False
+        if outstanding_beats is not None and (not isinstance(outstanding_beats, int) or outstanding_beats < burst_beats
+                                              or outstanding_beats % burst_beats or outstanding_beats > fifo_beats):
+            raise ValueError(f"outstanding_beats must be a multiple of burst_beats up to fifo_beats, "
+                             f"got {outstanding_beats!r}")
+
+    def __init__(self, *, mem_bytes: int, out_bytes: int, burst_beats: int = 16, fifo_beats: int = 64,
+                 outstanding_beats: int | None = None, buffer_words: int = 0):
         self.mem_bytes, self.out_bytes = mem_bytes, out_bytes
         self.burst_beats, self.fifo_beats = burst_beats, fifo_beats
+        self.outstanding_beats = fifo_beats if outstanding_beats is None else outstanding_beats
+        self.buffer_words = buffer_words
         self.offset_bits = (mem_bytes - 1).bit_length()
         super().__init__({
             "cmd": In(stream.Signature(ReadLayout())),
@@ -77,6 +97,7 @@ class ImageReader(wiring.Component):
             "mem_resp": In(stream.Signature(8 * mem_bytes)),
             "accepted": Out(ADDRESS_BITS),
             "flush": In(1),
+            "pending": Out(1),
         })
 
     def elaborate(self, platform):
@@ -105,15 +126,17 @@ class ImageReader(wiring.Component):
                      jobs.w_en.eq(self.cmd.valid & self.cmd.ready),
                      jobs.w_data.eq(Cat(self.cmd.payload.as_value(), nbytes))]
 
+        m.d.comb += self.pending.eq(self.cmd.valid | (beats_left != 0))
         burst = Mux(beats_left > self.burst_beats, self.burst_beats, beats_left)
-        room = self.fifo_beats - in_flight
+        unarrived = Signal(range(self.fifo_beats + 1))     # beats asked for, not yet arrived
+        room = Mux(self.fifo_beats - in_flight < self.outstanding_beats - unarrived,
+                   self.fifo_beats - in_flight, self.outstanding_beats - unarrived)
         m.d.comb += [self.mem_req.valid.eq((beats_left != 0) & (room >= burst) & ~flush),
                      self.mem_req.payload.addr.eq(next_beat), self.mem_req.payload.beats.eq(burst)]
         requested = Signal.like(in_flight)
         with m.If(self.mem_req.valid & self.mem_req.ready):
             m.d.sync += [next_beat.eq(next_beat + burst), beats_left.eq(beats_left - burst)]
             m.d.comb += requested.eq(burst)
-        unarrived = Signal(range(self.fifo_beats + 1))     # beats asked for, not yet arrived
         stale = Signal(range(self.fifo_beats + 1))         # ... of which a flush dropped the command
         arrival = self.mem_resp.valid
         dropped = arrival & (stale != 0)
@@ -148,13 +171,22 @@ class ImageReader(wiring.Component):
             m.d.sync += [to_emit.eq(value), word_bytes.eq(Mux(value < out_bytes, value, out_bytes)),
                          last_word.eq(value <= out_bytes)]
 
-        m.d.comb += self.data.valid.eq(active & (word_bytes != 0) & (have >= word_bytes))
+        out = stream.Signature(8 * out_bytes).create(path=("aligned",))
+        if self.buffer_words:
+            words = ResetInserter(flush)(SyncFIFOBuffered(width=8 * out_bytes, depth=self.buffer_words))
+            m.submodules.words = words
+            m.d.comb += [words.w_data.eq(out.payload), words.w_en.eq(out.valid), out.ready.eq(words.w_rdy),
+                         self.data.valid.eq(words.r_rdy), self.data.payload.eq(words.r_data),
+                         words.r_en.eq(self.data.ready)]
+        else:
+            wiring.connect(m, out, wiring.flipped(self.data))
+        m.d.comb += out.valid.eq(active & (word_bytes != 0) & (have >= word_bytes))
         keep_mask = Signal(8 * out_bytes)
         for byte in range(out_bytes):
             m.d.comb += keep_mask[8 * byte:8 * byte + 8].eq(Mux(byte < word_bytes, 0xFF, 0))
-        m.d.comb += self.data.payload.eq(buffer[:8 * out_bytes] & keep_mask)
+        m.d.comb += out.payload.eq(buffer[:8 * out_bytes] & keep_mask)
         sent = Signal(range(out_bytes + 1))
-        transfer = self.data.valid & self.data.ready
+        transfer = out.valid & out.ready
         with m.If(transfer):
             m.d.comb += sent.eq(word_bytes)
         after_word = Signal(ADDRESS_BITS)                    # to_emit once the word on offer is taken

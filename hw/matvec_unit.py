@@ -30,7 +30,7 @@ from golden.packing import TritFormat
 
 from .arith import ShiftControl, round_shift, saturate, sf_normalize_registered
 from .image_reader import ADDRESS_BITS, ReadLayout
-from .norm_unit import QuantState
+from .norm_unit import QuantState, q_write_signature
 from .rsqrt import SFloatLayout
 from .component import CheckedComponent
 from .data_mover import check_vmem_words
@@ -58,12 +58,6 @@ class PrefetchLayout(data.StructLayout):
         super().__init__({"trits": ADDRESS_BITS, "rows": range(max_rows + 1), "cols": range(max_cols + 1)})
 
 
-def q_write_signature(max_length: int, vector_width: int) -> wiring.Signature:
-    """V int8 activations a write: addr = the element index of lane 0 (a multiple of V), en per lane."""
-    return wiring.Signature({"addr": Out(range(max_length)), "data": Out(data.ArrayLayout(signed(8), vector_width)),
-                             "en": Out(vector_width)})
-
-
 class MatVecUnit(CheckedComponent):
     """Parameters
     lanes, trit_format, max_cols, max_rows: the engine's (hw.ternary_engine.TernaryMatVec).
@@ -79,8 +73,8 @@ class MatVecUnit(CheckedComponent):
     """
 
     @classmethod
-    def check(cls, *, lanes, trit_format, max_cols, max_rows, vmem_words, vector_width=1, **_):
-        TernaryMatVec.check(lanes=lanes, trit_format=trit_format, max_cols=max_cols, max_rows=max_rows)
+    def check_parameters(cls, *, lanes, trit_format, max_cols, max_rows, vmem_words, vector_width=1, **_):
+        TernaryMatVec.check_parameters(lanes=lanes, trit_format=trit_format, max_cols=max_cols, max_rows=max_rows)
         check_vector_width(vector_width)
         check_vmem_words(vmem_words, vector_width)
         if lanes % vector_width:
@@ -99,7 +93,7 @@ class MatVecUnit(CheckedComponent):
             "prefetched": Out(range(isa.PREFETCH_DEPTH + 1)),
             "read": Out(stream.Signature(ReadLayout())),
             "weights": In(stream.Signature(8 * self.engine.beat_bytes)),
-            "q_write": In(q_write_signature(isa.MAX_VL, vector_width)),
+            "q_write": In(q_write_signature(vector_width)),
             "quant": In(QuantState()),
             "scale": In(SFloatLayout()),
             "write": Out(WriteSignature(rows=vmem_words // vector_width, vector_width=vector_width)),

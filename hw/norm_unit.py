@@ -71,6 +71,13 @@ class NormCommand(data.StructLayout):
                           "eps": 32, "norm_exp": signed(8)})
 
 
+def q_write_signature(vector_width: int) -> wiring.Signature:
+    """QUANT's activations to the MATVEC unit, V int8 a write: addr = the element index of lane 0 (a
+    multiple of V, below isa.MAX_VL), en per lane."""
+    return wiring.Signature({"addr": Out(range(isa.MAX_VL)), "data": Out(data.ArrayLayout(signed(8), vector_width)),
+                             "en": Out(vector_width)})
+
+
 class QuantState(data.StructLayout):
     def __init__(self):
         super().__init__({"peak": unsigned(PRODUCT_BITS), "inv_sqrt": SFloatLayout(), "norm_exp": signed(8),
@@ -140,7 +147,7 @@ class NormUnit(CheckedComponent):
     """
 
     @classmethod
-    def check(cls, *, vmem_words, max_length, vector_width=1, **_):
+    def check_parameters(cls, *, vmem_words, max_length, vector_width=1, **_):
         check_vector_width(vector_width)
         if (not isinstance(vmem_words, int) or not 16 <= vmem_words <= isa.VMEM_WORDS
                 or vmem_words % vector_width):
@@ -162,8 +169,7 @@ class NormUnit(CheckedComponent):
             "scale": In(SFloatLayout()),
             "read_x": Out(ReadSignature(rows=rows, vector_width=V)),
             "write": Out(WriteSignature(rows=rows, vector_width=V)),
-            "q_write": Out(wiring.Signature({"addr": Out(range(max_length)),
-                                             "data": Out(data.ArrayLayout(signed(8), V)), "en": Out(V)})),
+            "q_write": Out(q_write_signature(V)),
             "quant": Out(QuantState()),
             "done": Out(stream.Signature(0)),
             "starved": Out(1),

@@ -69,7 +69,7 @@ class TernaryMatVec(CheckedComponent):
     """
 
     @classmethod
-    def check(cls, *, lanes, trit_format=TritFormat.TRITS_2BIT, max_cols=8192, max_rows=65535, **_):
+    def check_parameters(cls, *, lanes, trit_format=TritFormat.TRITS_2BIT, max_cols=8192, max_rows=65535, **_):
         if not isinstance(trit_format, TritFormat):
             raise TypeError(f"trit_format must be a TritFormat, not {trit_format!r}")
         per_byte = trit_format.trits_per_byte

@@ -35,9 +35,10 @@ from golden.image import HEADER, image_bytes, parse_header
 from golden.packing import TritFormat
 from golden.quantize import quantize_model
 from golden.zoo import random_model
-from hw.accelerator import ACTIVITY_COUNTERS, Accelerator, CountersLayout
+from hw.accelerator import ACTIVITY_COUNTERS, CountersLayout
 from hw.controller import State
 from hw.image_check import check_read_bytes
+from sim.accelerator.harness import accelerator_for
 from sim.clocking import start_and_reset
 from sim.host_link import HostLink
 from sim.memory_model import MEMORIES, ExternalMemory
@@ -48,6 +49,7 @@ SEED = int(os.environ["MODEL_SEED"])
 FORMAT = TritFormat[os.environ["FORMAT"]]
 MEMORY = MEMORIES[os.environ["MEMORY"]]
 LANES = int(os.environ["LANES"])
+VECTOR_WIDTH, PREFETCH_BYTES = int(os.environ["VECTOR_WIDTH"]), int(os.environ["PREFETCH_BYTES"])
 EMIT_LOGITS = os.environ.get("EMIT_LOGITS", "1") == "1"
 HOST_RATE = float(os.environ.get("HOST_RATE", "0.8"))        # chance per cycle the host offers / takes a word
 COUNTERS = CountersLayout()
@@ -64,9 +66,8 @@ async def model_generates_bit_exactly(dut):
     info = parse_header(image)
     compiled = compile_model(info, emit_logits=EMIT_LOGITS)
     words = compiled.program.to_bytes()
-    accelerator = Accelerator.for_model(CONFIG, program_instructions=len(compiled.program.instructions),
-                                        vmem_words=compiled.program.vmem_words, lanes=LANES, trit_format=FORMAT,
-                                        mem_bytes=MEMORY.mem_bytes)
+    accelerator = accelerator_for(CONFIG, compiled, trit_format=FORMAT, memory=os.environ["MEMORY"], lanes=LANES,
+                                  vector_width=VECTOR_WIDTH, prefetch_bytes=PREFETCH_BYTES)
     program_words, vmem_words = accelerator.program_words, accelerator.vmem_words
     memory = ExternalMemory(dut, image, MEMORY)
     memory.start()
@@ -77,7 +78,7 @@ async def model_generates_bit_exactly(dut):
 
     cost = accelerator.cost_model(bytes_per_cycle=MEMORY.bytes_per_cycle, memory_latency=MEMORY.latency)
     iss = InstructionSetSimulator(compiled.program.instructions, image, info.trit_format, cost=cost,
-                                  vmem_words=vmem_words, trace=True)
+                                  vmem_words=vmem_words, vector_width=VECTOR_WIDTH, trace=True)
     iss.send(*requests)
     assert iss.run() == "waiting"
     expected = []
@@ -133,6 +134,7 @@ async def model_generates_bit_exactly(dut):
     check_bytes = check_read_bytes(struct.unpack_from("<I", image, 8)[0])     # the header, [0, H), its CRC
     assert counters["bytes_requested"] == iss.counters.bytes_read + check_bytes, (counters, iss.counters)
     assert counters["bytes_received"] >= counters["bytes_requested"]
+    assert counters["port_conflicts"] == 0, "two clients drove one VMEM port in the same cycle"
     assert sum(counters[name] for name in ACTIVITY_COUNTERS.values()) == counters["cycles"], counters
     assert len(timeline) == len(iss.trace) + 1
     by_kind = collections.defaultdict(lambda: [0, 0])          # mnemonic: [measured, estimated] cycles
@@ -140,15 +142,20 @@ async def model_generates_bit_exactly(dut):
         assert pc == iss_pc, f"the hardware executed pc {pc} where the ISS executed {iss_pc}"
         by_kind[mnemonic][0] += later - at - (waited_later - waited)
         by_kind[mnemonic][1] += estimate
+        if os.environ.get("TRACE_CYCLES"):
+            dut._log.info(f"pc {pc} {mnemonic}: {later - at - (waited_later - waited)} measured, {estimate} ISS")
     # From the first instruction (after the image check) to the RECV it now waits in, host waits excluded.
     measured = counters["cycles"] - counters["check"] - counters["host_wait"] - (cycles - timeline[-1][1])
     dut._log.info("cycles by instruction (measured / ISS): " + ", ".join(
         f"{k} {v[0]}/{v[1]}" for k, v in sorted(by_kind.items(), key=lambda kv: -kv[1][0])))
     ratio = measured / iss.counters.cycles
     assert abs(ratio - 1) <= CYCLE_TOLERANCE, f"{measured} cycles measured, ISS {iss.counters.cycles}"
+    # Per kind, beyond the tolerance: one refresh (the cost model charges refresh as average bandwidth; a
+    # kind of few short instructions is hit by a whole refresh or by none).
     for mnemonic, (rtl, estimate) in by_kind.items():
         if mnemonic not in HOST_OPS and rtl > 0.01 * measured:
-            assert abs(rtl / estimate - 1) <= CYCLE_TOLERANCE, f"{mnemonic}: {rtl} cycles measured, ISS {estimate}"
+            assert abs(rtl - estimate) <= CYCLE_TOLERANCE * estimate + MEMORY.refresh_cycles, \
+                f"{mnemonic}: {rtl} cycles measured, ISS {estimate}"
 
     # Decode steps: from one token's SEND to the next (the last prompt token's step, then generated ones).
     sends = [(at, waited) for pc, at, waited in timeline if pc in send_pcs]
@@ -202,9 +209,8 @@ async def corrupt_image_stops_at_start(dut):
                                     "vmem_write__en", "stop"), high=("vmem_read__en",))
     image = image_bytes(quantize_model(random_model(CONFIG, seed=SEED)), FORMAT)
     compiled = compile_model(parse_header(image), emit_logits=EMIT_LOGITS)
-    accelerator = Accelerator.for_model(CONFIG, program_instructions=len(compiled.program.instructions),
-                                        vmem_words=compiled.program.vmem_words, lanes=LANES, trit_format=FORMAT,
-                                        mem_bytes=MEMORY.mem_bytes)
+    accelerator = accelerator_for(CONFIG, compiled, trit_format=FORMAT, memory=os.environ["MEMORY"], lanes=LANES,
+                                  vector_width=VECTOR_WIDTH, prefetch_bytes=PREFETCH_BYTES)
     corrupt = bytearray(image)
     corrupt[HEADER.size + 3] ^= 0x10
     memory = ExternalMemory(dut, bytes(corrupt), MEMORY)

@@ -13,10 +13,10 @@ from sim.vmem import add_vmem, host_ports
 
 
 class ControllerHarness(wiring.Component):
-    def __init__(self, *, program_words: int, vmem_words: int):
-        self.controller = Controller(program_words=program_words, vmem_words=vmem_words)
-        self.unit = VectorUnit(vmem_words=vmem_words)
-        self.vmem_words = vmem_words
+    def __init__(self, *, program_words: int, vmem_words: int, vector_width: int = 1):
+        self.controller = Controller(program_words=program_words, vmem_words=vmem_words, vector_width=vector_width)
+        self.unit = VectorUnit(vmem_words=vmem_words, vector_width=vector_width)
+        self.vmem_words, self.vector_width = vmem_words, vector_width
         c = self.controller
         super().__init__({
             "program_write": Out(c.program_write.signature), "start": In(c.start.signature.flip()),
@@ -29,11 +29,12 @@ class ControllerHarness(wiring.Component):
         m = Module()
         m.submodules.controller = c = self.controller
         m.submodules.unit = unit = self.unit
-        vmem = add_vmem(m, self.vmem_words, unit.write, self.vmem_write, self.vmem_read)
+        add_vmem(m, vmem_words=self.vmem_words, vector_width=self.vector_width,
+                 unit_reads=[unit.read_x, unit.read_y, unit.read_z], unit_write=unit.write,
+                 host_write=self.vmem_write, host_read=self.vmem_read)
         wiring.connect(m, c.vector, unit.cmd)
         wiring.connect(m, unit.done, c.vector_done)
-        for name in ("read_x", "read_y", "read_z"):
-            wiring.connect(m, vmem.read_port(domain="sync"), getattr(unit, name))
+        m.d.comb += c.prefetch.ready.eq(1)          # no MATVEC unit: PREFETCH stops on the (empty) image
         m.d.comb += [
             c.program_write.addr.eq(self.program_write.addr), c.program_write.data.eq(self.program_write.data),
             c.program_write.en.eq(self.program_write.en),

@@ -33,12 +33,13 @@ from sim.vmem import fill, read_all
 
 WORDS = int(os.environ["VMEM_WORDS"])
 PROGRAM_WORDS = int(os.environ["PROGRAM_WORDS"])
+VECTOR_WIDTH = int(os.environ.get("VECTOR_WIDTH", "1"))
 # This harness has the vector unit only; the image instructions are exercised end to end in sim/accelerator.
 NOT_IN_THIS_BUILD = {"QUANT", "MATVEC", "RMSNORM", "EMBED", "VLOAD", "SENDV"}
 
 
 def iss_outcome(instructions, vmem, inputs):
-    iss = InstructionSetSimulator(instructions, b"", TritFormat.TRITS_2BIT, vmem_words=WORDS)
+    iss = InstructionSetSimulator(instructions, b"", TritFormat.TRITS_2BIT, vmem_words=WORDS, vector_width=VECTOR_WIDTH)
     iss.vmem[:] = vmem
     iss.send(*inputs)
     try:

@@ -1,3 +1,5 @@
+# amaranth: UnusedElaboratable=no
+# (ENGINE below is built for its parameters only; the DUT is the built Verilog.)
 """cocotb testbench of TernaryMatVec against the golden model's integer matrix-vector product.
 
 Protocol checked: activations written word by word through act_write; a command (rows, cols); then
@@ -21,7 +23,6 @@ from sim.clocking import start_and_reset
 
 ENGINE = TernaryMatVec(lanes=int(os.environ["ENGINE_LANES"]), trit_format=TritFormat[os.environ["ENGINE_FORMAT"]],
                        max_cols=int(os.environ["ENGINE_MAX_COLS"]))
-ENGINE._MustUse__silence = True      # only its parameters are used here; the DUT is the built Verilog
 LAYOUT = ENGINE.cmd.payload.shape()
 
 

@@ -110,8 +110,9 @@ async def matvec_matches_golden(dut):
         dut.q_write__en.value = 0
         d = int(rng.integers(0, (WORDS - rows) // VECTOR_WIDTH + 1)) * VECTOR_WIDTH
         fields = {"d": d, "trits": address, "rows": rows}
-        await command_until_done(dut, sum(v << CMD[k].offset for k, v in fields.items()), py_rng,
-                                 max_cycles=100 * rows * (MAX_COLS // LANES + 2) + 2000)
+        taken = await command_until_done(dut, sum(v << CMD[k].offset for k, v in fields.items()), py_rng,
+                                 max_cycles=100 * rows * (MAX_COLS // LANES + 2) + 2000, ready_rate=1.0)
+        dut._log.info(f"trial {index}: {rows}x{cols} prefetched={index in (1, 2) or (index > 2 and index % 2)} {taken} cycles")
         assert dut.mismatch.value == 0 and dut.prefetched.value == (1 if index == 1 and len(trials) > 2 else 0)
         acc = ternary_matvec(trits, q)
         sigma = fxp.sf_mul(fxp.sf_mul(scale, fxp.sf_normalize(peak)), inv_sqrt)

@@ -1,32 +1,42 @@
-"""cocotb testbench of VectorUnit against golden.fixedpoint, operation by operation.
+"""cocotb testbench of VectorUnit (V lanes) against golden.fixedpoint, operation by operation.
 
-Protocol checked: VMEM filled through the host port; a command {opcode, length, d, x, y, z}; the unit
-owns VMEM until it offers `done` (held until ready; random delays on ready); VMEM read back. The
-reference applies the same golden function to a Python copy of VMEM; every word of VMEM (not just
-the destination) must then agree, so a stray write anywhere is caught. Vectors: random, and the
-adversarial values (ACT_MIN, ACT_MAX, 0, +-1.0, the sigmoid table's ends and segment edges, huge
-multipliers that set the largest block shift), lengths 1..48, in place and out of place.
+Protocol checked: VMEM filled through the host port; a command {opcode, length, d, x, y, z} with
+row-aligned (multiple of V) addresses; the unit owns VMEM until it offers `done` (held until ready;
+random delays on ready), exactly its pass(es) plus its derived drain after the command; every read
+port enabled for exactly the rows the operation reads (and the harness poisons rows read without
+`en`); VMEM read back. The reference applies the same golden function to a Python copy of VMEM; every
+word of VMEM (not just the destination) must then agree, so a stray write anywhere — a lane past the
+end of the last row included — is caught.
+
+Vectors: random, all zero, the adversarial values (ACT_MIN, ACT_MAX, 0, +-1.0, the sigmoid table's ends
+and segment edges, huge multipliers that set the largest block shift); lengths 1, V-1, V, V+1, 2V+1
+and others not multiples of V; in place (d = x, y or z) and out of place. The words past the end of a
+source's last row hold values that would win ARGMAX (ACT_MAX) or set the largest block shift (ACT_MIN)
+if a lane past the end counted. ARGMAX: ties within a row (across lanes) and across rows.
 """
 
 import os
-import random
 
 import cocotb
 import numpy as np
 
 from golden import fixedpoint as fxp
 from golden import formats as fmt
-from hw.vector_unit import VectorOp, VectorUnit
-from sim.clocking import command_until_done, start_and_reset
+from hw.vector_unit import VectorCommand, VectorOp
+from sim.clocking import command_until_done, start_unit_test
 from sim.vmem import fill, read_all
 
 WORDS = int(os.environ["VMEM_WORDS"])
-_UNIT = VectorUnit(vmem_words=WORDS)
-_UNIT._MustUse__silence = True       # only its command layout is used here; the DUT is the built Verilog
-LAYOUT = _UNIT.cmd.payload.shape()
+V = int(os.environ["VECTOR_WIDTH"])
+LATENCY, ARGMAX_LATENCY, PEAK_LATENCY = (int(os.environ[n]) for n in ("LATENCY", "ARGMAX_LATENCY", "PEAK_LATENCY"))
+LAYOUT = VectorCommand(WORDS)
 LIMIT = fmt.SIGMOID_RANGE << fmt.ACT_FRAC
 SPECIAL = [fmt.ACT_MIN, fmt.ACT_MAX, 0, 1, -1, fmt.ACT_ONE, -fmt.ACT_ONE, LIMIT, -LIMIT, LIMIT - 1, 1 - LIMIT,
-           LIMIT + 1, 1 << 11, (1 << 11) - 1, -(1 << 11), 5 << 16, -(5 << 16), (1 << 30), -(1 << 30)]
+           LIMIT + 1, 1 << 11, (1 << 11) - 1, -(1 << 11), 5 << 16, -(5 << 16), (1 << 30), -(1 << 30),
+           (1 << 17) - 1, 1 << 17, -(1 << 17)]
+REGION = WORDS // 4                      # x, y, z, d each in a quarter of VMEM (row-aligned)
+READS = {VectorOp.VZERO: (0, 0, 0), VectorOp.ARGMAX: (1, 0, 0), VectorOp.VADD: (1, 1, 0),
+         VectorOp.VMUL: (1, 2, 0), VectorOp.VMULADD: (1, 2, 1)}       # rows read per port, in rows of the vector
 
 
 def reference(op: VectorOp, vmem: np.ndarray, length, d, x, y, z):
@@ -47,18 +57,26 @@ def reference(op: VectorOp, vmem: np.ndarray, length, d, x, y, z):
     return 0
 
 
-async def execute(dut, op: VectorOp, length, d, x, y, z, rng: random.Random) -> tuple[int, int]:
-    """Run one command; (ARGMAX index, cycles from the command until `done` was taken)."""
+async def execute(dut, op: VectorOp, length, d, x, y, z, rng) -> tuple[int, int, list[int]]:
+    """Run one command; (ARGMAX index, cycle `done` was first offered, rows read per port)."""
     fields = {"opcode": op.value, "length": length, "d": d, "x": x, "y": y, "z": z}
     payload = sum(value << LAYOUT[name].offset for name, value in fields.items())
-    index = []
+    index, offered, cycle, reads = [], [], [0], [0, 0, 0]
 
     def sample(ready):
-        if ready and dut.done__valid.value == 1:
-            index.append(int(dut.done__payload.value))
+        enables = int(dut.read_en.value)
+        for port in range(3):
+            reads[port] += enables >> port & 1
+        if dut.done__valid.value == 1:
+            offered.append(cycle[0])
+            if ready:
+                index.append(int(dut.done__payload.value))
+        cycle[0] += 1
 
-    cycles = await command_until_done(dut, payload, rng, max_cycles=4 * length + 40, ready_rate=0.6, sample=sample)
-    return index[0], cycles
+    rows = -(-length // V)
+    await command_until_done(dut, payload, rng, max_cycles=2 * rows + 2 * LATENCY + 60, ready_rate=0.6,
+                             sample=sample)
+    return index[0], offered[0], reads
 
 
 def random_vector(rng: np.random.Generator, length: int, kind: str) -> np.ndarray:
@@ -68,40 +86,77 @@ def random_vector(rng: np.random.Generator, length: int, kind: str) -> np.ndarra
         return rng.integers(0, fmt.ACT_ONE + 1, size=length)
     if kind == "small":
         return rng.integers(-(8 << 16), 8 << 16, size=length)
+    if kind == "zero":
+        return np.zeros(length, dtype=np.int64)
+    if kind == "extreme":                            # saturation: +-max int32
+        return rng.choice(np.array([fmt.ACT_MIN, fmt.ACT_MAX], dtype=np.int64), size=length)
     return rng.integers(fmt.ACT_MIN, fmt.ACT_MAX + 1, size=length, dtype=np.int64)
+
+
+def tied_vector(rng: np.random.Generator, length: int) -> np.ndarray:
+    """ARGMAX ties: the maximum at several indices, in one row (across lanes) and in several rows."""
+    style = int(rng.integers(0, 4))
+    if style == 0:                                   # all equal
+        return np.full(length, int(rng.choice(SPECIAL)), dtype=np.int64)
+    if style == 1:                                   # few distinct values
+        return rng.choice(np.array(rng.choice(SPECIAL, size=3), dtype=np.int64), size=length)
+    if style == 2:                                   # small values, the maximum (or ACT_MAX) at 2..4 places
+        xs = rng.integers(-(1 << 20), 1 << 20, size=length)
+        top = int(rng.choice([int(xs.max()), fmt.ACT_MAX]))
+    else:                                            # ACT_MIN, ties just above it
+        xs, top = np.full(length, fmt.ACT_MIN, dtype=np.int64), fmt.ACT_MIN + 1
+    xs[rng.choice(length, size=min(length, int(rng.integers(2, 5))), replace=False)] = top
+    return xs
+
+
+def lengths() -> list[int]:
+    wanted = {1, 2, V - 1, V, V + 1, 2 * V - 1, 2 * V + 1, 3 * V - 2, 7, 33, 48, REGION - 1, REGION}
+    return sorted(n for n in wanted if 1 <= n <= REGION)
 
 
 @cocotb.test()
 async def every_operation_matches_golden(dut):
-    await start_and_reset(dut, low=("cmd__valid", "host_write__en", "done__ready"), high=("host_read__en",))
-    rng = np.random.default_rng(int(os.environ.get("SEED", "1")))
-    py_rng = random.Random(2)
+    rng, py_rng = await start_unit_test(dut, low=("cmd__valid", "done__ready"), seed=1)
     vmem = np.zeros(WORDS, dtype=np.int64)
-    await fill(dut, vmem)
     ops = list(VectorOp)
-    kinds = ["wide", "small", "special", "gate"]
+    kinds = ["wide", "small", "special", "gate", "zero", "extreme"]
+    choices = lengths()
     for trial in range(int(os.environ.get("TRIALS", "40"))):
         op = ops[trial % len(ops)]
-        length = int(rng.choice([1, 2, 7, 16, 33, 48]))
-        region = WORDS // 4
-        x, y, z, d = (int(rng.integers(0, region - length)) + k * region for k in range(4))
-        if trial % 3 == 0:
+        length = choices[trial // len(ops) % len(choices)] if trial < 2 * len(ops) * len(choices) else \
+            int(rng.choice(choices))
+        rows = -(-length // V)
+        x, y, z, d = (V * int(rng.integers(0, REGION // V - rows + 1)) + k * REGION for k in range(4))
+        place = trial % 4
+        if place == 1:
             d = x                                    # in place
+        elif place == 2:
+            d = y
+        elif place == 3:
+            d = z
+        if trial % 7 == 6:
+            y = x                                    # one vector as both sources (x * x)
         for base in (x, y, z):
             vmem[base:base + length] = random_vector(rng, length, kinds[int(rng.integers(0, len(kinds)))])
         if op is VectorOp.ARGMAX and trial % 2:
-            vmem[x:x + length] = vmem[x]             # all tied: the lowest index wins
+            vmem[x:x + length] = tied_vector(rng, length)
+        # Past the end of the last row: values a lane past the end would let win ARGMAX / set the shift.
+        vmem[x + length:x + rows * V] = fmt.ACT_MAX
+        if y != x:
+            vmem[y + length:y + rows * V] = fmt.ACT_MIN
         await fill(dut, vmem)
         want_index = reference(op, vmem, length, d, x, y, z)
-        index, cycles = await execute(dut, op, length, d, x, y, z, py_rng)
+        index, offered, reads = await execute(dut, op, length, d, x, y, z, py_rng)
         got = await read_all(dut, WORDS)
+        where = f"trial {trial} {op.name} len {length} d={d} x={x} y={y} z={z}"
         bad = np.nonzero(got != vmem)[0]
-        assert bad.size == 0, (f"trial {trial} {op.name} len {length} d={d} x={x} y={y} z={z}: VMEM differs at "
-                               f"{bad[:8].tolist()}: got {got[bad[:8]].tolist()} want {vmem[bad[:8]].tolist()}")
-        assert index == want_index, f"trial {trial} ARGMAX: got {index}, want {want_index}"
-        # One element per cycle: done is offered within the pipeline latency after the last element
-        # (two passes for VMUL/VMULADD); waiting on `done.ready` adds to it.
-        passes = 2 if op in (VectorOp.VMUL, VectorOp.VMULADD) else 1
-        assert cycles >= passes * length, f"{op.name}: done after {cycles} cycles for {length} elements"
-        offered_by = passes * length + VectorUnit.WRITE_LATENCY + 4
-        assert cycles <= offered_by + 20, f"{op.name} of {length}: {cycles} cycles (limit {offered_by} + ready delay)"
+        assert bad.size == 0, (f"{where}: VMEM differs at {bad[:8].tolist()}: got {got[bad[:8]].tolist()} "
+                               f"want {vmem[bad[:8]].tolist()}")
+        assert index == want_index, f"{where}: ARGMAX got {index}, want {want_index}"
+        want_reads = [rows * n for n in READS.get(op, (1, 0, 0))]
+        assert reads == want_reads, f"{where}: rows read on x, y, z: {reads}, want {want_reads}"
+        # One row a cycle: done is first offered when the last row's write (and ARGMAX fold) is done,
+        # the derived drain after the main pass (after the y pass, its drain and the shift for VMUL/VMULADD).
+        peak_pass = rows + PEAK_LATENCY + 1 if op in (VectorOp.VMUL, VectorOp.VMULADD) else 0
+        want_offered = peak_pass + rows + max(LATENCY, ARGMAX_LATENCY)
+        assert offered == want_offered, f"{where}: done offered after {offered} cycles, want {want_offered}"
