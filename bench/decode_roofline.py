@@ -1,9 +1,10 @@
-"""Decode throughput against the memory roofline, for two memory systems.
+"""Decode throughput against the memory roofline, for three memory systems.
 
-    python bench/decode_roofline.py [--hidden 256] [--layers 1] [--tokens 2] [--out bench/results]
+    python bench/decode_roofline.py [--hidden 512] [--layers 2] [--tokens 3] [--out bench/results]
 
 Measured: the whole accelerator (hw.accelerator) in cocotb/Verilator behind each memory model of
-sim.memory_model (SDRAM like the ULX3S's, 2 B/cycle; a 64-bit DDR channel, 16 B/cycle), running a
+sim.memory_model (SDRAM like the ULX3S's, 2 B/cycle; a 64-bit DDR channel, 16 B/cycle; a wide HBM-like
+port, 64 B/cycle), each with its datapath (engine lanes L, vector width V, prefetch buffer), running a
 random model of the given shape through the end-to-end testbench (sim/accelerator: every token and
 state bit-exact against the golden model and the ISS, cycles within 5 % of the ISS). The host is
 always ready, logits are not sent: the cycles are the accelerator's. Per decode step: cycles, the
@@ -13,8 +14,9 @@ hardware's counters (engine busy, waits on memory, vector and norm units, instru
 Derived: the same builds' ISS cost model (Accelerator.cost_model, calibrated against the measured
 runs) for the released model shapes, cycles per decode token and % of the roofline.
 
-An engine at least as fast as memory (SDRAM: 16 lanes of 2-bit weights = 4 B/cycle against 2; DDR:
-64 lanes = 16 B/cycle) makes decode memory-bound wherever the vector unit's share is small.
+An engine faster than memory (SDRAM: 16 lanes of 2-bit weights = 4 B/cycle against 2; DDR: 128 lanes =
+32 B/cycle against 16; wide: 512 lanes = 128 B/cycle against 64) with V-wide vector and norm units and
+the matrices prefetched while they run keeps memory busy: memory_idle counts the cycles it is not.
 """
 
 import argparse
@@ -34,27 +36,32 @@ from hw.accelerator import Accelerator  # noqa: E402
 from sim.accelerator.harness import run_model  # noqa: E402
 from sim.memory_model import MEMORIES  # noqa: E402
 
-# (memory preset, engine lanes, weight format): engines at least as fast as their memory.
-SYSTEMS = [("sdram", 16, TritFormat.TRITS_2BIT), ("ddr", 64, TritFormat.TRITS_2BIT)]
-BREAKDOWN = ["engine_busy", "memory_wait", "matvec", "norm", "vector", "move", "control"]
+# (memory preset, engine lanes L 2-bit / base-3, vector width V, prefetch buffer bytes).
+SYSTEMS = [("sdram", 16, 20, 1, 4096), ("ddr", 128, 160, 8, 16384), ("wide", 512, 640, 32, 65536)]
+BREAKDOWN = ["engine_busy", "memory_wait", "memory_idle", "matvec", "norm", "vector", "move", "control"]
 
 
-def measure(config: HGRNBitConfig, memory: str, lanes: int, trit_format: TritFormat, tokens: int) -> dict:
+def measure(config: HGRNBitConfig, memory: str, lanes: int, vector_width: int, prefetch_bytes: int,
+            trit_format: TritFormat, tokens: int) -> dict:
     with tempfile.TemporaryDirectory() as scratch:
         results = Path(scratch) / "results.json"
-        run_model(config, seed=11, trit_format=trit_format, memory=memory, lanes=lanes, emit_logits=False,
-                  build_name=f"bench_decode_{memory}_{lanes}_{trit_format.name}_{config.hidden_size}_{config.num_hidden_layers}",
+        run_model(config, seed=11, trit_format=trit_format, memory=memory, lanes=lanes, vector_width=vector_width,
+                  prefetch_bytes=prefetch_bytes, emit_logits=False,
+                  build_name=f"bench_decode_{memory}_L{lanes}_V{vector_width}_{trit_format.name}_"
+                             f"{config.hidden_size}_{config.num_hidden_layers}",
                   env={"PROMPT": "1", "TOKENS": str(tokens), "HOST_RATE": "1.0", "RESULTS_FILE": str(results)})
         return json.loads(results.read_text())
 
 
-def derived(name: str, memory: str, lanes: int, trit_format: TritFormat) -> tuple[int, int, float]:
+def derived(name: str, memory: str, lanes: int, vector_width: int, prefetch_bytes: int,
+            trit_format: TritFormat) -> tuple[int, int, float]:
     config = preset(name)
     compiled = compile_model(image_layout(config, trit_format))
     timing = MEMORIES[memory]
     accelerator = Accelerator.for_model(config, program_instructions=len(compiled.program.instructions),
                                         vmem_words=compiled.program.vmem_words, lanes=lanes,
-                                        trit_format=trit_format, mem_bytes=timing.mem_bytes)
+                                        trit_format=trit_format, mem_bytes=timing.mem_bytes,
+                                        vector_width=vector_width, prefetch_bytes=prefetch_bytes)
     cost = accelerator.cost_model(bytes_per_cycle=timing.bytes_per_cycle, memory_latency=timing.latency)
     step = decode_step_counters(compiled.program.instructions, trit_format, cost)
     return step.cycles, step.bytes_read, step.bytes_read / timing.bytes_per_cycle
@@ -62,8 +69,9 @@ def derived(name: str, memory: str, lanes: int, trit_format: TritFormat) -> tupl
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--hidden", type=int, default=256)
-    parser.add_argument("--layers", type=int, default=1)
+    parser.add_argument("--hidden", type=int, default=512)
+    parser.add_argument("--layers", type=int, default=2)
+    parser.add_argument("--systems", nargs="*", default=[s[0] for s in SYSTEMS], help="memory systems to measure")
     parser.add_argument("--vocab", type=int, default=256)
     parser.add_argument("--tokens", type=int, default=3, help="tokens generated (a decode step between each two)")
     parser.add_argument("--models", nargs="*", default=["370M", "1.3B", "2.7B"], help="derived figures for these")
@@ -75,33 +83,37 @@ def main() -> int:
     lines.append(f"Decode vs memory roofline; model hidden {config.hidden_size}, mlp {config.mlp_size}, "
                  f"{config.num_hidden_layers} layer(s), vocab {config.vocab_size}, random weights")
     lines.append("measured (cocotb + Verilator, whole accelerator, host always ready); cycles per decode step")
-    header = (f"{'memory':6s} {'B/cyc':>6s} {'lanes':>5s} {'format':>6s} {'B/step':>8s} {'roofline':>9s} "
+    header = (f"{'memory':6s} {'B/cyc':>6s} {'L':>4s} {'V':>3s} {'format':>6s} {'B/step':>8s} {'roofline':>9s} "
               f"{'cycles':>9s} {'% roof':>7s} {'ISS':>9s} {'ISS err':>7s}  breakdown (% of cycles)")
     lines.append(header)
-    for memory, lanes, trit_format in SYSTEMS:
-        result = measure(config, memory, lanes, trit_format, args.tokens)
+    trit_format = TritFormat.TRITS_2BIT
+    for memory, lanes, _, vector_width, prefetch_bytes in SYSTEMS:
+        if memory not in args.systems:
+            continue
+        result = measure(config, memory, lanes, vector_width, prefetch_bytes, trit_format, args.tokens)
         raw[memory] = result
         timing = MEMORIES[memory]
         for cycles, estimate, counters in zip(result["decode_steps"], result["iss_decode_steps"],
                                               result["decode_step_counters"]):
             roofline = result["roofline_cycles"]
             parts = " ".join(f"{name} {100 * counters[name] / cycles:.1f}" for name in BREAKDOWN)
-            lines.append(f"{memory:6s} {timing.bytes_per_cycle:6.3f} {lanes:5d} {trit_format.name[6:]:>6s} "
+            lines.append(f"{memory:6s} {timing.bytes_per_cycle:6.3f} {lanes:4d} {vector_width:3d} {trit_format.name[6:]:>6s} "
                          f"{result['decode_step_bytes']:8d} {roofline:9.0f} {cycles:9d} {100 * roofline / cycles:6.1f}% "
                          f"{estimate:9d} {100 * (estimate / cycles - 1):+6.2f}%  {parts}")
     lines.append("breakdown: engine_busy = engine taking beats; memory_wait = a unit waiting for image data; "
-                 "matvec/norm/vector/move/control = controller activity (adds up to 100 %)")
+                 "memory_idle = memory with nothing asked of it; matvec/norm/vector/move/control = controller "
+                 "activity (adds up to 100 %)")
     if args.models:
         lines.append("")
         lines.append("derived (ISS cost model of the same builds, calibrated on the runs above), base-3 images")
-        lines.append(f"{'model':6s} {'memory':6s} {'lanes':>5s} {'B/token':>11s} {'roofline':>11s} "
+        lines.append(f"{'model':6s} {'memory':6s} {'L':>4s} {'V':>3s} {'B/token':>11s} {'roofline':>11s} "
                      f"{'cycles/token':>13s} {'% roof':>7s}")
         for name in args.models:
-            for memory, lanes, _ in SYSTEMS:
-                base3_lanes = lanes * 5 // 4                 # the same bytes per cycle in base-3
-                cycles, nbytes, roofline = derived(name, memory, base3_lanes, TritFormat.TRITS_BASE3)
-                lines.append(f"{name:6s} {memory:6s} {base3_lanes:5d} {nbytes:11d} {roofline:11.0f} {cycles:13d} "
-                             f"{100 * roofline / cycles:6.1f}%")
+            for memory, _, base3_lanes, vector_width, prefetch_bytes in SYSTEMS:
+                cycles, nbytes, roofline = derived(name, memory, base3_lanes, vector_width, prefetch_bytes,
+                                                   TritFormat.TRITS_BASE3)
+                lines.append(f"{name:6s} {memory:6s} {base3_lanes:4d} {vector_width:3d} {nbytes:11d} {roofline:11.0f} "
+                             f"{cycles:13d} {100 * roofline / cycles:6.1f}%")
     report = "\n".join(lines)
     print(report)
     if args.out:

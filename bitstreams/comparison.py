@@ -38,7 +38,7 @@ def markdown() -> str:
              "|---|---|---|---|---|---|---|"]
     for r in rows():
         t = TARGETS[r["target"]]
-        note = f"{r['lanes']} lanes at {r['clock'].value:g} MHz ({r['clock'].tag}), {t.memory} " \
+        note = f"{r['lanes']} lanes, V {t.vector_width}, at {r['clock'].value:g} MHz ({r['clock'].tag}), {t.memory} " \
                f"{r['bandwidth'].value:.3g} GB/s sustained"
         if not r["fits"]:
             note += f"; the {r['image_bytes'] / 2 ** 20:,.0f} MiB image does not fit its {t.capacity_bytes / 2 ** 20:,.0f} MiB"

@@ -116,6 +116,9 @@ class Target:
     dram_channels: int = 1
     io_pins: int = 0                  # external memory data pins toggling at the data rate (on-board DRAM)
     peak_bytes_per_clock: float = 0   # > 0: the memory runs on the accelerator clock (peak = this x clock)
+    vector_width: int = 1             # V of the vector, norm and data-mover units (hw.vmem)
+    prefetch_bytes: int = 4096        # the buffer PREFETCHed matrices stream into (hw.accelerator)
+    mem_bytes: int = 64               # the memory port's beat
 
 
 TARGETS = {t.name: t for t in [
@@ -124,17 +127,19 @@ TARGETS = {t.name: t for t in [
            efficiency_source="measured: sim/sdram streaming, 4096 beats in 16-beat requests, ULX3S geometry and clock",
            memory_latency=10, clock_mhz=None, clock_source="measured: the build's constraint, met after P&R",
            lanes=16, build="ulx3s-85f", energy_scale="", static="ecp5_static_w", dram_pj="sdr_read_pj_per_bit",
-           dram_background="sdr_background_w", io_pins=16, peak_bytes_per_clock=2),
+           dram_background="sdr_background_w", io_pins=16, peak_bytes_per_clock=2, mem_bytes=2),
     Target(name="ddr4-pac", description="the paper's class: Stratix 10 GX card (Intel PAC D5005 class), one DDR4-2400 "
            "x64 channel", memory="DDR4-2400 x64", capacity_bytes=8 << 30, peak_gb_s=19.2, efficiency=0.8,
            efficiency_source="assumption: DDR4 controller efficiency on long sequential reads",
            memory_latency=30, clock_mhz=200.0, clock_source="assumption: 200 MHz on a 14-nm FPGA (our 40-nm ECP5 engine: "
-           "120 MHz measured)", lanes=512, build="ulx3s-85f", energy_scale="finfet_energy_scale", static="stratix10_static_w",
+           "120 MHz measured)", lanes=512, vector_width=16, prefetch_bytes=1 << 18, build="ulx3s-85f",
+           energy_scale="finfet_energy_scale", static="stratix10_static_w",
            dram_pj="ddr4_read_pj_per_bit", dram_background="ddr4_background_w"),
     Target(name="hbm-u280", description="HBM card: AMD Alveo U280 (XCU280), 8 GB HBM2, all 32 pseudo-channels",
            memory="HBM2, 2 stacks", capacity_bytes=8 << 30, peak_gb_s=460.0, efficiency=0.8,
            efficiency_source="assumption: HBM2 pseudo-channels on sequential reads", memory_latency=60,
-           clock_mhz=250.0, clock_source="assumption: 250 MHz on a 16-nm FPGA", lanes=8192, build="ulx3s-85f",
+           clock_mhz=250.0, clock_source="assumption: 250 MHz on a 16-nm FPGA", lanes=8192, vector_width=64,
+           prefetch_bytes=1 << 22, build="ulx3s-85f",
            energy_scale="finfet_energy_scale", static="u280_static_w", dram_pj="hbm2_read_pj_per_bit",
            dram_background="hbm2_background_w", dram_channels=2),
 ]}
@@ -150,15 +155,19 @@ def load_build_report(board: str, directory: Path = REPORTS) -> dict:
     return json.loads(path.read_text())
 
 
-def cycles_per_token(config, trit_format, *, lanes: int, bytes_per_cycle: float, memory_latency: int):
-    """(decode-step counters, image bytes) from the ISS cost model over the compiled program (no weights)."""
+def cycles_per_token(config, trit_format, *, lanes: int, bytes_per_cycle: float, memory_latency: int,
+                     vector_width: int = 1, prefetch_bytes: int = 4096, mem_bytes: int = 64):
+    """(decode-step counters, image bytes) from the ISS cost model of such a build (hw.accelerator.cost_model_for)
+    over the compiled program (no weights)."""
     from assembler.compiler import compile_model
-    from assembler.iss import CostModel, decode_step_counters
+    from assembler.iss import decode_step_counters
     from golden.image import image_layout
+    from hw.accelerator import cost_model_for
 
     layout = image_layout(config, trit_format)
     compiled = compile_model(layout)
-    cost = CostModel(lanes=lanes, bytes_per_cycle=bytes_per_cycle, memory_latency=memory_latency)
+    cost = cost_model_for(lanes=lanes, vector_width=vector_width, prefetch_bytes=prefetch_bytes, mem_bytes=mem_bytes,
+                          bytes_per_cycle=bytes_per_cycle, memory_latency=memory_latency)
     return decode_step_counters(compiled.program.instructions, trit_format, cost), layout.size
 
 
@@ -218,7 +227,9 @@ def project(config, target: Target, trit_format, *, report: dict | None = None,
     else:
         peak = target.peak_gb_s * 1e9
     bandwidth = peak * target.efficiency
-    step, image_bytes = cycles_per_token(config, trit_format, lanes=target.lanes, bytes_per_cycle=bandwidth / clock,
+    step, image_bytes = cycles_per_token(config, trit_format, lanes=target.lanes, vector_width=target.vector_width,
+                                         prefetch_bytes=target.prefetch_bytes, mem_bytes=target.mem_bytes,
+                                         bytes_per_cycle=bandwidth / clock,
                                          memory_latency=target.memory_latency)
     tokens_s, roofline = decode_rate(step.cycles, step.bytes_read, clock, bandwidth)
     read_bytes_s = tokens_s * step.bytes_read
@@ -271,12 +282,14 @@ def markdown() -> str:
               "| name | value | unit | status | source |", "|---|---|---|---|---|"]
     lines += [f"| {name} | {c.value:g} | {c.unit} | {c.status} | {c.source} |" for name, c in power_coefficients().items()]
     lines += ["", "## Targets", "",
-              "| target | memory | peak | sustained / peak | clock | lanes | static | DRAM |", "|---|---|---|---|---|---|---|---|"]
+              "| target | memory | peak | sustained / peak | clock | lanes, V, prefetch | static | DRAM |",
+              "|---|---|---|---|---|---|---|---|"]
     for t in TARGETS.values():
         peak = f"{t.peak_bytes_per_clock:g} B/clock" if t.peak_bytes_per_clock else f"{t.peak_gb_s:g} GB/s"
         clock = "the build's (measured)" if t.clock_mhz is None else f"{t.clock_mhz:g} MHz ({t.clock_source})"
         lines.append(f"| {t.name}: {t.description} | {t.memory}, {t.capacity_bytes / 2 ** 30:g} GiB | {peak} | "
-                     f"{t.efficiency:g} ({t.efficiency_source}) | {clock} | {t.lanes} | {t.static} | {t.dram_pj}, "
+                     f"{t.efficiency:g} ({t.efficiency_source}) | {clock} | {t.lanes}, {t.vector_width}, "
+                     f"{t.prefetch_bytes // 1024} KiB | {t.static} | {t.dram_pj}, "
                      f"{t.dram_channels} x {t.dram_background} |")
     lines += ["", "## What is measured and what is not", "",
               "- Measured: utilisation and Fmax of the ULX3S build (nextpnr, `bitstreams/reports/`), the SDRAM "

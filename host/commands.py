@@ -11,6 +11,7 @@ from pathlib import Path
 from golden.errors import MmfreeError
 from golden.zoo import DEFAULT_MODEL
 from mmfree.specs import FORMATS, image_for, weights_and_prompt
+from sim.memory_model import MEMORIES
 
 
 def add_commands(sub, model_help: str) -> None:
@@ -26,7 +27,7 @@ def add_commands(sub, model_help: str) -> None:
                      help="weight packing of the image (base3: a shipped model's own image)")
     run.add_argument("--lanes", type=int, help="engine lanes of the simulated build (default: one memory beat a cycle: "
                      "64 for 2bit, 80 for base3 behind ddr; 8 / 10 behind sdram)")
-    run.add_argument("--memory", choices=["sdram", "ddr"], default="ddr", help="memory model of the simulated build")
+    run.add_argument("--memory", choices=sorted(MEMORIES), default="ddr", help="memory model of the simulated build")
     run.add_argument("--clock-mhz", type=float, default=100.0, help="clock for the tokens/s projection")
     from bitstreams.targets import BOARDS
     run.add_argument("--baud", type=int, default=BOARDS["ulx3s-85f"].baud,
@@ -43,7 +44,7 @@ def add_commands(sub, model_help: str) -> None:
     sim_device.add_argument("--model", default=DEFAULT_MODEL, help=model_help + "; or an .mmfi image (sizes the device)")
     sim_device.add_argument("--format", choices=sorted(FORMATS), default="base3", help="weight packing it decodes")
     sim_device.add_argument("--lanes", type=int, help="engine lanes (default as for run)")
-    sim_device.add_argument("--memory", choices=["sdram", "ddr"], default="ddr", help="memory model")
+    sim_device.add_argument("--memory", choices=sorted(MEMORIES), default="ddr", help="memory model")
     sim_device.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1 (0: any free one)")
     sim_device.add_argument("--no-pty", action="store_true", help="no pseudo-terminal serial port")
     sim_device.add_argument("--timeout-cycles", type=int, help="the link's inter-byte frame timeout in cycles "

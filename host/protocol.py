@@ -100,6 +100,7 @@ class MemoryKind(enum.IntEnum):
     SDR_SDRAM = 1           # single data rate SDRAM (ULX3S), or its model in simulation
     DDR = 2                 # DDR3/DDR4 behind a controller, or its model in simulation
     SPRAM = 3               # on-chip single-port RAM (iCE40 UP5K)
+    HBM = 4                 # a group of HBM pseudo-channels behind one wide port, or its model in simulation
 
 
 STATUS_HEAD = struct.Struct("<BBHHII")      # STATUS_REPLY before the counters

@@ -33,6 +33,7 @@ from .image_check import ImageCheck
 from .image_reader import ImageReader
 from .matvec_unit import MatVecUnit
 from .norm_unit import NormUnit
+from .ternary_engine import pipeline_depth as engine_pipeline_depth
 from .vector_unit import VectorUnit
 from .vmem import ACT, READ_LATENCY, Vmem
 
@@ -141,18 +142,11 @@ class Accelerator(CheckedComponent):
 
     def cost_model(self, *, bytes_per_cycle: float, memory_latency: int) -> CostModel:
         """The ISS cost model of this build behind a memory of the given sustained bandwidth (bytes per
-        clock) and latency (cycles to the first beat): the engine's width and pipeline, V and the prefetch
-        buffer from the RTL, the other constants as calibrated against cocotb (assembler.cost.CostModel)."""
-        engine, vector, norm = self.matvec.engine, self.vector, self.norm
-        return CostModel(lanes=engine.lanes, bytes_per_cycle=bytes_per_cycle, memory_latency=memory_latency,
-                         engine_latency=engine.pipeline_depth + ENGINE_DONE_CYCLES, vector_lanes=self.vector_width,
-                         # the controller's dispatch and done handshakes around each unit's pipeline
-                         vector_latency=vector.latency + DISPATCH_CYCLES, pass_gap=vector.peak_latency + 1,
-                         norm_cycles=norm.command_cycles(0) + DISPATCH_CYCLES - 1,
-                         sendv_row_cycles=READ_LATENCY + 2, prefetch_bytes=self.prefetch_bytes,
-                         # the beat reader asks for a burst once that many beats are free: between fifo - burst
-                         # and fifo beats are out when another read comes
-                         stream_backlog=(self.beat_reader.fifo_beats - self.beat_reader.burst_beats) * self.mem_bytes)
+        clock) and latency (cycles to the first beat): see cost_model_for."""
+        return cost_model_for(lanes=self.matvec.engine.lanes, vector_width=self.vector_width,
+                              prefetch_bytes=self.prefetch_bytes, mem_bytes=self.mem_bytes,
+                              fifo_beats=self.beat_reader.fifo_beats, burst_beats=self.beat_reader.burst_beats,
+                              bytes_per_cycle=bytes_per_cycle, memory_latency=memory_latency)
 
     def elaborate(self, platform):
         m = Module()
@@ -302,3 +296,22 @@ class Accelerator(CheckedComponent):
             return Cat(enables).as_unsigned() & (Cat(enables).as_unsigned() - 1) != 0
         return several([vector.read_x.en, norm.read_x.en, mover.read_x.en]) | \
             several([w.en.any() for w in writers] + [host.en])
+
+
+def cost_model_for(*, lanes: int, vector_width: int, prefetch_bytes: int, mem_bytes: int, bytes_per_cycle: float,
+                   memory_latency: int, fifo_beats: int = 64, burst_beats: int = 16) -> CostModel:
+    """The ISS cost model (assembler.cost.CostModel) of an accelerator with these parameters behind a
+    memory of the given sustained bandwidth (bytes per clock) and latency (cycles to the first beat):
+    the engine's width and pipeline, V, the units' pipeline latencies (each derived from the stages the
+    unit builds) and the prefetch buffer; the remaining constants are calibrated against cocotb."""
+    vector = VectorUnit(vmem_words=max(64, vector_width), vector_width=vector_width)
+    norm = NormUnit(vmem_words=max(64, vector_width), max_length=1, vector_width=vector_width)
+    return CostModel(lanes=lanes, bytes_per_cycle=bytes_per_cycle, memory_latency=memory_latency,
+                     engine_latency=engine_pipeline_depth(lanes) + ENGINE_DONE_CYCLES, vector_lanes=vector_width,
+                     # the controller's dispatch and done handshakes around each unit's own span
+                     vector_latency=vector.latency + DISPATCH_CYCLES, pass_gap=vector.peak_latency + 1,
+                     norm_cycles=norm.command_cycles(0) + DISPATCH_CYCLES - 1,
+                     sendv_row_cycles=READ_LATENCY + 2, prefetch_bytes=prefetch_bytes,
+                     # the beat reader asks for a burst once that many beats are free: between fifo - burst
+                     # and fifo beats are out when another read comes
+                     stream_backlog=(fifo_beats - burst_beats) * mem_bytes)

@@ -53,9 +53,15 @@ def base3_decode_table() -> list[int]:
     return table
 
 
+def pipeline_depth(lanes: int) -> int:
+    """The engine's cycles from a beat's acceptance to its row sum reaching the accumulator, for `lanes`."""
+    levels = (2 * lanes - 1).bit_length()          # lanes selected terms + lanes one-bit terms
+    return 3 + -(-levels // ADDER_LEVELS_PER_STAGE)
+
+
 class TernaryMatVec(CheckedComponent):
     """Parameters
-    lanes: trits consumed per cycle; a multiple of 4 (2-bit) or 5 (base-3), 4..320.
+    lanes: trits consumed per cycle; a multiple of 4 (2-bit) or 5 (base-3), 4..1024.
     trit_format: golden.packing.TritFormat of the weight stream.
     max_cols: longest row supported; sets the accumulator width (no supported shape overflows).
     max_rows: largest row count of one command.
@@ -73,8 +79,8 @@ class TernaryMatVec(CheckedComponent):
         if not isinstance(trit_format, TritFormat):
             raise TypeError(f"trit_format must be a TritFormat, not {trit_format!r}")
         per_byte = trit_format.trits_per_byte
-        if not isinstance(lanes, int) or not 4 <= lanes <= 320 or lanes % per_byte:
-            raise ValueError(f"lanes must be a multiple of {per_byte} in 4..320 for {trit_format.name}, got {lanes!r}")
+        if not isinstance(lanes, int) or not 4 <= lanes <= 1024 or lanes % per_byte:
+            raise ValueError(f"lanes must be a multiple of {per_byte} in 4..1024 for {trit_format.name}, got {lanes!r}")
         if not isinstance(max_cols, int) or not 1 <= max_cols <= fmt.MAX_ROW_LENGTH:
             raise ValueError(f"max_cols must be in 1..{fmt.MAX_ROW_LENGTH}, got {max_cols!r}")
         if not isinstance(max_rows, int) or max_rows < 1:
@@ -106,8 +112,7 @@ class TernaryMatVec(CheckedComponent):
     @property
     def pipeline_depth(self) -> int:
         """Cycles from a beat's acceptance to its row sum reaching the accumulator."""
-        levels = (2 * self.lanes - 1).bit_length()    # lanes selected terms + lanes one-bit terms
-        return 3 + -(-levels // ADDER_LEVELS_PER_STAGE)
+        return pipeline_depth(self.lanes)
 
     def elaborate(self, platform):
         m = Module()

@@ -12,6 +12,9 @@ Presets (cycles of a 100 MHz accelerator clock):
 - DDR like a 64-bit DDR3/DDR4 DIMM channel behind a controller at 100 MHz: 16 bytes a beat (two 8-byte
   transfers per controller cycle at 4:1), ~30 cycles to the first beat, refresh every 7.8 us for tRFC
   ~260 ns (26 cycles).
+- Wide like a group of HBM2 pseudo-channels (4 x 64-bit at 2 Gb/s, 16 B each per 100 MHz cycle) behind
+  one 512-bit port: 64 bytes a beat, ~40 cycles to the first beat, refresh every 3.9 us (HBM's tREFI)
+  for ~260 ns.
 """
 
 from __future__ import annotations
@@ -38,8 +41,9 @@ class MemoryTiming:
 
 SDRAM_ULX3S = MemoryTiming(mem_bytes=2, latency=10, refresh_interval=780, refresh_cycles=7)
 DDR_64BIT = MemoryTiming(mem_bytes=16, latency=30, refresh_interval=780, refresh_cycles=26)
-MEMORIES = {"sdram": SDRAM_ULX3S, "ddr": DDR_64BIT}
-MEMORY_KINDS = {"sdram": MemoryKind.SDR_SDRAM, "ddr": MemoryKind.DDR}    # what a device of each reports (HELLO)
+HBM_WIDE = MemoryTiming(mem_bytes=64, latency=40, refresh_interval=390, refresh_cycles=26)
+MEMORIES = {"sdram": SDRAM_ULX3S, "ddr": DDR_64BIT, "wide": HBM_WIDE}
+MEMORY_KINDS = {"sdram": MemoryKind.SDR_SDRAM, "ddr": MemoryKind.DDR, "wide": MemoryKind.HBM}    # what a device of each reports (HELLO)
 
 
 class ExternalMemory:

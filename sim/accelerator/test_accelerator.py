@@ -1,4 +1,10 @@
-"""pytest entry of the end-to-end accelerator test (a compiled tiny model generating tokens)."""
+"""pytest entry of the end-to-end accelerator test (a compiled model generating tokens, bit-exact).
+
+The configurations of the datapath: (engine lanes L, vector width V) against the memory they serve. The
+engine needs slack over the memory (B bytes a cycle bring 4 B trits 2-bit, 5 B base-3); V divides L.
+The default run: the ULX3S-like SDRAM build and a DDR build with V = 8 on odd sizes (not multiples of
+V or L). The `slow` tier adds the wide (HBM-like) build at L 512, V 32, and the DDR build in 2-bit.
+"""
 
 import pytest
 
@@ -6,12 +12,28 @@ from golden.config import preset
 from golden.packing import TritFormat
 from sim.accelerator.harness import run_model
 
-CASES = [("tiny", 3, TritFormat.TRITS_2BIT, "sdram", 16),
-         ("tiny-odd", 5, TritFormat.TRITS_BASE3, "ddr", 15)]     # sizes not multiples of LANES
+CASES = [("tiny", 3, TritFormat.TRITS_2BIT, "sdram", 16, 1),
+         ("tiny-odd", 5, TritFormat.TRITS_BASE3, "ddr", 120, 8)]
+SLOW_CASES = [("tiny-odd", 7, TritFormat.TRITS_2BIT, "wide", 512, 32),
+              ("tiny", 9, TritFormat.TRITS_2BIT, "ddr", 128, 8)]
 
 
-@pytest.mark.parametrize("name, seed, trit_format, memory, lanes", CASES,
-                         ids=[f"{c[0]}-{c[2].name}-{c[3]}" for c in CASES])
-def test_model_generates_bit_exactly(name, seed, trit_format, memory, lanes):
-    run_model(preset(name), seed=seed, trit_format=trit_format, memory=memory, lanes=lanes,
-              build_name=f"accelerator_{name}_{trit_format.name}_{memory}", env={"TOKENS": "3"})
+def _ids(cases):
+    return [f"{c[0]}-{c[2].name}-{c[3]}-L{c[4]}-V{c[5]}" for c in cases]
+
+
+def _run(name, seed, trit_format, memory, lanes, vector_width):
+    run_model(preset(name), seed=seed, trit_format=trit_format, memory=memory, lanes=lanes, vector_width=vector_width,
+              build_name=f"accelerator_{name}_{trit_format.name}_{memory}_L{lanes}_V{vector_width}",
+              env={"TOKENS": "3"})
+
+
+@pytest.mark.parametrize("name, seed, trit_format, memory, lanes, vector_width", CASES, ids=_ids(CASES))
+def test_model_generates_bit_exactly(name, seed, trit_format, memory, lanes, vector_width):
+    _run(name, seed, trit_format, memory, lanes, vector_width)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, seed, trit_format, memory, lanes, vector_width", SLOW_CASES, ids=_ids(SLOW_CASES))
+def test_wide_configurations_generate_bit_exactly(name, seed, trit_format, memory, lanes, vector_width):
+    _run(name, seed, trit_format, memory, lanes, vector_width)

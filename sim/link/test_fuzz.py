@@ -15,7 +15,7 @@ from sim.link.fuzz import (FAMILIES, HeldImage, InputGenerator, ReceiverModel, f
 
 SAMPLE, SEED = 1500, 11
 PROMPT, TOKENS = [5, 17, 200], 4
-BUILD = p.BuildInfo(p.PROTOCOL_VERSION, 26, 16, 1, 2, 128, 2048, 128, 128, 256, 1 << 17, 1, 1,
+BUILD = p.BuildInfo(p.PROTOCOL_VERSION, 27, 16, 1, 2, 128, 2048, 128, 128, 256, 1 << 17, 1, 1,
                     p.MemoryKind.SDR_SDRAM, 256)
 
 

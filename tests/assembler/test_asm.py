@@ -72,8 +72,8 @@ def test_labels_constants_vectors_and_expressions():
     assert (program.symbols["h"], program.symbols["x"], program.symbols["y"]) == (0, 64, 192)
     assert [ins.op.mnemonic for ins in program.instructions] == ["SETLEN", "ADDI", "BNZ", "VADD", "JMP"]
     assert program.instructions[2].args == (1, 1)                     # BNZ r1, loop (index 1)
-    assert program.instructions[3].args == (132 // 4, 64 // 4, 4 // 4)  # vector operands stored / VMEM_ALIGN
-    assert program.vmem_words == 136
+    assert program.instructions[3].args == (192 // 4, 64 // 4, 4 // 4)  # vector operands stored / VMEM_ALIGN
+    assert program.vmem_words == 256
 
 
 def test_include_is_relative_to_the_including_file(tmp_path):
