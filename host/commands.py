@@ -28,6 +28,9 @@ def add_commands(sub, model_help: str) -> None:
     run.add_argument("--lanes", type=int, help="engine lanes of the simulated build (default: one memory beat a cycle: "
                      "64 for 2bit, 80 for base3 behind ddr; 8 / 10 behind sdram)")
     run.add_argument("--memory", choices=sorted(MEMORIES), default="ddr", help="memory model of the simulated build")
+    run.add_argument("--vector-width", type=int, default=1, help="V of the simulated build: elements a cycle of the "
+                     "vector, norm and data-mover units (a power of two dividing the lanes)")
+    run.add_argument("--prefetch-bytes", type=int, default=4096, help="the simulated build's prefetch buffer")
     run.add_argument("--clock-mhz", type=float, default=100.0, help="clock for the tokens/s projection")
     from bitstreams.targets import BOARDS
     run.add_argument("--baud", type=int, default=BOARDS["ulx3s-85f"].baud,
@@ -45,6 +48,8 @@ def add_commands(sub, model_help: str) -> None:
     sim_device.add_argument("--format", choices=sorted(FORMATS), default="base3", help="weight packing it decodes")
     sim_device.add_argument("--lanes", type=int, help="engine lanes (default as for run)")
     sim_device.add_argument("--memory", choices=sorted(MEMORIES), default="ddr", help="memory model")
+    sim_device.add_argument("--vector-width", type=int, default=1, help="V (as for run)")
+    sim_device.add_argument("--prefetch-bytes", type=int, default=4096, help="prefetch buffer (as for run)")
     sim_device.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1 (0: any free one)")
     sim_device.add_argument("--no-pty", action="store_true", help="no pseudo-terminal serial port")
     sim_device.add_argument("--timeout-cycles", type=int, help="the link's inter-byte frame timeout in cycles "
@@ -67,7 +72,8 @@ def _device_for_model(args, info):
     if args.lanes is None:                  # an engine that takes one memory beat a cycle
         args.lanes = MEMORIES[args.memory].mem_bytes * info.trit_format.trits_per_byte
     parameters = dict(lanes=args.lanes, memory=args.memory, program_instructions=len(compiled.program.instructions),
-                      vmem_words=compiled.program.vmem_words, timeout_cycles=getattr(args, "timeout_cycles", None))
+                      vmem_words=compiled.program.vmem_words, timeout_cycles=getattr(args, "timeout_cycles", None),
+                      vector_width=args.vector_width, prefetch_bytes=args.prefetch_bytes)
     try:
         return device_for(info, **parameters), device_recipe(info, **parameters)
     except (TypeError, ValueError) as error:

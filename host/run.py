@@ -47,17 +47,17 @@ def simulated_device(info: ImageInfo, *, lanes: int, memory: str, program_instru
 
 
 def device_recipe(info: ImageInfo, *, lanes: int, memory: str, program_instructions: int, vmem_words: int,
-                  timeout_cycles: int | None = None) -> str:
+                  timeout_cycles: int | None = None, vector_width: int = 1, prefetch_bytes: int = 4096) -> str:
     """Everything device_for builds its Device from, as text: with the RTL's sources it names the build
     (sim.fast.build's `recipe`: a warm start skips elaborating the design)."""
     from sim.memory_model import MEMORIES, MEMORY_KINDS
 
     return repr(("device_for", info.config, info.trit_format.name, info.size, lanes, MEMORIES[memory],
-                 MEMORY_KINDS[memory], program_instructions, vmem_words, timeout_cycles))
+                 MEMORY_KINDS[memory], program_instructions, vmem_words, timeout_cycles, vector_width, prefetch_bytes))
 
 
 def device_for(info: ImageInfo, *, lanes: int, memory: str, program_instructions: int, vmem_words: int,
-               timeout_cycles: int | None = None):
+               timeout_cycles: int | None = None, vector_width: int = 1, prefetch_bytes: int = 4096):
     """The hw.device.Device a simulation of this model uses: an accelerator sized for the model and its
     program, the memory preset's beat width (sim.memory_model.MEMORIES), memory for the image."""
     from host.protocol import FRAME_TIMEOUT_CYCLES
@@ -66,7 +66,8 @@ def device_for(info: ImageInfo, *, lanes: int, memory: str, program_instructions
     from sim.memory_model import MEMORIES, MEMORY_KINDS
 
     accelerator = Accelerator.for_model(info.config, program_instructions=program_instructions, vmem_words=vmem_words,
-                                        lanes=lanes, trit_format=info.trit_format, mem_bytes=MEMORIES[memory].mem_bytes)
+                                        lanes=lanes, trit_format=info.trit_format, mem_bytes=MEMORIES[memory].mem_bytes,
+                                        vector_width=vector_width, prefetch_bytes=prefetch_bytes)
     memory_bytes = 1 << max(16, (info.size - 1).bit_length())
     return Device(accelerator, memory_bytes=memory_bytes, memory_kind=MEMORY_KINDS[memory],
                   timeout_cycles=timeout_cycles or FRAME_TIMEOUT_CYCLES)

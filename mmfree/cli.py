@@ -188,10 +188,13 @@ def cmd_rtl_accelerator(args) -> None:
 
 
 def _cost_model(args):
-    from assembler.iss import CostModel
+    """The cost model of a build with these options (hw.accelerator.cost_model_for)."""
+    from hw.accelerator import cost_model_for
 
     try:
-        return CostModel(lanes=args.lanes, bytes_per_cycle=args.bytes_per_cycle, vector_lanes=args.vector_lanes)
+        return cost_model_for(lanes=args.lanes, vector_width=args.vector_lanes, prefetch_bytes=args.prefetch_bytes,
+                              mem_bytes=args.mem_bytes, bytes_per_cycle=args.bytes_per_cycle,
+                              memory_latency=args.memory_latency)
     except ValueError as error:
         raise MmfreeError(str(error)) from None
 
@@ -326,7 +329,11 @@ def build_parser() -> argparse.ArgumentParser:
     def cost_options(p):
         p.add_argument("--lanes", type=int, default=64, help="ternary engine lanes (cost model)")
         p.add_argument("--bytes-per-cycle", type=float, default=4.0, help="memory bandwidth (cost model)")
-        p.add_argument("--vector-lanes", type=int, default=1, help="vector-unit elements per cycle (cost model)")
+        p.add_argument("--vector-lanes", type=int, default=1, help="V: elements per cycle of the vector, norm and "
+                       "data-mover units (cost model)")
+        p.add_argument("--prefetch-bytes", type=int, default=4096, help="prefetch buffer (cost model)")
+        p.add_argument("--mem-bytes", type=int, default=16, help="memory beat in bytes (cost model)")
+        p.add_argument("--memory-latency", type=int, default=20, help="cycles to a read's first beat (cost model)")
         p.add_argument("--format", choices=sorted(FORMATS), default="base3", help="packing of a built image")
 
     layout_help = model_help + "; or an .mmfi image; or layout:<preset> (e.g. layout:2.7B, no weights)"
