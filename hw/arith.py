@@ -24,7 +24,10 @@ def round_shift_right(value, shift):
 class ShiftControl:
     """What golden.fixedpoint.round_shift needs of a signed shift, registered: the shift is fixed for a
     whole vector, so deriving these once keeps compare, clamp and the rounding constant off the data path.
-    right: clamped right shift (when is_right); half: 2**(right - 1); left: clamped left shift."""
+    right: clamped right shift (when is_right); half: 2**(right - 1); left: clamped left shift.
+    STAGES: its registers, so the fields follow `shift` that many cycles later."""
+
+    STAGES = 1
 
     def __init__(self, m: Module, shift, *, width: int, max_left: int, name: str, load=None):
         """Registered from `shift` every cycle, or only in cycles where `load` is high."""
@@ -69,10 +72,14 @@ def block_shift(m: Module, max_abs, name: str, bits: int = fmt.MANT_BITS):
     return out
 
 
+# Registers of sf_normalize_registered: its (combinational) result follows its inputs this many cycles later.
+SF_NORMALIZE_STAGES = 1
+
+
 def sf_normalize_registered(m: Module, value, exponent, name: str):
     """golden.fixedpoint.sf_normalize of an unsigned value * 2**exponent -> (mantissa, exponent) signals,
     in two steps for timing: the leading one is found and registered with the value and the exponent, then
-    the value is rounded; the result follows its inputs one cycle later."""
+    the value is rounded; the result follows its inputs SF_NORMALIZE_STAGES (one) cycle later."""
     value_r = Signal.like(value, name=f"{name}_value")
     exponent_r = Signal(Value.cast(exponent).shape(), name=f"{name}_exponent")
     length_r = Signal(range(len(value) + 1), name=f"{name}_length_r")

@@ -19,7 +19,7 @@ come on `weights` (beat_bytes wide, each row from a fresh word; the engine masks
 
 from __future__ import annotations
 
-from amaranth import Module, Mux, ResetInserter, Signal, signed
+from amaranth import Fragment, Module, Mux, ResetInserter, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
@@ -28,20 +28,16 @@ from assembler import isa
 from golden import formats as fmt
 from golden.packing import TritFormat
 
-from .arith import ShiftControl, round_shift, saturate, sf_normalize_registered
+from .arith import SF_NORMALIZE_STAGES, ShiftControl, round_shift, saturate, sf_normalize_registered
 from .image_reader import ADDRESS_BITS, ReadLayout
 from .norm_unit import QuantState, q_write_signature
 from .rsqrt import SFloatLayout
 from .component import CheckedComponent
 from .data_mover import check_vmem_words
+from .pipeline import Pipeline
 from .sequencing import offer_done
 from .ternary_engine import TernaryMatVec
 from .vmem import WriteSignature, check_vector_width
-
-
-# Cycles from a command to its rescale factor (the pipeline below: normalise (2), multiply, normalise (2),
-# multiply, normalise (2), exponent, shift control), during which the engine's results wait.
-RESCALE_STAGES = 11
 
 
 class MatVecCommand(data.StructLayout):
@@ -70,6 +66,10 @@ class MatVecUnit(CheckedComponent):
     q_write: q_write_signature.  quant: In(QuantState).  scale: In(SFloatLayout), the S register.
     write: VMEM write-port master (hw.vmem).  done: stream, one per command.
     error: illegal packed code seen.  mismatch: the command was not the prefetch it took.  flush: see above.
+
+    Attributes (counted from the registers elaborate makes; the first access elaborates the unit)
+    rescale_latency: cycles from the rescale's inputs (QUANT state, S) to its factor (mantissa and shift
+    control) being valid; a command's results wait that long after it is taken.
     """
 
     @classmethod
@@ -87,6 +87,7 @@ class MatVecUnit(CheckedComponent):
         self.vmem_words, self.vector_width = vmem_words, vector_width
         self.lanes, self.trit_format = lanes, trit_format
         self.max_cols, self.max_rows = max_cols, max_rows
+        self._rescale_latency = None
         super().__init__({
             "cmd": In(stream.Signature(MatVecCommand(vmem_words, max_rows))),
             "prefetch": In(stream.Signature(PrefetchLayout(max_rows, max_cols))),
@@ -102,6 +103,12 @@ class MatVecUnit(CheckedComponent):
             "mismatch": Out(1),
             "flush": In(1),
         })
+
+    @property
+    def rescale_latency(self) -> int:
+        if self._rescale_latency is None:
+            Fragment.get(self, None)                       # elaborate counts the rescale's registers
+        return self._rescale_latency
 
     def elaborate(self, platform):
         m = Module()
@@ -133,28 +140,30 @@ class MatVecUnit(CheckedComponent):
                      engine.act_write.en.eq(writes & closes)]
 
         # --- The rescale factor, once per command: a free-running pipeline of one operation a stage. Its
-        # inputs (the QUANT state, S) hold still while a MATVEC runs, so RESCALE_STAGES cycles after the
-        # command is taken its output is this command's factor; results wait for it (`settling`).
-        peak_m, peak_e = sf_normalize_registered(m, self.quant.peak, 0, "peak")
-        peak_m1, peak_e1 = Signal.like(peak_m), Signal.like(peak_e)
-        first = Signal(2 * fmt.SFLOAT_MANT_BITS)
-        first_e = Signal(signed(fmt.SFLOAT_EXP_BITS + 2))
-        m.d.sync += [peak_m1.eq(peak_m), peak_e1.eq(peak_e),
-                     first.eq(self.scale.m * peak_m1), first_e.eq(self.scale.e + peak_e1)]
-        first_m, first_e2 = sf_normalize_registered(m, first, first_e, "scale_peak")
-        first_m1, first_e3 = Signal.like(first_m), Signal.like(first_e2)
-        second = Signal(2 * fmt.SFLOAT_MANT_BITS)
-        second_e = Signal(signed(fmt.SFLOAT_EXP_BITS + 2))
-        m.d.sync += [first_m1.eq(first_m), first_e3.eq(first_e2),
-                     second.eq(first_m1 * self.quant.inv_sqrt.m), second_e.eq(first_e3 + self.quant.inv_sqrt.e)]
-        sigma_m, sigma_e = sf_normalize_registered(m, second, second_e, "sigma")
-        sigma_mantissa, sigma_exponent = Signal(fmt.SFLOAT_MANT_BITS), Signal.like(sigma_e)
-        out_shift = Signal(signed(fmt.SFLOAT_EXP_BITS + 2))    # -(sigma.e + norm_exp + 16)
-        m.d.sync += [sigma_mantissa.eq(sigma_m), sigma_exponent.eq(sigma_e),
-                     out_shift.eq(-(sigma_exponent + self.quant.norm_exp + fmt.ACT_FRAC))]
-        rescale_shift = ShiftControl(m, out_shift, width=engine.acc_bits + fmt.SFLOAT_MANT_BITS + 1,
-                                     max_left=fmt.ACT_BITS, name="rescale_shift")
-        settling = Signal(range(RESCALE_STAGES + 1))
+        # inputs (the QUANT state, S) hold still while a MATVEC runs, so `rescale_latency` (its depth)
+        # cycles after the command is taken its output is this command's factor; results wait for it
+        # (`settling`). Stages: normalise, register, multiply, normalise, register, multiply, normalise,
+        # register, exponent, shift control.
+        mant2, exp2 = unsigned(2 * fmt.SFLOAT_MANT_BITS), signed(fmt.SFLOAT_EXP_BITS + 2)
+        rescale = Pipeline(m, "rescale")
+        peak_m, peak_e = rescale.built(sf_normalize_registered(m, self.quant.peak, 0, "peak"), SF_NORMALIZE_STAGES)
+        s = rescale.register({"peak_m": peak_m, "peak_e": peak_e})
+        s = rescale.register({"first": (self.scale.m * s["peak_m"], mant2), "first_e": (self.scale.e + s["peak_e"], exp2)})
+        first_m, first_e = rescale.built(sf_normalize_registered(m, s["first"], s["first_e"], "scale_peak"),
+                                         SF_NORMALIZE_STAGES)
+        s = rescale.register({"first_m": first_m, "first_e": first_e})
+        s = rescale.register({"second": (s["first_m"] * self.quant.inv_sqrt.m, mant2),
+                              "second_e": (s["first_e"] + self.quant.inv_sqrt.e, exp2)})
+        sigma_m, sigma_e = rescale.built(sf_normalize_registered(m, s["second"], s["second_e"], "sigma"),
+                                         SF_NORMALIZE_STAGES)
+        s = rescale.register({"sigma_m": (sigma_m, fmt.SFLOAT_MANT_BITS), "sigma_e": sigma_e})
+        sigma_mantissa = s["sigma_m"]
+        out_shift = rescale.register({"out_shift": (-(s["sigma_e"] + self.quant.norm_exp + fmt.ACT_FRAC),
+                                                    exp2)})["out_shift"]     # -(sigma.e + norm_exp + 16)
+        rescale_shift = rescale.built(ShiftControl(m, out_shift, width=engine.acc_bits + fmt.SFLOAT_MANT_BITS + 1,
+                                                   max_left=fmt.ACT_BITS, name="rescale_shift"), ShiftControl.STAGES)
+        self._rescale_latency = rescale_latency = rescale.depth
+        settling = Signal(range(rescale_latency + 1))
         with m.If(settling != 0):
             m.d.sync += settling.eq(settling - 1)
 
@@ -185,7 +194,7 @@ class MatVecUnit(CheckedComponent):
             with m.State("IDLE"):
                 m.d.comb += self.cmd.ready.eq(engine.cmd.ready)
                 with m.If(self.cmd.valid & engine.cmd.ready):
-                    m.d.sync += [command.eq(self.cmd.payload), written.eq(0), settling.eq(RESCALE_STAGES)]
+                    m.d.sync += [command.eq(self.cmd.payload), written.eq(0), settling.eq(rescale_latency)]
                     with m.If(queued.r_rdy):
                         m.next = "TAKE"
                     with m.Else():

@@ -24,8 +24,9 @@ and are not written.
                                                             └─► round >> t ─► sat18 ─► * rho.m ─►
                                                                 round ─► sat32 ─► VMEM row d (write)
 
-Every pipeline register is made through `_Pipe` / `_Line`, which count them: the drains after each pass
-and the pass-3 latency (`latency`) follow from the registers elaborate makes and hw.vmem.READ_LATENCY.
+Every pipeline register is made through hw.pipeline's `Pipeline` / `DelayLine`, which count them: the
+drains after each pass and the pass-3 latency (`latency`) follow from the registers elaborate makes and
+hw.vmem.READ_LATENCY.
 
 Protocol. `cmd` (NormCommand) {opcode (ISA QUANT or RMSNORM), length (<= max_length), d, x (VMEM word
 addresses, multiples of V), eps, norm_exp}; then ceil(length / V) beats of V norm-weight words on
@@ -45,9 +46,10 @@ from amaranth.lib.wiring import In, Out
 from assembler import isa
 from golden import formats as fmt
 
-from .arith import (ShiftControl, block_shift, max_of, pipelined_tree, round_shift, round_shift_right, saturate,
+from .arith import (ShiftControl, block_shift, max_of, round_shift, round_shift_right, saturate,
                     sf_normalize_registered)
 from .component import CheckedComponent
+from .pipeline import DelayLine, Pipeline
 from .rsqrt import ReciprocalSqrt, SFloatLayout
 from .sequencing import element_pass, offer, offer_done, on_completion, wait_cycles
 from .vmem import ACT, READ_LATENCY, ReadSignature, WriteSignature, check_vector_width, lane_enables
@@ -82,51 +84,6 @@ class QuantState(data.StructLayout):
     def __init__(self):
         super().__init__({"peak": unsigned(PRODUCT_BITS), "inv_sqrt": SFloatLayout(), "norm_exp": signed(8),
                           "length": range(isa.MAX_VL + 1)})
-
-
-class _Pipe:
-    """A branch of the lane pipeline. `depth`: the cycle, counted from the read's issue, in which the
-    values of its last stage are valid; every `stage` registers its values and adds one."""
-
-    def __init__(self, m: Module, depth: int, name: str):
-        self.m, self.depth, self.name = m, depth, name
-
-    def fork(self, name: str) -> "_Pipe":
-        return _Pipe(self.m, self.depth, name)
-
-    def stage(self, **values):
-        """values: name -> (shape, one value or a list of lane values). Returns the registers (a Signal
-        or a list per name, in order; a single name: its registers alone)."""
-        out = []
-        for key, (shape, value) in values.items():
-            lanes = value if isinstance(value, list) else [value]
-            regs = [Signal(shape, name=f"{self.name}_{key}{k if isinstance(value, list) else ''}")
-                    for k in range(len(lanes))]
-            self.m.d.sync += [reg.eq(v) for reg, v in zip(regs, lanes)]
-            out.append(regs if isinstance(value, list) else regs[0])
-        self.depth += 1
-        return out[0] if len(out) == 1 else tuple(out)
-
-    def tree(self, key: str, leaves, combine):
-        """The lanes reduced to one value by a pipelined tree (its registers counted)."""
-        result, stages = pipelined_tree(self.m, leaves, combine, name=f"{self.name}_{key}",
-                                        levels_per_stage=TREE_LEVELS_PER_STAGE)
-        self.depth += stages
-        return result
-
-
-class _Line:
-    """A value and its delayed copies: `at(n)` is the value of n cycles earlier (registers made as needed)."""
-
-    def __init__(self, m: Module, value, name: str):
-        self.m, self.name, self.taps = m, name, [value]
-
-    def at(self, cycles: int):
-        while len(self.taps) <= cycles:
-            reg = Signal.like(self.taps[0], name=f"{self.name}_d{len(self.taps)}")
-            self.m.d.sync += reg.eq(self.taps[-1])
-            self.taps.append(reg)
-        return self.taps[cycles]
 
 
 class NormUnit(CheckedComponent):
@@ -228,49 +185,51 @@ class NormUnit(CheckedComponent):
                      self.read_x.en.eq(peak_issue | sum_issue | out_issue)]
 
         # What travels beside each row read: its index, its live lanes, which pass issued it.
-        index_line = _Line(m, index, "row")
-        live_line = _Line(m, lane_enables(m, count=command.length - (index << lane_bits), vector_width=V,
+        index_line = DelayLine(m, index, "row")
+        live_line = DelayLine(m, lane_enables(m, count=command.length - (index << lane_bits), vector_width=V,
                                           name="live"), "live")
-        peak_line, sum_line, out_line = (_Line(m, s, n) for s, n in ((peak_issue, "peak_valid"),
+        peak_line, sum_line, out_line = (DelayLine(m, s, n) for s, n in ((peak_issue, "peak_valid"),
                                                                       (sum_issue, "sum_valid"),
                                                                       (out_issue, "out_valid")))
         x = self.read_x.data                                # the row, READ_LATENCY cycles after its read
 
         # --- Pass 1: max|x| (lanes past the end count as 0) -----------------------------------------------
-        p1 = _Pipe(m, READ_LATENCY, "p1")
+        p1 = Pipeline(m, "p1", READ_LATENCY)
         live = live_line.at(p1.depth)
-        x_abs = p1.stage(x_abs=(unsigned(fmt.ACT_BITS), [Mux(live[k], Mux(x[k][-1], -x[k], x[k]), 0) for k in lanes]))
-        x_max = p1.tree("x_max", x_abs, max_of)
+        x_abs = p1.register({"x_abs": ([Mux(live[k], Mux(x[k][-1], -x[k], x[k]), 0) for k in lanes],
+                                       unsigned(fmt.ACT_BITS))})["x_abs"]
+        x_max = p1.tree("x_max", x_abs, max_of, levels_per_stage=TREE_LEVELS_PER_STAGE)
         with m.If(peak_line.at(p1.depth) & (x_max > x_peak)):
             m.d.sync += x_peak.eq(x_max)
 
         # --- Passes 2 and 3 share the front: xm, then p = xm * w -----------------------------------------------
         x_control = ShiftControl(m, x_shift, width=fmt.ACT_BITS, max_left=0, name="x_shift")
-        front = _Pipe(m, READ_LATENCY, "front")
-        x_rounded = front.stage(x_rounded=(signed(fmt.ACT_BITS + 1),
-                                           [round_shift(m, x[k], x_control, name=f"x_round{k}") for k in lanes]))
+        front = Pipeline(m, "front", READ_LATENCY)
+        x_rounded = front.register({"x_rounded": ([round_shift(m, x[k], x_control, name=f"x_round{k}") for k in lanes],
+                                                  signed(fmt.ACT_BITS + 1))})["x_rounded"]
         live = live_line.at(front.depth)
-        xm = front.stage(xm=(signed(fmt.MANT_BITS), [Mux(live[k], saturate(x_rounded[k], fmt.MANT_BITS), 0)
-                                                     for k in lanes]))
+        xm = front.register({"xm": ([Mux(live[k], saturate(x_rounded[k], fmt.MANT_BITS), 0) for k in lanes],
+                                    signed(fmt.MANT_BITS))})["xm"]
         # The weight row, due beside xm: a synchronous read port and an output register (no arithmetic
         # straight after a block-RAM read), so its address leaves two cycles earlier.
         weight_row = Signal.like(buffer_read.data)
         m.d.sync += weight_row.eq(buffer_read.data)
         m.d.comb += buffer_read.addr.eq(index_line.at(front.depth - 2))
-        p, square = front.stage(p=(signed(PRODUCT_BITS), [xm[k] * weight_row[k] for k in lanes]),
-                                square=(unsigned(PRODUCT_BITS), [xm[k] * xm[k] for k in lanes]))
+        s = front.register({"p": ([xm[k] * weight_row[k] for k in lanes], signed(PRODUCT_BITS)),
+                            "square": ([xm[k] * xm[k] for k in lanes], unsigned(PRODUCT_BITS))})
+        p, square = s["p"], s["square"]
 
         # --- Pass 2: the sum of squares (exact) and max|p| ----------------------------------------------------
         sums = front.fork("sum")
-        square_sum = sums.tree("squares", square, lambda a, b: a + b)
+        square_sum = sums.tree("squares", square, lambda a, b: a + b, levels_per_stage=TREE_LEVELS_PER_STAGE)
         with m.If(sum_line.at(sums.depth)):
             m.d.sync += sum_squares.eq(sum_squares + square_sum)
         magnitudes = front.fork("p_abs")
-        p_abs, p_negative = magnitudes.stage(
-            p_abs=(unsigned(PRODUCT_BITS), [Mux(p[k][-1], -p[k], p[k]) for k in lanes]),
-            negative=(1, [p[k][-1] for k in lanes]))
+        s = magnitudes.register({"p_abs": ([Mux(p[k][-1], -p[k], p[k]) for k in lanes], unsigned(PRODUCT_BITS)),
+                                 "negative": ([p[k][-1] for k in lanes], 1)})
+        p_abs, p_negative = s["p_abs"], s["negative"]
         peaks = magnitudes.fork("peak")
-        p_max = peaks.tree("p_max", p_abs, max_of)
+        p_max = peaks.tree("p_max", p_abs, max_of, levels_per_stage=TREE_LEVELS_PER_STAGE)
         with m.If(sum_line.at(peaks.depth) & (p_max > p_peak)):
             m.d.sync += p_peak.eq(p_max)
 
@@ -279,30 +238,31 @@ class NormUnit(CheckedComponent):
         # out_shift is set in SCALE; its ShiftControl a cycle later, before the first row gets here.
         out_control = ShiftControl(m, out_shift, width=PRODUCT_BITS, max_left=fmt.ACT_BITS, name="rmsnorm_shift")
         rms = front.fork("rms")
-        p_rounded = rms.stage(p_rounded=(signed(PRODUCT_BITS + 1),
-                                         [round_shift(m, p[k], p_control, name=f"p_round{k}") for k in lanes]))
-        u = rms.stage(u=(signed(fmt.MANT_BITS), [saturate(p_rounded[k], fmt.MANT_BITS) for k in lanes]))
-        scaled = rms.stage(scaled=(signed(PRODUCT_BITS), [u[k] * rho_m for k in lanes]))
-        y_rounded = rms.stage(y_rounded=(signed(PRODUCT_BITS + fmt.ACT_BITS + 1),
-                                         [round_shift(m, scaled[k], out_control, name=f"y_round{k}") for k in lanes]))
-        y = rms.stage(y=(ACT, [saturate(y_rounded[k], fmt.ACT_BITS) for k in lanes]))
+        p_rounded = rms.register({"p_rounded": ([round_shift(m, p[k], p_control, name=f"p_round{k}") for k in lanes],
+                                                signed(PRODUCT_BITS + 1))})["p_rounded"]
+        u = rms.register({"u": ([saturate(p_rounded[k], fmt.MANT_BITS) for k in lanes], signed(fmt.MANT_BITS))})["u"]
+        scaled = rms.register({"scaled": ([u[k] * rho_m for k in lanes], signed(PRODUCT_BITS))})["scaled"]
+        y_rounded = rms.register({"y_rounded": ([round_shift(m, scaled[k], out_control, name=f"y_round{k}")
+                                                 for k in lanes], signed(PRODUCT_BITS + fmt.ACT_BITS + 1))})["y_rounded"]
+        y = rms.register({"y": ([saturate(y_rounded[k], fmt.ACT_BITS) for k in lanes], ACT)})["y"]
 
         # --- Pass 3, QUANT: |q| = floor((254 |p| + peak) / (2 peak)), restoring division --------------------
         quant = magnitudes.fork("quant")
         numerator_shape = unsigned(PRODUCT_BITS + 9)
         assert 2 * fmt.INT8_MAX == (1 << 8) - (1 << 1)       # 254 |p| as shifts (no multiplier)
-        remainder, negative = quant.stage(
-            numerator=(numerator_shape, [(p_abs[k] << 8) - (p_abs[k] << 1) + p_peak for k in lanes]),
-            negative=(1, p_negative))
+        s = quant.register({"numerator": ([(p_abs[k] << 8) - (p_abs[k] << 1) + p_peak for k in lanes], numerator_shape),
+                            "negative": (p_negative, 1)})
+        remainder, negative = s["numerator"], s["negative"]
         divisor = p_peak << 1
         quotient = [0 for _ in lanes]
         for bit in reversed(range(QUOTIENT_BITS)):         # one quotient bit per stage, MSB first
             trial = divisor << bit
             fits = [remainder[k] >= trial for k in lanes]
-            remainder, quotient, negative = quant.stage(
-                remainder=(numerator_shape, [Mux(fits[k], remainder[k] - trial, remainder[k]) for k in lanes]),
-                quotient=(QUOTIENT_BITS - bit, [(quotient[k] << 1) | fits[k] for k in lanes]),
-                negative=(1, negative))
+            s = quant.register({
+                "remainder": ([Mux(fits[k], remainder[k] - trial, remainder[k]) for k in lanes], numerator_shape),
+                "quotient": ([(quotient[k] << 1) | fits[k] for k in lanes], QUOTIENT_BITS - bit),
+                "negative": (negative, 1)})
+            remainder, quotient, negative = s["remainder"], s["quotient"], s["negative"]
         q_value = [Mux(p_peak == 0, 0, Mux(negative[k], -quotient[k], quotient[k])) for k in lanes]
 
         # --- The results: each branch writes in the cycle its last stage is valid -----------------------------

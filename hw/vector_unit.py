@@ -30,10 +30,10 @@ Block diagram of the main pass (one row per cycle, `latency` cycles from its rea
 
 and of the y pass of VMUL/VMULADD: row r of y ─► |y| per lane (0 past the end) ─► OR tree ─► | peak.
 
-Latency is derived, not kept: every stage is registered through a `Pipeline`, which counts its stages
-from READ_LATENCY (hw.vmem); `latency` (read address to write), `argmax_latency` (to the ARGMAX fold)
-and `peak_latency` (to the |y| fold) are those counts, and the FSM's drains wait for them. Adding a
-register stage to a lane changes `latency` and nothing else.
+Latency is derived, not kept: every stage is registered through a `Pipeline` (hw.pipeline), which
+counts its stages from READ_LATENCY (hw.vmem); `latency` (read address to write), `argmax_latency` (to
+the ARGMAX fold) and `peak_latency` (to the |y| fold) are those counts, and the FSM's drains wait for
+them. Adding a register stage to a lane changes `latency` and nothing else.
 
 Protocol. `cmd` takes a VectorCommand {opcode (the ISA opcode of the instruction), length, d, x, y, z
 (VMEM word addresses, multiples of V: the controller guarantees it)}; the unit then owns its VMEM ports
@@ -47,7 +47,7 @@ after it is read, and never read again); other overlaps are undefined (the ISA s
 
 from __future__ import annotations
 
-from amaranth import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
+from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.hdl import Fragment
 from amaranth.lib import data, enum, memory, stream
 from amaranth.lib.wiring import In, Out
@@ -58,6 +58,7 @@ from golden.fixedpoint import SIGMOID_TABLE
 
 from .arith import saturate
 from .component import CheckedComponent
+from .pipeline import DelayLine, Pipeline
 from .sequencing import element_pass, offer_done, wait_cycles
 from .vmem import READ_LATENCY, ReadSignature, WriteSignature, check_vector_width
 
@@ -95,38 +96,6 @@ def sigmoid_table_words() -> list[int]:
     """Table word k: value sigmoid(k/32) in bits [VALUE_BITS-1:0], step to k+1 above it."""
     return [int(SIGMOID_TABLE[k]) | int(SIGMOID_TABLE[k + 1] - SIGMOID_TABLE[k]) << VALUE_BITS
             for k in range(fmt.SIGMOID_SEGMENTS)]
-
-
-class Pipeline:
-    """Register stages, counted: `depth` is the cycles from a row's read address to the signals of the
-    latest stage (READ_LATENCY at the read data). Logic between two `register` calls is one stage's."""
-
-    def __init__(self, m: Module, name: str, depth: int = READ_LATENCY):
-        self.m, self.name, self.depth = m, name, depth
-
-    def register(self, values: dict) -> dict:
-        """Register each value (a Value, or (value, shape) to set the register's shape): one stage."""
-        self.depth += 1
-        out = {}
-        for key, value in values.items():
-            value, shape = value if isinstance(value, tuple) else (value, Value.cast(value).shape())
-            out[key] = Signal(shape, name=f"{self.name}_{key}_d{self.depth}")
-            self.m.d.sync += out[key].eq(value)
-        return out
-
-
-class DelayLine:
-    """`signal` delayed by any number of cycles, from one shared shift register grown as needed."""
-
-    def __init__(self, m: Module, signal, name: str):
-        self.m, self.name, self.taps = m, name, [signal]
-
-    def at(self, cycles: int):
-        while len(self.taps) <= cycles:
-            tap = Signal.like(self.taps[-1], name=f"{self.name}_d{len(self.taps)}")
-            self.m.d.sync += tap.eq(self.taps[-1])
-            self.taps.append(tap)
-        return self.taps[cycles]
 
 
 class VectorUnit(CheckedComponent):
@@ -215,7 +184,7 @@ class VectorUnit(CheckedComponent):
         m.d.comb += [self.write.data[lane].eq(result) for lane, result in enumerate(results)]
 
         # --- ARGMAX: a tree over the lanes, one level a stage, then folded into the running best ----
-        tree = Pipeline(m, "argmax")
+        tree = Pipeline(m, "argmax", READ_LATENCY)
         nodes = [{"value": self.read_x.data[lane], "lane": Const(lane, lane_bits),
                   "ok": lanes_delay.at(READ_LATENCY)[lane]} for lane in range(V)]
         while len(nodes) > 1:
@@ -239,7 +208,7 @@ class VectorUnit(CheckedComponent):
         m.d.comb += self.done.payload.eq(Mux(op == VectorOp.ARGMAX, best_index, 0))
 
         # --- The y pass: |y| per lane (0 past the end), OR across the lanes into the running peak ----
-        peak_pipe = Pipeline(m, "peak")
+        peak_pipe = Pipeline(m, "peak", READ_LATENCY)
         peak_valid = DelayLine(m, peak_lanes, "peak_lanes").at(READ_LATENCY)
         magnitudes = peak_pipe.register({
             f"abs{lane}": (Mux(peak_valid[lane], abs(self.read_y.data[lane]), 0), unsigned(fmt.ACT_BITS))
@@ -297,7 +266,7 @@ class VectorUnit(CheckedComponent):
 
     def _lane(self, m, lane, op, x, y, z, y_half, y_round, y_right, p_half, p_right):
         """One lane's datapath from its read words to its result; (result, its depth)."""
-        p = Pipeline(m, f"lane{lane}")
+        p = Pipeline(m, f"lane{lane}", READ_LATENCY)
 
         # Stage: |x| -> table address (the table's address register is this stage's); y rounded sum;
         # `side`, the word the simple operations need (x + y, 1 - x, x, or z for VMULADD).
