@@ -34,7 +34,9 @@ class CostModel:
     embed_cycles: EMBED beyond a VLOAD of its row (its second read, the exponent byte's).
     prefetch_bytes: the buffer a PREFETCHed matrix streams into ahead of its MATVEC (0: none).
     stream_backlog: bytes of a running prefetch stream already asked of memory, which a unit's own
-    image read (norm weights, VLOAD, EMBED) waits behind.
+    image read (norm weights, VLOAD, EMBED) waits behind: all of them (the reader's credits) right after
+    the stream starts, a burst fewer once it runs (a burst goes out as soon as a burst's room frees up).
+    burst_bytes: the bytes of one request.
     """
     lanes: int = 64
     bytes_per_cycle: float = 4.0
@@ -50,6 +52,7 @@ class CostModel:
     embed_cycles: int = 16
     prefetch_bytes: int = 0
     stream_backlog: int = 0
+    burst_bytes: int = 0
 
     def __post_init__(self):
         for name in ("lanes", "vector_lanes"):
@@ -114,6 +117,7 @@ class PrefetchStream:
     def __init__(self, cost: CostModel):
         self.cost = cost
         self.queue: deque[_Prefetch] = deque()
+        self.since_idle = 0.0           # bytes streamed since the stream last stopped (done or buffer full)
 
     def __len__(self) -> int:
         return len(self.queue)
@@ -125,11 +129,14 @@ class PrefetchStream:
     def backlog(self) -> float:
         """Cycles an image read asked now waits behind the stream's requests already out (none when the
         stream is done or its buffer full)."""
-        missing = sum(entry.nbytes - entry.fetched for entry in self.queue)
-        room = self.cost.prefetch_bytes - sum(entry.fetched for entry in self.queue)
+        fetched = sum(entry.fetched for entry in self.queue)
+        missing = sum(entry.nbytes for entry in self.queue) - fetched
+        room = self.cost.prefetch_bytes - fetched
         if missing <= 0 or room <= 0:
             return 0.0
-        return min(self.cost.stream_backlog, missing, room) / self.cost.bytes_per_cycle
+        running = self.since_idle >= self.cost.stream_backlog
+        asked = self.cost.stream_backlog - (self.cost.burst_bytes if running else 0)
+        return min(asked, missing, room) / self.cost.bytes_per_cycle
 
     def advance(self, cycles: float, read_bytes: int = 0) -> None:
         """`cycles` pass while an instruction that reads `read_bytes` of its own runs: the rest of the
@@ -147,6 +154,9 @@ class PrefetchStream:
                 entry.fetched += take
                 room -= take
                 available -= take / self.cost.bytes_per_cycle
+                self.since_idle += take
+        if room <= 0 or all(entry.fetched >= entry.nbytes for entry in self.queue):
+            self.since_idle = 0.0
 
     def matvec(self, rows: int, cols: int) -> int:
         """Cycles of the MATVEC that takes the oldest entry; the stream goes on to the next during it."""

@@ -312,6 +312,5 @@ def cost_model_for(*, lanes: int, vector_width: int, prefetch_bytes: int, mem_by
                      vector_latency=vector.latency + DISPATCH_CYCLES, pass_gap=vector.peak_latency + 1,
                      norm_cycles=norm.command_cycles(0) + DISPATCH_CYCLES - 1,
                      sendv_row_cycles=READ_LATENCY + 2, prefetch_bytes=prefetch_bytes,
-                     # the beat reader asks for a burst once that many beats are free: between fifo - burst
-                     # and fifo beats are out when another read comes
-                     stream_backlog=(fifo_beats - burst_beats) * mem_bytes)
+                     # the beat reader's credits: beats asked for and not yet taken by the aligner
+                     stream_backlog=fifo_beats * mem_bytes, burst_bytes=burst_beats * mem_bytes)
