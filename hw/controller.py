@@ -25,25 +25,25 @@ wait (no unit is busy then) or clears a halt or error, back to idle.
 from __future__ import annotations
 
 from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, enum, memory, stream, wiring
+from amaranth.lib import data, enum, memory, stream
 from amaranth.lib.wiring import In, Out
 
 from assembler import isa
-from golden import formats as fmt
 
 from golden.packing import TritFormat
 
+from . import decode
 from .component import CheckedComponent
 from .data_mover import MoveCommand, MoveOp, check_vmem_words
 from .image_reader import ADDRESS_BITS, ReadLayout
 from .matvec_unit import MatVecCommand, PrefetchLayout
 from .norm_unit import NormCommand, QuantState
 from .rsqrt import SFloatLayout
-from .sequencing import dispatch, dispatch_states, offer, on_completion
+from .sequencing import dispatch, dispatch_states, offer
 from .vector_unit import VectorCommand, VectorOp
 from .vmem import check_vector_width
 
-INSTRUCTION_BITS = 8 * isa.INSTRUCTION_BYTES
+INSTRUCTION_BITS = decode.INSTRUCTION_BITS
 
 
 class State(enum.Enum, shape=3):
@@ -164,21 +164,8 @@ class Controller(CheckedComponent):
                     with m.Case(index):
                         m.d.sync += register.eq(value)
 
-        # --- Legality: the same rules as assembler.isa.decode ----------------------------------------
-        legal = Signal()
-        for op in isa.OPS.values():
-            with m.If(opcode == op.opcode):
-                ok = (instruction & (~isa.used_bits(op) & ((1 << INSTRUCTION_BITS) - 1))) == 0
-                if op.mnemonic == "SETLEN":
-                    ok &= (field("w0") >= 1) & (field("w0") <= isa.MAX_VL)
-                if op.mnemonic == "SETSCALE":
-                    mantissa = field("w1_mant")
-                    ok &= (mantissa == 0) | mantissa[fmt.SFLOAT_MANT_BITS - 1]
-                if any(o.name == "rows" for o in op.operands):
-                    ok &= field("c") != 0
-                if any(o.name == "cols" for o in op.operands):
-                    ok &= field("b") != 0
-                m.d.comb += legal.eq(ok)
+        legal = decode.legal(m, instruction, opcode, field)
+        aligned = decode.aligned(m, opcode, field, self.vector_width)
 
         # PREPARE registers what EXECUTE decides on, so that no multiply or wide compare precedes its
         # decision in one cycle: legality, EMBED's row address, MATVEC's matrix size in bytes.
@@ -189,16 +176,7 @@ class Controller(CheckedComponent):
         prefetch_bytes = field("c") * ((field("b") + per_byte - 1) // per_byte)
         embed_row, matvec_bytes = Signal(row_address.shape()), Signal(matrix_bytes.shape())
         prefetch_bytes_r = Signal(prefetch_bytes.shape())
-        # Vector operands on whole VMEM rows (isa: VMEM_MISALIGNED, checked before everything else).
-        aligned, aligned_r = Signal(), Signal()
-        unit_bits = (self.vector_width // isa.VMEM_ALIGN - 1).bit_length() if self.vector_width > isa.VMEM_ALIGN else 0
-        m.d.comb += aligned.eq(1)
-        if unit_bits:
-            for op in isa.OPS.values():
-                names = [o.field for o in op.operands if o.kind is isa.Kind.VREG]
-                if names:
-                    with m.If(opcode == op.opcode):
-                        m.d.comb += aligned.eq(Cat(field(name)[:unit_bits] for name in names) == 0)
+        aligned_r = Signal()
         prepared = [legal_r.eq(legal), embed_row.eq(row_address), matvec_bytes.eq(matrix_bytes),
                     prefetch_bytes_r.eq(prefetch_bytes), aligned_r.eq(aligned)]
 

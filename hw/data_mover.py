@@ -18,7 +18,7 @@ byte address: VLOAD source, EMBED mantissa row), exp_addr (EMBED: the exponent b
 from __future__ import annotations
 
 from amaranth import Module, Mux, Signal, signed
-from amaranth.lib import data, enum, stream, wiring
+from amaranth.lib import data, enum, stream
 from amaranth.lib.wiring import In, Out
 
 from assembler import isa
