@@ -34,14 +34,14 @@ from golden.packing import TritFormat
 
 from . import decode
 from .component import CheckedComponent
-from .data_mover import MoveCommand, MoveOp, check_vmem_words
+from .data_mover import MoveCommand, MoveOp
 from .image_reader import ADDRESS_BITS, ReadLayout
 from .matvec_unit import MatVecCommand, PrefetchLayout
 from .norm_unit import NormCommand, QuantState
 from .rsqrt import SFloatLayout
 from .sequencing import dispatch, dispatch_states, offer
 from .vector_unit import VectorCommand, VectorOp
-from .vmem import check_vector_width
+from .vmem import check_vector_width, check_vmem_words
 
 INSTRUCTION_BITS = decode.INSTRUCTION_BITS
 

@@ -28,7 +28,8 @@ from .arith import ShiftControl, round_shift, saturate
 from .component import CheckedComponent
 from .image_reader import ADDRESS_BITS, ReadLayout
 from .sequencing import offer_done
-from .vmem import READ_LATENCY, ReadSignature, WriteSignature, check_vector_width, lane_enables
+from .vmem import (READ_LATENCY, ReadSignature, WriteSignature, check_vector_width, check_vmem_words,
+                   lane_enables)
 
 
 class MoveOp(enum.Enum, shape=8):
@@ -43,13 +44,6 @@ class MoveCommand(data.StructLayout):
     def __init__(self, vmem_words: int):
         super().__init__({"opcode": MoveOp, "length": range(isa.MAX_VL + 1), "d": (vmem_words - 1).bit_length(),
                           "src": ADDRESS_BITS, "exp_addr": ADDRESS_BITS})
-
-
-def check_vmem_words(vmem_words, vector_width: int) -> None:
-    """VMEM depth: 16..isa.VMEM_WORDS words, whole rows of vector_width."""
-    if not isinstance(vmem_words, int) or not 16 <= vmem_words <= isa.VMEM_WORDS or vmem_words % vector_width:
-        raise ValueError(f"vmem_words must be in 16..{isa.VMEM_WORDS} and a multiple of vector_width "
-                         f"{vector_width}, got {vmem_words!r}")
 
 
 class DataMover(CheckedComponent):

@@ -33,11 +33,10 @@ from .image_reader import ADDRESS_BITS, ReadLayout
 from .norm_unit import QuantState, q_write_signature
 from .rsqrt import SFloatLayout
 from .component import CheckedComponent
-from .data_mover import check_vmem_words
 from .pipeline import Pipeline
 from .sequencing import offer_done
 from .ternary_engine import TernaryMatVec
-from .vmem import WriteSignature, check_vector_width
+from .vmem import WriteSignature, check_vector_width, check_vmem_words
 
 
 class MatVecCommand(data.StructLayout):

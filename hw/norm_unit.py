@@ -52,7 +52,7 @@ from .component import CheckedComponent
 from .pipeline import DelayLine, Pipeline
 from .rsqrt import ReciprocalSqrt, SFloatLayout
 from .sequencing import element_pass, offer, offer_done, on_completion, wait_cycles
-from .vmem import ACT, READ_LATENCY, ReadSignature, WriteSignature, check_vector_width, lane_enables
+from .vmem import ACT, READ_LATENCY, ReadSignature, WriteSignature, check_vector_width, check_vmem_words, lane_enables
 
 PRODUCT_BITS = 2 * fmt.MANT_BITS                    # xm * w: 18 x 18 signed
 QUOTIENT_BITS = 7                                   # |q| <= 127
@@ -106,10 +106,7 @@ class NormUnit(CheckedComponent):
     @classmethod
     def check_parameters(cls, *, vmem_words, max_length, vector_width=1, **_):
         check_vector_width(vector_width)
-        if (not isinstance(vmem_words, int) or not 16 <= vmem_words <= isa.VMEM_WORDS
-                or vmem_words % vector_width):
-            raise ValueError(f"vmem_words must be in 16..{isa.VMEM_WORDS} and a multiple of vector_width "
-                             f"{vector_width}, got {vmem_words!r}")
+        check_vmem_words(vmem_words, vector_width)
         if not isinstance(max_length, int) or not 1 <= max_length <= isa.MAX_VL:
             raise ValueError(f"max_length must be in 1..{isa.MAX_VL}, got {max_length!r}")
 

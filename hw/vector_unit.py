@@ -60,7 +60,7 @@ from .arith import saturate
 from .component import CheckedComponent
 from .pipeline import DelayLine, Pipeline
 from .sequencing import element_pass, offer_done, wait_cycles
-from .vmem import READ_LATENCY, ReadSignature, WriteSignature, check_vector_width
+from .vmem import READ_LATENCY, ReadSignature, WriteSignature, check_vector_width, check_vmem_words
 
 ACT = signed(fmt.ACT_BITS)
 SIGMOID_LIMIT = fmt.SIGMOID_RANGE << fmt.ACT_FRAC          # |x| at or beyond this: sigmoid = 1
@@ -117,10 +117,7 @@ class VectorUnit(CheckedComponent):
     @classmethod
     def check_parameters(cls, *, vmem_words, vector_width, **_) -> None:
         check_vector_width(vector_width)
-        if (not isinstance(vmem_words, int) or not 16 <= vmem_words <= isa.VMEM_WORDS
-                or vmem_words % vector_width):
-            raise ValueError(f"vmem_words must be in 16..{isa.VMEM_WORDS} and a multiple of vector_width "
-                             f"{vector_width}, got {vmem_words!r}")
+        check_vmem_words(vmem_words, vector_width)
 
     def __init__(self, *, vmem_words: int, vector_width: int = 1):
         self.vmem_words, self.vector_width = vmem_words, vector_width

@@ -33,6 +33,13 @@ def check_vector_width(vector_width) -> None:
         raise ValueError(f"vector_width must be a power of two in 1..{isa.VECTOR_ALIGN}, got {vector_width!r}")
 
 
+def check_vmem_words(vmem_words, vector_width: int) -> None:
+    """A VMEM depth: 16..isa.VMEM_WORDS words, whole rows of vector_width."""
+    if not isinstance(vmem_words, int) or not 16 <= vmem_words <= isa.VMEM_WORDS or vmem_words % vector_width:
+        raise ValueError(f"vmem_words must be in 16..{isa.VMEM_WORDS} and a multiple of vector_width "
+                         f"{vector_width}, got {vmem_words!r}")
+
+
 def row_layout(vector_width: int) -> data.ArrayLayout:
     """One VMEM row: `vector_width` signed 32-bit ACT words, lane 0 at the lowest word address."""
     return data.ArrayLayout(ACT, vector_width)
