@@ -35,7 +35,7 @@ from .matvec_unit import MatVecUnit
 from .norm_unit import NormUnit
 from .ternary_engine import pipeline_depth as engine_pipeline_depth
 from .vector_unit import VectorUnit
-from .vmem import ACT, READ_LATENCY, Vmem
+from .vmem import ACT, READ_LATENCY, Vmem, word_read, word_write
 
 
 COUNTER_BITS = 48
@@ -258,34 +258,28 @@ class Accelerator(CheckedComponent):
         """The VMEM's ports, each a mux over its clients by their enables (the host's while no program
         runs). Returns the cycles' conflicts: two clients driving one port."""
         vmem, vector, norm, mover, matvec = self.vmem, self.vector, self.norm, self.mover, self.matvec
-        lane_bits = (self.vector_width - 1).bit_length()
         x, y, z = vmem.read
         # Port X: the vector unit's x, the norm unit, the data mover (SENDV); the host's address when none
         # reads (its reads change nothing, so they are not counted as conflicts).
         x_clients = [(vector.read_x.en, vector.read_x.addr), (norm.read_x.en, norm.read_x.addr),
                      (mover.read_x.en, mover.read_x.addr)]
-        address = self.vmem_read.addr >> lane_bits
-        for enable, client_address in reversed(x_clients):
-            address = Mux(enable, client_address, address)
-        m.d.comb += [x.addr.eq(address), x.en.eq(1)]
+        word_read(m, x, self.vmem_read, self.vector_width)         # the host's address, when no unit reads
+        for enable, client_address in reversed(x_clients):      # the first listed wins (never two: counted)
+            with m.If(enable):
+                m.d.comb += x.addr.eq(client_address)
+        m.d.comb += x.en.eq(1)
         for port, client in [(y, vector.read_y), (z, vector.read_z)]:
             m.d.comb += [port.addr.eq(client.addr), port.en.eq(client.en)]
         for client in (vector.read_x, norm.read_x, mover.read_x):
             m.d.comb += client.data.eq(x.data)
         m.d.comb += [vector.read_y.data.eq(y.data), vector.read_z.data.eq(z.data)]
-        lanes = [Signal(max(1, lane_bits), name=f"host_lane{k}") for k in range(READ_LATENCY)]
-        m.d.sync += lanes[0].eq(self.vmem_read.addr[:lane_bits] if lane_bits else 0)
-        m.d.sync += [later.eq(earlier) for earlier, later in zip(lanes, lanes[1:])]
-        m.d.comb += self.vmem_read.data.eq(x.data[lanes[-1]] if lane_bits else x.data[0])
 
         # The write port: the unit writing, or the host's word. Registered on the way in: the units' result
         # arithmetic and this mux stay off the block RAM's setup path (a write lands a cycle later; the next
         # instruction's reads come several cycles after).
         writers = [vector.write, norm.write, matvec.write, mover.write]
         host = self.vmem_write
-        row, value, enables = host.addr >> lane_bits, Signal.like(vmem.write.data), Signal.like(vmem.write.en)
-        m.d.comb += [value[lane].eq(host.data) for lane in range(self.vector_width)]
-        m.d.comb += enables.eq(Mux(host.en, 1 << (host.addr[:lane_bits] if lane_bits else 0), 0))
+        row, value, enables = word_write(m, host, self.vector_width)
         for writer in writers:
             writing = writer.en.any()
             row, value, enables = Mux(writing, writer.addr, row), Mux(writing, writer.data, value), \

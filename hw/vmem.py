@@ -15,7 +15,7 @@ same cycle. A client presents `addr` with `en` and finds the row on `data` READ_
 
 from __future__ import annotations
 
-from amaranth import Module, Signal, signed
+from amaranth import Module, Mux, Signal, signed
 from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -71,6 +71,32 @@ def lane_enables(m, *, count, vector_width: int, name: str) -> Signal:
     for lane in range(vector_width):
         m.d.comb += enables[lane].eq(lane < count)
     return enables
+
+
+def word_write(m, word, vector_width: int):
+    """A word-addressed write (a memory.WritePort signature: addr, data, en) as a row write: (row, data
+    with the word in every lane, the lane enables of that word alone)."""
+    lane_bits = (vector_width - 1).bit_length()
+    data_ = Signal(row_layout(vector_width), name="word_write_data")
+    enables = Signal(vector_width, name="word_write_lanes")
+    m.d.comb += [data_[lane].eq(word.data) for lane in range(vector_width)]
+    m.d.comb += enables.eq(Mux(word.en, 1 << (word.addr[:lane_bits] if lane_bits else 0), 0))
+    return word.addr >> lane_bits, data_, enables
+
+
+def word_read(m, port, word, vector_width: int) -> None:
+    """Serve a word-addressed read (a memory.ReadPort signature: addr in, data out READ_LATENCY cycles
+    later) from a row read port `port` (driven here: addr; the caller decides en): the word's lane is
+    delayed alongside the row."""
+    from .pipeline import DelayLine
+
+    lane_bits = (vector_width - 1).bit_length()
+    m.d.comb += port.addr.eq(word.addr >> lane_bits)
+    if lane_bits:
+        lane = DelayLine(m, word.addr[:lane_bits], "word_read_lane").at(READ_LATENCY)
+        m.d.comb += word.data.eq(port.data[lane])
+    else:
+        m.d.comb += word.data.eq(port.data[0])
 
 
 class Vmem(wiring.Component):

@@ -4,13 +4,12 @@
 idle); `fill` / `read_all` are the cocotb side, through the `<prefix>write__*` / `<prefix>read__*` ports.
 """
 
-from amaranth import Mux, Signal
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import Out
 from cocotb.triggers import FallingEdge, ReadOnly
 import numpy as np
 
-from hw.vmem import ACT, READ_LATENCY, Vmem
+from hw.vmem import ACT, READ_LATENCY, Vmem, word_read, word_write
 
 
 def host_ports(vmem_words: int, prefix: str = "host_") -> dict:
@@ -25,20 +24,15 @@ def add_vmem(m, *, vmem_words: int, vector_width: int, unit_reads, unit_write, h
     m.submodules.vmem = vmem = Vmem(words=vmem_words, vector_width=vector_width, read_ports=len(unit_reads) + 1)
     for port, client in zip(vmem.read, unit_reads):
         wiring.connect(m, client, port)
-    lane_bits = (vector_width - 1).bit_length()
-    host_row, host_lane = host_write.addr >> lane_bits, host_write.addr[:lane_bits] if lane_bits else 0
+    row, data, enables = word_write(m, host_write, vector_width)
     with m.If(host_write.en):
-        m.d.comb += [vmem.write.addr.eq(host_row), vmem.write.en.eq(1 << host_lane)]
-        m.d.comb += [vmem.write.data[lane].eq(host_write.data) for lane in range(vector_width)]
+        m.d.comb += [vmem.write.addr.eq(row), vmem.write.data.eq(data), vmem.write.en.eq(enables)]
     with m.Else():
         m.d.comb += [vmem.write.addr.eq(unit_write.addr), vmem.write.data.eq(unit_write.data),
                      vmem.write.en.eq(unit_write.en)]
     host = vmem.read[len(unit_reads)]
-    lanes = [Signal(max(1, lane_bits), name=f"host_read_lane{k}") for k in range(READ_LATENCY)]
-    m.d.comb += [host.addr.eq(host_read.addr >> lane_bits), host.en.eq(1)]
-    m.d.sync += lanes[0].eq(host_read.addr[:lane_bits] if lane_bits else 0)
-    m.d.sync += [later.eq(earlier) for earlier, later in zip(lanes, lanes[1:])]
-    m.d.comb += host_read.data.eq(host.data[lanes[-1]] if vector_width > 1 else host.data[0])
+    m.d.comb += host.en.eq(1)
+    word_read(m, host, host_read, vector_width)
     return vmem
 
 
