@@ -22,7 +22,8 @@ from bench.engine_synth import fmax_mhz, place_and_route_ecp5  # noqa: E402
 from hw.lfsr_harness import harness_verilog  # noqa: E402
 
 
-def place_and_route(unit, work: Path, seed: int = 1) -> tuple[float | None, str]:
+def place_and_route(unit, work: Path, seed: int = 1) -> tuple[float | None, str, str]:
+    """Fmax (MHz), the critical path's design names in order, and nextpnr's whole printout of that path."""
     report, log = place_and_route_ecp5(harness_verilog(unit, reset=True), work, seed=seed, freq_mhz=100)
     start = log.rfind("(posedge -> posedge)")
     path = log[start:log.find("\n\n", start)] if start >= 0 else ""
@@ -34,7 +35,7 @@ def place_and_route(unit, work: Path, seed: int = 1) -> tuple[float | None, str]
         if not names or names[-1] != short:
             names.append(short)
     where = " -> ".join(names) if names else "?"
-    return fmax_mhz(report), where
+    return fmax_mhz(report), where, path
 
 
 def main() -> int:
@@ -42,6 +43,7 @@ def main() -> int:
     parser.add_argument("--units", nargs="+", default=["controller", "vector", "norm", "matvec", "mover",
                                                        "image_check", "beat_reader", "link", "sdram"])
     parser.add_argument("--model", default="stdlib-256")
+    parser.add_argument("--paths", action="store_true", help="print nextpnr's whole critical path of each unit")
     args = parser.parse_args()
     from assembler.compiler import compile_model
     from bitstreams.flow import make_top
@@ -63,9 +65,11 @@ def main() -> int:
         acc = top.device.accelerator
         unit = {"link": top.device.link, "sdram": top.memory, "accelerator": acc}.get(name) or getattr(acc, name)
         with tempfile.TemporaryDirectory() as tmp:
-            fmax, where = place_and_route(unit, Path(tmp))
+            fmax, where, path = place_and_route(unit, Path(tmp))
         print(f"{name:12s} Fmax {fmax} MHz (measured, nextpnr-ecp5 alone in an LFSR harness); critical path {where}",
               flush=True)
+        if args.paths:
+            print(path, flush=True)
     return 0
 
 
