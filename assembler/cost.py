@@ -24,6 +24,8 @@ class CostModel:
     lanes: trits the ternary engine consumes per cycle (hw.ternary_engine.TernaryMatVec LANES).
     bytes_per_cycle: sustained external-memory bandwidth in bytes per clock (refresh included).
     memory_latency: cycles from a burst request to its first byte (paid once per stream started).
+    read_latency: cycles from a unit's image read command to its first burst request (the image reader's
+    command registers, hw.image_reader.ImageReader.COMMAND_STAGES), paid with memory_latency.
     issue_cycles: fetch, decode, prepare and execute of every instruction (scalar and control instructions: all).
     engine_latency: cycles from the last weight beat to MATVEC's done (engine pipeline, rescale, handshakes).
     vector_lanes: V, elements the vector, norm and data-mover units process per cycle.
@@ -41,6 +43,7 @@ class CostModel:
     lanes: int = 64
     bytes_per_cycle: float = 4.0
     memory_latency: int = 20
+    read_latency: int = 0
     issue_cycles: int = 4
     engine_latency: int = 16
     vector_lanes: int = 1
@@ -88,7 +91,7 @@ class CostModel:
     def first_byte(self, wait: float = 0) -> int:
         """Cycles from an image read's request to its first byte, behind `wait` cycles of beats already
         asked for (they arrive first, and the request's own latency runs meanwhile)."""
-        return max(self.memory_latency, math.ceil(wait))
+        return max(self.read_latency + self.memory_latency, math.ceil(wait))
 
     def sendv(self, length: int) -> int:
         """SENDV with the host always ready: a word a cycle, and each row's read."""
@@ -100,7 +103,7 @@ class CostModel:
 
     def matvec(self, rows: int, cols: int, nbytes: int) -> int:
         """A MATVEC reading its own matrix: the slower of engine and memory, after the first byte's latency."""
-        return self.issue_cycles + self.memory_latency + max(self.compute(rows, cols), self.transfer(nbytes)) \
+        return self.issue_cycles + self.first_byte() + max(self.compute(rows, cols), self.transfer(nbytes)) \
             + self.engine_latency
 
 
@@ -124,7 +127,7 @@ class PrefetchStream:
 
     def push(self, nbytes: int) -> None:
         idle = all(entry.fetched >= entry.nbytes for entry in self.queue)
-        self.queue.append(_Prefetch(nbytes, delay=self.cost.memory_latency if idle else 0))
+        self.queue.append(_Prefetch(nbytes, delay=self.cost.first_byte() if idle else 0))
 
     def backlog(self) -> float:
         """Cycles an image read asked now waits behind the stream's requests already out (none when the

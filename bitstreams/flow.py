@@ -40,7 +40,7 @@ def make_top(board: Board, config, *, trit_format, program_instructions: int, vm
     from hw.spram import SPRAMMemory
 
     if board.memory == "sdram":
-        memory, kind = SDRAMController(clock_hz=board.clock_hz), MemoryKind.SDR_SDRAM
+        memory, kind = SDRAMController(clock_hz=board.memory_hz), MemoryKind.SDR_SDRAM
         size = memory.geometry.size_bytes
     else:
         memory, kind = SPRAMMemory(primitive=True), MemoryKind.SPRAM     # the UP5K's four SB_SPRAM256KA blocks
@@ -48,7 +48,8 @@ def make_top(board: Board, config, *, trit_format, program_instructions: int, vm
     accelerator = Accelerator.for_model(config, program_instructions=program_instructions, vmem_words=vmem_words,
                                         lanes=lanes or board.lanes, trit_format=trit_format, mem_bytes=2)
     device = Device(accelerator, memory_bytes=size, memory_kind=kind)
-    return BoardTop(device, memory=memory, clock_hz=board.clock_hz, baud=board.baud, pll=board.pll)
+    return BoardTop(device, memory=memory, clock_hz=board.clock_hz, baud=board.baud, pll=board.pll,
+                    memory_clock_hz=board.memory_clock_hz)
 
 
 def tool_versions() -> dict[str, str]:
@@ -160,7 +161,7 @@ def make_report(board: Board, build_dir: Path, *, parameters: dict, seconds: flo
         "board": board.name, "description": board.description, "family": board.family,
         "parameters": {**parameters, "clock_mhz": max(constraint) if constraint else None,
                        # the board's memory and link are part of the whole device only
-                       **({"memory": board.memory, "baud": board.baud}
+                       **({"memory": board.memory, "baud": board.baud, "memory_clock_mhz": board.memory_hz / 1e6}
                           if parameters.get("design", "device") == "device" else {})},
         "fmax": placed["fmax"],
         "fmax_mhz": min(achieved) if achieved else None,

@@ -115,7 +115,7 @@ class Target:
     dram_background: str
     dram_channels: int = 1
     io_pins: int = 0                  # external memory data pins toggling at the data rate (on-board DRAM)
-    peak_bytes_per_clock: float = 0   # > 0: the memory runs on the accelerator clock (peak = this x clock)
+    peak_bytes_per_clock: float = 0   # > 0: peak = this x the build's memory clock (the accelerator's if none)
     vector_width: int = 1             # V of the vector, norm and data-mover units (hw.vmem)
     prefetch_bytes: int = 4096        # the buffer PREFETCHed matrices stream into (hw.accelerator)
     mem_bytes: int = 64               # the memory port's beat
@@ -222,8 +222,10 @@ def project(config, target: Target, trit_format, *, report: dict | None = None,
         clock, clock_tag, clock_note = target.clock_mhz * 1e6, "projected", target.clock_source
     if bandwidth_gb_s is not None:
         peak = bandwidth_gb_s * 1e9
-    elif target.peak_bytes_per_clock:
-        peak = target.peak_bytes_per_clock * clock
+    elif target.peak_bytes_per_clock:             # on the build's memory clock (its own, or the accelerator's)
+        peak = target.peak_bytes_per_clock * (report["parameters"].get("memory_clock_mhz") * 1e6
+                                              if clock_mhz is None and report["parameters"].get("memory_clock_mhz")
+                                              else clock)
     else:
         peak = target.peak_gb_s * 1e9
     bandwidth = peak * target.efficiency

@@ -11,7 +11,8 @@ import importlib
 class Board:
     """name: the --board value; platform: "module:Class" of the amaranth-boards platform;
     family: "ecp5" or "ice40"; memory: "sdram" (external, hw/sdram.py) or "spram" (on chip, hw/spram.py);
-    clock_hz: the clock the build is constrained to (made by the PLL when `pll`); lanes: ternary lanes of the
+    clock_hz: the clock the build is constrained to (made by the PLL when `pll`); memory_clock_hz: the SDRAM
+    controller's own clock (the PLL's second output, hw/memory_crossing.py; None: clock_hz); lanes: ternary lanes of the
     engine; baud: the UART's rate; capacity: the part's count of each Yosys cell type that is a scarce site
     (checked after synthesis); synth_opts / nextpnr_opts: extra tool options."""
     name: str
@@ -26,6 +27,12 @@ class Board:
     capacity: dict[str, int]
     synth_opts: str = ""
     nextpnr_opts: str = ""
+    memory_clock_hz: float | None = None
+
+    @property
+    def memory_hz(self) -> float:
+        """The external memory's clock."""
+        return self.memory_clock_hz or self.clock_hz
 
     def platform_class(self):
         module, name = self.platform.split(":")
@@ -40,13 +47,13 @@ class Board:
 
 
 BOARDS = {board.name: board for board in [
-    # 37.5 MHz (25 MHz x 3 / 2), the clock the whole device closes timing at today: its critical path is a
-    # VMEM block RAM's unregistered output into a unit's arithmetic (39.4 MHz at a 40 MHz constraint); the
-    # units alone reach ~50-124 MHz (bench/unit_timing.py), the SDRAM side ~60 MHz (hw/sdram.py). The SDRAM
-    # gives 2 bytes a clock: 2 x 4 (2-bit) or 2 x 5 (base-3) trits, which 16 lanes consume with room to spare.
+    # 75 MHz (25 MHz x 3) for the accelerator, 50 MHz (the PLL's second output) for the SDRAM controller, whose
+    # chip samples on the inverted clock (~60 MHz at most, hw/sdram.py), across hw/memory_crossing.py. The
+    # SDRAM gives 2 bytes a memory clock, 1.33 a core clock: 2 x 4 (2-bit) or 2 x 5 (base-3) trits a memory
+    # clock, which 16 lanes consume with room to spare.
     Board(name="ulx3s-85f", description="ULX3S, Lattice ECP5 LFE5U-85F-6BG381, 32 MB SDR SDRAM (16-bit), FTDI USB-serial",
-          platform="amaranth_boards.ulx3s:ULX3S_85F_Platform", family="ecp5", memory="sdram", clock_hz=37.5e6,
-          pll=True, lanes=16, baud=1_000_000,
+          platform="amaranth_boards.ulx3s:ULX3S_85F_Platform", family="ecp5", memory="sdram", clock_hz=75e6,
+          memory_clock_hz=50e6, pll=True, lanes=16, baud=1_000_000,
           # DS1044: 83,640 LUT4s and flip-flops, 208 DP16KD, 156 18x18 multipliers (a CCU2C is two LUT4s).
           capacity={"LUT4": 83640, "TRELLIS_FF": 83640, "DP16KD": 208, "MULT18X18D": 156},
           # router1 ends in a ripup loop on this design (congestion around the VMEM replicas); router2 does not.

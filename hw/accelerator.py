@@ -39,10 +39,14 @@ from .vmem import ACT, READ_LATENCY, Vmem, word_read, word_write
 
 
 COUNTER_BITS = 48
-# MATVEC's cycles after the engine's pipeline has emptied: aligner, result FIFO, the two rescale stages,
-# the done handshake and the controller's dispatch (measured in cocotb; see CostModel.engine_latency).
-ENGINE_DONE_CYCLES = 10
+# MATVEC's cycles after the engine's pipeline has emptied: aligner, result FIFO, the done handshake and the
+# controller's dispatch (9, measured in cocotb; see CostModel.engine_latency), and the rescale's registers.
+ENGINE_DONE_CYCLES = 9 + MatVecUnit.RESULT_STAGES
 
+
+# VLOAD / EMBED beyond the image stream and the write registers: the request and the done handshakes
+# (measured in cocotb; see CostModel.mover_latency).
+MOVER_CYCLES = 6
 
 # Cycles a unit's instruction spends beyond its own command-to-done span: the dispatch and the done
 # handshake (hw.sequencing.dispatch).
@@ -301,6 +305,7 @@ def cost_model_for(*, lanes: int, vector_width: int, prefetch_bytes: int, mem_by
     vector = VectorUnit(vmem_words=max(64, vector_width), vector_width=vector_width)
     norm = NormUnit(vmem_words=max(64, vector_width), max_length=1, vector_width=vector_width)
     return CostModel(lanes=lanes, bytes_per_cycle=bytes_per_cycle, memory_latency=memory_latency,
+                     read_latency=ImageReader.COMMAND_STAGES, mover_latency=MOVER_CYCLES + DataMover.WRITE_STAGES,
                      engine_latency=engine_pipeline_depth(lanes) + ENGINE_DONE_CYCLES, vector_lanes=vector_width,
                      # the controller's dispatch and done handshakes around each unit's own span
                      vector_latency=vector.latency + DISPATCH_CYCLES, pass_gap=vector.peak_latency + 1,

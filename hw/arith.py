@@ -73,36 +73,47 @@ def block_shift(m: Module, max_abs, name: str, bits: int = fmt.MANT_BITS):
 
 
 # Registers of sf_normalize_registered: its (combinational) result follows its inputs this many cycles later.
-SF_NORMALIZE_STAGES = 1
+SF_NORMALIZE_STAGES = 3
 
 
 def sf_normalize_registered(m: Module, value, exponent, name: str):
     """golden.fixedpoint.sf_normalize of an unsigned value * 2**exponent -> (mantissa, exponent) signals,
-    in two steps for timing: the leading one is found and registered with the value and the exponent, then
-    the value is rounded; the result follows its inputs SF_NORMALIZE_STAGES (one) cycle later."""
-    value_r = Signal.like(value, name=f"{name}_value")
-    exponent_r = Signal(Value.cast(exponent).shape(), name=f"{name}_exponent")
-    length_r = Signal(range(len(value) + 1), name=f"{name}_length_r")
-    m.d.sync += [value_r.eq(value), exponent_r.eq(exponent), length_r.eq(bit_length(m, value, f"{name}_length"))]
-    return _sf_normalize(m, value_r, exponent_r, length_r, name)
+    in SF_NORMALIZE_STAGES registered steps so that no step holds more than one wide operation: (1) the
+    leading one, (2) the shift amounts from it, (3) the shifts and the rounding bit; the result is the
+    rounding increment and its carry, combinational from the third step's registers.
 
-
-def _sf_normalize(m: Module, value, exponent, length, name: str):
-    drop = Signal(range(len(value) + 1), name=f"{name}_drop")
-    m.d.comb += drop.eq(Mux(length > fmt.SFLOAT_MANT_BITS, length - fmt.SFLOAT_MANT_BITS, 0))
-    lift = Signal(range(fmt.SFLOAT_MANT_BITS + 1), name=f"{name}_lift")
-    m.d.comb += lift.eq(Mux(length < fmt.SFLOAT_MANT_BITS, fmt.SFLOAT_MANT_BITS - length, 0))
-    rounded = Signal(unsigned(len(value) + 1), name=f"{name}_rounded")
-    with m.If(drop > 0):
-        m.d.comb += rounded.eq((value + ((Const(1, 1) << drop) >> 1)) >> drop)
-    with m.Else():
-        m.d.comb += rounded.eq(value)
-    carry = rounded[fmt.SFLOAT_MANT_BITS]
-    mantissa = Signal(fmt.SFLOAT_MANT_BITS, name=f"{name}_m")
+    Rounding half away from zero by `drop` bits is (value >> drop) + bit drop - 1 of value: a value is
+    non-negative, so the discarded part reaches one half exactly when that bit is set."""
+    width, mant = len(value), fmt.SFLOAT_MANT_BITS
+    exponent_shape = Value.cast(exponent).shape()
+    # (1) the leading one
+    value_1 = Signal.like(value, name=f"{name}_value")
+    exponent_1 = Signal(exponent_shape, name=f"{name}_exponent")
+    length_1 = Signal(range(width + 1), name=f"{name}_length_r")
+    m.d.sync += [value_1.eq(value), exponent_1.eq(exponent), length_1.eq(bit_length(m, value, f"{name}_length"))]
+    # (2) how far to shift: right by `drop` (value longer than the mantissa) or left by `lift`
+    value_2 = Signal.like(value, name=f"{name}_value_2")
+    exponent_2 = Signal(exponent_shape, name=f"{name}_exponent_2")
+    drop_2 = Signal(range(width + 1), name=f"{name}_drop")
+    lift_2 = Signal(range(mant + 1), name=f"{name}_lift")
+    m.d.sync += [value_2.eq(value_1), exponent_2.eq(exponent_1),
+                 drop_2.eq(Mux(length_1 > mant, length_1 - mant, 0)),
+                 lift_2.eq(Mux(length_1 < mant, mant - length_1, 0))]
+    # (3) the shifted value and its rounding bit; values shorter than the mantissa shift left, exactly
+    kept_3 = Signal(mant, name=f"{name}_kept")
+    round_up_3 = Signal(name=f"{name}_round_up")
+    zero_3 = Signal(name=f"{name}_zero")
+    exponent_3 = Signal(signed(fmt.SFLOAT_EXP_BITS + 2), name=f"{name}_exponent_3")
+    m.d.sync += [kept_3.eq(Mux(lift_2 > 0, value_2 << lift_2, value_2 >> drop_2)),
+                 round_up_3.eq(((value_2 << 1) >> drop_2)[0]),      # bit drop - 1; none when drop is 0
+                 zero_3.eq(value_2 == 0), exponent_3.eq(exponent_2 + drop_2 - lift_2)]
+    rounded = Signal(mant + 1, name=f"{name}_rounded")
+    m.d.comb += rounded.eq(kept_3 + round_up_3)
+    carry = rounded[mant]                           # rounding carried into a new bit: 2**mant
+    mantissa = Signal(mant, name=f"{name}_m")
     out_exponent = Signal(signed(fmt.SFLOAT_EXP_BITS), name=f"{name}_e")
-    # Values shorter than the mantissa keep their exponent (golden: shift <= 0 is an exact left shift).
-    m.d.comb += [mantissa.eq(Mux(carry, rounded >> 1, Mux(lift > 0, value << lift, rounded))),
-                 out_exponent.eq(Mux(value == 0, 0, exponent + drop + carry - lift))]
+    m.d.comb += [mantissa.eq(Mux(carry, rounded >> 1, rounded)),
+                 out_exponent.eq(Mux(zero_3, 0, exponent_3 + carry))]
     return mantissa, out_exponent
 
 

@@ -1,9 +1,10 @@
 """Board tops: the Device with a clock, a UART and a memory, on real pins.
 
-    board clock ─► PLL (ECP5) ─► sync domain, reset held until lock
+    board clock ─► PLL (ECP5) ─► sync domain (CLKOP) and memory domain (CLKOS), resets held until lock
     uart.rx ─► UART ─► Device ─► UART ─► uart.tx
                Device.mem_req/mem_resp/mem_write ─► memory backend:
-                   "sdram": SDRAMController ─► SDRAM pins (clock = inverted sync clock, via a DDR output)
+                   "sdram": [MemoryClockCrossing ─►] SDRAMController ─► SDRAM pins (the chip's clock: the
+                            controller's inverted, via a DDR output)
                    "spram": on-chip SPRAM (iCE40 UltraPlus), the image held on the FPGA
 
 `BoardTop` is elaborated by an Amaranth platform (bitstreams/targets.py names the boards and builds).
@@ -20,6 +21,7 @@ from amaranth.lib.cdc import ResetSynchronizer
 
 from .device import Device
 from .lfsr_harness import LfsrHarness
+from .memory_crossing import MemoryClockCrossing
 from .sdram import SDRAMController
 from .spram import SPRAMMemory
 from .uart import UART
@@ -28,18 +30,25 @@ from .uart import UART
 @dataclasses.dataclass(frozen=True)
 class EcpPll:
     """EHXPLLL dividers for CLKOP = CLKI * CLKFB_DIV / CLKI_DIV, the VCO = CLKOP * CLKOP_DIV in 400..800 MHz
-    and the phase detector input CLKI / CLKI_DIV >= 3.125 MHz (Lattice TN1263, ECP5 sysCLOCK PLL)."""
+    and the phase detector input CLKI / CLKI_DIV >= 3.125 MHz (Lattice TN1263, ECP5 sysCLOCK PLL); an
+    optional second output CLKOS = VCO / CLKOS_DIV (clkos_div 0: none)."""
     clki_div: int
     clkfb_div: int
     clkop_div: int
     input_hz: float
+    clkos_div: int = 0
 
     @property
     def output_hz(self) -> float:
         return self.input_hz * self.clkfb_div / self.clki_div
 
+    @property
+    def secondary_hz(self) -> float | None:
+        return self.output_hz * self.clkop_div / self.clkos_div if self.clkos_div else None
+
     @classmethod
-    def closest(cls, input_hz: float, output_hz: float) -> "EcpPll":
+    def closest(cls, input_hz: float, output_hz: float, secondary_hz: float | None = None) -> "EcpPll":
+        """The setting whose outputs are nearest (CLKOP first, then CLKOS), each within 2 %."""
         best = None
         for clki_div in range(1, 129):
             if input_hz / clki_div < 3.125e6:
@@ -47,29 +56,46 @@ class EcpPll:
             for clkfb_div in range(1, 81):
                 out = input_hz * clkfb_div / clki_div
                 for clkop_div in range(1, 129):
-                    if 400e6 <= out * clkop_div <= 800e6:
-                        error = abs(out - output_hz)
-                        if best is None or error < best[0] - 1:
-                            best = (error, cls(clki_div, clkfb_div, clkop_div, input_hz))
-                        break
-        if best is None or best[0] > 0.02 * output_hz:
-            raise ValueError(f"no ECP5 PLL setting makes {output_hz / 1e6} MHz from {input_hz / 1e6} MHz")
+                    vco = out * clkop_div
+                    if not 400e6 <= vco <= 800e6:
+                        continue
+                    clkos_div = min(128, max(1, round(vco / secondary_hz))) if secondary_hz else 0
+                    error = (round(abs(out - output_hz)), abs(vco / clkos_div - secondary_hz) if clkos_div else 0)
+                    if best is None or error < best[0]:
+                        best = (error, cls(clki_div, clkfb_div, clkop_div, input_hz, clkos_div))
+                    if not secondary_hz:
+                        break                        # the lowest VCO in range: CLKOP alone does not care
+        if best is None or best[0][0] > 0.02 * output_hz or (secondary_hz and best[0][1] > 0.02 * secondary_hz):
+            wanted = f"{output_hz / 1e6} MHz" + (f" and {secondary_hz / 1e6} MHz" if secondary_hz else "")
+            raise ValueError(f"no ECP5 PLL setting makes {wanted} from {input_hz / 1e6} MHz")
         return best[1]
 
 
 class BoardTop(Elaboratable):
     """Parameters
-    device: the hw.device.Device to place; memory: "sdram" (a SDRAMController, built for clock_hz) or
-    "spram" (iCE40 UltraPlus SPRAM); clock_hz: the sync clock; baud: the UART's bit rate;
-    pll: use the ECP5 PLL to make clock_hz from the board clock (else the board clock is the sync clock).
+    device: the hw.device.Device to place; memory: "sdram" (a SDRAMController, built for memory_clock_hz)
+    or "spram" (iCE40 UltraPlus SPRAM); clock_hz: the sync clock; baud: the UART's bit rate;
+    pll: use the ECP5 PLL to make clock_hz from the board clock (else the board clock is the sync clock);
+    memory_clock_hz: the SDRAM controller's own clock, the PLL's second output, across
+    hw.memory_crossing (None: the controller runs on the sync clock).
     """
 
     def __init__(self, device: Device, *, memory: SDRAMController | SPRAMMemory, clock_hz: float, baud: int,
-                 pll: bool):
+                 pll: bool, memory_clock_hz: float | None = None):
         divisor = round(clock_hz / baud)
         if abs(clock_hz / divisor - baud) > 0.02 * baud:
             raise ValueError(f"{baud} baud is not within 2 % of {clock_hz / 1e6} MHz / an integer")
+        if memory_clock_hz is not None:
+            if not (pll and isinstance(memory, SDRAMController)):
+                raise ValueError("a memory clock of its own needs the PLL and an SDRAM controller")
+            if memory_clock_hz > clock_hz:
+                # the response FIFO is drained a beat per sync cycle (hw/memory_crossing.py)
+                raise ValueError(f"memory_clock_hz {memory_clock_hz / 1e6} MHz must not exceed the sync clock "
+                                 f"{clock_hz / 1e6} MHz")
+            if abs(memory.clock_hz - memory_clock_hz) > 1:
+                raise ValueError("the SDRAM controller must be built for memory_clock_hz")
         self.device, self.memory, self.clock_hz, self.pll = device, memory, clock_hz, pll
+        self.memory_clock_hz = memory_clock_hz
         self.uart = UART(divisor=divisor)
 
     def elaborate(self, platform):
@@ -78,8 +104,16 @@ class BoardTop(Elaboratable):
         board_clock = io.Buffer("i", platform.request(platform.default_clk, dir="-"))
         m.submodules.board_clock = board_clock
         if self.pll:
-            pll = EcpPll.closest(platform.default_clk_frequency, self.clock_hz)
+            pll = EcpPll.closest(platform.default_clk_frequency, self.clock_hz, self.memory_clock_hz)
             locked = Signal()
+            secondary = {}
+            if self.memory_clock_hz is not None:
+                m.domains.memory = memory_domain = ClockDomain("memory")
+                secondary = dict(p_CLKOS_DIV=pll.clkos_div, p_CLKOS_CPHASE=(pll.clkos_div - 1) // 2, p_CLKOS_FPHASE=0,
+                                 p_CLKOS_ENABLE="ENABLED", a_FREQUENCY_PIN_CLKOS=str(round(pll.secondary_hz / 1e6, 3)),
+                                 o_CLKOS=memory_domain.clk)
+                platform.add_clock_constraint(memory_domain.clk, pll.secondary_hz)
+                m.submodules.memory_reset = ResetSynchronizer(~locked, domain="memory")
             m.submodules.pll = Instance(
                 "EHXPLLL",
                 a_FREQUENCY_PIN_CLKI=str(round(pll.input_hz / 1e6, 3)),
@@ -90,7 +124,7 @@ class BoardTop(Elaboratable):
                 p_INTFB_WAKE="DISABLED", p_STDBY_ENABLE="DISABLED", p_DPHASE_SOURCE="DISABLED",
                 i_CLKI=board_clock.i, i_CLKFB=sync.clk, o_CLKOP=sync.clk, o_LOCK=locked,
                 i_RST=0, i_STDBY=0, i_PHASESEL0=0, i_PHASESEL1=0, i_PHASEDIR=1, i_PHASESTEP=1,
-                i_PHASELOADREG=1, i_PLLWAKESYNC=0, i_ENCLKOP=0)
+                i_PHASELOADREG=1, i_PLLWAKESYNC=0, i_ENCLKOP=0, **secondary)
             platform.add_clock_constraint(sync.clk, pll.output_hz)
             m.submodules.reset = ResetSynchronizer(~locked, domain="sync")
         else:
@@ -106,15 +140,18 @@ class BoardTop(Elaboratable):
         wiring.connect(m, uart.rx, device.rx)
         wiring.connect(m, device.tx, uart.tx)
 
-        m.submodules.memory = memory = self.memory
+        memory = self.memory
+        if self.memory_clock_hz is not None:
+            memory = MemoryClockCrossing(memory, domain="memory")
+        m.submodules.memory = memory
         wiring.connect(m, device.mem_write, memory.write)
         wiring.connect(m, memory.read_resp, device.mem_resp)
         # Requests field by field: the memory's beat address is narrower than the device's (its own size).
         m.d.comb += [memory.read_req.valid.eq(device.mem_req.valid), device.mem_req.ready.eq(memory.read_req.ready),
                      memory.read_req.payload.addr.eq(device.mem_req.payload.addr),
                      memory.read_req.payload.beats.eq(device.mem_req.payload.beats)]
-        if isinstance(memory, SDRAMController):
-            self._sdram_pins(m, platform, memory)
+        if isinstance(self.memory, SDRAMController):
+            self._sdram_pins(m, platform, memory, domain="sync" if self.memory_clock_hz is None else "memory")
 
         heartbeat = Signal(range(int(self.clock_hz) // 2))
         blink = Signal()
@@ -126,10 +163,11 @@ class BoardTop(Elaboratable):
         return m
 
     @staticmethod
-    def _sdram_pins(m, platform, sdram: SDRAMController):
+    def _sdram_pins(m, platform, sdram, *, domain: str):
+        """The SDRAM controller's (or its clock crossing's) pins; `domain` is the controller's clock."""
         pins = platform.request("sdram", 0, dir="-")
-        # The chip's clock is the sync clock inverted: it samples commands mid-cycle (hw/sdram.py).
-        m.submodules.sdram_clk = clk = io.DDRBuffer("o", pins.clk)
+        # The chip's clock is the controller's clock inverted: it samples commands mid-cycle (hw/sdram.py).
+        m.submodules.sdram_clk = clk = io.DDRBuffer("o", pins.clk, o_domain=domain)
         m.d.comb += [clk.o[0].eq(0), clk.o[1].eq(1)]
         # cs/we/ras/cas are active-low pins (PinsN): their buffers take the asserted level.
         levels = {"clk_en": sdram.cke, "cs": ~sdram.cs_n, "we": ~sdram.we_n, "ras": ~sdram.ras_n,

@@ -27,7 +27,8 @@ from golden import formats as fmt
 from .arith import ShiftControl, round_shift, saturate
 from .component import CheckedComponent
 from .image_reader import ADDRESS_BITS, ReadLayout
-from .sequencing import offer_done
+from .pipeline import Pipeline
+from .sequencing import offer_done, wait_cycles
 from .vmem import (READ_LATENCY, ReadSignature, WriteSignature, check_vector_width, check_vmem_words,
                    lane_enables)
 
@@ -61,6 +62,9 @@ class DataMover(CheckedComponent):
         check_vector_width(vector_width)
         check_vmem_words(vmem_words, vector_width)
 
+    # Registers between a row taken from the image reader and its VMEM write (see elaborate).
+    WRITE_STAGES = 2
+
     def __init__(self, *, vmem_words: int, vector_width: int = 1):
         self.vmem_words, self.vector_width = vmem_words, vector_width
         rows = vmem_words // vector_width
@@ -86,16 +90,27 @@ class DataMover(CheckedComponent):
         shift = ShiftControl(m, -(self.words.payload[:8].as_signed() + fmt.ACT_FRAC), width=fmt.EMBED_MANT_BITS,
                              max_left=fmt.ACT_BITS, name="embed_shift", load=exponent_arrives)
 
+        # Writes leave through WRITE_STAGES registers: (1) the row, its lanes and its words (VLOAD) or the
+        # half's mantissas (EMBED), (2) the rounding shift; the saturation then drives the write port. The
+        # image reader's data and the arithmetic thus never share a cycle with the VMEM write mux.
         row = Signal.like(self.write.addr)
         row_lanes = lane_enables(m, count=command.length - index, vector_width=lanes, name="row_lanes")
-        m.d.comb += [row.eq((command.d >> lane_bits) + (index >> lane_bits)), self.write.addr.eq(row),
-                     self.read_x.addr.eq(row)]
+        m.d.comb += [row.eq((command.d >> lane_bits) + (index >> lane_bits)), self.read_x.addr.eq(row)]
         words = data.View(data.ArrayLayout(signed(32), lanes), self.words.payload)
         mantissas = data.View(data.ArrayLayout(signed(fmt.EMBED_MANT_BITS), 2 * lanes), self.words.payload)
-        embedded = [saturate(round_shift(m, Mux(half, mantissas[lanes + k], mantissas[k]), shift, name=f"embedded{k}"),
-                             fmt.ACT_BITS) for k in range(lanes)]
+        write_enables = Signal(lanes)                    # set by LOAD / EMBED in the cycle a row is taken
+        writes = Pipeline(m, "write")
+        s = writes.register({"addr": row, "en": write_enables, "embed": command.opcode == MoveOp.EMBED,
+                             "values": [Mux(half, mantissas[lanes + k], mantissas[k]) for k in range(lanes)],
+                             "words": [words[k] for k in range(lanes)]})
+        s = writes.register({"addr": s["addr"], "en": s["en"], "embed": s["embed"], "words": s["words"],
+                             "embedded": [round_shift(m, s["values"][k], shift, name=f"embedded{k}") for k in range(lanes)]})
+        assert writes.depth == self.WRITE_STAGES
+        m.d.comb += [self.write.addr.eq(s["addr"]), self.write.en.eq(s["en"])]
+        m.d.comb += [self.write.data[k].eq(Mux(s["embed"], saturate(s["embedded"][k], fmt.ACT_BITS), s["words"][k]))
+                     for k in range(lanes)]
         sent_row = Signal.like(self.read_x.data)
-        wait = Signal(range(READ_LATENCY + 1))
+        wait = Signal(range(max(READ_LATENCY, self.WRITE_STAGES) + 1))
         last_row = index + lanes >= command.length
 
         with m.FSM():
@@ -112,12 +127,12 @@ class DataMover(CheckedComponent):
                             m.next = "SEND_ADDRESS"
             self._request(m, "READ_WORDS", command.src, command.length << 2, "LOAD")
             with m.State("LOAD"):                        # a word is a row
-                m.d.comb += [self.words.ready.eq(1), self.write.data.eq(words)]
+                m.d.comb += self.words.ready.eq(1)
                 with m.If(self.words.valid):
-                    m.d.comb += self.write.en.eq(row_lanes)
+                    m.d.comb += write_enables.eq(row_lanes)
                     m.d.sync += index.eq(index + lanes)
                     with m.If(last_row):
-                        m.next = "DONE"
+                        m.next = "WRITE_END"
             # EMBED asks for the exponent byte and the row back to back (the reader queues both).
             self._request(m, "READ_EXPONENT", command.exp_addr, 1, "READ_ROW")
             self._request(m, "READ_ROW", command.src, command.length << 1, "EXPONENT")
@@ -127,13 +142,14 @@ class DataMover(CheckedComponent):
                     m.next = "EMBED"
             with m.State("EMBED"):
                 # Two rows per image word: the word is taken after its upper half (or the vector's last row).
-                m.d.comb += [self.write.data[k].eq(value) for k, value in enumerate(embedded)]
                 m.d.comb += self.words.ready.eq(half | last_row)
                 with m.If(self.words.valid):
-                    m.d.comb += self.write.en.eq(row_lanes)
+                    m.d.comb += write_enables.eq(row_lanes)
                     m.d.sync += [index.eq(index + lanes), half.eq(~half)]
                     with m.If(last_row):
-                        m.next = "DONE"
+                        m.next = "WRITE_END"
+            # done once the last row is on the write port
+            wait_cycles(m, "WRITE_END", counter=wait, cycles=self.WRITE_STAGES, next_state="DONE")
             with m.State("SEND_ADDRESS"):                # the row's read; its words come READ_LATENCY cycles later
                 m.d.comb += self.read_x.en.eq(1)
                 m.next = "SEND_READ"

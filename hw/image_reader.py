@@ -65,6 +65,10 @@ class ImageReader(CheckedComponent):
     holds the others back meanwhile).
     """
 
+    # Cycles from a command taken to its first request: the command registered, its byte count registered,
+    # the bursts set up, the request's decision registered.
+    COMMAND_STAGES = 3
+
     @classmethod
     def check_parameters(cls, *, mem_bytes, out_bytes, burst_beats, fifo_beats, outstanding_beats, buffer_words, **_):
         if not isinstance(buffer_words, int) or buffer_words < 0:
@@ -104,50 +108,83 @@ class ImageReader(CheckedComponent):
         m = Module()
         mem_bytes, out_bytes = self.mem_bytes, self.out_bytes
 
-        # --- Requests: split each command into bursts; credits keep the FIFO from overflowing ----------
+        # --- Commands: registered, then their byte count (a multiply) registered: the requesters' muxes,
+        # the multiply and the burst arithmetic each get a cycle (see COMMAND_STAGES) -------------------------
         flush = self.flush
         beats = SyncFIFOBuffered(width=8 * mem_bytes, depth=self.fifo_beats)
         m.submodules.beats = ResetInserter(flush)(beats)
         job_layout = data.StructLayout({"read": ReadLayout(), "total": ADDRESS_BITS})  # total = length * rows
         jobs = SyncFIFOBuffered(width=job_layout.size, depth=2)                       # for the aligner
         m.submodules.jobs = ResetInserter(flush)(jobs)
+        held, held_valid = Signal(ReadLayout()), Signal()              # stage 1: the command
+        counted, counted_valid = Signal(job_layout), Signal()          # stage 2: ... and its bytes
         next_beat = Signal(ADDRESS_BITS - self.offset_bits)
         beats_left = Signal(ADDRESS_BITS + 1)
-        in_flight = Signal(range(self.fifo_beats + 1))      # beats requested, not yet read from the FIFO
-        nbytes = Signal(ADDRESS_BITS)
-        m.d.comb += [nbytes.eq(self.cmd.payload.length * self.cmd.payload.rows),
-                     self.cmd.ready.eq((beats_left == 0) & jobs.w_rdy & ~flush)]
+        launch = Signal()                                              # stage 2's command becomes bursts
+        m.d.comb += [self.cmd.ready.eq(~held_valid & ~flush),
+                     launch.eq(counted_valid & (beats_left == 0) & jobs.w_rdy & ~flush)]
         with m.If(self.cmd.valid & self.cmd.ready):
-            offset = self.cmd.payload.addr[:self.offset_bits] if self.offset_bits else Const(0, 1)
+            m.d.sync += [held.eq(self.cmd.payload), held_valid.eq(1)]
+        with m.If(held_valid & (~counted_valid | launch)):
+            m.d.sync += [counted.read.eq(held), counted.total.eq(held.length * held.rows), counted_valid.eq(1),
+                         held_valid.eq(0)]
+        with m.Elif(launch):
+            m.d.sync += counted_valid.eq(0)
+        with m.If(flush):
+            m.d.sync += [held_valid.eq(0), counted_valid.eq(0)]
+        nbytes = counted.total
+        with m.If(launch):
+            offset = counted.read.addr[:self.offset_bits] if self.offset_bits else Const(0, 1)
             total = (offset + nbytes + mem_bytes - 1) >> self.offset_bits
-            m.d.sync += [next_beat.eq(self.cmd.payload.addr >> self.offset_bits),
-                         beats_left.eq(Mux(nbytes == 0, 0, total))]                     # nothing to read
-        m.d.comb += [self.accepted.eq(Mux(self.cmd.valid & self.cmd.ready, nbytes, 0)),
-                     jobs.w_en.eq(self.cmd.valid & self.cmd.ready),
-                     jobs.w_data.eq(Cat(self.cmd.payload.as_value(), nbytes))]
+            m.d.sync += next_beat.eq(counted.read.addr >> self.offset_bits)
+        m.d.comb += [self.accepted.eq(Mux(launch, nbytes, 0)), jobs.w_en.eq(launch), jobs.w_data.eq(counted)]
+        m.d.comb += self.pending.eq(self.cmd.valid | held_valid | counted_valid | (beats_left != 0))
 
-        m.d.comb += self.pending.eq(self.cmd.valid | (beats_left != 0))
-        burst = Mux(beats_left > self.burst_beats, self.burst_beats, beats_left)
+        # --- Requests: each command split into bursts; credits keep the FIFO from overflowing. `valid` is a
+        # register (`ask`), decided a cycle ahead from the counts as they will be if no burst goes out now; a
+        # cycle that sends a burst (or launches a command) sends none the next, so the decision never waits
+        # on the handshake. A burst every other cycle still asks faster than memory answers (one beat a
+        # cycle, up to burst_beats a request).
+        in_flight = Signal(range(self.fifo_beats + 1))      # beats requested, not yet read from the FIFO
         unarrived = Signal(range(self.fifo_beats + 1))     # beats asked for, not yet arrived
-        room = Mux(self.fifo_beats - in_flight < self.outstanding_beats - unarrived,
-                   self.fifo_beats - in_flight, self.outstanding_beats - unarrived)
-        m.d.comb += [self.mem_req.valid.eq((beats_left != 0) & (room >= burst) & ~flush),
+        burst = Signal(range(self.burst_beats + 1))        # min(beats_left, burst_beats)
+        ask = Signal()
+        m.d.comb += [self.mem_req.valid.eq(ask & ~flush),
                      self.mem_req.payload.addr.eq(next_beat), self.mem_req.payload.beats.eq(burst)]
+        asked = self.mem_req.valid & self.mem_req.ready
         requested = Signal.like(in_flight)
-        with m.If(self.mem_req.valid & self.mem_req.ready):
-            m.d.sync += [next_beat.eq(next_beat + burst), beats_left.eq(beats_left - burst)]
-            m.d.comb += requested.eq(burst)
+        beats_left_next = Signal.like(beats_left)
+        m.d.comb += beats_left_next.eq(beats_left)
+        with m.If(asked):
+            m.d.sync += next_beat.eq(next_beat + burst)
+            m.d.comb += [requested.eq(burst), beats_left_next.eq(beats_left - burst)]
+        with m.If(launch):
+            m.d.comb += beats_left_next.eq(Mux(nbytes == 0, 0, total))                # nothing to read
+        with m.If(flush):
+            m.d.comb += beats_left_next.eq(0)
+        m.d.sync += [beats_left.eq(beats_left_next),
+                     burst.eq(Mux(beats_left_next > self.burst_beats, self.burst_beats, beats_left_next))]
         stale = Signal(range(self.fifo_beats + 1))         # ... of which a flush dropped the command
         arrival = self.mem_resp.valid
         dropped = arrival & (stale != 0)
         m.d.comb += [beats.w_data.eq(self.mem_resp.payload), beats.w_en.eq(arrival & ~dropped),
                      self.mem_resp.ready.eq(1)]
-        m.d.sync += unarrived.eq(unarrived + requested - arrival)
+        # A beat leaving the FIFO frees its credit a cycle later: the aligner's decision to take it stays off
+        # the credit arithmetic's path (conservative: the room is one beat smaller for that cycle).
+        freed = Signal()
+        m.d.sync += freed.eq(beats.r_en & beats.r_rdy & ~flush)
+        unarrived_kept = Signal.like(unarrived)            # next cycle's counts without this cycle's burst
+        in_flight_kept = Signal.like(in_flight)
+        m.d.comb += [unarrived_kept.eq(unarrived - arrival), in_flight_kept.eq(in_flight - freed - dropped)]
         with m.If(flush):
-            m.d.sync += [stale.eq(unarrived - arrival), in_flight.eq(unarrived - arrival), beats_left.eq(0)]
+            m.d.sync += stale.eq(unarrived - arrival)
         with m.Else():
-            m.d.sync += [stale.eq(stale - dropped),
-                         in_flight.eq(in_flight + requested - (beats.r_en & beats.r_rdy) - dropped)]
+            m.d.sync += stale.eq(stale - dropped)
+        m.d.sync += [unarrived.eq(unarrived_kept + requested),
+                     in_flight.eq(Mux(flush, unarrived - arrival, in_flight_kept + requested))]
+        room = Mux(self.fifo_beats - in_flight_kept < self.outstanding_beats - unarrived_kept,
+                   self.fifo_beats - in_flight_kept, self.outstanding_beats - unarrived_kept)
+        m.d.sync += ask.eq(~asked & ~launch & ~flush & (burst != 0) & (room >= burst))
 
         # --- Aligner: each row's bytes packed into out_bytes words ---------------------------------------
         capacity = out_bytes + mem_bytes

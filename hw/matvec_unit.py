@@ -19,7 +19,7 @@ come on `weights` (beat_bytes wide, each row from a fresh word; the engine masks
 
 from __future__ import annotations
 
-from amaranth import Fragment, Module, Mux, ResetInserter, Signal, signed, unsigned
+from amaranth import Cat, Fragment, Module, Mux, ResetInserter, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
@@ -80,6 +80,10 @@ class MatVecUnit(CheckedComponent):
             raise ValueError(f"vector_width {vector_width} must divide the engine's lanes {lanes} (a QUANT row "
                              f"of V activations lands in one engine word)")
 
+    # Registers from an engine row sum to its VMEM write: the product by sigma's mantissa, the rounding shift
+    # (the saturation then drives the write port).
+    RESULT_STAGES = 2
+
     def __init__(self, *, lanes: int, trit_format: TritFormat, max_cols: int, max_rows: int, vmem_words: int,
                  vector_width: int = 1):
         self.engine = TernaryMatVec(lanes=lanes, trit_format=trit_format, max_cols=max_cols, max_rows=max_rows)
@@ -138,10 +142,9 @@ class MatVecUnit(CheckedComponent):
         m.d.comb += [engine.act_write.addr.eq(word_index), engine.act_write.data.eq(filled),
                      engine.act_write.en.eq(writes & closes)]
 
-        # --- The rescale factor, once per command: a free-running pipeline of one operation a stage. Its
-        # inputs (the QUANT state, S) hold still while a MATVEC runs, so `rescale_latency` (its depth)
-        # cycles after the command is taken its output is this command's factor; results wait for it
-        # (`settling`). Stages: normalise, register, multiply, normalise, register, multiply, normalise,
+        # --- The rescale factor: a free-running pipeline of one operation a stage. Its inputs (the QUANT
+        # state, S) hold still while a MATVEC runs, so `rescale_latency` (its depth) cycles after they last
+        # changed its output is the factor; results wait for it (`settling`). Stages: normalise, register, multiply, normalise, register, multiply, normalise,
         # register, exponent, shift control.
         mant2, exp2 = unsigned(2 * fmt.SFLOAT_MANT_BITS), signed(fmt.SFLOAT_EXP_BITS + 2)
         rescale = Pipeline(m, "rescale")
@@ -162,8 +165,15 @@ class MatVecUnit(CheckedComponent):
         rescale_shift = rescale.built(ShiftControl(m, out_shift, width=engine.acc_bits + fmt.SFLOAT_MANT_BITS + 1,
                                                    max_left=fmt.ACT_BITS, name="rescale_shift"), ShiftControl.STAGES)
         self._rescale_latency = rescale_latency = rescale.depth
-        settling = Signal(range(rescale_latency + 1))
-        with m.If(settling != 0):
+        # Results wait until the factor follows the current inputs: `settling` restarts whenever they change
+        # (a QUANT, a SETSCALE), long before the MATVEC that uses them, so it rarely waits at all.
+        settling = Signal(range(rescale_latency + 1), init=rescale_latency)
+        inputs = Cat(self.quant.as_value(), self.scale.as_value())
+        previous = Signal.like(inputs)
+        m.d.sync += previous.eq(inputs)
+        with m.If(inputs != previous):
+            m.d.sync += settling.eq(rescale_latency)
+        with m.Elif(settling != 0):
             m.d.sync += settling.eq(settling - 1)
 
         # --- Reads: PREFETCH's at once, MATVEC's own when nothing is prefetched; queued for the reader ------
@@ -193,7 +203,7 @@ class MatVecUnit(CheckedComponent):
             with m.State("IDLE"):
                 m.d.comb += self.cmd.ready.eq(engine.cmd.ready)
                 with m.If(self.cmd.valid & engine.cmd.ready):
-                    m.d.sync += [command.eq(self.cmd.payload), written.eq(0), settling.eq(rescale_latency)]
+                    m.d.sync += [command.eq(self.cmd.payload), written.eq(0)]
                     with m.If(queued.r_rdy):
                         m.next = "TAKE"
                     with m.Else():
@@ -224,26 +234,29 @@ class MatVecUnit(CheckedComponent):
         wiring.connect(m, wiring.flipped(self.weights), engine.weights)
         m.d.comb += self.error.eq(engine.error)
 
-        # --- Rescale each row sum into VMEM (two stages; the engine's result FIFO absorbs nothing else) ---
+        # --- Rescale each row sum into VMEM (three stages: product, rounding shift, saturate and write;
+        # the engine's result FIFO absorbs nothing else) ------------------------------------------------------
         m.d.comb += engine.result.ready.eq(settling == 0)
         taken = engine.result.valid & engine.result.ready
-        valid1, index1 = Signal(), Signal.like(written)
-        product1 = Signal(signed(engine.acc_bits + fmt.SFLOAT_MANT_BITS + 1))
-        m.d.sync += [valid1.eq(taken), product1.eq(engine.result.payload * sigma_mantissa)]
         arrived = Signal.like(written)
         with m.If(taken):
             m.d.sync += arrived.eq(arrived + 1)
         with m.If(self.cmd.valid & self.cmd.ready):
             m.d.sync += arrived.eq(0)
-        m.d.sync += index1.eq(arrived)
-        scaled = round_shift(m, product1, rescale_shift, name="rescaled")
+        results = Pipeline(m, "result")
+        s = results.register({"valid": taken, "index": arrived, "product": (engine.result.payload * sigma_mantissa,
+                                                                           signed(engine.acc_bits + fmt.SFLOAT_MANT_BITS + 1))})
+        s = results.register({"valid": s["valid"], "index": s["index"],
+                              "scaled": round_shift(m, s["product"], rescale_shift, name="rescaled")})
+        assert results.depth == self.RESULT_STAGES
+        valid2, index2, scaled2 = s["valid"], s["index"], s["scaled"]
         # Row i goes to word d + i: row (d + i) / V, lane (d + i) % V (d is a multiple of V).
         lane_bits = (v - 1).bit_length()
-        target = command.d + index1
-        result = saturate(scaled, fmt.ACT_BITS)
-        m.d.comb += [self.write.addr.eq(target >> lane_bits), self.write.en.eq(Mux(valid1, 1 << target[:lane_bits], 0)
-                                                                              if lane_bits else valid1)]
+        target = command.d + index2
+        result = saturate(scaled2, fmt.ACT_BITS)
+        m.d.comb += [self.write.addr.eq(target >> lane_bits), self.write.en.eq(Mux(valid2, 1 << target[:lane_bits], 0)
+                                                                              if lane_bits else valid2)]
         m.d.comb += [self.write.data[lane].eq(result) for lane in range(v)]
-        with m.If(valid1):
+        with m.If(valid2):
             m.d.sync += written.eq(written + 1)
         return m

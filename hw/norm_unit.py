@@ -46,7 +46,7 @@ from amaranth.lib.wiring import In, Out
 from assembler import isa
 from golden import formats as fmt
 
-from .arith import (ShiftControl, block_shift, max_of, round_shift, round_shift_right, saturate,
+from .arith import (SF_NORMALIZE_STAGES, ShiftControl, block_shift, max_of, round_shift, round_shift_right, saturate,
                     sf_normalize_registered)
 from .component import CheckedComponent
 from .pipeline import DelayLine, Pipeline
@@ -149,9 +149,11 @@ class NormUnit(CheckedComponent):
     def command_cycles(self, length: int) -> int:
         """Cycles from the command taken to `done` offered (inclusive) when the norm weights arrive in time:
         IDLE 1, three passes of ceil(length / V) rows, the drains (PEAK_END peak_drain + 1, SUM_END
-        sum_drain + 1, OUT_END latency), RADICAND and RSQRT 2, the 1/sqrt LATENCY + 1, rho 4, DONE 1."""
+        sum_drain + 1, OUT_END latency), RADICAND and RSQRT 2, the 1/sqrt LATENCY + 1, rho (PRODUCT, the
+        normalisation's SF_NORMALIZE_STAGES, SCALE), DONE 1."""
         rows = -(-length // self.vector_width)
-        return (1 + 3 * rows + (self.peak_drain + 1) + (self.sum_drain + 1) + 2 + ReciprocalSqrt.LATENCY + 1 + 4
+        rho = 1 + SF_NORMALIZE_STAGES + 2
+        return (1 + 3 * rows + (self.peak_drain + 1) + (self.sum_drain + 1) + 2 + ReciprocalSqrt.LATENCY + 1 + rho
                 + self.latency + 1)
 
     def elaborate(self, platform):
@@ -323,8 +325,8 @@ class NormUnit(CheckedComponent):
             with m.State("PRODUCT"):
                 m.d.sync += [rho_value.eq(self.scale.m * inv_sqrt.m), rho_sum_e.eq(self.scale.e + inv_sqrt.e)]
                 m.next = "LEADING_ONE"
-            with m.State("LEADING_ONE"):                  # sf_normalize_registered's first step
-                m.next = "NORMALISE"
+            # sf_normalize_registered's steps; NORMALISE takes its result
+            wait_cycles(m, "LEADING_ONE", counter=drain, cycles=SF_NORMALIZE_STAGES, next_state="NORMALISE")
             with m.State("NORMALISE"):
                 m.d.sync += [rho_mantissa.eq(rho_mantissa_now), rho_exponent.eq(rho_exponent_now)]
                 m.next = "SCALE"

@@ -39,7 +39,8 @@ class ReciprocalSqrt(wiring.Component):
     response: stream of SFloatLayout, 1/sqrt(radicand).
     """
 
-    LATENCY = 1 + ROOT_BITS + 1 + QUOTIENT_BITS + 1     # busy cycles between request and response
+    # busy cycles between request and response: LEADING_ONE, NORMALISE, ROOT, DIVIDE_START, DIVIDE, ROUND
+    LATENCY = 1 + 1 + ROOT_BITS + 1 + QUOTIENT_BITS + 1
 
     def __init__(self):
         super().__init__({
@@ -59,19 +60,22 @@ class ReciprocalSqrt(wiring.Component):
         partial = Signal(ROOT_BITS + 1)                  # division remainder (< 2 q)
         quotient = Signal(QUOTIENT_BITS)
 
-        # Leading one of the request (combinational priority encoder): shift = 37 - bit_length, even.
+        # Leading one of the registered request (a priority encoder): shift = 37 - bit_length, even.
         bit_length = Signal(range(fmt.SUM_SQUARES_BITS + 1))
         for bit in range(fmt.SUM_SQUARES_BITS):
-            with m.If(self.request.payload[bit]):
+            with m.If(value[bit]):
                 m.d.comb += bit_length.eq(bit + 1)
 
         with m.FSM():
             with m.State("IDLE"):
                 m.d.comb += self.request.ready.eq(1)
                 with m.If(self.request.valid):
-                    raw = RSQRT_RADICAND_BITS - bit_length
-                    m.d.sync += [value.eq(self.request.payload), shift.eq(raw + raw[0])]
-                    m.next = "NORMALISE"
+                    m.d.sync += value.eq(self.request.payload)
+                    m.next = "LEADING_ONE"
+            with m.State("LEADING_ONE"):
+                raw = RSQRT_RADICAND_BITS - bit_length
+                m.d.sync += shift.eq(raw + raw[0])
+                m.next = "NORMALISE"
             with m.State("NORMALISE"):
                 m.d.sync += [radicand.eq(Mux(shift[-1], value >> (-shift)[:6], value << shift[:6])),
                              remainder.eq(0), root.eq(0), step.eq(0)]

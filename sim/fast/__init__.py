@@ -22,7 +22,10 @@ import shutil
 import subprocess
 import tempfile
 import time
+import warnings
 from pathlib import Path
+
+from amaranth.hdl import UnusedElaboratable
 
 from golden.errors import MmfreeError
 from sim.memory_model import MemoryTiming
@@ -137,15 +140,17 @@ def build(device, *, waves: str | None = None, jobs: int | None = None, log=None
 
 
 def _not_elaborated_on_purpose(design) -> None:
-    """Silence Amaranth's "created but never used" for a design (and every part of it) whose build was
-    found by its recipe: it is not elaborated, on purpose."""
+    """Silence Amaranth's "created but never used" warning (amaranth.hdl.UnusedElaboratable, a public
+    warning category) for a design and every part of it whose build was found by its recipe: it is not
+    elaborated, on purpose. One filter per object, matched by its repr, so other designs still warn."""
     seen, parts = set(), [design]
     while parts:
         part = parts.pop()
         if id(part) in seen or not hasattr(part, "elaborate"):
             continue
         seen.add(id(part))
-        part._MustUse__silence = True
+        warnings.filterwarnings("ignore", message=re.escape(f"{part!r} created but never used"),
+                                category=UnusedElaboratable)
         parts.extend(vars(part).values())
 
 

@@ -28,8 +28,11 @@ NEVER = -10 ** 9
 
 
 class SDRAMChip:
-    def __init__(self, dut, geometry: SDRAMGeometry, timing: SDRAMTiming, clock_hz: float, *, seed: int = 0):
+    def __init__(self, dut, geometry: SDRAMGeometry, timing: SDRAMTiming, clock_hz: float, *, seed: int = 0,
+                 clock: str = "clk", reset: str = "rst"):
+        """`clock`, `reset`: the controller's clock and reset (the chip samples on the clock's falling edge)."""
         self.dut, self.geometry, self.timing = dut, geometry, timing
+        self.clock, self.reset = getattr(dut, clock), getattr(dut, reset)
         period = 1e9 / clock_hz
         # The rules in cycles, from the datasheet times (rounded up), independent of the controller's arithmetic.
         self.t = {name: math.ceil(getattr(timing, name) / period - 1e-9)
@@ -62,10 +65,10 @@ class SDRAMChip:
         dut, g = self.dut, self.geometry
         width = 8 * g.data_bytes
         while True:
-            await FallingEdge(dut.clk)
+            await FallingEdge(self.clock)
             self.cycle += 1
             n = self.cycle
-            if dut.rst.value == 1:
+            if self.reset.value == 1:
                 self.cycle = 0
                 continue
             word = self.driving.pop(n, None)

@@ -20,9 +20,20 @@ def test_ecp5_pll_settings_are_legal_and_exact(output_hz):
     assert 25e6 / pll.clki_div >= 3.125e6                             # phase detector input
 
 
+@pytest.mark.parametrize("output_hz, secondary_hz", [(75e6, 50e6), (100e6, 50e6), (87.5e6, 50e6), (80e6, 60e6)])
+def test_ecp5_pll_second_output_shares_the_vco(output_hz, secondary_hz):
+    pll = EcpPll.closest(25e6, output_hz, secondary_hz)
+    vco = pll.output_hz * pll.clkop_div
+    assert 400e6 <= vco <= 800e6
+    assert pll.output_hz == pytest.approx(output_hz) and pll.secondary_hz == pytest.approx(secondary_hz)
+    assert vco / pll.clkos_div == pytest.approx(pll.secondary_hz)
+
+
 def test_an_impossible_clock_is_refused():
     with pytest.raises(ValueError, match="no ECP5 PLL setting"):
         EcpPll.closest(25e6, 1e6)
+    with pytest.raises(ValueError, match="no ECP5 PLL setting"):
+        EcpPll.closest(25e6, 100e6, 2e6)                                # CLKOS_DIV stops at 128
 
 
 def test_a_design_larger_than_the_part_is_named_cell_by_cell():
