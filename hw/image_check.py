@@ -17,7 +17,7 @@ per row, in the low bits of `words`), and answers one `done` {code: ErrorCode} p
 
 from __future__ import annotations
 
-from amaranth import Cat, Const, Module, Mux, Signal
+from amaranth import Cat, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -25,7 +25,7 @@ from assembler.isa import ErrorCode
 from golden.image import FORMAT_VERSION, HEADER, MAGIC, SECTION_ENTRY
 from golden.packing import TritFormat
 
-from .crc32 import CRC32_INIT, crc32_byte
+from .crc32 import CRC32_INIT, crc32_bytes
 from .image_reader import ADDRESS_BITS, ReadLayout
 from .sequencing import offer
 
@@ -62,19 +62,33 @@ class ImageCheck(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         image_bytes = Signal(ADDRESS_BITS)
+        last_crc_address = Signal(ADDRESS_BITS)          # image_bytes - 4: where the stored CRC may start, at most
         header = Signal(8 * HEADER.size)
         index = Signal(range(HEADER.size // 4 + 1))
         header_length = Signal(ADDRESS_BITS)
-        covered = Signal(ADDRESS_BITS)                   # bytes of [0, H) folded into the CRC
+        remaining = Signal(ADDRESS_BITS)                 # bytes of [0, H) not yet folded into the CRC
+        last_word = Signal()                             # remaining <= 4: the word in COVERED is the last
         crc = Signal(32)
         code = Signal(ErrorCode)
 
         word = [header[32 * i:32 * i + 32] for i in range(HEADER.size // 4)]
         magic, version, flags = word[0], word[1][:16], word[1][16:]
-        config_length, sections, trit_format = word[3], word[4], word[5]
+        header_length_field, config_length, sections, trit_format = word[2], word[3], word[4], word[5]
         total = Cat(word[6], word[7])
-        expected_length = Signal(range(HEADER.size + (1 << 32) * (1 + SECTION_ENTRY.size)))
-        m.d.comb += expected_length.eq(HEADER.size + config_length + SECTION_ENTRY.size * sections)
+
+        # The header's checks take registered steps (FIELDS, LENGTH_SUM, LENGTH_TOTAL, LENGTH_CHECK), one
+        # adder or compare deep each, so that none limits the clock: H = 32 + config length + 108 x sections
+        # with 108 x sections = (96 + 12) x sections as shifts and adds (no multiplier).
+        assert SECTION_ENTRY.size == 96 + 12, "section entry size changed: update ImageCheck's shifts"
+        most_sections = (1 << 32) - 1
+        sections_x96 = Signal(range(96 * most_sections + 1))
+        sections_x12 = Signal(range(12 * most_sections + 1))
+        sections_x108 = Signal(range(108 * most_sections + 1))
+        config_and_header = Signal(range(HEADER.size + (1 << 32)))
+        expected_length = Signal(range(HEADER.size + (1 << 32) + 108 * most_sections))
+        identity_ok = Signal()                           # magic, format version and flags
+        image_holds_crc = Signal()                       # the image holds H + 4 bytes
+        tail_fields_ok = Signal()                        # the total length and the trit format (checked last)
 
         def request(state, addr, length, next_state):
             with offer(m, state, command=self.read, next_state=next_state):
@@ -89,7 +103,8 @@ class ImageCheck(wiring.Component):
             with m.State("IDLE"):
                 m.d.comb += self.cmd.ready.eq(1)
                 with m.If(self.cmd.valid):
-                    m.d.sync += [image_bytes.eq(self.cmd.payload.image_bytes), index.eq(0), code.eq(ErrorCode.NONE)]
+                    m.d.sync += [image_bytes.eq(self.cmd.payload.image_bytes), index.eq(0), code.eq(ErrorCode.NONE),
+                                 last_crc_address.eq(self.cmd.payload.image_bytes - 4)]   # used when >= 32: no wrap
                     with m.If(self.cmd.payload.image_bytes < HEADER.size):
                         fail(ErrorCode.IMAGE_FORMAT)
                     with m.Else():
@@ -102,32 +117,41 @@ class ImageCheck(wiring.Component):
                     with m.If(index == HEADER.size // 4 - 1):
                         m.next = "FIELDS"
             with m.State("FIELDS"):
-                m.d.sync += [header_length.eq(word[2]), covered.eq(0), crc.eq(CRC32_INIT)]
-                with m.If(magic != MAGIC_WORD):
-                    fail(ErrorCode.IMAGE_FORMAT)
-                with m.Elif(version != FORMAT_VERSION):
-                    fail(ErrorCode.IMAGE_FORMAT)
-                with m.Elif(flags != 0):
-                    fail(ErrorCode.IMAGE_FORMAT)
-                with m.Elif(word[2] != expected_length):
-                    fail(ErrorCode.IMAGE_FORMAT)
-                with m.Elif(image_bytes - 4 < word[2]):       # image_bytes >= 32: no wrap
-                    fail(ErrorCode.IMAGE_FORMAT)
-                with m.Else():
+                m.d.sync += [identity_ok.eq((magic == MAGIC_WORD) & (version == FORMAT_VERSION) & (flags == 0)),
+                             sections_x96.eq((sections << 6) + (sections << 5)),
+                             sections_x12.eq((sections << 3) + (sections << 2)),
+                             config_and_header.eq(config_length + HEADER.size),
+                             tail_fields_ok.eq((total == image_bytes) & (trit_format == self.trit_format.value))]
+                m.next = "LENGTH_SUM"
+            with m.State("LENGTH_SUM"):
+                m.d.sync += [sections_x108.eq(sections_x96 + sections_x12),
+                             image_holds_crc.eq(header_length_field <= last_crc_address)]
+                m.next = "LENGTH_TOTAL"
+            with m.State("LENGTH_TOTAL"):
+                m.d.sync += expected_length.eq(config_and_header + sections_x108)
+                m.next = "LENGTH_CHECK"
+            with m.State("LENGTH_CHECK"):
+                # All IMAGE_FORMAT: golden.image.parse_header's order among these does not show.
+                m.d.sync += [header_length.eq(header_length_field), remaining.eq(header_length_field),
+                             last_word.eq(header_length_field <= 4), crc.eq(CRC32_INIT)]
+                with m.If(identity_ok & (expected_length == header_length_field) & image_holds_crc):
                     m.next = "READ_COVERED"
+                with m.Else():
+                    fail(ErrorCode.IMAGE_FORMAT)
             request("READ_COVERED", 0, header_length, "COVERED")
-            with m.State("COVERED"):                      # CRC-32 over [0, H), up to 4 bytes a word
+            with m.State("COVERED"):                      # CRC-32 over [0, H), 4 bytes a word
                 m.d.comb += self.words.ready.eq(1)
-                left = header_length - covered
-                updated = crc
-                for byte in range(4):               # bytes past H (the last word's padding) leave it alone
-                    folded = crc32_byte(m, updated, self.words.payload[8 * byte:8 * byte + 8], f"crc_byte{byte}")
-                    chosen = Signal(32, name=f"crc_after{byte}")
-                    m.d.comb += chosen.eq(Mux(left > byte, folded, updated))
-                    updated = chosen
+                # The last word folds only its bytes below H (remaining, 1 to 4), the rest is padding.
+                folded = Signal(32)
+                with m.Switch(Mux(last_word, remaining[:2], 0)):
+                    for count in (1, 2, 3):
+                        with m.Case(count):
+                            m.d.comb += folded.eq(crc32_bytes(m, crc, self.words.payload, count, f"crc_{count}_bytes"))
+                    with m.Default():
+                        m.d.comb += folded.eq(crc32_bytes(m, crc, self.words.payload, 4, "crc_4_bytes"))
                 with m.If(self.words.valid):
-                    m.d.sync += [crc.eq(updated), covered.eq(Mux(left > 4, covered + 4, header_length))]
-                    with m.If(left <= 4):
+                    m.d.sync += [crc.eq(folded), remaining.eq(remaining - 4), last_word.eq(remaining <= 8)]
+                    with m.If(last_word):
                         m.next = "READ_STORED"
             request("READ_STORED", header_length, 4, "STORED")
             with m.State("STORED"):
@@ -135,9 +159,7 @@ class ImageCheck(wiring.Component):
                 with m.If(self.words.valid):
                     with m.If(self.words.payload != (crc ^ CRC32_INIT)):
                         fail(ErrorCode.IMAGE_CRC)
-                    with m.Elif(total != image_bytes):
-                        fail(ErrorCode.IMAGE_FORMAT)
-                    with m.Elif(trit_format != Const(self.trit_format.value, 32)):
+                    with m.Elif(~tail_fields_ok):
                         fail(ErrorCode.IMAGE_FORMAT)
                     with m.Else():
                         m.next = "DONE"

@@ -17,7 +17,7 @@ from __future__ import annotations
 import struct
 
 from amaranth import Cat, Const, Module, Mux, ResetInserter, Signal
-from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib import data, enum, memory, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
@@ -32,6 +32,13 @@ COUNTER_BYTES = 8
 assert COUNTER_BITS <= 8 * COUNTER_BYTES
 STATUS_BYTES = p.STATUS_HEAD.size + COUNTER_BYTES * len(CountersLayout().members)
 REPLY_BYTES = max(STATUS_BYTES, p.BuildInfo.FORMAT.size, p.LEGACY_HELLO_BYTES, 4)
+
+
+class ReplyBody(enum.Enum, shape=2):
+    """Where a reply's payload comes from when the sender takes it."""
+    SHORT = 0           # the reply's 16-bit short payload: ACK, NAK, legacy HELLO_REPLY
+    BUILD_INFO = 1      # the build's HELLO_REPLY (a constant)
+    STATUS = 2          # the STATUS_REPLY snapshot taken in DISPATCH
 
 
 class LinkFrontEnd(wiring.Component):
@@ -79,12 +86,16 @@ class LinkFrontEnd(wiring.Component):
         payload_write, payload_read = payload_memory.write_port(), payload_memory.read_port(domain="sync")
 
         # --- The reply the sender will frame: kind, length, payload bytes (little-endian, at the bottom) ---
+        # Only a few bits are registered per reply (the payload's source, and the short payload of an ACK,
+        # NAK or legacy HELLO_REPLY): a register of the whole payload would need one enable net across
+        # hundreds of flip-flops, decoded from the command and its checks, in the cycle of the reply.
         reply_kind, reply_length = Signal(8), Signal(range(REPLY_BYTES + 1))
-        reply_payload = Signal(8 * REPLY_BYTES)
+        reply_body = Signal(ReplyBody)
+        reply_short = Signal(16)
         reply_pending = Signal()                     # a command's reply waits for the sender
 
-        def reply(kind, payload_bytes, length):
-            m.d.sync += [reply_kind.eq(kind), reply_payload.eq(payload_bytes), reply_length.eq(length),
+        def reply(kind, length, *, short=0, body=ReplyBody.SHORT):
+            m.d.sync += [reply_kind.eq(kind), reply_length.eq(length), reply_short.eq(short), reply_body.eq(body),
                          reply_pending.eq(1)]
 
         # --- Receiver and command execution -------------------------------------------------------
@@ -108,15 +119,24 @@ class LinkFrontEnd(wiring.Component):
         # The held image (host.protocol, "Held image"): bytes written in sequence from address 0 and
         # their CRC register; the frame being written started at load_frame_start with load_frame_crc.
         load = {name: Signal(ADDRESS_BITS, name=f"load_{name}") for name in ("next", "frame_start")}
-        load_crc, load_frame_crc = Signal(32, init=CRC32_INIT), Signal(32, init=CRC32_INIT)
+        load_crc = Signal(32, init=CRC32_INIT)
+        load_frame_crc = Signal(32, init=CRC32_INIT)
         load_valid = Signal()
         self._load = load, load_crc, load_frame_crc, load_valid
+        # IMAGE folds each byte into load_crc in the cycle after it is written, from a register: the
+        # payload buffer's read data comes late in the cycle. (Nothing reads load_crc in that cycle.)
+        load_fold = Signal()
+        load_byte = Signal(8)
+        self._load_fold = load_fold, load_byte
+        m.d.sync += load_fold.eq(0)
+        with m.If(load_fold):
+            m.d.sync += load_crc.eq(crc32_byte(m, load_crc, load_byte, "load_crc_next"))
 
         def nak(code):
-            reply(p.Reply.NAK, Cat(kind, Const(code, 8)), 2)
+            reply(p.Reply.NAK, 2, short=Cat(kind, Const(code, 8)))
 
         def ack():
-            reply(p.Reply.ACK, kind, 1)
+            reply(p.Reply.ACK, 1, short=kind)
 
         def take_byte(state_in_frame: bool):
             """rx.ready for one byte; the timeout counts while a frame is under way."""
@@ -170,30 +190,61 @@ class LinkFrontEnd(wiring.Component):
                     m.next = "REPLY"
                 with m.Else():
                     m.next = "DISPATCH"
-            self._dispatch(m, kind, length, running, nak, reply, status, fifo)
+            checks, status_snapshot = self._dispatch(m, kind, length, running, nak, ack, reply, status, fifo)
             self._fields(m, length, index, byte, byte_ready, fields, advance)
-            self._validate(m, kind, length, fields, running, nak, fifo, target, index)
+            self._bounds(m, kind, length, fields, fifo, checks)
+            self._validate(m, kind, fields, running, nak, target, index, checks)
             self._execute(m, kind, length, fields, index, byte, byte_ready, word, target, fifo, ack, advance)
             with m.State("REPLY"):                   # wait until the sender has taken the reply
                 with m.If(~reply_pending):
                     m.next = "SYNC"
 
         # --- Sender: a pending reply first, else a WORD from the program ------------------------------
+        reply_payload = Signal(8 * REPLY_BYTES)
+        with m.Switch(reply_body):
+            with m.Case(ReplyBody.SHORT):
+                m.d.comb += reply_payload.eq(reply_short)
+            with m.Case(ReplyBody.BUILD_INFO):
+                m.d.comb += reply_payload.eq(int.from_bytes(self.build.pack(), "little"))
+            with m.Case(ReplyBody.STATUS):
+                m.d.comb += reply_payload.eq(status_snapshot)
         sender = self._sender(m, reply_kind, reply_length, reply_payload, reply_pending)
         m.d.comb += self.idle.eq(receiver.ongoing("SYNC") & ~reply_pending & sender.ongoing("IDLE")
                                  & ~self.host_out.valid)
         return m
 
-    def _dispatch(self, m, kind, length, running, nak, reply, status, fifo):
-        C = p.Command
+    def _dispatch(self, m, kind, length, running, nak, ack, reply, status, fifo):
+        """The DISPATCH state; returned: the registers of VALIDATE's checks (see _bounds), the first two
+        of which DISPATCH sets from the frame's length, and the STATUS_REPLY payload, taken in DISPATCH."""
+        C, build = p.Command, self.build
+        # Each field zero-extended to its width in the reply (host.protocol.Reply).
+        load, load_crc, _, load_valid = self._load
+        widths = [(status.state, 8), (status.error, 8), (status.pc, 16),
+                  (p.HOST_FIFO_WORDS - fifo.level, 16), (Mux(load_valid, load["next"], 0), 32),
+                  (Mux(load_valid, load_crc ^ CRC32_INIT, 0), 32)]
+        assert [bits // 8 for _, bits in widths] == [struct.calcsize("<" + c) for c in p.STATUS_HEAD.format[1:]]
+        widths += [(self.counters[name], 8 * COUNTER_BYTES) for name in CountersLayout().members]
+        extended = []
+        for index, (value, bits) in enumerate(widths):
+            extended.append(Signal(bits, name=f"status_field{index}"))
+            m.d.comb += extended[-1].eq(value)
+        status_snapshot = Signal(8 * STATUS_BYTES)
+        # The highest first instruction / address at which the frame's instructions / bytes fit (negative
+        # when none; (length - 2) >> 4 is -1 to 4095, length - 4 is -4 to 65531).
+        checks = {"program_room": Signal(range(build.program_words - 4095, build.program_words + 2)),
+                  "image_room": Signal(range(build.memory_bytes - 65531, build.memory_bytes + 5)),
+                  "length_bad": Signal(), "beyond_bounds": Signal()}
         with m.State("DISPATCH"):
+            # Taken whatever the command (only a STATUS_REPLY sends it): its enable is the state alone.
+            m.d.sync += [status_snapshot.eq(Cat(*extended)),
+                         checks["program_room"].eq(build.program_words - ((length - 2) >> 4)),
+                         checks["image_room"].eq(build.memory_bytes - (length - 4))]
             with m.Switch(kind):
                 with m.Case(C.HELLO):
                     with m.If(length == 0):          # a version-1 host: only our version, which it refuses
-                        reply(p.Reply.HELLO_REPLY, Const(p.PROTOCOL_VERSION, 8), p.LEGACY_HELLO_BYTES)
+                        reply(p.Reply.HELLO_REPLY, p.LEGACY_HELLO_BYTES, short=p.PROTOCOL_VERSION)
                     with m.Elif(length == 1):
-                        info = self.build.pack()
-                        reply(p.Reply.HELLO_REPLY, Const(int.from_bytes(info, "little"), 8 * len(info)), len(info))
+                        reply(p.Reply.HELLO_REPLY, len(self.build.pack()), body=ReplyBody.BUILD_INFO)
                     with m.Else():
                         nak(p.NakCode.BAD_LENGTH)
                     m.next = "REPLY"
@@ -201,19 +252,7 @@ class LinkFrontEnd(wiring.Component):
                     with m.If(length != 0):
                         nak(p.NakCode.BAD_LENGTH)
                     with m.Else():
-                        # Each field zero-extended to its width in the reply (host.protocol.Reply).
-                        load, load_crc, _, load_valid = self._load
-                        widths = [(status.state, 8), (status.error, 8), (status.pc, 16),
-                                  (p.HOST_FIFO_WORDS - fifo.level, 16), (Mux(load_valid, load["next"], 0), 32),
-                                  (Mux(load_valid, load_crc ^ CRC32_INIT, 0), 32)]
-                        assert [bits // 8 for _, bits in widths] == [struct.calcsize("<" + c) for c in p.STATUS_HEAD.format[1:]]
-                        widths += [(self.counters[name], 8 * COUNTER_BYTES) for name in CountersLayout().members]
-                        extended = []
-                        for index, (value, bits) in enumerate(widths):
-                            extended.append(Signal(bits, name=f"status_field{index}"))
-                            m.d.comb += extended[-1].eq(value)
-                        fields = Cat(*extended)
-                        reply(p.Reply.STATUS_REPLY, fields, STATUS_BYTES)
+                        reply(p.Reply.STATUS_REPLY, STATUS_BYTES, body=ReplyBody.STATUS)
                     m.next = "REPLY"
                 with m.Case(C.STOP):
                     with m.If(length != 0):
@@ -222,67 +261,72 @@ class LinkFrontEnd(wiring.Component):
                         nak(p.NakCode.BUSY)
                     with m.Else():
                         m.d.comb += self.stop.eq(1)
-                        reply(p.Reply.ACK, kind, 1)
+                        ack()
                     m.next = "REPLY"
                 with m.Case(C.WRITE_PROGRAM, C.WRITE_IMAGE, C.START, C.SEND_WORDS):
                     m.next = "FIELDS"
                 with m.Default():
                     nak(p.NakCode.UNKNOWN_COMMAND)
                     m.next = "REPLY"
+        return checks, status_snapshot
 
     def _fields(self, m, length, index, byte, byte_ready, fields, advance):
         """The leading fields (up to 6 bytes) of WRITE_PROGRAM / WRITE_IMAGE / START into `fields`;
         SEND_WORDS has none."""
         with m.State("FIELDS"):
             with m.If((index == 6) | (index == length)):
-                m.next = "VALIDATE"
+                m.next = "BOUNDS"
             with m.Elif(byte_ready):
                 m.d.comb += advance.eq(1)
                 m.d.sync += [fields.word_select(index[:3], 8).eq(byte), index.eq(index + 1)]
 
-    def _validate(self, m, kind, length, fields, running, nak, fifo, target, index):
+    def _bounds(self, m, kind, length, fields, fifo, checks):
+        """VALIDATE's length and range arithmetic, registered a step ahead (BOUNDS) as two flags, so that
+        no adder or compare chain drives the reply registers' enables. Each command's flags are only used
+        in VALIDATE's order: the range check only where the length is good (so its arithmetic can't wrap)."""
         C, build = p.Command, self.build
+        length_bad, beyond_bounds = checks["length_bad"], checks["beyond_bounds"]
+        with m.State("BOUNDS"):
+            m.next = "VALIDATE"
+            with m.Switch(kind):
+                with m.Case(C.WRITE_PROGRAM):        # first + (length - 2) / 16 > program words
+                    m.d.sync += [length_bad.eq((length < 18) | ((length - 2)[:4] != 0)),
+                                 beyond_bounds.eq(fields[:16] > checks["program_room"])]
+                with m.Case(C.WRITE_IMAGE):          # address + (length - 4) > memory bytes
+                    m.d.sync += [length_bad.eq(length < 5), beyond_bounds.eq(fields[:32] > checks["image_room"])]
+                with m.Case(C.START):
+                    m.d.sync += [length_bad.eq(length != 6),
+                                 beyond_bounds.eq((fields[:16] > build.program_words) | (fields[16:48] > build.memory_bytes))]
+                with m.Case(C.SEND_WORDS):           # more words than the RECV FIFO has room for
+                    m.d.sync += [length_bad.eq((length == 0) | (length[:2] != 0)),
+                                 beyond_bounds.eq((length >> 2) > p.HOST_FIFO_WORDS - fifo.level)]
+
+    def _validate(self, m, kind, fields, running, nak, target, index, checks):
+        C = p.Command
+        length_bad, beyond_bounds = checks["length_bad"], checks["beyond_bounds"]
+        sending_words = kind == C.SEND_WORDS         # a full RECV FIFO is its BUSY; a running program is not
         with m.State("VALIDATE"):
             m.next = "REPLY"
-            with m.Switch(kind):
-                with m.Case(C.WRITE_PROGRAM):
-                    first, count = fields[:16], (length - 2) >> 4
-                    with m.If((length < 18) | ((length - 2)[:4] != 0)):
-                        nak(p.NakCode.BAD_LENGTH)
-                    with m.Elif(running):
-                        nak(p.NakCode.BUSY)
-                    with m.Elif(first + count > build.program_words):
-                        nak(p.NakCode.OUT_OF_RANGE)
-                    with m.Else():
-                        m.d.sync += [target.eq(first), index.eq(2)]
+            with m.If(length_bad):
+                nak(p.NakCode.BAD_LENGTH)
+            with m.Elif(running & ~sending_words):
+                nak(p.NakCode.BUSY)
+            with m.Elif(beyond_bounds & sending_words):
+                nak(p.NakCode.BUSY)
+            with m.Elif(beyond_bounds):
+                nak(p.NakCode.OUT_OF_RANGE)
+            with m.Else():
+                with m.Switch(kind):
+                    with m.Case(C.WRITE_PROGRAM):
+                        m.d.sync += [target.eq(fields[:16]), index.eq(2)]
                         m.next = "PROGRAM"
-                with m.Case(C.WRITE_IMAGE):
-                    address = fields[:32]
-                    with m.If(length < 5):
-                        nak(p.NakCode.BAD_LENGTH)
-                    with m.Elif(running):
-                        nak(p.NakCode.BUSY)
-                    with m.Elif(Cat(address, Const(0, 1)) + (length - 4) > build.memory_bytes):
-                        nak(p.NakCode.OUT_OF_RANGE)
-                    with m.Else():
-                        m.d.sync += [target.eq(address), index.eq(4)]
-                        self._load_sequence(m, address)
+                    with m.Case(C.WRITE_IMAGE):
+                        m.d.sync += [target.eq(fields[:32]), index.eq(4)]
+                        self._load_sequence(m, fields[:32])
                         m.next = "IMAGE"
-                with m.Case(C.START):
-                    with m.If(length != 6):
-                        nak(p.NakCode.BAD_LENGTH)
-                    with m.Elif(running):
-                        nak(p.NakCode.BUSY)
-                    with m.Elif((fields[:16] > build.program_words) | (fields[16:48] > build.memory_bytes)):
-                        nak(p.NakCode.OUT_OF_RANGE)
-                    with m.Else():
+                    with m.Case(C.START):
                         m.next = "START"
-                with m.Case(C.SEND_WORDS):
-                    with m.If((length == 0) | (length[:2] != 0)):
-                        nak(p.NakCode.BAD_LENGTH)
-                    with m.Elif((length >> 2) > p.HOST_FIFO_WORDS - fifo.level):
-                        nak(p.NakCode.BUSY)
-                    with m.Else():
+                    with m.Case(C.SEND_WORDS):
                         m.d.sync += index.eq(0)
                         m.next = "WORDS"
 
@@ -322,8 +366,8 @@ class LinkFrontEnd(wiring.Component):
                 with m.If(self.mem_write.ready):
                     m.d.comb += advance.eq(1)
                     m.d.sync += [target.eq(target + 1), index.eq(index + 1)]
-                    load, load_crc, _, _ = self._load
-                    m.d.sync += [load_crc.eq(crc32_byte(m, load_crc, byte, "load_crc_next")), load["next"].eq(target + 1)]
+                    load, (load_fold, load_byte) = self._load[0], self._load_fold
+                    m.d.sync += [load_fold.eq(1), load_byte.eq(byte), load["next"].eq(target + 1)]
         with m.State("START"):
             m.d.comb += [self.start.valid.eq(1), self.start.payload.length.eq(fields[:16]),
                          self.start.payload.image_bytes.eq(fields[16:48])]
