@@ -24,7 +24,8 @@ class CostModel:
     lanes: trits the ternary engine consumes per cycle (hw.ternary_engine.TernaryMatVec LANES).
     bytes_per_cycle: sustained external-memory bandwidth in bytes per clock (refresh included).
     memory_latency: cycles from a burst request to its first byte (paid once per stream started).
-    issue_cycles: fetch, decode, prepare and execute of every instruction (scalar and control instructions: all).
+    issue_cycles: fetch, decode, operands, prepare and execute of every instruction (scalar and control
+    instructions: all); the RTL's is hw.controller.Controller.ISSUE_CYCLES.
     engine_latency: cycles from the last weight beat to MATVEC's done (engine pipeline, rescale, handshakes).
     vector_lanes: V, elements the vector, norm and data-mover units process per cycle.
     vector_latency: pipeline fill and handshakes of one vector instruction; pass_gap: between its passes.
@@ -41,7 +42,7 @@ class CostModel:
     lanes: int = 64
     bytes_per_cycle: float = 4.0
     memory_latency: int = 20
-    issue_cycles: int = 4
+    issue_cycles: int = 5
     engine_latency: int = 16
     vector_lanes: int = 1
     vector_latency: int = 7
