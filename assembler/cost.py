@@ -26,7 +26,8 @@ class CostModel:
     memory_latency: cycles from a burst request to its first byte (paid once per stream started).
     read_latency: cycles from a unit's image read command to its first burst request (the image reader's
     command registers, hw.image_reader.ImageReader.COMMAND_STAGES), paid with memory_latency.
-    issue_cycles: fetch, decode, prepare and execute of every instruction (scalar and control instructions: all).
+    issue_cycles: fetch, decode, operands, prepare and execute of every instruction (scalar and control
+    instructions: all); the RTL's is hw.controller.Controller.ISSUE_CYCLES.
     engine_latency: cycles from the last weight beat to MATVEC's done (engine pipeline, rescale, handshakes).
     vector_lanes: V, elements the vector, norm and data-mover units process per cycle.
     vector_latency: pipeline fill and handshakes of one vector instruction; pass_gap: between its passes.
@@ -44,7 +45,7 @@ class CostModel:
     bytes_per_cycle: float = 4.0
     memory_latency: int = 20
     read_latency: int = 0
-    issue_cycles: int = 4
+    issue_cycles: int = 5
     engine_latency: int = 16
     vector_lanes: int = 1
     vector_latency: int = 7

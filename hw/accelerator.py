@@ -306,6 +306,7 @@ def cost_model_for(*, lanes: int, vector_width: int, prefetch_bytes: int, mem_by
     norm = NormUnit(vmem_words=max(64, vector_width), max_length=1, vector_width=vector_width)
     return CostModel(lanes=lanes, bytes_per_cycle=bytes_per_cycle, memory_latency=memory_latency,
                      read_latency=ImageReader.COMMAND_STAGES, mover_latency=MOVER_CYCLES + DataMover.WRITE_STAGES,
+                     issue_cycles=Controller.ISSUE_CYCLES,      # the states every instruction walks
                      engine_latency=engine_pipeline_depth(lanes) + ENGINE_DONE_CYCLES, vector_lanes=vector_width,
                      # the controller's dispatch and done handshakes around each unit's own span
                      vector_latency=vector.latency + DISPATCH_CYCLES, pass_gap=vector.peak_latency + 1,

@@ -4,9 +4,12 @@
                                                            ├► vector unit (cmd / done)
                                                            └► host link (host_in / host_out words)
 
-One instruction at a time: fetch (1 cycle, block RAM), decode (1), prepare (1: legality and the operand
-products registered, so that execute decides from registers), execute (1 for scalar and control
-instructions; a vector instruction until the unit reports done; RECV/SEND until the host link moves).
+One instruction at a time: fetch (1 cycle, block RAM), decode (1: the instruction register), operands (1:
+the rs register read, legality and the checks on fields, VL and the image length registered), prepare (1:
+the checks on the scalar operand, the ADDI sum, the branch decision and the one multiply registered; see
+hw.operands), execute (1 for scalar and control instructions; a vector instruction until the unit reports
+done; RECV/SEND until the host link moves). Execute decides from those registers (and the product's one
+compare), and the vector unit's and data mover's commands are registers: ISSUE_CYCLES = 5 per instruction.
 Legality is decided from assembler.isa exactly as the disassembler decides it (opcode, no bits outside
 the operand fields, SETLEN 1..MAX_VL, normalised SETSCALE, rows >= 1); range errors as the ISS raises
 them. On an error the controller stops, holding the error code and the pc of the instruction (a jump
@@ -24,7 +27,9 @@ wait (no unit is busy then) or clears a halt or error, back to idle.
 
 from __future__ import annotations
 
-from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
+import functools
+
+from amaranth import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, enum, memory, stream
 from amaranth.lib.wiring import In, Out
 
@@ -34,10 +39,11 @@ from golden.packing import TritFormat
 
 from . import decode
 from .component import CheckedComponent
-from .data_mover import MoveCommand, MoveOp
+from .data_mover import MoveCommand
 from .image_reader import ADDRESS_BITS, ReadLayout
 from .matvec_unit import MatVecCommand, PrefetchLayout
 from .norm_unit import NormCommand, QuantState
+from .operands import Operands
 from .rsqrt import SFloatLayout
 from .sequencing import dispatch, dispatch_states, offer
 from .vector_unit import VectorCommand, VectorOp
@@ -83,6 +89,10 @@ class Controller(CheckedComponent):
     vector / vector_done: the vector unit's command and done streams.
     status: StatusLayout.  scale: the S register (SFloatLayout), for the BitLinear units.
     """
+
+    # The states every instruction walks before its unit (if any) takes over: its issue cost in cycles.
+    ISSUE_STATES = ("FETCH", "DECODE", "OPERANDS", "PREPARE", "EXECUTE")
+    ISSUE_CYCLES = len(ISSUE_STATES)
 
     @classmethod
     def check_parameters(cls, *, program_words, vmem_words, vector_width=1, **_):
@@ -150,13 +160,7 @@ class Controller(CheckedComponent):
             value = instruction[32 * spec.word + spec.low:32 * spec.word + spec.low + spec.bits]
             return value.as_signed() if spec.signed else value
 
-        opcode = field("opcode")
-        rd, rs = field("rd"), field("rs")
-        rs_value = Signal(signed(isa.SCALAR_BITS))
-        with m.Switch(rs):
-            for index, register in enumerate(registers):
-                with m.Case(index):
-                    m.d.comb += rs_value.eq(register)
+        opcode, rd = field("opcode"), field("rd")
 
         def write_rd(value):
             with m.Switch(rd):
@@ -164,37 +168,15 @@ class Controller(CheckedComponent):
                     with m.Case(index):
                         m.d.sync += register.eq(value)
 
-        legal = decode.legal(m, instruction, opcode, field)
-        aligned = decode.aligned(m, opcode, field, self.vector_width)
-
-        # PREPARE registers what EXECUTE decides on, so that no multiply or wide compare precedes its
-        # decision in one cycle: legality, EMBED's row address, MATVEC's matrix size in bytes.
-        legal_r = Signal()
-        per_byte = self.trit_format.trits_per_byte
-        row_address = field("w0") + ((vector_length * rs_value.as_unsigned()[:16]) << 1)
-        matrix_bytes = field("c") * ((self.quant.length + per_byte - 1) // per_byte)
-        prefetch_bytes = field("c") * ((field("b") + per_byte - 1) // per_byte)
-        embed_row, matvec_bytes = Signal(row_address.shape()), Signal(matrix_bytes.shape())
-        prefetch_bytes_r = Signal(prefetch_bytes.shape())
-        aligned_r = Signal()
-        prepared = [legal_r.eq(legal), embed_row.eq(row_address), matvec_bytes.eq(matrix_bytes),
-                    prefetch_bytes_r.eq(prefetch_bytes), aligned_r.eq(aligned)]
-
-        # Vector operands: word address = field * VMEM_ALIGN; every operand the op reads or writes must fit.
-        def vector_address(name):
-            return Cat(Const(0, (isa.VMEM_ALIGN - 1).bit_length()), field(name))
-
-        def fits(name):
-            return vector_address(name) + vector_length <= self.vmem_words
-
-        def image_fits(address, nbytes):
-            return (address + nbytes) <= image_bytes
+        # OPERANDS and PREPARE register everything EXECUTE decides on and the units' command payloads.
+        ops = Operands(m, controller=self, instruction=instruction, field=field, registers=registers,
+                       vector_length=vector_length, image_bytes=image_bytes)
 
         def stop(code: isa.ErrorCode):
             m.d.sync += [state.eq(State.ERROR), error.eq(code)]
 
         vector_ops = {op.mnemonic: op for op in isa.OPS.values() if op.mnemonic in VectorOp.__members__}
-        self._commands(m, opcode, field, vector_address, vector_length, rs_value, embed_row, image_bytes)
+        self._commands(m, field, vector_length, image_bytes)
 
         with m.FSM() as fsm:
             with m.State("IDLE"):
@@ -221,17 +203,20 @@ class Controller(CheckedComponent):
                     m.next = "DECODE"
             with m.State("DECODE"):
                 m.d.sync += instruction.eq(fetch.data)
+                m.next = "OPERANDS"
+            with m.State("OPERANDS"):
+                m.d.sync += ops.operands_step
                 m.next = "PREPARE"
             with m.State("PREPARE"):
-                m.d.sync += prepared
+                m.d.sync += ops.prepare_step
                 m.next = "EXECUTE"
             with m.State("EXECUTE"):
                 m.d.comb += self.executing.eq(1)
                 next_pc = pc + 1
-                with m.If(~legal_r):
+                with m.If(~ops.legal):
                     stop(isa.ErrorCode.ILLEGAL_INSTRUCTION)
                     m.next = "IDLE"
-                with m.Elif(~aligned_r):
+                with m.Elif(~ops.aligned):
                     stop(isa.ErrorCode.VMEM_MISALIGNED)
                     m.next = "IDLE"
                 with m.Else():
@@ -243,19 +228,17 @@ class Controller(CheckedComponent):
                             m.d.sync += state.eq(State.HALTED)
                             m.next = "IDLE"
                         with m.Case(isa.OPS["JMP"].opcode):
-                            m.d.sync += pc.eq(Mux(field("w0") > self.program_words, self.program_words, field("w0")))
+                            m.d.sync += pc.eq(ops.jump_target)
                             m.next = "FETCH"
                         with m.Case(isa.OPS["BZ"].opcode, isa.OPS["BNZ"].opcode):
-                            taken = (rs_value == 0) == (opcode == isa.OPS["BZ"].opcode)
-                            target = Mux(field("w0") > self.program_words, self.program_words, field("w0"))
-                            m.d.sync += pc.eq(Mux(taken, target, next_pc))
+                            m.d.sync += pc.eq(Mux(ops.branch_taken, ops.jump_target, next_pc))
                             m.next = "FETCH"
                         with m.Case(isa.OPS["LI"].opcode):
                             write_rd(field("w1_signed"))
                             m.d.sync += pc.eq(next_pc)
                             m.next = "FETCH"
                         with m.Case(isa.OPS["ADDI"].opcode):
-                            write_rd((rs_value + field("w1_signed"))[:isa.SCALAR_BITS])
+                            write_rd(ops.addi_sum)
                             m.d.sync += pc.eq(next_pc)
                             m.next = "FETCH"
                         with m.Case(isa.OPS["SETLEN"].opcode):
@@ -272,16 +255,13 @@ class Controller(CheckedComponent):
                         for mnemonic, op in vector_ops.items():
                             with m.Case(op.opcode):
                                 names = [o.field for o in op.operands if o.kind is isa.Kind.VREG]
-                                in_range = Const(1)
-                                for name in names:
-                                    in_range &= fits(name)
+                                in_range = Cat(ops.fits[name] for name in names).all()
                                 with m.If(~in_range):
                                     stop(isa.ErrorCode.VMEM_OUT_OF_RANGE)
                                     m.next = "IDLE"
                                 with m.Else():
                                     m.next = "VECTOR"
-                        self._execute_data(m, opcode, field, fits, image_fits, stop, rs_value, vector_length,
-                                           quant_valid, embed_row, matvec_bytes, prefetch_bytes_r)
+                        self._execute_data(m, opcode, ops, stop, quant_valid)
             with m.State("RECV"):
                 m.d.comb += self.host_in.ready.eq(~self.stop)
                 with m.If(self.stop):
@@ -292,7 +272,7 @@ class Controller(CheckedComponent):
                     m.d.sync += [pc.eq(pc + 1), state.eq(State.RUNNING)]
                     m.next = "FETCH"
             with m.State("SEND"):
-                m.d.comb += [self.host_out.valid.eq(1), self.host_out.payload.eq(rs_value)]
+                m.d.comb += [self.host_out.valid.eq(1), self.host_out.payload.eq(ops.token)]
                 with m.If(self.host_out.ready):
                     m.d.sync += pc.eq(pc + 1)
                     m.next = "FETCH"
@@ -304,7 +284,7 @@ class Controller(CheckedComponent):
             self._data_states(m, opcode, field, vector_length, quant_valid, stop, pc)
         # Every state but IDLE belongs to one activity; a unit's two states are those dispatch() defines.
         activities = {Activity.CHECK: dispatch_states("CHECK"),
-                      Activity.CONTROL: ("FETCH", "DECODE", "PREPARE", "EXECUTE"), Activity.HOST: ("RECV", "SEND"),
+                      Activity.CONTROL: self.ISSUE_STATES, Activity.HOST: ("RECV", "SEND"),
                       Activity.VECTOR: dispatch_states("VECTOR"),
                       Activity.NORM: ("NORM_READ", *dispatch_states("NORM")),
                       Activity.MATVEC: ("PREFETCH", *dispatch_states("MATVEC")), Activity.MOVE: dispatch_states("MOVE")}
@@ -315,13 +295,11 @@ class Controller(CheckedComponent):
                 m.d.comb += self.activity.eq(activity)
         return m
 
-    def _execute_data(self, m, opcode, field, fits, image_fits, stop, token, vector_length, quant_valid, embed_row,
-                      matvec_bytes, prefetch_bytes):
-        """EXECUTE for QUANT, RMSNORM, MATVEC, EMBED, VLOAD, SENDV: the checks in the ISS's order, then
-        the dispatch state. (`fits` checks a vector operand against VL; MATVEC's destination uses rows.)"""
+    def _execute_data(self, m, opcode, ops, stop, quant_valid):
+        """EXECUTE for QUANT, RMSNORM, MATVEC, PREFETCH, EMBED, VLOAD, SENDV: the checks (registered by
+        OPERANDS / PREPARE, hw.operands) in the ISS's order, then the dispatch state."""
         E = isa.ErrorCode
-        ops = isa.OPS
-        vl = vector_length
+        codes = isa.OPS
 
         def check(*rules):
             """rules: (condition that must hold, error) in order; dispatch to `state` when all hold."""
@@ -335,62 +313,38 @@ class Controller(CheckedComponent):
                     m.next = state
             return go
 
-        with m.Case(ops["QUANT"].opcode, ops["RMSNORM"].opcode):
-            is_rms = opcode == ops["RMSNORM"].opcode
-            check((vl <= self.max_length, E.ILLEGAL_INSTRUCTION), (fits("b"), E.VMEM_OUT_OF_RANGE),
-                  (image_fits(field("w0"), vl << 2), E.IMAGE_OUT_OF_RANGE),
-                  (~is_rms | fits("a"), E.VMEM_OUT_OF_RANGE))("NORM_READ")
-        with m.Case(ops["MATVEC"].opcode):
-            cols = self.quant.length
-            rows = field("c")
-            vd_end = Signal(range(isa.VMEM_WORDS + (1 << 16) + 1))
-            m.d.comb += vd_end.eq((field("a") << 2) + rows)
-            check((quant_valid, E.NO_QUANT),
-                  ((rows <= self.max_rows) & (cols <= self.max_cols), E.ILLEGAL_INSTRUCTION),
-                  (image_fits(field("w0"), matvec_bytes), E.IMAGE_OUT_OF_RANGE),
-                  (vd_end <= self.vmem_words, E.VMEM_OUT_OF_RANGE))("MATVEC")
-        with m.Case(ops["PREFETCH"].opcode):
-            check(((field("c") <= self.max_rows) & (field("b") <= self.max_cols), E.ILLEGAL_INSTRUCTION),
-                  (self.prefetched != isa.PREFETCH_DEPTH, E.BAD_PREFETCH),
-                  (image_fits(field("w0"), prefetch_bytes), E.IMAGE_OUT_OF_RANGE))("PREFETCH")
-        with m.Case(ops["EMBED"].opcode):
-            rows = field("c")
-            check(((token >= 0) & (token < rows), E.BAD_TOKEN),
-                  (image_fits(embed_row, vl << 1), E.IMAGE_OUT_OF_RANGE),
-                  (image_fits(field("w1") + token.as_unsigned()[:16], 1), E.IMAGE_OUT_OF_RANGE),
-                  (fits("a"), E.VMEM_OUT_OF_RANGE))("MOVE")
-        with m.Case(ops["VLOAD"].opcode):
-            check((image_fits(field("w0"), vl << 2), E.IMAGE_OUT_OF_RANGE), (fits("a"), E.VMEM_OUT_OF_RANGE))("MOVE")
-        with m.Case(ops["SENDV"].opcode):
-            check((fits("b"), E.VMEM_OUT_OF_RANGE))("MOVE")
+        with m.Case(codes["QUANT"].opcode, codes["RMSNORM"].opcode):
+            is_rms = opcode == codes["RMSNORM"].opcode
+            check((ops.short, E.ILLEGAL_INSTRUCTION), (ops.fits["b"], E.VMEM_OUT_OF_RANGE),
+                  (ops.words_fit, E.IMAGE_OUT_OF_RANGE), (~is_rms | ops.fits["a"], E.VMEM_OUT_OF_RANGE))("NORM_READ")
+        with m.Case(codes["MATVEC"].opcode):
+            check((quant_valid, E.NO_QUANT), (ops.matvec_shape, E.ILLEGAL_INSTRUCTION),
+                  (ops.product_fits, E.IMAGE_OUT_OF_RANGE), (ops.matvec_dest_fits, E.VMEM_OUT_OF_RANGE))("MATVEC")
+        with m.Case(codes["PREFETCH"].opcode):
+            # the prefetch queue's level is the unit's, read as EXECUTE decides (as before the split)
+            check((ops.prefetch_shape, E.ILLEGAL_INSTRUCTION), (self.prefetched != isa.PREFETCH_DEPTH, E.BAD_PREFETCH),
+                  (ops.product_fits, E.IMAGE_OUT_OF_RANGE))("PREFETCH")
+        with m.Case(codes["EMBED"].opcode):
+            check((ops.token_ok, E.BAD_TOKEN), (ops.product_fits, E.IMAGE_OUT_OF_RANGE),
+                  (ops.exponent_fits, E.IMAGE_OUT_OF_RANGE), (ops.fits["a"], E.VMEM_OUT_OF_RANGE))("MOVE")
+        with m.Case(codes["VLOAD"].opcode):
+            check((ops.words_fit, E.IMAGE_OUT_OF_RANGE), (ops.fits["a"], E.VMEM_OUT_OF_RANGE))("MOVE")
+        with m.Case(codes["SENDV"].opcode):
+            check((ops.fits["b"], E.VMEM_OUT_OF_RANGE))("MOVE")
 
-    def _commands(self, m, opcode, field, vector_address, vector_length, token, embed_row, image_bytes):
-        """The command payloads of the units, from the instruction being executed: driven in every state,
-        they count only while the command is offered (hw.sequencing.dispatch)."""
-        ops = isa.OPS
+    def _commands(self, m, field, vector_length, image_bytes):
+        """The payloads of the units whose commands are fields of the instruction register as they stand
+        (the vector unit's and the data mover's are chosen per opcode and registered: hw.operands)."""
         m.d.comb += self.check.payload.image_bytes.eq(image_bytes)
-        m.d.comb += self.vector.payload.length.eq(vector_length)
-        self._vector_operands(m, opcode, vector_address)
+        vector_address = functools.partial(Operands.vector_address, field)
         cmd = self.norm.payload
-        m.d.comb += [cmd.opcode.eq(opcode), cmd.length.eq(vector_length),
+        m.d.comb += [cmd.opcode.eq(field("opcode")), cmd.length.eq(vector_length),
                      cmd.d.eq(vector_address("a")), cmd.x.eq(vector_address("b")), cmd.eps.eq(field("w1")),
                      cmd.norm_exp.eq(field("c_exp"))]
         cmd = self.matvec.payload
         m.d.comb += [cmd.d.eq(vector_address("a")), cmd.trits.eq(field("w0")), cmd.rows.eq(field("c"))]
         cmd = self.prefetch.payload
         m.d.comb += [cmd.trits.eq(field("w0")), cmd.rows.eq(field("c")), cmd.cols.eq(field("b"))]
-        cmd = self.mover.payload
-        token16 = token.as_unsigned()[:16]
-        m.d.comb += cmd.length.eq(vector_length)
-        with m.Switch(opcode):
-            with m.Case(ops["VLOAD"].opcode):
-                m.d.comb += [cmd.opcode.eq(MoveOp.VLOAD), cmd.d.eq(vector_address("a")), cmd.src.eq(field("w0"))]
-            with m.Case(ops["EMBED"].opcode):
-                m.d.comb += [cmd.opcode.eq(MoveOp.EMBED), cmd.d.eq(vector_address("a")),
-                             cmd.src.eq(embed_row),
-                             cmd.exp_addr.eq(field("w1") + token16)]
-            with m.Case(ops["SENDV"].opcode):
-                m.d.comb += [cmd.opcode.eq(MoveOp.SENDV), cmd.d.eq(vector_address("b"))]
 
     def _data_states(self, m, opcode, field, vector_length, quant_valid, stop, pc):
         ops = isa.OPS
@@ -419,19 +373,3 @@ class Controller(CheckedComponent):
         with dispatch(m, "MOVE", command=self.mover, done=self.mover_done):
             m.d.sync += pc.eq(pc + 1)
             m.next = "FETCH"
-
-    def _vector_operands(self, m, opcode, vector_address):
-        """ISA operands -> the vector unit's d, x, y, z (see hw.vector_unit: VMULADD's x is the state vd)."""
-        cmd = self.vector.payload
-        m.d.comb += cmd.opcode.eq(opcode)
-        with m.Switch(opcode):
-            for op in isa.OPS.values():
-                if op.mnemonic not in VectorOp.__members__:
-                    continue
-                fields = {o.name: o.field for o in op.operands if o.kind is isa.Kind.VREG}
-                roles = {"VADD": dict(d="vd", x="va", y="vb"), "VMUL": dict(d="vd", x="va", y="vb"),
-                         "VMULADD": dict(d="vd", x="vd", y="va", z="vb"), "ARGMAX": dict(x="vs"),
-                         "VZERO": dict(d="vd")}.get(op.mnemonic, dict(d="vd", x="vs"))
-                with m.Case(op.opcode):
-                    for role, operand in roles.items():
-                        m.d.comb += getattr(cmd, role).eq(vector_address(fields[operand]))

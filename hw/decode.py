@@ -1,5 +1,5 @@
 """The controller's instruction checks, from assembler.isa (the one definition): combinational, on the
-instruction register; the controller registers their results in PREPARE."""
+instruction register; the controller registers their results in OPERANDS (hw.operands)."""
 
 from amaranth import Cat, Signal
 
