@@ -30,7 +30,7 @@ from .component import CheckedComponent
 from .controller import Activity, Controller, State, StatusLayout
 from .data_mover import DataMover
 from .image_check import ImageCheck
-from .image_reader import ImageReader
+from .image_reader import ADDRESS_BITS, ImageReader
 from .matvec_unit import MatVecUnit
 from .norm_unit import NormUnit
 from .ternary_engine import pipeline_depth as engine_pipeline_depth
@@ -43,6 +43,9 @@ COUNTER_BITS = 48
 # controller's dispatch (9, measured in cocotb; see CostModel.engine_latency), and the rescale's registers.
 ENGINE_DONE_CYCLES = 9 + MatVecUnit.RESULT_STAGES
 
+
+# The word reader's output FIFO (aligned words): enough for a word a cycle.
+WORD_BUFFER_WORDS = 4
 
 # VLOAD / EMBED beyond the image stream and the write registers: the request and the done handshakes
 # (measured in cocotb; see CostModel.mover_latency).
@@ -116,8 +119,9 @@ class Accelerator(CheckedComponent):
         beat_bytes = self.matvec.engine.beat_bytes
         self.beat_reader = ImageReader(mem_bytes=mem_bytes, out_bytes=beat_bytes, burst_beats=burst_beats,
                                        fifo_beats=fifo_beats, buffer_words=-(-prefetch_bytes // beat_bytes))
+        # Its words leave through a small FIFO: the consumers' `ready` stays off the aligner's arithmetic.
         self.word_reader = ImageReader(mem_bytes=mem_bytes, out_bytes=4 * vector_width, burst_beats=burst_beats,
-                                       fifo_beats=fifo_beats)
+                                       fifo_beats=fifo_beats, buffer_words=WORD_BUFFER_WORDS)
         self.vmem = Vmem(words=vmem_words, vector_width=vector_width, read_ports=3)
         self.vmem_words, self.program_words, self.mem_bytes = vmem_words, program_words, mem_bytes
         self.vector_width, self.prefetch_bytes = vector_width, self.beat_reader.buffer_words * beat_bytes
@@ -205,7 +209,9 @@ class Accelerator(CheckedComponent):
         # --- Performance counters ------------------------------------------------------------------------
         counters = Signal(CountersLayout())
         m.d.comb += self.counters.eq(counters)
-        requested = word_reader.accepted + beat_reader.accepted
+        # The readers' accepted bytes, registered on the way in (the 48-bit sum stays off their launch logic).
+        requested = Signal(ADDRESS_BITS + 1)
+        m.d.sync += requested.eq(Mux(starting, 0, word_reader.accepted + beat_reader.accepted))
         active = (c.status.state == State.RUNNING) | (c.status.state == State.WAITING)
         memory_wait = (matvec.engine.busy & ~matvec.weights.valid) | norm.starved | \
             (mover.words.ready & ~word_reader.data.valid)

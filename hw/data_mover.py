@@ -111,13 +111,19 @@ class DataMover(CheckedComponent):
                      for k in range(lanes)]
         sent_row = Signal.like(self.read_x.data)
         wait = Signal(range(max(READ_LATENCY, self.WRITE_STAGES) + 1))
-        last_row = index + lanes >= command.length
+        # The row being taken is the vector's last: a register kept beside `index` (it gates the image
+        # reader's `ready`, which must not wait on an adder and a compare).
+        last_row = Signal()
+
+        def advance():                                  # the next row
+            m.d.sync += [index.eq(index + lanes), last_row.eq(index + 2 * lanes >= command.length)]
 
         with m.FSM():
             with m.State("IDLE"):
                 m.d.comb += self.cmd.ready.eq(1)
                 with m.If(self.cmd.valid):
-                    m.d.sync += [command.eq(self.cmd.payload), index.eq(0), half.eq(0), lane.eq(0)]
+                    m.d.sync += [command.eq(self.cmd.payload), index.eq(0), half.eq(0), lane.eq(0),
+                                 last_row.eq(self.cmd.payload.length <= lanes)]
                     with m.Switch(self.cmd.payload.opcode):
                         with m.Case(MoveOp.VLOAD):
                             m.next = "READ_WORDS"
@@ -130,7 +136,7 @@ class DataMover(CheckedComponent):
                 m.d.comb += self.words.ready.eq(1)
                 with m.If(self.words.valid):
                     m.d.comb += write_enables.eq(row_lanes)
-                    m.d.sync += index.eq(index + lanes)
+                    advance()
                     with m.If(last_row):
                         m.next = "WRITE_END"
             # EMBED asks for the exponent byte and the row back to back (the reader queues both).
@@ -145,7 +151,8 @@ class DataMover(CheckedComponent):
                 m.d.comb += self.words.ready.eq(half | last_row)
                 with m.If(self.words.valid):
                     m.d.comb += write_enables.eq(row_lanes)
-                    m.d.sync += [index.eq(index + lanes), half.eq(~half)]
+                    advance()
+                    m.d.sync += half.eq(~half)
                     with m.If(last_row):
                         m.next = "WRITE_END"
             # done once the last row is on the write port
