@@ -241,13 +241,16 @@ class Accelerator(CheckedComponent):
         tags = SyncFIFOBuffered(width=tag_layout.size, depth=(word.fifo_beats + beat.fifo_beats))
         m.submodules.tags = tags
         # The word reader's whole read goes first (a unit waits for it): the beat reader holds back while
-        # the word reader has a command or bursts pending, not only in the cycles it offers a request.
-        word_turn = word.pending
+        # the word reader has a command or bursts pending, not only in the cycles it offers a request. The
+        # turn is registered (the units' request logic stays off the readers' credit arithmetic); the word
+        # reader's first request comes COMMAND_STAGES cycles after its command, by when its turn has come.
+        word_turn = Signal()
+        m.d.sync += word_turn.eq(word.pending)
         chosen = Signal.like(word.mem_req.payload)
         m.d.comb += chosen.eq(Mux(word_turn, word.mem_req.payload, beat.mem_req.payload))
         m.d.comb += [self.mem_req.valid.eq(Mux(word_turn, word.mem_req.valid, beat.mem_req.valid) & tags.w_rdy),
                      self.mem_req.payload.eq(chosen),
-                     word.mem_req.ready.eq(self.mem_req.ready & tags.w_rdy),
+                     word.mem_req.ready.eq(self.mem_req.ready & tags.w_rdy & word_turn),
                      beat.mem_req.ready.eq(self.mem_req.ready & tags.w_rdy & ~word_turn)]
         asked = self.mem_req.valid & self.mem_req.ready
         m.d.comb += [tags.w_en.eq(asked), tags.w_data.eq(Cat(word_turn, chosen.beats))]   # word_turn: the reader

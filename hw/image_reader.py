@@ -49,7 +49,7 @@ class ImageReader(CheckedComponent):
     """Parameters
     mem_bytes: external data width in bytes (a power of two).
     out_bytes: bytes per `data` word (the consumer's width, e.g. the engine's beat).
-    burst_beats: most beats one request asks for.
+    burst_beats: most beats one request asks for (a power of two).
     fifo_beats: response FIFO depth in beats (the prefetch distance), a multiple of burst_beats.
     outstanding_beats: most beats asked for and not yet arrived (None: fifo_beats), a multiple of burst_beats.
     buffer_words: depth of the output FIFO of aligned words (0: none, the aligner offers `data` itself).
@@ -77,8 +77,8 @@ class ImageReader(CheckedComponent):
             raise ValueError(f"mem_bytes must be a power of two in 1..64, got {mem_bytes!r}")
         if not isinstance(out_bytes, int) or not 1 <= out_bytes <= 256:
             raise ValueError(f"out_bytes must be in 1..256, got {out_bytes!r}")
-        if not isinstance(burst_beats, int) or not 1 <= burst_beats <= 256:
-            raise ValueError(f"burst_beats must be in 1..256, got {burst_beats!r}")
+        if not isinstance(burst_beats, int) or not 1 <= burst_beats <= 256 or burst_beats & (burst_beats - 1):
+            raise ValueError(f"burst_beats must be a power of two in 1..256, got {burst_beats!r}")
         if not isinstance(fifo_beats, int) or fifo_beats < burst_beats or fifo_beats % burst_beats:
             raise ValueError(f"fifo_beats must be a positive multiple of burst_beats, got {fifo_beats!r}")
         if outstanding_beats is not None and (not isinstance(outstanding_beats, int) or outstanding_beats < burst_beats
@@ -119,10 +119,17 @@ class ImageReader(CheckedComponent):
         held, held_valid = Signal(ReadLayout()), Signal()              # stage 1: the command
         counted, counted_valid = Signal(job_layout), Signal()          # stage 2: ... and its bytes
         next_beat = Signal(ADDRESS_BITS - self.offset_bits)
-        beats_left = Signal(ADDRESS_BITS + 1)
+        # The beats of the command still to ask for: full bursts and a tail (burst_beats is a power of two);
+        # `has_full` is registered beside the count, so the burst size is a mux of registers.
+        tail_bits = (self.burst_beats - 1).bit_length()
+        full_bursts = Signal(ADDRESS_BITS + 1 - tail_bits)
+        has_full = Signal()
+        tail = Signal(tail_bits) if tail_bits else Const(0, 1)
+        beats_left = Signal()                                          # any burst left to ask for
+        m.d.comb += beats_left.eq(has_full | (tail != 0))
         launch = Signal()                                              # stage 2's command becomes bursts
         m.d.comb += [self.cmd.ready.eq(~held_valid & ~flush),
-                     launch.eq(counted_valid & (beats_left == 0) & jobs.w_rdy & ~flush)]
+                     launch.eq(counted_valid & ~beats_left & jobs.w_rdy & ~flush)]
         with m.If(self.cmd.valid & self.cmd.ready):
             m.d.sync += [held.eq(self.cmd.payload), held_valid.eq(1)]
         with m.If(held_valid & (~counted_valid | launch)):
@@ -138,7 +145,7 @@ class ImageReader(CheckedComponent):
             total = (offset + nbytes + mem_bytes - 1) >> self.offset_bits
             m.d.sync += next_beat.eq(counted.read.addr >> self.offset_bits)
         m.d.comb += [self.accepted.eq(Mux(launch, nbytes, 0)), jobs.w_en.eq(launch), jobs.w_data.eq(counted)]
-        m.d.comb += self.pending.eq(self.cmd.valid | held_valid | counted_valid | (beats_left != 0))
+        m.d.comb += self.pending.eq(self.cmd.valid | held_valid | counted_valid | beats_left)
 
         # --- Requests: each command split into bursts; credits keep the FIFO from overflowing. `valid` is a
         # register (`ask`), decided a cycle ahead from the counts as they will be if no burst goes out now; a
@@ -147,23 +154,29 @@ class ImageReader(CheckedComponent):
         # cycle, up to burst_beats a request).
         in_flight = Signal(range(self.fifo_beats + 1))      # beats requested, not yet read from the FIFO
         unarrived = Signal(range(self.fifo_beats + 1))     # beats asked for, not yet arrived
-        burst = Signal(range(self.burst_beats + 1))        # min(beats_left, burst_beats)
+        burst = Signal(range(self.burst_beats + 1))        # the next request's beats
+        m.d.comb += burst.eq(Mux(has_full, self.burst_beats, tail))
         ask = Signal()
         m.d.comb += [self.mem_req.valid.eq(ask & ~flush),
                      self.mem_req.payload.addr.eq(next_beat), self.mem_req.payload.beats.eq(burst)]
         asked = self.mem_req.valid & self.mem_req.ready
         requested = Signal.like(in_flight)
-        beats_left_next = Signal.like(beats_left)
-        m.d.comb += beats_left_next.eq(beats_left)
         with m.If(asked):
+            m.d.comb += requested.eq(burst)
             m.d.sync += next_beat.eq(next_beat + burst)
-            m.d.comb += [requested.eq(burst), beats_left_next.eq(beats_left - burst)]
+            with m.If(has_full):
+                m.d.sync += [full_bursts.eq(full_bursts - 1), has_full.eq(full_bursts != 1)]
+            with m.Elif(tail_bits):
+                m.d.sync += tail.eq(0)
         with m.If(launch):
-            m.d.comb += beats_left_next.eq(Mux(nbytes == 0, 0, total))                # nothing to read
+            beats_total = Mux(nbytes == 0, 0, total)                                   # nothing to read
+            m.d.sync += [full_bursts.eq(beats_total >> tail_bits), has_full.eq((beats_total >> tail_bits) != 0)]
+            if tail_bits:
+                m.d.sync += tail.eq(beats_total[:tail_bits])
         with m.If(flush):
-            m.d.comb += beats_left_next.eq(0)
-        m.d.sync += [beats_left.eq(beats_left_next),
-                     burst.eq(Mux(beats_left_next > self.burst_beats, self.burst_beats, beats_left_next))]
+            m.d.sync += [full_bursts.eq(0), has_full.eq(0)]
+            if tail_bits:
+                m.d.sync += tail.eq(0)
         stale = Signal(range(self.fifo_beats + 1))         # ... of which a flush dropped the command
         arrival = self.mem_resp.valid
         dropped = arrival & (stale != 0)
@@ -184,7 +197,7 @@ class ImageReader(CheckedComponent):
                      in_flight.eq(Mux(flush, unarrived - arrival, in_flight_kept + requested))]
         room = Mux(self.fifo_beats - in_flight_kept < self.outstanding_beats - unarrived_kept,
                    self.fifo_beats - in_flight_kept, self.outstanding_beats - unarrived_kept)
-        m.d.sync += ask.eq(~asked & ~launch & ~flush & (burst != 0) & (room >= burst))
+        m.d.sync += ask.eq(~asked & ~launch & ~flush & beats_left & (room >= burst))
 
         # --- Aligner: each row's bytes packed into out_bytes words ---------------------------------------
         capacity = out_bytes + mem_bytes
@@ -235,6 +248,8 @@ class ImageReader(CheckedComponent):
         # (first beat) and past the job's end (last beat) are not counted, and the latter are masked on
         # output. A row's end inside a beat leaves the next row's bytes in the buffer.
         useful = Mux(to_take < mem_bytes - skip, to_take, mem_bytes - skip)
+        to_take_after = Signal(ADDRESS_BITS)                 # if this cycle takes a beat: the subtraction runs
+        m.d.comb += to_take_after.eq(to_take - useful)       # beside the decision, not after it
         take = Signal()
         m.d.comb += [take.eq(active & (to_take != 0) & beats.r_rdy & (staying + mem_bytes <= capacity)),
                      beats.r_en.eq(take)]
@@ -247,7 +262,7 @@ class ImageReader(CheckedComponent):
             m.d.sync += [active.eq(0), have.eq(0), buffer.eq(0)]
         with m.Elif(active):
             m.d.sync += [buffer.eq((buffer >> (sent * 8)) | (incoming << (staying * 8))),
-                         have.eq(have - sent + added), to_take.eq(to_take - added)]
+                         have.eq(have - sent + added), to_take.eq(Mux(take, to_take_after, to_take))]
             with m.If(take):
                 m.d.sync += skip.eq(0)
             with m.If(transfer):

@@ -39,8 +39,8 @@ class ReciprocalSqrt(wiring.Component):
     response: stream of SFloatLayout, 1/sqrt(radicand).
     """
 
-    # busy cycles between request and response: LEADING_ONE, NORMALISE, ROOT, DIVIDE_START, DIVIDE, ROUND
-    LATENCY = 1 + 1 + ROOT_BITS + 1 + QUOTIENT_BITS + 1
+    # busy cycles between request and response: LEADING_ONE, SHIFT, NORMALISE, ROOT, DIVIDE_START, DIVIDE, ROUND
+    LATENCY = 1 + 1 + 1 + ROOT_BITS + 1 + QUOTIENT_BITS + 1
 
     def __init__(self):
         super().__init__({
@@ -62,6 +62,7 @@ class ReciprocalSqrt(wiring.Component):
 
         # Leading one of the registered request (a priority encoder): shift = 37 - bit_length, even.
         bit_length = Signal(range(fmt.SUM_SQUARES_BITS + 1))
+        length = Signal.like(bit_length)                 # ... registered
         for bit in range(fmt.SUM_SQUARES_BITS):
             with m.If(value[bit]):
                 m.d.comb += bit_length.eq(bit + 1)
@@ -73,7 +74,10 @@ class ReciprocalSqrt(wiring.Component):
                     m.d.sync += value.eq(self.request.payload)
                     m.next = "LEADING_ONE"
             with m.State("LEADING_ONE"):
-                raw = RSQRT_RADICAND_BITS - bit_length
+                m.d.sync += length.eq(bit_length)
+                m.next = "SHIFT"
+            with m.State("SHIFT"):
+                raw = RSQRT_RADICAND_BITS - length
                 m.d.sync += shift.eq(raw + raw[0])
                 m.next = "NORMALISE"
             with m.State("NORMALISE"):
