@@ -24,8 +24,9 @@ class CostModel:
     lanes: trits the ternary engine consumes per cycle (hw.ternary_engine.TernaryMatVec LANES).
     bytes_per_cycle: sustained external-memory bandwidth in bytes per clock (refresh included).
     memory_latency: cycles from a burst request to its first byte (paid once per stream started).
-    read_latency: cycles from a unit's image read command to its first burst request (the image reader's
-    command registers, hw.image_reader.ImageReader.COMMAND_STAGES), paid with memory_latency.
+    read_latency: cycles from a unit's image read command to its first burst request (the request's
+    register on the way to the word reader and the reader's command stages, hw.accelerator and
+    hw.image_reader.ImageReader.COMMAND_STAGES), paid with memory_latency.
     issue_cycles: fetch, decode, operands, prepare and execute of every instruction (scalar and control
     instructions: all); the RTL's is hw.controller.Controller.ISSUE_CYCLES.
     engine_latency: cycles from the last weight beat to MATVEC's done (engine pipeline, rescale, handshakes).

@@ -44,6 +44,9 @@ COUNTER_BITS = 48
 ENGINE_DONE_CYCLES = 9 + MatVecUnit.RESULT_STAGES
 
 
+# Registers between a unit's image read and the word reader (the request mux's).
+WORD_REQUEST_STAGES = 1
+
 # The word reader's output FIFO (aligned words): enough for a word a cycle.
 WORD_BUFFER_WORDS = 4
 
@@ -196,15 +199,22 @@ class Accelerator(CheckedComponent):
         payload = requesters[-1].payload
         for requester in reversed(requesters[:-1]):
             payload = Mux(requester.valid, requester.payload, payload)
-        m.d.comb += [word_cmd.valid.eq(Cat(r.valid for r in requesters).any()), word_cmd.payload.eq(payload)]
-        m.d.comb += [requester.ready.eq(word_cmd.ready) for requester in requesters]
+        # Registered on the way to the reader: the units' request logic and this mux get a cycle of their own,
+        # and the memory port sees a read coming a cycle before the reader does (see _memory_port).
+        requesting = Cat(r.valid for r in requesters).any()
+        taking = ~word_cmd.valid | word_cmd.ready
+        with m.If(taking):
+            m.d.sync += [word_cmd.valid.eq(requesting), word_cmd.payload.eq(payload)]
+        with m.If(starting):
+            m.d.sync += word_cmd.valid.eq(0)
+        m.d.comb += [requester.ready.eq(taking) for requester in requesters]
         consumers = [norm.weights, mover.words, check.words]
         m.d.comb += [consumer.valid.eq(word_reader.data.valid) for consumer in consumers]
         m.d.comb += [norm.weights.payload.eq(word_reader.data.payload), mover.words.payload.eq(word_reader.data.payload),
                      check.words.payload.eq(word_reader.data.payload[:32])]
         m.d.comb += word_reader.data.ready.eq(Cat(consumer.ready for consumer in consumers).any())
         m.d.comb += [beat_reader.flush.eq(starting), word_reader.flush.eq(starting)]
-        memory_idle = self._memory_port(m)
+        memory_idle = self._memory_port(m, coming=requesting)
 
         # --- Performance counters ------------------------------------------------------------------------
         counters = Signal(CountersLayout())
@@ -233,19 +243,20 @@ class Accelerator(CheckedComponent):
                 m.d.sync += counters[name].eq(counters[name] + (c.activity == activity))
         return m
 
-    def _memory_port(self, m):
+    def _memory_port(self, m, *, coming):
         """One memory port for both readers: requests from the word reader first, beats routed back by a
-        FIFO of (reader, beats) per request. Returns `idle`: no beat outstanding and no request taken."""
+        FIFO of (reader, beats) per request. `coming`: a unit offers the word reader a read (it reaches the
+        reader next cycle). Returns `idle`: no beat outstanding and no request taken."""
         word, beat = self.word_reader, self.beat_reader
         tag_layout = data.StructLayout({"word": 1, "beats": range(word.burst_beats + 1)})
         tags = SyncFIFOBuffered(width=tag_layout.size, depth=(word.fifo_beats + beat.fifo_beats))
         m.submodules.tags = tags
         # The word reader's whole read goes first (a unit waits for it): the beat reader holds back while
         # the word reader has a command or bursts pending, not only in the cycles it offers a request. The
-        # turn is registered (the units' request logic stays off the readers' credit arithmetic); the word
-        # reader's first request comes COMMAND_STAGES cycles after its command, by when its turn has come.
+        # turn is registered (the units' request logic stays off the readers' credit arithmetic) from a read
+        # coming, so it starts in the cycle the reader gets the command, as if it were not registered.
         word_turn = Signal()
-        m.d.sync += word_turn.eq(word.pending)
+        m.d.sync += word_turn.eq(word.pending | coming)
         chosen = Signal.like(word.mem_req.payload)
         m.d.comb += chosen.eq(Mux(word_turn, word.mem_req.payload, beat.mem_req.payload))
         m.d.comb += [self.mem_req.valid.eq(Mux(word_turn, word.mem_req.valid, beat.mem_req.valid) & tags.w_rdy),
@@ -314,7 +325,7 @@ def cost_model_for(*, lanes: int, vector_width: int, prefetch_bytes: int, mem_by
     vector = VectorUnit(vmem_words=max(64, vector_width), vector_width=vector_width)
     norm = NormUnit(vmem_words=max(64, vector_width), max_length=1, vector_width=vector_width)
     return CostModel(lanes=lanes, bytes_per_cycle=bytes_per_cycle, memory_latency=memory_latency,
-                     read_latency=ImageReader.COMMAND_STAGES, mover_latency=MOVER_CYCLES + DataMover.WRITE_STAGES,
+                     read_latency=WORD_REQUEST_STAGES + ImageReader.COMMAND_STAGES, mover_latency=MOVER_CYCLES + DataMover.WRITE_STAGES,
                      issue_cycles=Controller.ISSUE_CYCLES,      # the states every instruction walks
                      engine_latency=engine_pipeline_depth(lanes) + ENGINE_DONE_CYCLES, vector_lanes=vector_width,
                      # the controller's dispatch and done handshakes around each unit's own span

@@ -195,9 +195,13 @@ class ImageReader(CheckedComponent):
             m.d.sync += stale.eq(stale - dropped)
         m.d.sync += [unarrived.eq(unarrived_kept + requested),
                      in_flight.eq(Mux(flush, unarrived - arrival, in_flight_kept + requested))]
-        room = Mux(self.fifo_beats - in_flight_kept < self.outstanding_beats - unarrived_kept,
-                   self.fifo_beats - in_flight_kept, self.outstanding_beats - unarrived_kept)
-        m.d.sync += ask.eq(~asked & ~launch & ~flush & beats_left & (room >= burst))
+        # The room for a burst, as registers beside the counts: the decision sees this cycle's counts, not the
+        # beats that arrive or leave in it (conservative by a cycle), so it is two compares of registers.
+        fifo_room = Signal(range(self.fifo_beats + 1), init=self.fifo_beats)               # fifo - in_flight
+        flight_room = Signal(range(self.fifo_beats + 1), init=self.outstanding_beats)      # outstanding - unarrived
+        m.d.sync += [fifo_room.eq(self.fifo_beats - Mux(flush, unarrived - arrival, in_flight_kept + requested)),
+                     flight_room.eq(self.outstanding_beats - (unarrived_kept + requested))]
+        m.d.sync += ask.eq(~asked & ~launch & ~flush & beats_left & (fifo_room >= burst) & (flight_room >= burst))
 
         # --- Aligner: each row's bytes packed into out_bytes words ---------------------------------------
         capacity = out_bytes + mem_bytes
