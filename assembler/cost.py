@@ -24,9 +24,11 @@ class CostModel:
     lanes: trits the ternary engine consumes per cycle (hw.ternary_engine.TernaryMatVec LANES).
     bytes_per_cycle: sustained external-memory bandwidth in bytes per clock (refresh included).
     memory_latency: cycles from a burst request to its first byte (paid once per stream started).
-    read_latency: cycles from a unit's image read command to its first burst request (the request's
-    register on the way to the word reader and the reader's command stages, hw.accelerator and
-    hw.image_reader.ImageReader.COMMAND_STAGES), paid with memory_latency.
+    read_latency: cycles from a unit's image read to its request leaving the accelerator (the request's
+    register on the way to the word reader, the reader's command stages
+    hw.image_reader.ImageReader.COMMAND_STAGES: hw.accelerator).
+    response_latency: cycles from a beat leaving memory to its bytes reaching the unit (the beats'
+    register on the way in, the reader's output FIFO), after the beats queued before it.
     issue_cycles: fetch, decode, operands, prepare and execute of every instruction (scalar and control
     instructions: all); the RTL's is hw.controller.Controller.ISSUE_CYCLES.
     engine_latency: cycles from the last weight beat to MATVEC's done (engine pipeline, rescale, handshakes).
@@ -46,6 +48,7 @@ class CostModel:
     bytes_per_cycle: float = 4.0
     memory_latency: int = 20
     read_latency: int = 0
+    response_latency: int = 0
     issue_cycles: int = 5
     engine_latency: int = 16
     vector_lanes: int = 1
@@ -93,7 +96,7 @@ class CostModel:
     def first_byte(self, wait: float = 0) -> int:
         """Cycles from an image read's request to its first byte, behind `wait` cycles of beats already
         asked for (they arrive first, and the request's own latency runs meanwhile)."""
-        return max(self.read_latency + self.memory_latency, math.ceil(wait))
+        return max(self.read_latency + self.memory_latency, math.ceil(wait)) + self.response_latency
 
     def sendv(self, length: int) -> int:
         """SENDV with the host always ready: a word a cycle, and each row's read."""

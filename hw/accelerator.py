@@ -44,11 +44,15 @@ COUNTER_BITS = 48
 ENGINE_DONE_CYCLES = 9 + MatVecUnit.RESULT_STAGES
 
 
-# Registers between a unit's image read and the word reader (the request mux's).
+# Registers between a unit's image read and the word reader (the request mux's), and between memory's
+# beats and the readers.
 WORD_REQUEST_STAGES = 1
+RESPONSE_STAGES = 1
 
-# The word reader's output FIFO (aligned words): enough for a word a cycle.
+# The word reader's output FIFO (aligned words): enough for a word a cycle. Both readers' output FIFOs
+# (amaranth.lib.fifo.SyncFIFOBuffered) offer a word two cycles after it is written (measured in simulation).
 WORD_BUFFER_WORDS = 4
+OUTPUT_FIFO_LATENCY = 2
 
 # VLOAD / EMBED beyond the image stream and the write registers: the request and the done handshakes
 # (measured in cocotb; see CostModel.mover_latency).
@@ -268,13 +272,16 @@ class Accelerator(CheckedComponent):
 
         head = data.View(tag_layout, tags.r_data)
         arrived = Signal(range(word.burst_beats + 1))       # beats of the head request already routed
-        arrival = self.mem_resp.valid
+        # Beats registered on the way in (RESPONSE_STAGES): the memory's output, or its clock crossing's, stays
+        # off the tag routing and the readers' credit arithmetic.
+        arrival, beat_data = Signal(), Signal.like(self.mem_resp.payload)
+        m.d.sync += [arrival.eq(self.mem_resp.valid), beat_data.eq(self.mem_resp.payload)]
         last_of_burst = arrived + 1 == head.beats
         m.d.comb += tags.r_en.eq(arrival & last_of_burst)
         with m.If(arrival):
             m.d.sync += arrived.eq(Mux(last_of_burst, 0, arrived + 1))
         m.d.comb += [word.mem_resp.valid.eq(arrival & head.word), beat.mem_resp.valid.eq(arrival & ~head.word),
-                     word.mem_resp.payload.eq(self.mem_resp.payload), beat.mem_resp.payload.eq(self.mem_resp.payload),
+                     word.mem_resp.payload.eq(beat_data), beat.mem_resp.payload.eq(beat_data),
                      self.mem_resp.ready.eq(1)]
         return ~tags.r_rdy & ~asked
 
@@ -325,7 +332,8 @@ def cost_model_for(*, lanes: int, vector_width: int, prefetch_bytes: int, mem_by
     vector = VectorUnit(vmem_words=max(64, vector_width), vector_width=vector_width)
     norm = NormUnit(vmem_words=max(64, vector_width), max_length=1, vector_width=vector_width)
     return CostModel(lanes=lanes, bytes_per_cycle=bytes_per_cycle, memory_latency=memory_latency,
-                     read_latency=WORD_REQUEST_STAGES + ImageReader.COMMAND_STAGES, mover_latency=MOVER_CYCLES + DataMover.WRITE_STAGES,
+                     read_latency=WORD_REQUEST_STAGES + ImageReader.COMMAND_STAGES,
+                     response_latency=RESPONSE_STAGES + OUTPUT_FIFO_LATENCY, mover_latency=MOVER_CYCLES + DataMover.WRITE_STAGES,
                      issue_cycles=Controller.ISSUE_CYCLES,      # the states every instruction walks
                      engine_latency=engine_pipeline_depth(lanes) + ENGINE_DONE_CYCLES, vector_lanes=vector_width,
                      # the controller's dispatch and done handshakes around each unit's own span
