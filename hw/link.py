@@ -208,9 +208,9 @@ class LinkFrontEnd(wiring.Component):
                 m.d.comb += reply_payload.eq(int.from_bytes(self.build.pack(), "little"))
             with m.Case(ReplyBody.STATUS):
                 m.d.comb += reply_payload.eq(status_snapshot)
-        sender = self._sender(m, reply_kind, reply_length, reply_payload, reply_pending)
+        sender, words_waiting = self._sender(m, reply_kind, reply_length, reply_payload, reply_pending)
         m.d.comb += self.idle.eq(receiver.ongoing("SYNC") & ~reply_pending & sender.ongoing("IDLE")
-                                 & ~self.host_out.valid)
+                                 & ~self.host_out.valid & ~words_waiting)
         return m
 
     def _dispatch(self, m, kind, length, running, nak, ack, reply, status, fifo):
@@ -387,21 +387,27 @@ class LinkFrontEnd(wiring.Component):
                     m.d.comb += [fifo.w_data.eq(assembled), fifo.w_en.eq(1)]
 
     def _sender(self, m, reply_kind, reply_length, reply_payload, reply_pending):
-        """The frame sender's FSM (returned: its IDLE state tells when nothing is being sent)."""
+        """The frame sender's FSM and whether accelerator words wait for it (returned: the FSM's IDLE state
+        and no word waiting tell that nothing is being sent)."""
         kind, length = Signal(8), Signal(8)         # replies are shorter than 256 bytes
         assert REPLY_BYTES < 256
         body = Signal(8 * REPLY_BYTES)
         crc = Signal(32)
         sent = Signal(range(REPLY_BYTES + 1))
+        # The accelerator's words wait in a small FIFO: its `valid` (a unit's state, across the chip) then
+        # reaches a register, not the enable of the whole reply body.
+        m.submodules.host_words = words = SyncFIFOBuffered(width=32, depth=2)
+        m.d.comb += [words.w_data.eq(self.host_out.payload), words.w_en.eq(self.host_out.valid),
+                     self.host_out.ready.eq(words.w_rdy)]
         with m.FSM() as sender:
             with m.State("IDLE"):
                 with m.If(reply_pending):
                     m.d.sync += [kind.eq(reply_kind), length.eq(reply_length), body.eq(reply_payload),
                                  reply_pending.eq(0)]
                     m.next = "SYNC"
-                with m.Elif(self.host_out.valid):
-                    m.d.comb += self.host_out.ready.eq(1)
-                    m.d.sync += [kind.eq(p.Reply.WORD), length.eq(4), body.eq(self.host_out.payload)]
+                with m.Elif(words.r_rdy):
+                    m.d.comb += words.r_en.eq(1)
+                    m.d.sync += [kind.eq(p.Reply.WORD), length.eq(4), body.eq(words.r_data)]
                     m.next = "SYNC"
             steps = [("SYNC", Const(p.SYNC, 8), "KIND", False), ("KIND", kind, "LENGTH0", True),
                      ("LENGTH0", length, "LENGTH1", True), ("LENGTH1", Const(0, 8), "BODY", True)]
@@ -430,4 +436,4 @@ class LinkFrontEnd(wiring.Component):
                     m.d.sync += sent.eq(sent + 1)
                     with m.If(sent == 3):
                         m.next = "IDLE"
-        return sender
+        return sender, words.level != 0
