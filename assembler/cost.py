@@ -40,8 +40,8 @@ class CostModel:
     embed_cycles: EMBED beyond a VLOAD of its row (its second read, the exponent byte's).
     prefetch_bytes: the buffer a PREFETCHed matrix streams into ahead of its MATVEC (0: none).
     stream_backlog: bytes of a running prefetch stream already asked of memory, which a unit's own
-    image read (norm weights, VLOAD, EMBED) waits behind: all of them (the reader's credits) right after
-    the stream starts, a burst fewer once it runs (a burst goes out as soon as a burst's room frees up).
+    image read (norm weights, VLOAD, EMBED) waits behind: the reader's credits, asked a burst every
+    other cycle after the stream starts, a burst fewer once it runs (a burst goes out as its room frees).
     burst_bytes: the bytes of one request.
     """
     lanes: int = 64
@@ -126,12 +126,15 @@ class PrefetchStream:
         self.cost = cost
         self.queue: deque[_Prefetch] = deque()
         self.since_idle = 0.0           # bytes streamed since the stream last stopped (done or buffer full)
+        self.age = 0.0                  # cycles since the stream last started from idle
 
     def __len__(self) -> int:
         return len(self.queue)
 
     def push(self, nbytes: int) -> None:
         idle = all(entry.fetched >= entry.nbytes for entry in self.queue)
+        if idle:
+            self.age = 0.0
         self.queue.append(_Prefetch(nbytes, delay=self.cost.first_byte() if idle else 0))
 
     def backlog(self) -> float:
@@ -142,13 +145,19 @@ class PrefetchStream:
         room = self.cost.prefetch_bytes - fetched
         if missing <= 0 or room <= 0:
             return 0.0
-        running = self.since_idle >= self.cost.stream_backlog
-        asked = self.cost.stream_backlog - (self.cost.burst_bytes if running else 0)
-        return min(asked, missing, room) / self.cost.bytes_per_cycle
+        cost = self.cost
+        running = self.since_idle >= cost.stream_backlog
+        asked = cost.stream_backlog - (cost.burst_bytes if running else 0)
+        # A stream started from idle asks a burst every other cycle (hw.image_reader), its first about
+        # read_latency cycles after its PREFETCH began; the read holds it back from about as many cycles
+        # after its own instruction began.
+        ramp = cost.burst_bytes * max(0, math.ceil((self.age + 1 - cost.read_latency) / 2))
+        return min(asked, ramp, missing, room) / cost.bytes_per_cycle
 
     def advance(self, cycles: float, read_bytes: int = 0) -> None:
         """`cycles` pass while an instruction that reads `read_bytes` of its own runs: the rest of the
         memory's time streams the queue, each entry up to the buffer's room."""
+        self.age += cycles
         available = cycles - (self.cost.transfer(read_bytes) if read_bytes else 0)
         room = self.cost.prefetch_bytes - sum(entry.fetched for entry in self.queue)
         for entry in self.queue:

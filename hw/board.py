@@ -1,6 +1,6 @@
 """Board tops: the Device with a clock, a UART and a memory, on real pins.
 
-    board clock ─► PLL (ECP5) ─► sync domain (CLKOP) and memory domain (CLKOS), resets held until lock
+    board clock ─► PLL (ECP5) ─► sync domain (CLKOP; reset by GSR) and memory domain (CLKOS), held until lock
     uart.rx ─► UART ─► Device ─► UART ─► uart.tx
                Device.mem_req/mem_resp/mem_write ─► memory backend:
                    "sdram": [MemoryClockCrossing ─►] SDRAMController ─► SDRAM pins (the chip's clock: the
@@ -100,7 +100,9 @@ class BoardTop(Elaboratable):
 
     def elaborate(self, platform):
         m = Module()
-        m.domains.sync = sync = ClockDomain("sync")
+        # With the ECP5 PLL the sync domain is reset by the global set/reset network (below), not by a
+        # routed reset: a reset net to every flip-flop of the device is as long as the chip is wide.
+        m.domains.sync = sync = ClockDomain("sync", reset_less=self.pll)
         board_clock = io.Buffer("i", platform.request(platform.default_clk, dir="-"))
         m.submodules.board_clock = board_clock
         if self.pll:
@@ -126,7 +128,12 @@ class BoardTop(Elaboratable):
                 i_RST=0, i_STDBY=0, i_PHASESEL0=0, i_PHASESEL1=0, i_PHASEDIR=1, i_PHASESTEP=1,
                 i_PHASELOADREG=1, i_PLLWAKESYNC=0, i_ENCLKOP=0, **secondary)
             platform.add_clock_constraint(sync.clk, pll.output_hz)
-            m.submodules.reset = ResetSynchronizer(~locked, domain="sync")
+            # Until the PLL locks, GSR holds every flip-flop at its initial value; its release is synchronised
+            # to the sync clock (as amaranth.vendor's ECP5 platform does for its own sync domain).
+            running, released = Signal(), Signal()
+            m.submodules.gsr_sync0 = Instance("FD1S3AX", p_GSR="DISABLED", i_CK=sync.clk, i_D=locked, o_Q=running)
+            m.submodules.gsr_sync1 = Instance("FD1S3AX", p_GSR="DISABLED", i_CK=sync.clk, i_D=running, o_Q=released)
+            m.submodules.gsr = Instance("SGSR", i_CLK=sync.clk, i_GSR=released)         # GSR is active low
         else:
             m.d.comb += sync.clk.eq(board_clock.i)
             m.submodules.reset = ResetSynchronizer(Const(0), domain="sync")

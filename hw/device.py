@@ -13,7 +13,7 @@ send, the controller not running. The fast simulation (sim/fast) stops the clock
 
 from __future__ import annotations
 
-from amaranth import Module
+from amaranth import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -58,16 +58,32 @@ class Device(wiring.Component):
         wiring.connect(m, link.mem_write, wiring.flipped(self.mem_write))
         wiring.connect(m, acc.mem_req, wiring.flipped(self.mem_req))
         wiring.connect(m, wiring.flipped(self.mem_resp), acc.mem_resp)
-        wiring.connect(m, link.start, acc.start)
-        wiring.connect(m, link.host_in, acc.host_in)
+        # The link's commands to the accelerator cross the chip through registers: the link's frame logic
+        # stays off the controller's register enables (START and RECV words are rare: half rate is plenty).
+        start_waiting = _registered(m, link.start, acc.start, "start")
+        word_waiting = _registered(m, link.host_in, acc.host_in, "host_in")
+        stop = Signal()
+        m.d.sync += stop.eq(link.stop)
         wiring.connect(m, acc.host_out, link.host_out)
         m.d.comb += [acc.program_write.addr.eq(link.program_write.addr), acc.program_write.data.eq(link.program_write.data),
-                     acc.program_write.en.eq(link.program_write.en), acc.stop.eq(link.stop),
+                     acc.program_write.en.eq(link.program_write.en), acc.stop.eq(stop),
                      link.status.eq(acc.status), link.counters.eq(acc.counters),
                      acc.vmem_write.en.eq(0), acc.vmem_read.en.eq(0),
-                     self.quiet.eq(link.idle & (acc.status.state != State.RUNNING)
-                                   & ~((acc.status.state == State.WAITING) & link.host_in.valid))]
+                     self.quiet.eq(link.idle & (acc.status.state != State.RUNNING) & ~start_waiting & ~stop
+                                   & ~((acc.status.state == State.WAITING) & (link.host_in.valid | word_waiting)))]
         return m
+
+
+def _registered(m, source, sink, name: str):
+    """`source` to `sink` (streams) through one register, a transfer every other cycle at most; returns
+    whether the register holds a transfer."""
+    valid, payload = Signal(name=f"{name}_valid"), Signal.like(source.payload, name=f"{name}_payload")
+    m.d.comb += [source.ready.eq(~valid), sink.valid.eq(valid), sink.payload.eq(payload)]
+    with m.If(source.valid & ~valid):
+        m.d.sync += [valid.eq(1), payload.eq(source.payload)]
+    with m.If(valid & sink.ready):
+        m.d.sync += valid.eq(0)
+    return valid
 
 
 def build_info(accelerator: Accelerator, memory_bytes: int, memory_kind: MemoryKind, timeout_cycles: int) -> BuildInfo:
