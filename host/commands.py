@@ -165,6 +165,9 @@ def cmd_sim_device(args) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
+    # Ctrl-C stops it even when started with SIGINT ignored (a background job of a script, or a parent
+    # that ignores it): Python installs no KeyboardInterrupt handler then.
+    signal.signal(signal.SIGINT, stop)
     try:
         simulation.process.wait()
     except KeyboardInterrupt:
