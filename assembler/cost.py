@@ -94,9 +94,10 @@ class CostModel:
                 + self.mover_latency)
 
     def first_byte(self, wait: float = 0) -> int:
-        """Cycles from an image read's request to its first byte, behind `wait` cycles of beats already
-        asked for (they arrive first, and the request's own latency runs meanwhile)."""
-        return max(self.read_latency + self.memory_latency, math.ceil(wait)) + self.response_latency
+        """Cycles from an image read's request to its first byte: the request reaches memory read_latency
+        cycles later and queues behind `wait` cycles of beats asked for (a running stream keeps its backlog
+        asked while the request travels), its own latency running meanwhile."""
+        return self.read_latency + max(self.memory_latency, math.ceil(wait)) + self.response_latency
 
     def sendv(self, length: int) -> int:
         """SENDV with the host always ready: a word a cycle, and each row's read."""

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from amaranth import Cat, Module, Mux, Signal
 from amaranth.lib import data, memory, wiring
-from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.fifo import SyncFIFO, SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from assembler.iss import CostModel
@@ -44,9 +44,11 @@ COUNTER_BITS = 48
 ENGINE_DONE_CYCLES = 9 + MatVecUnit.RESULT_STAGES
 
 
-# Registers between a unit's image read and the word reader (the request mux's), and between memory's
-# beats and the readers.
+# Registers between a unit's image read and the word reader (the request mux's), between the readers'
+# requests and memory (a 2-entry FIFO: its `ready` is its level, so memory's `ready` stays off the readers'
+# credit arithmetic), and between memory's beats and the readers.
 WORD_REQUEST_STAGES = 1
+MEMORY_REQUEST_STAGES = 1
 RESPONSE_STAGES = 1
 
 # The word reader's output FIFO (aligned words): enough for a word a cycle. Both readers' output FIFOs
@@ -172,6 +174,10 @@ class Accelerator(CheckedComponent):
                           ("word_reader", word_reader), ("vmem", vmem)]:
             m.submodules[name] = sub
         starting = self.start.valid & self.start.ready
+        # The readers and the prefetch queue are flushed a cycle after the start (no unit reads before the
+        # image check's first request, cycles later): the start handshake stays off their arithmetic.
+        flush = Signal()
+        m.d.sync += flush.eq(starting)
 
         # --- Host ports and the controller's dispatch ----------------------------------------------
         m.d.comb += [c.program_write.addr.eq(self.program_write.addr), c.program_write.data.eq(self.program_write.data),
@@ -186,7 +192,7 @@ class Accelerator(CheckedComponent):
         wiring.connect(m, c.prefetch, matvec.prefetch)
         m.d.comb += [c.quant.eq(norm.quant), c.matvec_error.eq(matvec.error), c.matvec_mismatch.eq(matvec.mismatch),
                      c.prefetched.eq(matvec.prefetched), norm.scale.eq(c.scale), matvec.scale.eq(c.scale),
-                     matvec.quant.eq(norm.quant), matvec.flush.eq(starting)]
+                     matvec.quant.eq(norm.quant), matvec.flush.eq(flush)]
         wiring.connect(m, norm.q_write, matvec.q_write)
 
         # Host words: SEND from the controller, SENDV from the data mover (never at once).
@@ -209,7 +215,7 @@ class Accelerator(CheckedComponent):
         taking = ~word_cmd.valid | word_cmd.ready
         with m.If(taking):
             m.d.sync += [word_cmd.valid.eq(requesting), word_cmd.payload.eq(payload)]
-        with m.If(starting):
+        with m.If(flush):
             m.d.sync += word_cmd.valid.eq(0)
         m.d.comb += [requester.ready.eq(taking) for requester in requesters]
         consumers = [norm.weights, mover.words, check.words]
@@ -217,7 +223,7 @@ class Accelerator(CheckedComponent):
         m.d.comb += [norm.weights.payload.eq(word_reader.data.payload), mover.words.payload.eq(word_reader.data.payload),
                      check.words.payload.eq(word_reader.data.payload[:32])]
         m.d.comb += word_reader.data.ready.eq(Cat(consumer.ready for consumer in consumers).any())
-        m.d.comb += [beat_reader.flush.eq(starting), word_reader.flush.eq(starting)]
+        m.d.comb += [beat_reader.flush.eq(flush), word_reader.flush.eq(flush)]
         memory_idle = self._memory_port(m, coming=requesting)
 
         # --- Performance counters ------------------------------------------------------------------------
@@ -263,11 +269,16 @@ class Accelerator(CheckedComponent):
         m.d.sync += word_turn.eq(word.pending | coming)
         chosen = Signal.like(word.mem_req.payload)
         m.d.comb += chosen.eq(Mux(word_turn, word.mem_req.payload, beat.mem_req.payload))
-        m.d.comb += [self.mem_req.valid.eq(Mux(word_turn, word.mem_req.valid, beat.mem_req.valid) & tags.w_rdy),
-                     self.mem_req.payload.eq(chosen),
-                     word.mem_req.ready.eq(self.mem_req.ready & tags.w_rdy & word_turn),
-                     beat.mem_req.ready.eq(self.mem_req.ready & tags.w_rdy & ~word_turn)]
-        asked = self.mem_req.valid & self.mem_req.ready
+        # Requests leave through a 2-entry FIFO (MEMORY_REQUEST_STAGES): a request is tagged as it enters.
+        requests = SyncFIFO(width=chosen.shape().size, depth=2)
+        m.submodules.requests = requests
+        room = requests.w_rdy & tags.w_rdy
+        m.d.comb += [word.mem_req.ready.eq(room & word_turn), beat.mem_req.ready.eq(room & ~word_turn),
+                     requests.w_en.eq(Mux(word_turn, word.mem_req.valid, beat.mem_req.valid) & room),
+                     requests.w_data.eq(chosen),
+                     self.mem_req.valid.eq(requests.r_rdy), self.mem_req.payload.eq(requests.r_data),
+                     requests.r_en.eq(self.mem_req.ready)]
+        asked = requests.w_en
         m.d.comb += [tags.w_en.eq(asked), tags.w_data.eq(Cat(word_turn, chosen.beats))]   # word_turn: the reader
 
         head = data.View(tag_layout, tags.r_data)
@@ -332,7 +343,7 @@ def cost_model_for(*, lanes: int, vector_width: int, prefetch_bytes: int, mem_by
     vector = VectorUnit(vmem_words=max(64, vector_width), vector_width=vector_width)
     norm = NormUnit(vmem_words=max(64, vector_width), max_length=1, vector_width=vector_width)
     return CostModel(lanes=lanes, bytes_per_cycle=bytes_per_cycle, memory_latency=memory_latency,
-                     read_latency=WORD_REQUEST_STAGES + ImageReader.COMMAND_STAGES,
+                     read_latency=WORD_REQUEST_STAGES + ImageReader.COMMAND_STAGES + MEMORY_REQUEST_STAGES,
                      response_latency=RESPONSE_STAGES + OUTPUT_FIFO_LATENCY, mover_latency=MOVER_CYCLES + DataMover.WRITE_STAGES,
                      issue_cycles=Controller.ISSUE_CYCLES,      # the states every instruction walks
                      engine_latency=engine_pipeline_depth(lanes) + ENGINE_DONE_CYCLES, vector_lanes=vector_width,
