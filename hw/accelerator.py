@@ -12,13 +12,15 @@ so both readers can have requests outstanding: a request goes to memory from the
 (a unit is waiting for it) else from the beat reader, and a tag FIFO routes each burst's beats back to
 the reader that asked, in order. A START flushes both readers and the prefetch queue (hw.image_reader).
 
-Clients never overlap on a VMEM port (one unit runs at a time, the host only while none does); the
-`port_conflicts` counter counts cycles in which two did (the tests require 0).
+The units are listed once, in UNITS: each is built from the accelerator's parameters and joined to the
+controller (command and done), to the VMEM ports whose names its signature carries and, with `read` and
+`words`, to the word reader. Clients never overlap on a VMEM port (one unit runs at a time, the host
+only while none does); the `port_conflicts` counter counts cycles in which two did (the tests require 0).
 """
 
 from __future__ import annotations
 
-from amaranth import Cat, Module, Mux, Signal
+from amaranth import Cat, Module, Mux, Signal, Value
 from amaranth.lib import data, memory, wiring
 from amaranth.lib.fifo import SyncFIFO, SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
@@ -64,6 +66,17 @@ MOVER_CYCLES = 6
 # handshake (hw.sequencing.dispatch).
 DISPATCH_CYCLES = 2
 
+# The units the controller dispatches to, one line each: (submodule name, the controller's command port,
+# the unit's class). A unit is built from the accelerator's parameters (those its constructor names:
+# CheckedComponent.from_parameters), takes its command on `cmd` and answers on `done` (the controller's
+# `<port>_done`). Its VMEM clients are the members of its signature named like the VMEM's ports
+# (VMEM_CLIENT_PORTS: hw.vmem's client signatures), joined to each port's explicit mux; with `read` and
+# `words` it reads the image through the word reader. The rest are the units' own side channels (the norm
+# unit's quantiser state into the MATVEC unit, the engine's beats, SENDV's words): wired by name below.
+UNITS = (("vector", "vector", VectorUnit), ("norm", "norm", NormUnit), ("matvec", "matvec", MatVecUnit),
+         ("mover", "mover", DataMover), ("image_check", "check", ImageCheck))
+VMEM_READ_PORTS = ("read_x", "read_y", "read_z")        # hw.vmem.Vmem's read ports, in order; the host's reads use X
+
 ACTIVITY_COUNTERS = {Activity.CHECK: "check", Activity.CONTROL: "control", Activity.HOST: "host", Activity.VECTOR: "vector",
                      Activity.NORM: "norm", Activity.MATVEC: "matvec", Activity.MOVE: "move"}
 
@@ -104,10 +117,10 @@ class Accelerator(CheckedComponent):
     @classmethod
     def check_parameters(cls, *, program_words, vmem_words, lanes, trit_format, max_length, max_cols, max_rows, mem_bytes,
               burst_beats=16, fifo_beats=64, vector_width=1, prefetch_bytes=4096, **_):
-        MatVecUnit.check_parameters(lanes=lanes, trit_format=trit_format, max_cols=max_cols, max_rows=max_rows,
-                         vmem_words=vmem_words, vector_width=vector_width)
-        NormUnit.check_parameters(vmem_words=vmem_words, max_length=max_length, vector_width=vector_width)
-        VectorUnit.check_parameters(vmem_words=vmem_words, vector_width=vector_width)
+        params = dict(vmem_words=vmem_words, lanes=lanes, trit_format=trit_format, max_length=max_length,
+                      max_cols=max_cols, max_rows=max_rows, vector_width=vector_width)
+        for _, _, unit in UNITS:
+            unit.check_parameters(**unit.own_parameters(params))
         ImageReader.check_parameters(mem_bytes=mem_bytes, out_bytes=4 * vector_width, burst_beats=burst_beats,
                                      fifo_beats=fifo_beats, outstanding_beats=None, buffer_words=0)
         if not isinstance(prefetch_bytes, int) or prefetch_bytes < 1:
@@ -119,19 +132,18 @@ class Accelerator(CheckedComponent):
         self.controller = Controller(program_words=program_words, vmem_words=vmem_words, max_length=max_length,
                                      max_cols=max_cols, max_rows=max_rows, trit_format=trit_format,
                                      vector_width=vector_width)
-        self.vector = VectorUnit(vmem_words=vmem_words, vector_width=vector_width)
-        self.norm = NormUnit(vmem_words=vmem_words, max_length=max_length, vector_width=vector_width)
-        self.matvec = MatVecUnit(lanes=lanes, trit_format=trit_format, max_cols=max_cols, max_rows=max_rows,
-                                 vmem_words=vmem_words, vector_width=vector_width)
-        self.mover = DataMover(vmem_words=vmem_words, vector_width=vector_width)
-        self.image_check = ImageCheck(trit_format=trit_format)
+        params = dict(vmem_words=vmem_words, lanes=lanes, trit_format=trit_format, max_length=max_length,
+                      max_cols=max_cols, max_rows=max_rows, vector_width=vector_width)
+        self.units = {name: unit.from_parameters(params) for name, _, unit in UNITS}
+        for name, unit in self.units.items():
+            setattr(self, name, unit)                   # self.vector, self.norm, self.matvec, ...
         beat_bytes = self.matvec.engine.beat_bytes
         self.beat_reader = ImageReader(mem_bytes=mem_bytes, out_bytes=beat_bytes, burst_beats=burst_beats,
                                        fifo_beats=fifo_beats, buffer_words=-(-prefetch_bytes // beat_bytes))
         # Its words leave through a small FIFO: the consumers' `ready` stays off the aligner's arithmetic.
         self.word_reader = ImageReader(mem_bytes=mem_bytes, out_bytes=4 * vector_width, burst_beats=burst_beats,
                                        fifo_beats=fifo_beats, buffer_words=WORD_BUFFER_WORDS)
-        self.vmem = Vmem(words=vmem_words, vector_width=vector_width, read_ports=3)
+        self.vmem = Vmem(words=vmem_words, vector_width=vector_width, read_ports=len(VMEM_READ_PORTS))
         self.vmem_words, self.program_words, self.mem_bytes = vmem_words, program_words, mem_bytes
         self.vector_width, self.prefetch_bytes = vector_width, self.beat_reader.buffer_words * beat_bytes
         width = (vmem_words - 1).bit_length()
@@ -167,11 +179,10 @@ class Accelerator(CheckedComponent):
 
     def elaborate(self, platform):
         m = Module()
-        c, vector, norm, matvec, mover = self.controller, self.vector, self.norm, self.matvec, self.mover
-        beat_reader, word_reader, check, vmem = self.beat_reader, self.word_reader, self.image_check, self.vmem
-        for name, sub in [("controller", c), ("vector", vector), ("norm", norm), ("matvec", matvec),
-                          ("mover", mover), ("image_check", check), ("beat_reader", beat_reader),
-                          ("word_reader", word_reader), ("vmem", vmem)]:
+        c, norm, matvec, mover = self.controller, self.norm, self.matvec, self.mover
+        beat_reader, word_reader = self.beat_reader, self.word_reader
+        for name, sub in [("controller", c), *self.units.items(), ("beat_reader", beat_reader),
+                          ("word_reader", word_reader), ("vmem", self.vmem)]:
             m.submodules[name] = sub
         starting = self.start.valid & self.start.ready
         # The readers and the prefetch queue are flushed a cycle after the start (no unit reads before the
@@ -184,11 +195,9 @@ class Accelerator(CheckedComponent):
                      c.program_write.en.eq(self.program_write.en), self.status.eq(c.status), c.stop.eq(self.stop)]
         wiring.connect(m, wiring.flipped(self.start), c.start)
         wiring.connect(m, wiring.flipped(self.host_in), c.host_in)
-        for command, done, unit in [(c.vector, c.vector_done, vector), (c.norm, c.norm_done, norm),
-                                    (c.matvec, c.matvec_done, matvec), (c.mover, c.mover_done, mover),
-                                    (c.check, c.check_done, check)]:
-            wiring.connect(m, command, unit.cmd)
-            wiring.connect(m, unit.done, done)
+        for name, port, _ in UNITS:
+            wiring.connect(m, getattr(c, port), self.units[name].cmd)
+            wiring.connect(m, self.units[name].done, getattr(c, f"{port}_done"))
         wiring.connect(m, c.prefetch, matvec.prefetch)
         m.d.comb += [c.quant.eq(norm.quant), c.matvec_error.eq(matvec.error), c.matvec_mismatch.eq(matvec.mismatch),
                      c.prefetched.eq(matvec.prefetched), norm.scale.eq(c.scale), matvec.scale.eq(c.scale),
@@ -200,12 +209,13 @@ class Accelerator(CheckedComponent):
                      self.host_out.payload.eq(Mux(mover.host_out.valid, mover.host_out.payload, c.host_out.payload)),
                      c.host_out.ready.eq(self.host_out.ready), mover.host_out.ready.eq(self.host_out.ready)]
 
-        # --- Image readers: the beat reader feeds the engine; the word reader the norm weights, the data
-        # mover and the image check (one at a time: one instruction runs) ------------------------------
+        # --- Image readers: the beat reader feeds the engine; the word reader the norm weights (asked by
+        # the controller) and every unit with `read` and `words` (one at a time: one instruction runs) ---
         wiring.connect(m, matvec.read, beat_reader.cmd)
         wiring.connect(m, beat_reader.data, matvec.weights)
         word_cmd = word_reader.cmd
-        requesters = [c.norm_read, mover.read, check.read]
+        word_clients = [unit for unit in self.units.values() if {"read", "words"} <= set(unit.signature.members)]
+        requesters = [c.norm_read, *(unit.read for unit in word_clients)]
         payload = requesters[-1].payload
         for requester in reversed(requesters[:-1]):
             payload = Mux(requester.valid, requester.payload, payload)
@@ -218,10 +228,9 @@ class Accelerator(CheckedComponent):
         with m.If(flush):
             m.d.sync += word_cmd.valid.eq(0)
         m.d.comb += [requester.ready.eq(taking) for requester in requesters]
-        consumers = [norm.weights, mover.words, check.words]
+        consumers = [norm.weights, *(unit.words for unit in word_clients)]
         m.d.comb += [consumer.valid.eq(word_reader.data.valid) for consumer in consumers]
-        m.d.comb += [norm.weights.payload.eq(word_reader.data.payload), mover.words.payload.eq(word_reader.data.payload),
-                     check.words.payload.eq(word_reader.data.payload[:32])]
+        m.d.comb += [consumer.payload.eq(word_reader.data.payload) for consumer in consumers]   # its low bits: narrower
         m.d.comb += word_reader.data.ready.eq(Cat(consumer.ready for consumer in consumers).any())
         m.d.comb += [beat_reader.flush.eq(flush), word_reader.flush.eq(flush)]
         memory_idle = self._memory_port(m, coming=requesting)
@@ -297,29 +306,28 @@ class Accelerator(CheckedComponent):
         return ~tags.r_rdy & ~asked
 
     def _vmem_ports(self, m):
-        """The VMEM's ports, each a mux over its clients by their enables (the host's while no program
-        runs). Returns the cycles' conflicts: two clients driving one port."""
-        vmem, vector, norm, mover, matvec = self.vmem, self.vector, self.norm, self.mover, self.matvec
-        x, y, z = vmem.read
-        # Port X: the vector unit's x, the norm unit, the data mover (SENDV); the host's address when none
-        # reads (its reads change nothing, so they are not counted as conflicts).
-        x_clients = [(vector.read_x.en, vector.read_x.addr), (norm.read_x.en, norm.read_x.addr),
-                     (mover.read_x.en, mover.read_x.addr)]
-        word_read(m, x, self.vmem_read, self.vector_width)         # the host's address, when no unit reads
-        for enable, client_address in reversed(x_clients):      # the first listed wins (never two: counted)
-            with m.If(enable):
-                m.d.comb += x.addr.eq(client_address)
-        m.d.comb += x.en.eq(1)
-        for port, client in [(y, vector.read_y), (z, vector.read_z)]:
-            m.d.comb += [port.addr.eq(client.addr), port.en.eq(client.en)]
-        for client in (vector.read_x, norm.read_x, mover.read_x):
-            m.d.comb += client.data.eq(x.data)
-        m.d.comb += [vector.read_y.data.eq(y.data), vector.read_z.data.eq(z.data)]
+        """The VMEM's ports, each an explicit mux over its clients (the units with a member of the port's
+        name) by their enables; the host's read on port X and its write while no program runs. Returns the
+        cycle's conflicts: two clients driving one port."""
+        vmem, units = self.vmem, self.units.values()
+        conflicts = []
+        for port, name in zip(vmem.read, VMEM_READ_PORTS):
+            clients = [getattr(unit, name) for unit in units if name in unit.signature.members]
+            if port is vmem.read[0]:
+                word_read(m, port, self.vmem_read, self.vector_width)   # the host's address, when no unit reads
+                m.d.comb += port.en.eq(1)       # (its reads change nothing, so they are not counted as conflicts)
+            else:
+                m.d.comb += port.en.eq(Cat(client.en for client in clients).any())
+            for client in reversed(clients):    # the first listed wins (never two: counted)
+                with m.If(client.en):
+                    m.d.comb += port.addr.eq(client.addr)
+            m.d.comb += [client.data.eq(port.data) for client in clients]
+            conflicts.append(several([client.en for client in clients]))
 
         # The write port: the unit writing, or the host's word. Registered on the way in: the units' result
         # arithmetic and this mux stay off the block RAM's setup path (a write lands a cycle later; the next
         # instruction's reads come several cycles after).
-        writers = [vector.write, norm.write, matvec.write, mover.write]
+        writers = [unit.write for unit in units if "write" in unit.signature.members]
         host = self.vmem_write
         row, value, enables = word_write(m, host, self.vector_width)
         for writer in writers:
@@ -327,11 +335,14 @@ class Accelerator(CheckedComponent):
             row, value, enables = Mux(writing, writer.addr, row), Mux(writing, writer.data, value), \
                 Mux(writing, writer.en, enables)
         m.d.sync += [vmem.write.addr.eq(row), vmem.write.data.eq(value), vmem.write.en.eq(enables)]
+        conflicts.append(several([writer.en.any() for writer in writers] + [host.en]))
+        return Cat(conflicts).any()
 
-        def several(enables):
-            return Cat(enables).as_unsigned() & (Cat(enables).as_unsigned() - 1) != 0
-        return several([vector.read_x.en, norm.read_x.en, mover.read_x.en]) | \
-            several([w.en.any() for w in writers] + [host.en])
+
+def several(enables) -> Value:
+    """More than one of `enables` (1-bit values) high."""
+    bits = Cat(enables).as_unsigned()
+    return (bits & (bits - 1)) != 0
 
 
 def cost_model_for(*, lanes: int, vector_width: int, prefetch_bytes: int, mem_bytes: int, bytes_per_cycle: float,

@@ -20,6 +20,20 @@ class CheckedComponent(wiring.Component):
         return super().__new__(cls, *args, src_loc_at=1, **params)
 
     @classmethod
+    def own_parameters(cls, params: dict) -> dict:
+        """Of a composite's `params`, those this constructor takes, its defaults filled in."""
+        names = inspect.signature(cls.__init__).parameters
+        bound = inspect.signature(cls.__init__).bind_partial(
+            None, **{name: value for name, value in params.items() if name in names})
+        bound.apply_defaults()
+        return dict(list(bound.arguments.items())[1:])
+
+    @classmethod
+    def from_parameters(cls, params: dict):
+        """Built from a composite's parameters: those its constructor names (the rest are another part's)."""
+        return cls(**cls.own_parameters(params))
+
+    @classmethod
     def check_parameters(cls, **params) -> None:
         """Raise ValueError (naming the parameter) for a parameter set this component cannot build;
         `params` are the constructor's, defaults included."""

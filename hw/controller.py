@@ -162,11 +162,19 @@ class Controller(CheckedComponent):
 
         opcode, rd = field("opcode"), field("rd")
 
-        def write_rd(value):
-            with m.Switch(rd):
+        # Scalar results are written back a cycle late (a register of the value and of the enable): the
+        # decisions of EXECUTE, RECV or a done handshake stay off the register file's enables. The next
+        # instruction reads its operands two states (FETCH, DECODE) after, so it sees the value.
+        writeback, writeback_rd, writeback_value = Signal(), Signal.like(rd), Signal(signed(isa.SCALAR_BITS))
+        m.d.sync += writeback.eq(0)
+        with m.If(writeback):
+            with m.Switch(writeback_rd):
                 for index, register in enumerate(registers):
                     with m.Case(index):
-                        m.d.sync += register.eq(value)
+                        m.d.sync += register.eq(writeback_value)
+
+        def write_rd(value):
+            m.d.sync += [writeback.eq(1), writeback_rd.eq(rd), writeback_value.eq(value)]
 
         # OPERANDS and PREPARE register everything EXECUTE decides on and the units' command payloads.
         ops = Operands(m, controller=self, instruction=instruction, field=field, registers=registers,

@@ -18,13 +18,14 @@ per row, in the low bits of `words`), and answers one `done` {code: ErrorCode} p
 from __future__ import annotations
 
 from amaranth import Cat, Module, Mux, Signal
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
 from assembler.isa import ErrorCode
 from golden.image import FORMAT_VERSION, HEADER, MAGIC, SECTION_ENTRY
 from golden.packing import TritFormat
 
+from .component import CheckedComponent
 from .crc32 import CRC32_INIT, crc32_bytes
 from .image_reader import ADDRESS_BITS, ReadLayout
 from .sequencing import offer
@@ -37,7 +38,7 @@ def check_read_bytes(header_length: int) -> int:
 # The header's little-endian fields as 32-bit words (golden.image.HEADER).
 assert HEADER.format == "<4sHHIIIIQ" and HEADER.size == 32, "image header changed: update ImageCheck"
 MAGIC_WORD = int.from_bytes(MAGIC, "little")
-class ImageCheck(wiring.Component):
+class ImageCheck(CheckedComponent):
     """Parameters
     trit_format: the weight packing this build's engine decodes (golden.packing.TritFormat).
 
@@ -48,9 +49,12 @@ class ImageCheck(wiring.Component):
     done: stream of {code: ErrorCode}, one per command.
     """
 
-    def __init__(self, *, trit_format: TritFormat):
+    @classmethod
+    def check_parameters(cls, *, trit_format, **_):
         if not isinstance(trit_format, TritFormat):
             raise TypeError(f"trit_format must be a TritFormat, not {trit_format!r}")
+
+    def __init__(self, *, trit_format: TritFormat):
         self.trit_format = trit_format
         super().__init__({
             "cmd": In(stream.Signature(data.StructLayout({"image_bytes": ADDRESS_BITS}))),
