@@ -399,15 +399,22 @@ class LinkFrontEnd(wiring.Component):
         m.submodules.host_words = words = SyncFIFOBuffered(width=32, depth=2)
         m.d.comb += [words.w_data.eq(self.host_out.payload), words.w_en.eq(self.host_out.valid),
                      self.host_out.ready.eq(words.w_rdy)]
+        # The body (a shift register of REPLY_BYTES) loads or shifts a cycle after the decision, from two
+        # flags: the FSM's state and the UART's `ready` stay off the enable of its thousand flip-flops.
+        loading, shifting, from_words = Signal(), Signal(), Signal()
+        with m.If(loading | shifting):
+            m.d.sync += body.eq(Mux(loading, Mux(from_words, words.r_data, reply_payload), body >> 8))
+        m.d.comb += words.r_en.eq(loading & from_words)
+        with m.If(loading & ~from_words):
+            m.d.sync += reply_pending.eq(0)             # the reply's source held until its body is taken
+        m.d.sync += [loading.eq(0), shifting.eq(0)]
         with m.FSM() as sender:
             with m.State("IDLE"):
                 with m.If(reply_pending):
-                    m.d.sync += [kind.eq(reply_kind), length.eq(reply_length), body.eq(reply_payload),
-                                 reply_pending.eq(0)]
+                    m.d.sync += [kind.eq(reply_kind), length.eq(reply_length), loading.eq(1), from_words.eq(0)]
                     m.next = "SYNC"
                 with m.Elif(words.r_rdy):
-                    m.d.comb += words.r_en.eq(1)
-                    m.d.sync += [kind.eq(p.Reply.WORD), length.eq(4), body.eq(words.r_data)]
+                    m.d.sync += [kind.eq(p.Reply.WORD), length.eq(4), loading.eq(1), from_words.eq(1)]
                     m.next = "SYNC"
             steps = [("SYNC", Const(p.SYNC, 8), "KIND", False), ("KIND", kind, "LENGTH0", True),
                      ("LENGTH0", length, "LENGTH1", True), ("LENGTH1", Const(0, 8), "BODY", True)]
@@ -425,9 +432,9 @@ class LinkFrontEnd(wiring.Component):
                     m.d.sync += sent.eq(0)
                     m.next = "CRC"
                 with m.Else():
-                    m.d.comb += [self.tx.valid.eq(1), self.tx.payload.eq(body[:8])]
-                    with m.If(self.tx.ready):
-                        m.d.sync += [body.eq(body >> 8), sent.eq(sent + 1),
+                    m.d.comb += [self.tx.valid.eq(~shifting), self.tx.payload.eq(body[:8])]
+                    with m.If(self.tx.ready & ~shifting):
+                        m.d.sync += [shifting.eq(1), sent.eq(sent + 1),
                                      crc.eq(crc32_byte(m, crc, body[:8], "tx_crc_body"))]
             with m.State("CRC"):
                 final = crc ^ CRC32_INIT
