@@ -92,7 +92,8 @@ class CountersLayout(data.StructLayout):
     memory_wait: cycles a unit wants image data that has not arrived (stalls on memory).
     memory_idle: cycles memory has nothing to do: no beat asked for and not yet arrived, no request
     taken (the time a faster datapath or a deeper prefetch could still use).
-    port_conflicts: cycles two clients drove one VMEM port (must stay 0).
+    port_conflicts: cycles two clients drove one VMEM port, or a memory request found no room for its tag
+    (must stay 0).
     host_wait: cycles waiting for the host (RECV with nothing sent, a word to the host not taken).
     check, control, host, vector, norm, matvec, move: cycles by controller activity
     (hw.controller.Activity); they add up to `cycles`."""
@@ -233,7 +234,7 @@ class Accelerator(CheckedComponent):
         m.d.comb += [consumer.payload.eq(word_reader.data.payload) for consumer in consumers]   # its low bits: narrower
         m.d.comb += word_reader.data.ready.eq(Cat(consumer.ready for consumer in consumers).any())
         m.d.comb += [beat_reader.flush.eq(flush), word_reader.flush.eq(flush)]
-        memory_idle = self._memory_port(m, coming=requesting)
+        memory_idle, tag_overflow = self._memory_port(m, coming=requesting)
 
         # --- Performance counters ------------------------------------------------------------------------
         counters = Signal(CountersLayout())
@@ -245,7 +246,7 @@ class Accelerator(CheckedComponent):
         memory_wait = (matvec.engine.busy & ~matvec.weights.valid) | norm.starved | \
             (mover.words.ready & ~word_reader.data.valid)
         host_wait = (c.status.state == State.WAITING) | (self.host_out.valid & ~self.host_out.ready)
-        conflicts = self._vmem_ports(m)
+        conflicts = self._vmem_ports(m) | tag_overflow
         with m.If(starting):
             m.d.sync += counters.eq(0)
         with m.Else():
@@ -265,10 +266,15 @@ class Accelerator(CheckedComponent):
     def _memory_port(self, m, *, coming):
         """One memory port for both readers: requests from the word reader first, beats routed back by a
         FIFO of (reader, beats) per request. `coming`: a unit offers the word reader a read (it reaches the
-        reader next cycle). Returns `idle`: no beat outstanding and no request taken."""
+        reader next cycle). Returns `idle` (no beat outstanding and no request taken) and `overflow` (a request
+        with no room for its tag: never, see below)."""
         word, beat = self.word_reader, self.beat_reader
         tag_layout = data.StructLayout({"word": 1, "beats": range(word.burst_beats + 1)})
-        tags = SyncFIFOBuffered(width=tag_layout.size, depth=(word.fifo_beats + beat.fifo_beats))
+        # A tag per request whose beats have not all arrived: each reader keeps at most `outstanding_beats`
+        # beats asked for and not yet arrived (hw.image_reader), and a request asks at least one, so the tags
+        # never outnumber the two readers' outstanding beats: the FIFO is that deep and its `w_rdy` (a compare
+        # of its level) need not gate the requests.
+        tags = SyncFIFOBuffered(width=tag_layout.size, depth=word.outstanding_beats + beat.outstanding_beats)
         m.submodules.tags = tags
         # The word reader's whole read goes first (a unit waits for it): the beat reader holds back while
         # the word reader has a command or bursts pending, not only in the cycles it offers a request. The
@@ -281,7 +287,7 @@ class Accelerator(CheckedComponent):
         # Requests leave through a 2-entry FIFO (MEMORY_REQUEST_STAGES): a request is tagged as it enters.
         requests = SyncFIFO(width=chosen.shape().size, depth=2)
         m.submodules.requests = requests
-        room = requests.w_rdy & tags.w_rdy
+        room = requests.w_rdy
         m.d.comb += [word.mem_req.ready.eq(room & word_turn), beat.mem_req.ready.eq(room & ~word_turn),
                      requests.w_en.eq(Mux(word_turn, word.mem_req.valid, beat.mem_req.valid) & room),
                      requests.w_data.eq(chosen),
@@ -303,7 +309,9 @@ class Accelerator(CheckedComponent):
         m.d.comb += [word.mem_resp.valid.eq(arrival & head.word), beat.mem_resp.valid.eq(arrival & ~head.word),
                      word.mem_resp.payload.eq(beat_data), beat.mem_resp.payload.eq(beat_data),
                      self.mem_resp.ready.eq(1)]
-        return ~tags.r_rdy & ~asked
+        overflow = Signal()                             # registered: the level compare stays off the counters
+        m.d.sync += overflow.eq(asked & ~tags.w_rdy)
+        return ~tags.r_rdy & ~asked, overflow
 
     def _vmem_ports(self, m):
         """The VMEM's ports, each an explicit mux over its clients (the units with a member of the port's
