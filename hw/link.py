@@ -27,6 +27,7 @@ from .accelerator import COUNTER_BITS, CountersLayout
 from .controller import INSTRUCTION_BITS, State, StatusLayout
 from .crc32 import CRC32_INIT, crc32_byte
 from .image_reader import ADDRESS_BITS
+from .link_sender import frame_sender
 
 COUNTER_BYTES = 8
 assert COUNTER_BITS <= 8 * COUNTER_BYTES
@@ -115,7 +116,11 @@ class LinkFrontEnd(wiring.Component):
         byte_ready = read_address == index           # payload_read.data is byte `index`
         byte = payload_read.data
         status = self.status
-        running = (status.state == State.RUNNING) | (status.state == State.WAITING)
+        # The controller's state a cycle ago (a frame takes many cycles: no command can tell): the replies'
+        # decisions start from a register here, not from the controller's state across the chip.
+        state = Signal.like(status.state)
+        m.d.sync += state.eq(status.state)
+        running = (state == State.RUNNING) | (state == State.WAITING)
         # The held image (host.protocol, "Held image"): bytes written in sequence from address 0 and
         # their CRC register; the frame being written started at load_frame_start with load_frame_crc.
         load = {name: Signal(ADDRESS_BITS, name=f"load_{name}") for name in ("next", "frame_start")}
@@ -190,7 +195,7 @@ class LinkFrontEnd(wiring.Component):
                     m.next = "REPLY"
                 with m.Else():
                     m.next = "DISPATCH"
-            checks, status_snapshot = self._dispatch(m, kind, length, running, nak, ack, reply, status, fifo)
+            checks, status_snapshot = self._dispatch(m, kind, length, state, nak, ack, reply, status, fifo)
             self._fields(m, length, index, byte, byte_ready, fields, advance)
             self._bounds(m, kind, length, fields, fifo, checks)
             self._validate(m, kind, fields, running, nak, target, index, checks)
@@ -208,15 +213,20 @@ class LinkFrontEnd(wiring.Component):
                 m.d.comb += reply_payload.eq(int.from_bytes(self.build.pack(), "little"))
             with m.Case(ReplyBody.STATUS):
                 m.d.comb += reply_payload.eq(status_snapshot)
-        sender, words_waiting = self._sender(m, reply_kind, reply_length, reply_payload, reply_pending)
+        sender, words_waiting = frame_sender(m, tx=self.tx, host_out=self.host_out, reply_kind=reply_kind,
+                                             reply_length=reply_length, reply_payload=reply_payload,
+                                             reply_pending=reply_pending)
         m.d.comb += self.idle.eq(receiver.ongoing("SYNC") & ~reply_pending & sender.ongoing("IDLE")
                                  & ~self.host_out.valid & ~words_waiting)
         return m
 
-    def _dispatch(self, m, kind, length, running, nak, ack, reply, status, fifo):
+    def _dispatch(self, m, kind, length, state, nak, ack, reply, status, fifo):
         """The DISPATCH state; returned: the registers of VALIDATE's checks (see _bounds), the first two
         of which DISPATCH sets from the frame's length, and the STATUS_REPLY payload, taken in DISPATCH."""
         C, build = p.Command, self.build
+        # The length's compares, registered (the length holds still from LENGTH1 to the next frame).
+        length_zero, length_one = Signal(), Signal()
+        m.d.sync += [length_zero.eq(length == 0), length_one.eq(length == 1)]
         # Each field zero-extended to its width in the reply (host.protocol.Reply).
         load, load_crc, _, load_valid = self._load
         widths = [(status.state, 8), (status.error, 8), (status.pc, 16),
@@ -241,23 +251,23 @@ class LinkFrontEnd(wiring.Component):
                          checks["image_room"].eq(build.memory_bytes - (length - 4))]
             with m.Switch(kind):
                 with m.Case(C.HELLO):
-                    with m.If(length == 0):          # a version-1 host: only our version, which it refuses
+                    with m.If(length_zero):          # a version-1 host: only our version, which it refuses
                         reply(p.Reply.HELLO_REPLY, p.LEGACY_HELLO_BYTES, short=p.PROTOCOL_VERSION)
-                    with m.Elif(length == 1):
+                    with m.Elif(length_one):
                         reply(p.Reply.HELLO_REPLY, len(self.build.pack()), body=ReplyBody.BUILD_INFO)
                     with m.Else():
                         nak(p.NakCode.BAD_LENGTH)
                     m.next = "REPLY"
                 with m.Case(C.STATUS):
-                    with m.If(length != 0):
+                    with m.If(~length_zero):
                         nak(p.NakCode.BAD_LENGTH)
                     with m.Else():
                         reply(p.Reply.STATUS_REPLY, STATUS_BYTES, body=ReplyBody.STATUS)
                     m.next = "REPLY"
                 with m.Case(C.STOP):
-                    with m.If(length != 0):
+                    with m.If(~length_zero):
                         nak(p.NakCode.BAD_LENGTH)
-                    with m.Elif(status.state == State.RUNNING):
+                    with m.Elif(state == State.RUNNING):
                         nak(p.NakCode.BUSY)
                     with m.Else():
                         m.d.comb += self.stop.eq(1)
@@ -385,62 +395,3 @@ class LinkFrontEnd(wiring.Component):
                 m.d.sync += [word[:32].eq(assembled), index.eq(index + 1)]
                 with m.If(index[:2] == 3):
                     m.d.comb += [fifo.w_data.eq(assembled), fifo.w_en.eq(1)]
-
-    def _sender(self, m, reply_kind, reply_length, reply_payload, reply_pending):
-        """The frame sender's FSM and whether accelerator words wait for it (returned: the FSM's IDLE state
-        and no word waiting tell that nothing is being sent)."""
-        kind, length = Signal(8), Signal(8)         # replies are shorter than 256 bytes
-        assert REPLY_BYTES < 256
-        body = Signal(8 * REPLY_BYTES)
-        crc = Signal(32)
-        sent = Signal(range(REPLY_BYTES + 1))
-        # The accelerator's words wait in a small FIFO: its `valid` (a unit's state, across the chip) then
-        # reaches a register, not the enable of the whole reply body.
-        m.submodules.host_words = words = SyncFIFOBuffered(width=32, depth=2)
-        m.d.comb += [words.w_data.eq(self.host_out.payload), words.w_en.eq(self.host_out.valid),
-                     self.host_out.ready.eq(words.w_rdy)]
-        # The body (a shift register of REPLY_BYTES) loads or shifts a cycle after the decision, from two
-        # flags: the FSM's state and the UART's `ready` stay off the enable of its thousand flip-flops.
-        loading, shifting, from_words = Signal(), Signal(), Signal()
-        with m.If(loading | shifting):
-            m.d.sync += body.eq(Mux(loading, Mux(from_words, words.r_data, reply_payload), body >> 8))
-        m.d.comb += words.r_en.eq(loading & from_words)
-        with m.If(loading & ~from_words):
-            m.d.sync += reply_pending.eq(0)             # the reply's source held until its body is taken
-        m.d.sync += [loading.eq(0), shifting.eq(0)]
-        with m.FSM() as sender:
-            with m.State("IDLE"):
-                with m.If(reply_pending):
-                    m.d.sync += [kind.eq(reply_kind), length.eq(reply_length), loading.eq(1), from_words.eq(0)]
-                    m.next = "SYNC"
-                with m.Elif(words.r_rdy):
-                    m.d.sync += [kind.eq(p.Reply.WORD), length.eq(4), loading.eq(1), from_words.eq(1)]
-                    m.next = "SYNC"
-            steps = [("SYNC", Const(p.SYNC, 8), "KIND", False), ("KIND", kind, "LENGTH0", True),
-                     ("LENGTH0", length, "LENGTH1", True), ("LENGTH1", Const(0, 8), "BODY", True)]
-            for state, value, next_state, counted in steps:
-                with m.State(state):
-                    m.d.comb += [self.tx.valid.eq(1), self.tx.payload.eq(value)]
-                    with m.If(self.tx.ready):
-                        if state == "SYNC":
-                            m.d.sync += [crc.eq(CRC32_INIT), sent.eq(0)]
-                        if counted:
-                            m.d.sync += crc.eq(crc32_byte(m, crc, value, f"tx_crc_{state.lower()}"))
-                        m.next = next_state
-            with m.State("BODY"):
-                with m.If(sent == length):
-                    m.d.sync += sent.eq(0)
-                    m.next = "CRC"
-                with m.Else():
-                    m.d.comb += [self.tx.valid.eq(~shifting), self.tx.payload.eq(body[:8])]
-                    with m.If(self.tx.ready & ~shifting):
-                        m.d.sync += [shifting.eq(1), sent.eq(sent + 1),
-                                     crc.eq(crc32_byte(m, crc, body[:8], "tx_crc_body"))]
-            with m.State("CRC"):
-                final = crc ^ CRC32_INIT
-                m.d.comb += [self.tx.valid.eq(1), self.tx.payload.eq(final.word_select(sent[:2], 8))]
-                with m.If(self.tx.ready):
-                    m.d.sync += sent.eq(sent + 1)
-                    with m.If(sent == 3):
-                        m.next = "IDLE"
-        return sender, words.level != 0
