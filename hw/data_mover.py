@@ -85,10 +85,16 @@ class DataMover(CheckedComponent):
         index = Signal(range(isa.MAX_VL + 1))            # first element of the row written / sent next
         half = Signal()                                  # EMBED: the upper half of the current word is next
         lane = Signal(range(lanes))                      # SENDV: the word of the row going to the host
-        # EMBED: the row's shift -(e + 16), its ShiftControl registered as the exponent byte is taken.
-        exponent_arrives = Signal()
-        shift = ShiftControl(m, -(self.words.payload[:8].as_signed() + fmt.ACT_FRAC), width=fmt.EMBED_MANT_BITS,
-                             max_left=fmt.ACT_BITS, name="embed_shift", load=exponent_arrives)
+        # EMBED: the row's shift -(e + 16), its ShiftControl loaded from the exponent byte registered as it is
+        # taken (the reader's output stays off its arithmetic). The first row's mantissas reach the rounding
+        # shift two cycles after the exponent at the earliest (taken, then the write pipeline's first stage),
+        # when the shift has followed.
+        exponent_arrives, exponent_arrived, exponent = Signal(), Signal(), Signal(signed(8))
+        m.d.sync += exponent_arrived.eq(exponent_arrives)
+        with m.If(exponent_arrives):
+            m.d.sync += exponent.eq(self.words.payload[:8])
+        shift = ShiftControl(m, -(exponent + fmt.ACT_FRAC), width=fmt.EMBED_MANT_BITS,
+                             max_left=fmt.ACT_BITS, name="embed_shift", load=exponent_arrived)
 
         # Writes leave through WRITE_STAGES registers: (1) the row, its lanes and its words (VLOAD) or the
         # half's mantissas (EMBED), (2) the rounding shift; the saturation then drives the write port. The
