@@ -70,7 +70,7 @@ DISPATCH_CYCLES = 2
 # the unit's class). A unit is built from the accelerator's parameters (those its constructor names:
 # CheckedComponent.from_parameters), takes its command on `cmd` and answers on `done` (the controller's
 # `<port>_done`). Its VMEM clients are the members of its signature named like the VMEM's ports
-# (VMEM_CLIENT_PORTS: hw.vmem's client signatures), joined to each port's explicit mux; with `read` and
+# (VMEM_READ_PORTS and `write`: hw.vmem's client signatures), joined to each port's explicit mux; with `read` and
 # `words` it reads the image through the word reader. The rest are the units' own side channels (the norm
 # unit's quantiser state into the MATVEC unit, the engine's beats, SENDV's words): wired by name below.
 UNITS = (("vector", "vector", VectorUnit), ("norm", "norm", NormUnit), ("matvec", "matvec", MatVecUnit),
