@@ -246,7 +246,10 @@ class Accelerator(CheckedComponent):
         memory_wait = (matvec.engine.busy & ~matvec.weights.valid) | norm.starved | \
             (mover.words.ready & ~word_reader.data.valid)
         host_wait = (c.status.state == State.WAITING) | (self.host_out.valid & ~self.host_out.ready)
-        conflicts = self._vmem_ports(m) | tag_overflow
+        # Conflicts are counted a cycle late: the ports' enables come straight from the units' issue logic,
+        # and the 48-bit counter's carry chain stays off it (the host reads the counters long after a stop).
+        conflicts = Signal()
+        m.d.sync += conflicts.eq(~starting & (self._vmem_ports(m) | tag_overflow))
         with m.If(starting):
             m.d.sync += counters.eq(0)
         with m.Else():

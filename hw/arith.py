@@ -13,14 +13,6 @@ def saturate(value, bits: int):
     return Mux(value > high, high, Mux(value < low, low, value))
 
 
-def round_shift_right(value, shift):
-    """golden.fixedpoint.round_shift for a shift >= 1 (an int or an unsigned signal): half away from zero."""
-    half = (1 << (shift - 1)) if isinstance(shift, int) else ((Const(1, 1) << shift) >> 1)
-    if value.shape().signed:
-        return (value + half - value[-1]) >> shift
-    return (value + half) >> shift
-
-
 class ShiftControl:
     """What golden.fixedpoint.round_shift needs of a signed shift, registered: the shift is fixed for a
     whole vector, so deriving these once keeps compare, clamp and the rounding constant off the data path.
@@ -52,6 +44,29 @@ def round_shift(m: Module, value, control: ShiftControl, *, name: str):
         m.d.comb += out.eq((value + control.half - value[-1]) >> control.right)
     with m.Else():
         m.d.comb += out.eq(value << control.left)
+    return out
+
+
+# Registers of round_shift_unsigned_registered: its result follows its inputs this many cycles later.
+ROUND_SHIFT_UNSIGNED_STAGES = ShiftControl.STAGES + 2
+
+
+def round_shift_unsigned_registered(m: Module, value, shift, *, name: str) -> Signal:
+    """golden.fixedpoint.round_shift of an unsigned `value` by an unsigned `shift` (0: unchanged), in
+    ROUND_SHIFT_UNSIGNED_STAGES registered steps so that no step holds more than one carry chain or
+    barrel shifter: (1) the shift's ShiftControl, beside the value; (2) value plus half; (3) the shift.
+    Both inputs may change every cycle; the result (len(value) bits, unsigned) follows them."""
+    width = len(value)
+    control = ShiftControl(m, shift, width=width + 1, max_left=0, name=f"{name}_shift")
+    assert ShiftControl.STAGES == 1, "the value waits one register beside the ShiftControl"
+    value_1 = Signal(width, name=f"{name}_value")
+    with_half = Signal(width + 2, name=f"{name}_with_half")
+    right = Signal.like(control.right, name=f"{name}_right_2")
+    out = Signal(width, name=name)
+    m.d.sync += [value_1.eq(value),
+                 with_half.eq(value_1 + Mux(control.is_right, control.half, 0)),
+                 right.eq(Mux(control.is_right, control.right, 0)),
+                 out.eq(with_half >> right)]
     return out
 
 

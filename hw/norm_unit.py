@@ -46,8 +46,8 @@ from amaranth.lib.wiring import In, Out
 from assembler import isa
 from golden import formats as fmt
 
-from .arith import (SF_NORMALIZE_STAGES, ShiftControl, block_shift, max_of, round_shift, round_shift_right, saturate,
-                    sf_normalize_registered)
+from .arith import (ROUND_SHIFT_UNSIGNED_STAGES, SF_NORMALIZE_STAGES, ShiftControl, block_shift, max_of, round_shift,
+                    round_shift_unsigned_registered, saturate, sf_normalize_registered)
 from .component import CheckedComponent
 from .pipeline import DelayLine, Pipeline
 from .rsqrt import ReciprocalSqrt, SFloatLayout
@@ -282,9 +282,10 @@ class NormUnit(CheckedComponent):
         # Scalars between the passes, computed combinationally from registered values.
         x_shift_next = block_shift(m, x_peak, "x_shift_next")
         p_shift_now = block_shift(m, p_peak, "p_shift_now")
-        # The epsilon term, registered (x_shift is set a whole pass earlier), and the radicand, in RADICAND.
-        eps_term = Signal(32)
-        m.d.sync += eps_term.eq(Mux(x_shift == 0, command.eps, round_shift_right(command.eps, (x_shift << 1))))
+        # The epsilon term round(eps / 2**(2 x_shift)), in registered steps: x_shift is set in PEAK_END and the
+        # term is taken in RADICAND, a whole pass and a drain later.
+        eps_term = round_shift_unsigned_registered(m, command.eps, x_shift << 1, name="eps_term")
+        assert ROUND_SHIFT_UNSIGNED_STAGES <= 1 + sum_drain + 1, "the epsilon term must be ready in RADICAND"
         radicand = Signal(fmt.SUM_SQUARES_BITS)
         # rho = S * 1/sqrt over registered steps (PRODUCT, LEADING_ONE, NORMALISE) ahead of SCALE.
         rho_value = Signal(2 * fmt.SFLOAT_MANT_BITS)

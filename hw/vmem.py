@@ -1,15 +1,18 @@
 """VMEM, the vector scratchpad: `vector_width` (V) ACT words per row, and the port contract of its clients.
 
-    write (row, V words, V lane enables) ─► block RAM rows ─► address register ─► output register ─► read k data
+    write (row, V words, V lane enables) ─► block RAM rows
+    read k addr ─► address register ─► block RAM rows (its own address register) ─► output register ─► read k data
 
 Word address a lives in row a // V, lane a % V. Every vector operand starts on a row (the controller
 refuses an operand that is not a multiple of V: assembler.isa.VECTOR_ALIGN makes every allocated
 vector V-aligned for any V up to it), so a unit reads and writes V consecutive elements per cycle; the
 last row of a vector whose length is not a multiple of V is written with the lanes past its end off.
 
-Read ports are READ_LATENCY cycles deep: the block RAM registers the address, and its output is
-registered again (the DP16KD output register) so that no arithmetic follows a block-RAM read in the
-same cycle. A client presents `addr` with `en` and finds the row on `data` READ_LATENCY cycles later
+Read ports are READ_LATENCY cycles deep: the client's address is registered before the block RAM (so
+a unit's address arithmetic and the port muxes stay off the address compares Yosys adds to keep a read
+of a row being written returning the old row), the block RAM registers it again, and its output is
+registered once more (the DP16KD output register) so that no arithmetic follows a block-RAM read in
+the same cycle. A client presents `addr` with `en` and finds the row on `data` READ_LATENCY cycles later
 (whatever it does in between); it pipelines its own metadata by that constant, imported from here.
 """
 
@@ -23,7 +26,7 @@ from assembler import isa
 from golden import formats as fmt
 
 ACT = signed(fmt.ACT_BITS)
-READ_LATENCY = 2                # cycles from a read port's addr to its data
+READ_LATENCY = 3                # cycles from a read port's addr to its data
 
 
 def check_vector_width(vector_width) -> None:
@@ -125,8 +128,10 @@ class Vmem(wiring.Component):
         m.submodules.rows = rows = memory.Memory(shape=row_layout(self.vector_width), depth=self.rows, init=[])
         write = rows.write_port(granularity=1)
         m.d.comb += [write.addr.eq(self.write.addr), write.data.eq(self.write.data), write.en.eq(self.write.en)]
-        for client in self.read:
+        for k, client in enumerate(self.read):
             port = rows.read_port(domain="sync")
-            m.d.comb += port.addr.eq(client.addr)
+            address = Signal.like(client.addr, name=f"read{k}_addr")
+            m.d.sync += address.eq(client.addr)             # the address register
+            m.d.comb += port.addr.eq(address)
             m.d.sync += client.data.eq(port.data)          # the output register
         return m
