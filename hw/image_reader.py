@@ -157,12 +157,11 @@ class ImageReader(CheckedComponent):
         burst = Signal(range(self.burst_beats + 1))        # the next request's beats
         m.d.comb += burst.eq(Mux(has_full, self.burst_beats, tail))
         ask = Signal()
-        m.d.comb += [self.mem_req.valid.eq(ask & ~flush),
+        # `valid` is the register alone: a burst asked for in a flush's cycle is counted among the stale ones.
+        m.d.comb += [self.mem_req.valid.eq(ask),
                      self.mem_req.payload.addr.eq(next_beat), self.mem_req.payload.beats.eq(burst)]
         asked = self.mem_req.valid & self.mem_req.ready
-        requested = Signal.like(in_flight)
         with m.If(asked):
-            m.d.comb += requested.eq(burst)
             m.d.sync += next_beat.eq(next_beat + burst)
             with m.If(has_full):
                 m.d.sync += [full_bursts.eq(full_bursts - 1), has_full.eq(full_bursts != 1)]
@@ -186,21 +185,32 @@ class ImageReader(CheckedComponent):
         # the credit arithmetic's path (conservative: the room is one beat smaller for that cycle).
         freed = Signal()
         m.d.sync += freed.eq(beats.r_en & beats.r_rdy & ~flush)
-        unarrived_kept = Signal.like(unarrived)            # next cycle's counts without this cycle's burst
+        # Next cycle's counts, each computed with and without this cycle's burst from registers and arrivals,
+        # so that the handshake (`asked`) and the flush only choose between finished sums.
+        unarrived_kept = Signal.like(unarrived)            # without this cycle's burst
         in_flight_kept = Signal.like(in_flight)
         m.d.comb += [unarrived_kept.eq(unarrived - arrival), in_flight_kept.eq(in_flight - freed - dropped)]
+
+        def with_burst(count):
+            return Mux(asked, count + burst, count)
+
+        unarrived_next, in_flight_next = with_burst(unarrived_kept), with_burst(in_flight_kept)
         with m.If(flush):
-            m.d.sync += stale.eq(unarrived - arrival)
+            m.d.sync += stale.eq(unarrived_next)
         with m.Else():
             m.d.sync += stale.eq(stale - dropped)
-        m.d.sync += [unarrived.eq(unarrived_kept + requested),
-                     in_flight.eq(Mux(flush, unarrived - arrival, in_flight_kept + requested))]
+        m.d.sync += [unarrived.eq(unarrived_next), in_flight.eq(Mux(flush, unarrived_next, in_flight_next))]
         # The room for a burst, as registers beside the counts: the decision sees this cycle's counts, not the
         # beats that arrive or leave in it (conservative by a cycle), so it is two compares of registers.
         fifo_room = Signal(range(self.fifo_beats + 1), init=self.fifo_beats)               # fifo - in_flight
         flight_room = Signal(range(self.fifo_beats + 1), init=self.outstanding_beats)      # outstanding - unarrived
-        m.d.sync += [fifo_room.eq(self.fifo_beats - Mux(flush, unarrived - arrival, in_flight_kept + requested)),
-                     flight_room.eq(self.outstanding_beats - (unarrived_kept + requested))]
+
+        def room_after(capacity, count):
+            return Mux(asked, capacity - count - burst, capacity - count)
+
+        m.d.sync += [fifo_room.eq(Mux(flush, room_after(self.fifo_beats, unarrived_kept),
+                                      room_after(self.fifo_beats, in_flight_kept))),
+                     flight_room.eq(room_after(self.outstanding_beats, unarrived_kept))]
         m.d.sync += ask.eq(~asked & ~launch & ~flush & beats_left & (fifo_room >= burst) & (flight_room >= burst))
 
         # --- Aligner: each row's bytes packed into out_bytes words ---------------------------------------
@@ -227,9 +237,13 @@ class ImageReader(CheckedComponent):
 
         out = stream.Signature(8 * out_bytes).create(path=("aligned",))
         if self.buffer_words:
-            words = ResetInserter(flush)(SyncFIFOBuffered(width=8 * out_bytes, depth=self.buffer_words))
+            # One entry beyond buffer_words: the aligner's `ready` is a register (room for a word next cycle,
+            # from this cycle's level), so the level's compare stays off the aligner's arithmetic.
+            words = ResetInserter(flush)(SyncFIFOBuffered(width=8 * out_bytes, depth=self.buffer_words + 1))
             m.submodules.words = words
-            m.d.comb += [words.w_data.eq(out.payload), words.w_en.eq(out.valid), out.ready.eq(words.w_rdy),
+            room = Signal(init=1)
+            m.d.sync += room.eq(words.level < words.depth - 1)
+            m.d.comb += [words.w_data.eq(out.payload), words.w_en.eq(out.valid & room), out.ready.eq(room),
                          self.data.valid.eq(words.r_rdy), self.data.payload.eq(words.r_data),
                          words.r_en.eq(self.data.ready)]
         else:

@@ -126,19 +126,24 @@ class MatVecUnit(CheckedComponent):
         groups = lanes // v                                  # V-lane groups per engine word
         word = Signal(8 * lanes)
         group_reg, word_reg = Signal(range(groups)), Signal(range(isa.MAX_VL // lanes + 2))
-        writes = self.q_write.en.any()
-        starts = self.q_write.addr == 0
+        # The writes are registered on arrival: they come from the norm unit's output stage across the chip.
+        # (The last lands a cycle later, still cycles before the controller can dispatch the MATVEC.)
+        q_addr, q_data, q_en = (Signal.like(getattr(self.q_write, name), name=f"q_write_{name}")
+                                for name in ("addr", "data", "en"))
+        m.d.sync += [q_addr.eq(self.q_write.addr), q_data.eq(self.q_write.data), q_en.eq(self.q_write.en)]
+        writes = q_en.any()
+        starts = q_addr == 0
         group = Mux(starts, 0, group_reg)
         word_index = Mux(starts, 0, word_reg)
         filled = Signal(8 * lanes)
         m.d.comb += filled.eq(word)
         for g in range(groups):
             with m.If(writes & (group == g)):
-                m.d.comb += filled[8 * v * g:8 * v * (g + 1)].eq(self.q_write.data.as_value())
+                m.d.comb += filled[8 * v * g:8 * v * (g + 1)].eq(q_data.as_value())
         with m.If(writes):
             m.d.sync += [word.eq(filled), group_reg.eq(Mux(group == groups - 1, 0, group + 1)),
                          word_reg.eq(Mux(group == groups - 1, word_index + 1, word_index))]
-        closes = (group == groups - 1) | (self.q_write.addr + v >= self.quant.length)
+        closes = (group == groups - 1) | (q_addr + v >= self.quant.length)
         m.d.comb += [engine.act_write.addr.eq(word_index), engine.act_write.data.eq(filled),
                      engine.act_write.en.eq(writes & closes)]
 
