@@ -34,7 +34,9 @@ class CostModel:
     engine_latency: cycles from the last weight beat to MATVEC's done (engine pipeline, rescale, handshakes).
     vector_lanes: V, elements the vector, norm and data-mover units process per cycle.
     vector_latency: pipeline fill and handshakes of one vector instruction; pass_gap: between its passes.
-    norm_cycles: QUANT / RMSNORM beyond their passes: the 1/sqrt (43 cycles) and the passes' drains.
+    norm_lead: QUANT / RMSNORM's cycles before pass 2 beyond pass 1's rows (the command and pass 1's drain),
+    which overlap the norm weights' wait.
+    norm_cycles: QUANT / RMSNORM beyond their passes and the lead: the 1/sqrt (43 cycles) and the drains.
     mover_latency: VLOAD / EMBED beyond the image stream.
     sendv_row_cycles: SENDV's cycles per VMEM row beyond its words (the row's read).
     embed_cycles: EMBED beyond a VLOAD of its row (its second read, the exponent byte's).
@@ -54,7 +56,8 @@ class CostModel:
     vector_lanes: int = 1
     vector_latency: int = 7
     pass_gap: int = 2
-    norm_cycles: int = 72
+    norm_lead: int = 9
+    norm_cycles: int = 63
     mover_latency: int = 6
     sendv_row_cycles: int = 4
     embed_cycles: int = 16
@@ -85,7 +88,8 @@ class CostModel:
     def norm(self, length: int, wait: float = 0) -> int:
         """Pass 1 (max|x|) while the norm weights stream in, pass 2 as they arrive, 1/sqrt, pass 3.
         `wait`: cycles of a prefetch stream's beats the weights' request queues behind."""
-        first_two = max(2 * self.elements(length), self.first_byte(wait) + self.transfer(4 * length))
+        first_two = max(self.norm_lead + 2 * self.elements(length),
+                        self.first_byte(wait) + self.transfer(4 * length))
         return self.issue_cycles + first_two + self.elements(length) + self.norm_cycles
 
     def move(self, nbytes: int, elements: int, wait: float = 0) -> int:
@@ -95,9 +99,10 @@ class CostModel:
 
     def first_byte(self, wait: float = 0) -> int:
         """Cycles from an image read's request to its first byte: the request reaches memory read_latency
-        cycles later and queues behind `wait` cycles of beats asked for (a running stream keeps its backlog
-        asked while the request travels), its own latency running meanwhile."""
-        return self.read_latency + max(self.memory_latency, math.ceil(wait)) + self.response_latency
+        cycles later, behind what is left of `wait` cycles of a stream's beats asked for (the stream asks for
+        no more from the cycle the read is offered: hw.accelerator's word_turn, so its backlog drains while
+        the read travels), its own latency running meanwhile."""
+        return self.read_latency + max(self.memory_latency, math.ceil(wait) - self.read_latency) + self.response_latency
 
     def sendv(self, length: int) -> int:
         """SENDV with the host always ready: a word a cycle, and each row's read."""

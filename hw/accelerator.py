@@ -371,7 +371,7 @@ def cost_model_for(*, lanes: int, vector_width: int, prefetch_bytes: int, mem_by
                      engine_latency=engine_pipeline_depth(lanes) + ENGINE_DONE_CYCLES, vector_lanes=vector_width,
                      # the controller's dispatch and done handshakes around each unit's own span
                      vector_latency=vector.latency + DISPATCH_CYCLES, pass_gap=vector.peak_latency + 1,
-                     norm_cycles=norm.command_cycles(0) + DISPATCH_CYCLES - 1,
+                     norm_lead=norm.lead_cycles, norm_cycles=norm.command_cycles(0) - norm.lead_cycles + DISPATCH_CYCLES - 1,
                      sendv_row_cycles=READ_LATENCY + 2, prefetch_bytes=prefetch_bytes,
                      # the beat reader's credits: beats asked for and not yet taken by the aligner
                      stream_backlog=fifo_beats * mem_bytes, burst_bytes=burst_beats * mem_bytes)

@@ -146,6 +146,12 @@ class NormUnit(CheckedComponent):
     def sum_drain(self) -> int:
         return self._depth("sum")
 
+    @property
+    def lead_cycles(self) -> int:
+        """Cycles from the command taken to pass 2's first row, beyond pass 1's rows: IDLE 1 and PEAK_END
+        (peak_drain + 1). The norm weights stream in meanwhile, so a late weight hides them."""
+        return 1 + self.peak_drain + 1
+
     def command_cycles(self, length: int) -> int:
         """Cycles from the command taken to `done` offered (inclusive) when the norm weights arrive in time:
         IDLE 1, three passes of ceil(length / V) rows, the drains (PEAK_END peak_drain + 1, SUM_END
@@ -153,7 +159,7 @@ class NormUnit(CheckedComponent):
         normalisation's SF_NORMALIZE_STAGES, SCALE), DONE 1."""
         rows = -(-length // self.vector_width)
         rho = 1 + SF_NORMALIZE_STAGES + 2
-        return (1 + 3 * rows + (self.peak_drain + 1) + (self.sum_drain + 1) + 2 + ReciprocalSqrt.LATENCY + 1 + rho
+        return (self.lead_cycles + 3 * rows + (self.sum_drain + 1) + 2 + ReciprocalSqrt.LATENCY + 1 + rho
                 + self.latency + 1)
 
     def elaborate(self, platform):
