@@ -29,9 +29,9 @@ class MemoryClockCrossing(wiring.Component):
     memory: the controller (read_req, read_resp, write streams as hw.sdram.SDRAMController has them, and
     its pins), elaborated in clock domain `domain`.
 
-    Ports: read_req, read_resp, write (the controller's, in the sync domain); ready (the controller's,
-    synchronised); overflow (see above); every other port of the controller passed through (its pins, in
-    the memory domain)."""
+    Ports: read_req, read_resp, write (the controller's, in the sync domain); ready and, where the
+    controller has one, error (its flags, synchronised); overflow (see above); every other port of the
+    controller passed through (its pins or bus interfaces such as hw.axi's `axi`, in the memory domain)."""
 
     REQUEST_DEPTH = 4
     RESPONSE_DEPTH = 16
@@ -41,9 +41,10 @@ class MemoryClockCrossing(wiring.Component):
             raise ValueError("the memory domain must not be the sync domain")
         self.memory, self.domain = memory, domain
         members = dict(memory.signature.members)
-        self._pins = [name for name in members if name not in ("read_req", "read_resp", "write", "ready")]
-        super().__init__({**{name: members[name] for name in members if name != "ready"},
-                          "ready": Out(1), "overflow": Out(1)})
+        self._flags = [name for name in ("ready", "error") if name in members]
+        self._pins = [name for name in members if name not in ("read_req", "read_resp", "write", *self._flags)]
+        super().__init__({**{name: members[name] for name in members if name not in self._flags},
+                          **{name: Out(1) for name in self._flags}, "overflow": Out(1)})
 
     def elaborate(self, platform):
         m = Module()
@@ -70,10 +71,13 @@ class MemoryClockCrossing(wiring.Component):
         with m.If(inner.read_resp.valid & ~responses.w_rdy):
             m.d[self.domain] += lost.eq(1)
         m.submodules.lost_sync = FFSynchronizer(lost, self.overflow)
-        m.submodules.ready_sync = FFSynchronizer(inner.ready, self.ready)
+        for name in self._flags:
+            m.submodules[f"{name}_sync"] = FFSynchronizer(getattr(inner, name), getattr(self, name))
         for name in self._pins:                          # the pins, as the controller drives and reads them
             port, pin = getattr(self, name), getattr(inner, name)
-            if self.signature.members[name].flow == Out:
+            if self.signature.members[name].is_signature:
+                wiring.connect(m, wiring.flipped(port), pin)
+            elif self.signature.members[name].flow == Out:
                 m.d.comb += port.eq(pin)
             else:
                 m.d.comb += pin.eq(port)

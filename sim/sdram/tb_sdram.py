@@ -22,10 +22,10 @@ from sim.sdram.sdram_chip import SDRAMChip
 
 class Bench:
     """Drives read_req and write, checks read_resp against `reference` (what the memory holds, as the bench
-    wrote it). Shared with the SPRAM bench (sim/spram/), whose memory has the same ports."""
+    wrote it). Shared with the SPRAM and AXI benches (sim/spram/, sim/axi/), whose memories have the same ports."""
 
-    def __init__(self, dut, reference: bytearray, data_bytes: int):
-        self.dut, self.reference, self.data_bytes = dut, reference, data_bytes
+    def __init__(self, dut, reference: bytearray, data_bytes: int, beats_bits: int = 8):
+        self.dut, self.reference, self.data_bytes, self.beats_bits = dut, reference, data_bytes, beats_bits
         self.expected: deque[int] = deque()
         self.received = 0
         self.last_beat_cycle = 0
@@ -52,7 +52,7 @@ class Bench:
         dut = self.dut
         await FallingEdge(dut.clk)
         dut.read_req__valid.value = 1
-        dut.read_req__payload.value = (beats << len(dut.read_req__payload.value) - 8) | address
+        dut.read_req__payload.value = (beats << len(dut.read_req__payload.value) - self.beats_bits) | address
         while True:
             await ReadOnly()
             if dut.read_req__ready.value == 1:

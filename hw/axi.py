@@ -1,0 +1,195 @@
+"""`AXI4MemoryPort`: the accelerator's memory channels as an AXI4 manager (a DDR/HBM controller, an interconnect).
+
+    read_req {addr, beats} ─► split at 4 KB / 256 beats ─► AR (registered) ─────────► axi.ar*
+    read_resp ◄── register ◄─────────────────────────────── R (RREADY always 1) ◄─── axi.r*
+    write {addr, byte} ─► AW + W (registered, one beat, one-hot WSTRB) ─────────────► axi.aw*, axi.w*
+                          outstanding-write counter ◄── B (BREADY always 1) ◄─────── axi.b*
+    error ◄── sticky: RRESP / BRESP not OKAY, or an R beat / B response nobody asked for
+
+Same accelerator-side ports as hw.sdram.SDRAMController, so it drops in wherever that one does, also behind
+hw.memory_crossing. The manager port `axi` has the flat AXI4 signal names (`AXI4Signature`): the Verilog
+ports are `axi__awaddr` etc., which cocotbext-axi binds with `AxiBus.from_prefix(dut, "axi_")`.
+
+Protocol. A read request becomes INCR bursts of full-width beats (ARSIZE = log2(data_bytes), one ID, so
+R beats return in order), split where a burst would cross an aligned line of min(4 KB, 256 beats), so no
+burst crosses a 4 KB boundary (AXI forbids it) nor exceeds ARLEN 255; a burst takes three cycles or more to issue,
+and up to MAX_READ_BURSTS wait for their data at once. Each R beat is offered on read_resp the cycle after it
+arrives: RREADY is always high and read_resp never waits (the accelerator takes every beat it asked for,
+hw.image_reader's credits guarantee room). A byte write is one AW and one W beat (AWLEN 0, AWADDR the beat's
+address, the byte in every lane, WSTRB one-hot on its lane), AW and W offered together and each dropped when
+taken; up to `max_writes` writes wait for their B responses at once.
+
+Ordering. AXI orders nothing between its read and write channels, yet the accelerator reads what the link
+wrote: a read request is not taken while any write is outstanding (all B responses in), and a write is not
+taken while any read burst is outstanding (all last R beats in). So a read returns the memory as it was when
+the request was taken, every earlier write included, as hw.sdram does. When both wait, the write goes first
+(as in hw.sdram). Behind hw.memory_crossing, whose read and write FIFOs keep no order between them, that
+still holds for a read after a write (the write reaches the port first, or with it); a write offered
+while an earlier read still waits in the crossing may overtake it.
+"""
+
+from __future__ import annotations
+
+from amaranth import Module, Mux, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .component import CheckedComponent
+from .image_reader import ADDRESS_BITS
+
+BURST_INCR = 0b01
+CACHE_NORMAL_BUFFERABLE = 0b0011    # AxCACHE: Normal Non-cacheable Bufferable (reads see every write whose B came back)
+RESP_OKAY = 0b00
+
+
+class AXI4Signature(wiring.Signature):
+    """An AXI4 manager port (flip it for a subordinate): the five channels as flat members named as in the AXI
+    specification (awaddr, wvalid, rresp, ...). AxREGION and the USER signals are left out.
+
+    addr_width: bits of the byte address (12..64); data_width: 8, 16, ... 1024 bits; id_width: 1..32."""
+
+    def __init__(self, addr_width: int, data_width: int, id_width: int):
+        if not isinstance(addr_width, int) or not 12 <= addr_width <= 64:
+            raise ValueError(f"addr_width must be 12..64 bits, got {addr_width!r}")
+        if not isinstance(data_width, int) or data_width not in [8 << k for k in range(8)]:
+            raise ValueError(f"data_width must be 8, 16, 32, ... 1024 bits, got {data_width!r}")
+        if not isinstance(id_width, int) or not 1 <= id_width <= 32:
+            raise ValueError(f"id_width must be 1..32 bits, got {id_width!r}")
+        self.addr_width, self.data_width, self.id_width = addr_width, data_width, id_width
+        members = {}
+        for a in ("aw", "ar"):
+            members.update({f"{a}id": Out(id_width), f"{a}addr": Out(addr_width), f"{a}len": Out(8),
+                            f"{a}size": Out(3), f"{a}burst": Out(2), f"{a}lock": Out(1), f"{a}cache": Out(4),
+                            f"{a}prot": Out(3), f"{a}qos": Out(4), f"{a}valid": Out(1), f"{a}ready": In(1)})
+            if a == "aw":
+                members.update({"wdata": Out(data_width), "wstrb": Out(data_width // 8), "wlast": Out(1),
+                                "wvalid": Out(1), "wready": In(1),
+                                "bid": In(id_width), "bresp": In(2), "bvalid": In(1), "bready": Out(1)})
+        members.update({"rid": In(id_width), "rdata": In(data_width), "rresp": In(2), "rlast": In(1),
+                        "rvalid": In(1), "rready": Out(1)})
+        super().__init__(members)
+
+    def __eq__(self, other):
+        return (type(other) is type(self) and
+                (other.addr_width, other.data_width, other.id_width) == (self.addr_width, self.data_width,
+                                                                         self.id_width))
+
+    def __repr__(self):
+        return f"AXI4Signature({self.addr_width}, {self.data_width}, {self.id_width})"
+
+
+class AXI4MemoryPort(CheckedComponent):
+    """Parameters
+    data_bytes: width of a beat (1, 2, 4, ... 64 bytes; the AXI data bus is 8 * data_bytes bits);
+    addr_width: AXI address bits (12..64; byte address bits above it are dropped); id_width: AXI ID bits
+    (one ID, 0, is used); beats_bits: width of a request's beat count (1..16); max_writes: writes waiting
+    for their B response at once (1..255).
+
+    Ports (accelerator side, as hw.sdram.SDRAMController has them)
+    read_req: stream of {addr: beat address, beats: 1..2**beats_bits - 1} (beats 0 is taken and ignored).
+    read_resp: stream of unsigned(8 * data_bytes) beats in request order; valid is never held back for ready.
+    write: stream of {addr: byte address, data: 8-bit byte}.
+    ready: Out(1), high from the first cycle after reset. error: Out(1), sticky (see the module docstring).
+
+    Port `axi`: AXI4Signature(addr_width, 8 * data_bytes, id_width), the manager side."""
+
+    MAX_READ_BURSTS = 16                # AR bursts whose last R beat is still to come, at most
+
+    @classmethod
+    def check_parameters(cls, *, data_bytes, addr_width, id_width, beats_bits, max_writes) -> None:
+        if not isinstance(data_bytes, int) or data_bytes not in [1 << k for k in range(7)]:
+            raise ValueError(f"data_bytes must be a power of two 1..64, got {data_bytes!r}")
+        if not isinstance(beats_bits, int) or not 1 <= beats_bits <= 16:
+            raise ValueError(f"beats_bits must be 1..16, got {beats_bits!r}")
+        if not isinstance(max_writes, int) or not 1 <= max_writes <= 255:
+            raise ValueError(f"max_writes must be 1..255, got {max_writes!r}")
+        AXI4Signature(addr_width, 8 * data_bytes, id_width)             # checks addr_width and id_width
+
+    def __init__(self, *, data_bytes: int, addr_width: int = 32, id_width: int = 1, beats_bits: int = 8,
+                 max_writes: int = 4):
+        axi = AXI4Signature(addr_width, 8 * data_bytes, id_width)
+        self.data_bytes, self.beats_bits, self.max_writes = data_bytes, beats_bits, max_writes
+        self.lane_bits = (data_bytes - 1).bit_length()
+        self.line_beats = min(4096 // data_bytes, 256)                   # a burst stays inside an aligned line
+        super().__init__({
+            "read_req": In(stream.Signature(data.StructLayout({
+                "addr": ADDRESS_BITS - self.lane_bits, "beats": beats_bits}))),
+            "read_resp": Out(stream.Signature(8 * data_bytes)),
+            "write": In(stream.Signature(data.StructLayout({"addr": ADDRESS_BITS, "data": 8}))),
+            "ready": Out(1),
+            "error": Out(1),
+            "axi": Out(axi),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        axi, lane_bits = self.axi, self.lane_bits
+        addr_width = len(axi.araddr)
+        m.d.sync += self.ready.eq(1)
+
+        # Constant fields: one ID, full-width INCR bursts, normal unprivileged accesses.
+        for a in ("aw", "ar"):
+            m.d.comb += [getattr(axi, f"{a}id").eq(0), getattr(axi, f"{a}size").eq(lane_bits),
+                         getattr(axi, f"{a}burst").eq(BURST_INCR), getattr(axi, f"{a}lock").eq(0),
+                         getattr(axi, f"{a}cache").eq(CACHE_NORMAL_BUFFERABLE), getattr(axi, f"{a}prot").eq(0),
+                         getattr(axi, f"{a}qos").eq(0)]
+        m.d.comb += [axi.awlen.eq(0), axi.wlast.eq(1), axi.bready.eq(1), axi.rready.eq(1)]
+
+        # Outstanding transactions: writes from acceptance to B, read bursts from AR to the last R beat.
+        writes = Signal(range(self.max_writes + 1))
+        reads = Signal(range(self.MAX_READ_BURSTS + 1))
+        b_in = axi.bvalid                                  # BREADY is always high
+        r_last = axi.rvalid & axi.rlast                    # RREADY is always high
+        write_taken = self.write.valid & self.write.ready
+        ar_taken = axi.arvalid & axi.arready
+        m.d.sync += [writes.eq(writes + write_taken - b_in), reads.eq(reads + ar_taken - r_last)]
+
+        # R: registered onto read_resp; responses are checked.
+        m.d.sync += [self.read_resp.valid.eq(axi.rvalid), self.read_resp.payload.eq(axi.rdata)]
+        with m.If((axi.rvalid & ((axi.rresp != RESP_OKAY) | (reads == 0))) |
+                  (b_in & ((axi.bresp != RESP_OKAY) | (writes == 0)))):
+            m.d.sync += self.error.eq(1)
+
+        # Reads: a request is cut into bursts that stay inside an aligned line of `line_beats` beats.
+        line_bits = (self.line_beats - 1).bit_length()
+        beat = Signal.like(self.read_req.payload.addr)     # the next burst's first beat
+        left = Signal.like(self.read_req.payload.beats)    # beats of the request not yet asked for
+        burst = Signal(line_bits + 1)                      # the next burst's beats, 1..line_beats
+        to_line_end = Signal(line_bits + 1)
+        m.d.comb += to_line_end.eq(self.line_beats - beat[:line_bits])
+        reads_idle = Signal()                              # no burst being cut or waiting for its R beats
+        with m.FSM():
+            with m.State("IDLE"):
+                m.d.comb += [reads_idle.eq(reads == 0),
+                             self.read_req.ready.eq((writes == 0) & ~self.write.valid)]
+                with m.If(self.read_req.valid & self.read_req.ready & (self.read_req.payload.beats != 0)):
+                    m.d.sync += [beat.eq(self.read_req.payload.addr), left.eq(self.read_req.payload.beats)]
+                    m.next = "SIZE"
+            with m.State("SIZE"):                          # the burst's length, registered
+                m.d.sync += burst.eq(Mux(left <= to_line_end, left, to_line_end))
+                m.next = "ISSUE"
+            with m.State("ISSUE"):
+                with m.If(reads != self.MAX_READ_BURSTS):
+                    m.d.sync += [axi.arvalid.eq(1), axi.araddr.eq((beat << lane_bits)[:addr_width]),
+                                 axi.arlen.eq(burst - 1), beat.eq(beat + burst), left.eq(left - burst)]
+                    m.next = "WAIT"
+            with m.State("WAIT"):
+                with m.If(axi.arready):
+                    m.d.sync += axi.arvalid.eq(0)
+                    m.next = "IDLE"
+                    with m.If(left != 0):
+                        m.next = "SIZE"
+
+        # Writes: AW and W registered together, each dropped when taken.
+        with m.If(axi.awready):
+            m.d.sync += axi.awvalid.eq(0)
+        with m.If(axi.wready):
+            m.d.sync += axi.wvalid.eq(0)
+        m.d.comb += self.write.ready.eq(~axi.awvalid & ~axi.wvalid & (writes != self.max_writes) & reads_idle)
+        with m.If(write_taken):
+            address = self.write.payload.addr
+            m.d.sync += [axi.awvalid.eq(1), axi.wvalid.eq(1),
+                         axi.awaddr.eq((address >> lane_bits << lane_bits)[:addr_width]),
+                         axi.wdata.eq(self.write.payload.data.replicate(self.data_bytes)),
+                         axi.wstrb.eq(1 << address[:lane_bits])]
+        return m
