@@ -12,8 +12,8 @@ ports are `axi__awaddr` etc., which cocotbext-axi binds with `AxiBus.from_prefix
 
 Protocol. A read request becomes INCR bursts of full-width beats (ARSIZE = log2(data_bytes), one ID, so
 R beats return in order), split where a burst would cross an aligned line of min(4 KB, 256 beats), so no
-burst crosses a 4 KB boundary (AXI forbids it) nor exceeds ARLEN 255; a burst takes three cycles or more to issue,
-and up to MAX_READ_BURSTS wait for their data at once. Each R beat is offered on read_resp the cycle after it
+burst crosses a 4 KB boundary (AXI forbids it) nor exceeds ARLEN 255; a request is taken every other cycle at
+most and its (first) burst offered on AR the cycle after, and up to MAX_READ_BURSTS wait for their data at once. Each R beat is offered on read_resp the cycle after it
 arrives: RREADY is always high and read_resp never waits (the accelerator takes every beat it asked for,
 hw.image_reader's credits guarantee room). A byte write is one AW and one W beat (AWLEN 0, AWADDR the beat's
 address, the byte in every lane, WSTRB one-hot on its lane), AW and W offered together and each dropped when
@@ -150,35 +150,27 @@ class AXI4MemoryPort(CheckedComponent):
                   (b_in & ((axi.bresp != RESP_OKAY) | (writes == 0)))):
             m.d.sync += self.error.eq(1)
 
-        # Reads: a request is cut into bursts that stay inside an aligned line of `line_beats` beats.
+        # Reads: a request is cut into bursts that stay inside an aligned line of `line_beats` beats. The request
+        # is registered (its next beat and the beats left); each cycle the AR register is free, the next burst
+        # (the shorter of what is left and the rest of its line) is loaded into it. A single-burst request is
+        # taken, then offered on AR a cycle later: a request every other cycle, as fast as hw.image_reader asks.
         line_bits = (self.line_beats - 1).bit_length()
         beat = Signal.like(self.read_req.payload.addr)     # the next burst's first beat
         left = Signal.like(self.read_req.payload.beats)    # beats of the request not yet asked for
-        burst = Signal(line_bits + 1)                      # the next burst's beats, 1..line_beats
         to_line_end = Signal(line_bits + 1)
         m.d.comb += to_line_end.eq(self.line_beats - beat[:line_bits])
+        burst = Mux(left <= to_line_end, left, to_line_end)
+        ar_free = ~axi.arvalid | axi.arready
+        m.d.comb += self.read_req.ready.eq((left == 0) & (writes == 0) & ~self.write.valid)
+        with m.If(ar_taken):
+            m.d.sync += axi.arvalid.eq(0)
+        with m.If((left != 0) & ar_free & (reads < self.MAX_READ_BURSTS - 1)):
+            m.d.sync += [axi.arvalid.eq(1), axi.araddr.eq((beat << lane_bits)[:addr_width]), axi.arlen.eq(burst - 1),
+                         beat.eq(beat + burst), left.eq(left - burst)]
+        with m.If(self.read_req.valid & self.read_req.ready):
+            m.d.sync += [beat.eq(self.read_req.payload.addr), left.eq(self.read_req.payload.beats)]
         reads_idle = Signal()                              # no burst being cut or waiting for its R beats
-        with m.FSM():
-            with m.State("IDLE"):
-                m.d.comb += [reads_idle.eq(reads == 0),
-                             self.read_req.ready.eq((writes == 0) & ~self.write.valid)]
-                with m.If(self.read_req.valid & self.read_req.ready & (self.read_req.payload.beats != 0)):
-                    m.d.sync += [beat.eq(self.read_req.payload.addr), left.eq(self.read_req.payload.beats)]
-                    m.next = "SIZE"
-            with m.State("SIZE"):                          # the burst's length, registered
-                m.d.sync += burst.eq(Mux(left <= to_line_end, left, to_line_end))
-                m.next = "ISSUE"
-            with m.State("ISSUE"):
-                with m.If(reads != self.MAX_READ_BURSTS):
-                    m.d.sync += [axi.arvalid.eq(1), axi.araddr.eq((beat << lane_bits)[:addr_width]),
-                                 axi.arlen.eq(burst - 1), beat.eq(beat + burst), left.eq(left - burst)]
-                    m.next = "WAIT"
-            with m.State("WAIT"):
-                with m.If(axi.arready):
-                    m.d.sync += axi.arvalid.eq(0)
-                    m.next = "IDLE"
-                    with m.If(left != 0):
-                        m.next = "SIZE"
+        m.d.comb += reads_idle.eq((reads == 0) & (left == 0) & ~axi.arvalid)
 
         # Writes: AW and W registered together, each dropped when taken.
         with m.If(axi.awready):

@@ -43,6 +43,11 @@ SDRAM_ULX3S = MemoryTiming(mem_bytes=2, latency=10, refresh_interval=780, refres
 DDR_64BIT = MemoryTiming(mem_bytes=16, latency=30, refresh_interval=780, refresh_cycles=26)
 HBM_WIDE = MemoryTiming(mem_bytes=64, latency=40, refresh_interval=390, refresh_cycles=26)
 MEMORIES = {"sdram": SDRAM_ULX3S, "ddr": DDR_64BIT, "wide": HBM_WIDE}
+# cocotbext-axi's AxiRam behind hw.axi.AXI4MemoryPort (the end-to-end bench with MEMORY_PORT=axi; not a memory this
+# model serves, nor one to plan with): 16-byte beats, a beat a cycle, no refresh, the first beat 5 cycles after the
+# accelerator's request (measured: request, AR 2 cycles later, R 2 after that, registered onto read_resp).
+AXI_RAM = MemoryTiming(mem_bytes=16, latency=5)
+BENCH_MEMORIES = {**MEMORIES, "axi_ram": AXI_RAM}          # the timings the end-to-end bench knows
 MEMORY_KINDS = {"sdram": MemoryKind.SDR_SDRAM, "ddr": MemoryKind.DDR, "wide": MemoryKind.HBM}    # what a device of each reports (HELLO)
 
 

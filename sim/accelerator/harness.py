@@ -11,8 +11,11 @@ from golden.config import HGRNBitConfig
 from golden.image import image_layout
 from golden.packing import TritFormat
 from hw.accelerator import Accelerator
-from sim.memory_model import MEMORIES
+from sim.accelerator.axi_top import AcceleratorOnAXI
+from sim.memory_model import BENCH_MEMORIES
 from sim.runner import run_cocotb
+
+MEMORY_PORTS = ("native", "axi")
 
 
 def accelerator_for(config: HGRNBitConfig, compiled, *, trit_format: TritFormat, memory: str, lanes: int,
@@ -20,22 +23,35 @@ def accelerator_for(config: HGRNBitConfig, compiled, *, trit_format: TritFormat,
     """The accelerator of the testbench: Accelerator.for_model for `config` and its compiled program."""
     return Accelerator.for_model(config, program_instructions=len(compiled.program.instructions),
                                  vmem_words=compiled.program.vmem_words, lanes=lanes, trit_format=trit_format,
-                                 mem_bytes=MEMORIES[memory].mem_bytes, vector_width=vector_width,
+                                 mem_bytes=BENCH_MEMORIES[memory].mem_bytes, vector_width=vector_width,
                                  prefetch_bytes=prefetch_bytes)
 
 
 def run_model(config: HGRNBitConfig, *, seed: int, trit_format: TritFormat, memory: str, lanes: int,
               build_name: str, vector_width: int = 1, prefetch_bytes: int = 4096, emit_logits: bool = True,
-              env: dict[str, str] | None = None, extra_build_args: tuple[str, ...] = (), log_file=None):
+              env: dict[str, str] | None = None, extra_build_args: tuple[str, ...] = (), log_file=None,
+              memory_port: str = "native", axi_pause: float = 0.0):
     """Build the accelerator for `config` (Accelerator.for_model) behind the memory preset `memory`
-    (sim.memory_model.MEMORIES) and run the testbench on a random model of that shape."""
+    (sim.memory_model.BENCH_MEMORIES) and run the testbench on a random model of that shape.
+    memory_port: "native" (the accelerator's mem_req / mem_resp, sim.memory_model.ExternalMemory) or "axi"
+    (through hw.axi.AXI4MemoryPort to cocotbext-axi's AxiRam: sim/accelerator/axi_top.py); axi_pause: the
+    chance per cycle that each AXI channel of the AxiRam pauses (backpressure; the cycle check is then off)."""
+    if memory_port not in MEMORY_PORTS:
+        raise ValueError(f"memory_port must be one of {MEMORY_PORTS}, got {memory_port!r}")
+    if (memory_port == "axi") != (memory == "axi_ram"):
+        raise ValueError(f"the AXI port serves the memory 'axi_ram' (AxiRam) and only it, got {memory!r} with "
+                         f"memory_port {memory_port!r}")
+    if not 0 <= axi_pause < 1 or (axi_pause and memory_port != "axi"):
+        raise ValueError(f"axi_pause must be in [0, 1) and only with memory_port 'axi', got {axi_pause!r}")
     compiled = compile_model(image_layout(config, trit_format), emit_logits=emit_logits)
     accelerator = accelerator_for(config, compiled, trit_format=trit_format, memory=memory, lanes=lanes,
                                   vector_width=vector_width, prefetch_bytes=prefetch_bytes)
-    return run_cocotb(accelerator, toplevel="accelerator", test_module="sim.accelerator.tb_accelerator",
+    top = AcceleratorOnAXI(accelerator) if memory_port == "axi" else accelerator
+    return run_cocotb(top, toplevel="accelerator", test_module="sim.accelerator.tb_accelerator",
                       build_name=build_name,
                       env={"MODEL_CONFIG": json.dumps(dataclasses.asdict(config)), "MODEL_SEED": str(seed),
                            "FORMAT": trit_format.name, "MEMORY": memory, "LANES": str(lanes),
                            "VECTOR_WIDTH": str(vector_width), "PREFETCH_BYTES": str(prefetch_bytes),
-                           "EMIT_LOGITS": str(int(emit_logits)), **(env or {})},
+                           "EMIT_LOGITS": str(int(emit_logits)), "MEMORY_PORT": memory_port,
+                           "AXI_PAUSE": str(axi_pause), **(env or {})},
                       extra_build_args=extra_build_args, log_file=log_file)

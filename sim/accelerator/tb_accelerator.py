@@ -8,6 +8,10 @@ the token (SEND). Against the instruction-level simulator on the same image and 
 hardware-exact golden model: every word the host receives (all logits, all tokens) and, once the
 accelerator waits for the next request, every layer's recurrent state in VMEM.
 
+Memory: sim.memory_model.ExternalMemory on the accelerator's own channels, or (MEMORY_PORT=axi) the
+accelerator behind hw.axi.AXI4MemoryPort and cocotbext-axi's AxiRam, each AXI channel paused at random with
+AXI_PAUSE (then the cycles are not compared with the ISS: no cost model describes random pauses).
+
 Cycle accounting: the hardware's counters against the ISS run with the build's cost model
 (`Accelerator.cost_model`): instructions and image bytes exactly; cycles (less the start-time image
 check and the waits on the host) within 5 % over the run and per instruction kind; the activity counters add up to the cycles.
@@ -18,6 +22,7 @@ RESULTS_FILE set, to a JSON file (bench/decode_roofline.py).
 import collections
 import dataclasses
 import json
+import logging
 import os
 import random
 import struct
@@ -41,13 +46,13 @@ from hw.image_check import check_read_bytes
 from sim.accelerator.harness import accelerator_for
 from sim.clocking import start_and_reset
 from sim.host_link import HostLink
-from sim.memory_model import MEMORIES, ExternalMemory
+from sim.memory_model import BENCH_MEMORIES, ExternalMemory
 from sim.vmem import read_all
 
 CONFIG = HGRNBitConfig(**json.loads(os.environ["MODEL_CONFIG"]))
 SEED = int(os.environ["MODEL_SEED"])
 FORMAT = TritFormat[os.environ["FORMAT"]]
-MEMORY = MEMORIES[os.environ["MEMORY"]]
+MEMORY = BENCH_MEMORIES[os.environ["MEMORY"]]
 LANES = int(os.environ["LANES"])
 VECTOR_WIDTH, PREFETCH_BYTES = int(os.environ["VECTOR_WIDTH"]), int(os.environ["PREFETCH_BYTES"])
 EMIT_LOGITS = os.environ.get("EMIT_LOGITS", "1") == "1"
@@ -55,6 +60,52 @@ HOST_RATE = float(os.environ.get("HOST_RATE", "0.8"))        # chance per cycle 
 COUNTERS = CountersLayout()
 CYCLE_TOLERANCE = 0.05
 HOST_OPS = ("RECV", "SEND", "SENDV")                          # their cycles depend on the host
+MEMORY_PORT = os.environ.get("MEMORY_PORT", "native")         # "axi": through hw.axi to AxiRam (axi_top.py)
+AXI_PAUSE = float(os.environ.get("AXI_PAUSE", "0"))           # chance per cycle each AXI channel pauses
+# Cycles against the ISS: the run within CYCLE_TOLERANCE, unless AXI channels pause at random (no memory the
+# cost model describes); and per instruction kind on the native memory models only: AxiRam takes two AR
+# requests at a time and back-pressures the rest, which delays a unit's short read behind the prefetch
+# stream's bursts otherwise than the cost model's one in-order queue (measured: EMBED 460 cycles vs 560).
+CHECK_CYCLES = AXI_PAUSE == 0
+CHECK_KINDS = MEMORY_PORT == "native"
+
+
+class AxiMemory:
+    """cocotbext-axi's AxiRam on the `axi` port (sim/accelerator/axi_top.py) holding `contents` (a 4 KB-padded
+    bytearray: reads past the image stay inside it), every channel paused at random with AXI_PAUSE."""
+
+    def __init__(self, dut, contents: bytes, rng: random.Random):
+        from cocotbext.axi import AxiBus, AxiRam
+        self.dut = dut
+        self.ram = AxiRam(AxiBus.from_prefix(dut, "axi_"), dut.clk, dut.rst,
+                          mem=bytearray(-(-len(contents) // 4096) * 4096 + 4096))
+        logging.getLogger(f"cocotb.{dut._name}.axi_").setLevel(logging.WARNING)      # a line per burst
+        self.contents = contents
+        if AXI_PAUSE:
+            for channel in (self.ram.write_if.aw_channel, self.ram.write_if.w_channel, self.ram.write_if.b_channel,
+                            self.ram.read_if.ar_channel, self.ram.read_if.r_channel):
+                channel.set_pause_generator(iter(lambda: rng.random() < AXI_PAUSE, None))
+
+    @property
+    def contents(self) -> bytes:
+        return bytes(self.ram.mem)
+
+    @contents.setter
+    def contents(self, data: bytes) -> None:
+        self.ram.write(0, bytes(data) + bytes(len(self.ram.mem) - len(data)))
+
+    def start(self) -> None:
+        pass                                          # AxiRam runs from its construction
+
+    def check(self) -> None:
+        assert self.dut.axi_error.value == 0, "hw.axi saw an error response or a beat nobody asked for"
+
+
+def attach_memory(dut, contents: bytes, rng: random.Random):
+    """The external memory of MEMORY_PORT holding the image, started."""
+    memory = AxiMemory(dut, contents, rng) if MEMORY_PORT == "axi" else ExternalMemory(dut, contents, MEMORY)
+    memory.start()
+    return memory
 
 
 @cocotb.test()
@@ -69,9 +120,8 @@ async def model_generates_bit_exactly(dut):
     accelerator = accelerator_for(CONFIG, compiled, trit_format=FORMAT, memory=os.environ["MEMORY"], lanes=LANES,
                                   vector_width=VECTOR_WIDTH, prefetch_bytes=PREFETCH_BYTES)
     program_words, vmem_words = accelerator.program_words, accelerator.vmem_words
-    memory = ExternalMemory(dut, image, MEMORY)
-    memory.start()
     rng = random.Random(SEED)
+    memory = attach_memory(dut, image, random.Random(SEED + 1))
     prompt = [rng.randrange(info.config.vocab_size) for _ in range(int(os.environ.get("PROMPT", "3")))]
     generate = int(os.environ.get("TOKENS", "3"))
     requests = [len(prompt), generate] + prompt
@@ -126,7 +176,10 @@ async def model_generates_bit_exactly(dut):
         np.testing.assert_array_equal(vmem[address:address + inner], iss.vmem[address:address + inner],
                                       err_msg=f"layer {layer} state")
 
-    # --- Cycle accounting -------------------------------------------------------------------------------
+    if MEMORY_PORT == "axi":
+        memory.check()
+
+    # --- Cycle accounting (cycles against the ISS only where the memory is the preset's, CHECK_CYCLES) -----
     raw = int(dut.counters.value)
     counters = {name: _counter(raw, name) for name in COUNTERS.members}
     dut._log.info(f"counters (measured): {counters}")
@@ -149,11 +202,11 @@ async def model_generates_bit_exactly(dut):
     dut._log.info("cycles by instruction (measured / ISS): " + ", ".join(
         f"{k} {v[0]}/{v[1]}" for k, v in sorted(by_kind.items(), key=lambda kv: -kv[1][0])))
     ratio = measured / iss.counters.cycles
-    assert abs(ratio - 1) <= CYCLE_TOLERANCE, f"{measured} cycles measured, ISS {iss.counters.cycles}"
+    assert not CHECK_CYCLES or abs(ratio - 1) <= CYCLE_TOLERANCE, f"{measured} cycles measured, ISS {iss.counters.cycles}"
     # Per kind, beyond the tolerance: one refresh (the cost model charges refresh as average bandwidth; a
     # kind of few short instructions is hit by a whole refresh or by none).
     for mnemonic, (rtl, estimate) in by_kind.items():
-        if mnemonic not in HOST_OPS and rtl > 0.01 * measured:
+        if CHECK_KINDS and mnemonic not in HOST_OPS and rtl > 0.01 * measured:
             assert abs(rtl - estimate) <= CYCLE_TOLERANCE * estimate + MEMORY.refresh_cycles, \
                 f"{mnemonic}: {rtl} cycles measured, ISS {estimate}"
 
@@ -213,8 +266,7 @@ async def corrupt_image_stops_at_start(dut):
                                   vector_width=VECTOR_WIDTH, prefetch_bytes=PREFETCH_BYTES)
     corrupt = bytearray(image)
     corrupt[HEADER.size + 3] ^= 0x10
-    memory = ExternalMemory(dut, bytes(corrupt), MEMORY)
-    memory.start()
+    memory = attach_memory(dut, bytes(corrupt), random.Random(SEED + 1))
     words = compiled.program.to_bytes()
     await load_program(dut, words)
     link = HostLink(dut, random.Random(1), program_words=accelerator.program_words)

@@ -3,7 +3,9 @@
 The configurations of the datapath: (engine lanes L, vector width V) against the memory they serve. The
 engine needs slack over the memory (B bytes a cycle bring 4 B trits 2-bit, 5 B base-3); V divides L.
 The default run: the ULX3S-like SDRAM build and a DDR build with V = 8 on odd sizes (not multiples of
-V or L). The `slow` tier adds the wide (HBM-like) build at L 512, V 32, and the DDR build in 2-bit.
+V or L), and a DDR-class build behind the AXI4 port (hw/axi.py) on cocotbext-axi's AxiRam, with and without
+random pauses on every AXI channel. The `slow` tier adds the wide (HBM-like) build at L 512, V 32, and the DDR
+build in 2-bit.
 """
 
 import pytest
@@ -37,3 +39,12 @@ def test_model_generates_bit_exactly(name, seed, trit_format, memory, lanes, vec
 @pytest.mark.parametrize("name, seed, trit_format, memory, lanes, vector_width", SLOW_CASES, ids=_ids(SLOW_CASES))
 def test_wide_configurations_generate_bit_exactly(name, seed, trit_format, memory, lanes, vector_width):
     _run(name, seed, trit_format, memory, lanes, vector_width)
+
+
+@pytest.mark.parametrize("axi_pause", [0.0, 0.3], ids=["unpaused", "paused"])
+def test_model_generates_bit_exactly_through_axi(axi_pause):
+    """The same checks through hw.axi.AXI4MemoryPort and AxiRam (one build for both runs); with pauses the
+    cycles are not compared with the ISS (see tb_accelerator)."""
+    run_model(preset("tiny"), seed=3, trit_format=TritFormat.TRITS_2BIT, memory="axi_ram", lanes=64, vector_width=4,
+              build_name="accelerator_tiny_TRITS_2BIT_axi_L64_V4", env={"TOKENS": "3"}, memory_port="axi",
+              axi_pause=axi_pause)

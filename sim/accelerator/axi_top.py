@@ -1,0 +1,59 @@
+"""`AcceleratorOnAXI`: the accelerator with its memory channels behind hw.axi's AXI4 manager port, for the
+end-to-end bench through cocotbext-axi's AxiRam (MEMORY_PORT=axi).
+
+    accelerator.mem_req ─► AXI4MemoryPort.read_req ─► axi.ar*      ◄─► AxiRam (cocotb)
+    accelerator.mem_resp ◄─ AXI4MemoryPort.read_resp ◄─ axi.r*
+
+Every other port of the accelerator is passed through under its own name; the AXI port's byte-write
+channel is unused (the bench preloads the image) and its sticky `error` comes out as `axi_error`.
+"""
+
+from __future__ import annotations
+
+from amaranth import Module
+from amaranth.lib import wiring
+from amaranth.lib.wiring import Out
+
+from hw.accelerator import Accelerator
+from hw.axi import AXI4MemoryPort
+
+MEMORY_CHANNELS = ("mem_req", "mem_resp")
+
+
+class AcceleratorOnAXI(wiring.Component):
+    """accelerator: the hw.accelerator.Accelerator to wrap. Ports: the accelerator's (less mem_req and mem_resp),
+    `axi` (hw.axi.AXI4Signature, manager) and `axi_error` (hw.axi.AXI4MemoryPort's error flag)."""
+
+    def __init__(self, accelerator: Accelerator):
+        if not isinstance(accelerator, Accelerator):
+            raise TypeError(f"accelerator must be an hw.accelerator.Accelerator, got {accelerator!r}")
+        self.accelerator = accelerator
+        beats = accelerator.mem_req.payload.beats.shape()
+        self.port = AXI4MemoryPort(data_bytes=accelerator.mem_bytes, beats_bits=beats.width)
+        members = {name: member for name, member in accelerator.signature.members.items()
+                   if name not in MEMORY_CHANNELS}
+        super().__init__({**members, "axi": Out(self.port.axi.signature), "axi_error": Out(1)})
+
+    def elaborate(self, platform):
+        m = Module()
+        acc, port = self.accelerator, self.port
+        m.submodules.accelerator, m.submodules.axi_port = acc, port
+        for name, member in self.signature.members.items():
+            if name in ("axi", "axi_error"):
+                continue
+            outer, inner = getattr(self, name), getattr(acc, name)
+            if member.is_signature:
+                wiring.connect(m, wiring.flipped(outer), inner)
+            elif member.flow == Out:
+                m.d.comb += outer.eq(inner)
+            else:
+                m.d.comb += inner.eq(outer)
+        # The request's fields one by one: the beat count's width differs (the reader's burst, the port's field).
+        m.d.comb += [port.read_req.valid.eq(acc.mem_req.valid), acc.mem_req.ready.eq(port.read_req.ready),
+                     port.read_req.payload.addr.eq(acc.mem_req.payload.addr),
+                     port.read_req.payload.beats.eq(acc.mem_req.payload.beats)]
+        wiring.connect(m, port.read_resp, acc.mem_resp)
+        m.d.comb += port.write.valid.eq(0)
+        wiring.connect(m, wiring.flipped(self.axi), port.axi)
+        m.d.comb += self.axi_error.eq(port.error)
+        return m
