@@ -47,7 +47,11 @@ MEMORIES = {"sdram": SDRAM_ULX3S, "ddr": DDR_64BIT, "wide": HBM_WIDE}
 # model serves, nor one to plan with): 16-byte beats, a beat a cycle, no refresh, the first beat 5 cycles after the
 # accelerator's request (measured: request, AR 2 cycles later, R 2 after that, registered onto read_resp).
 AXI_RAM = MemoryTiming(mem_bytes=16, latency=5)
-BENCH_MEMORIES = {**MEMORIES, "axi_ram": AXI_RAM}          # the timings the end-to-end bench knows
+# LiteDRAM's DDR3 controller and PHY model at the ECP5's 1:2 (sim/litedram/core.py, ECPIX-5's MT41K256M16 at
+# 75 MHz): a 16-byte beat every 2 cycles at best; the first beat 24 cycles after its AR (measured, probe of
+# docs/ddr3-litedram.md) plus hw.axi's 3; a 30-cycle refresh every 586 cycles (tREFI; tRFC 260 ns).
+DDR3_ECPIX5 = MemoryTiming(mem_bytes=16, latency=27, cycles_per_beat=2, refresh_interval=586, refresh_cycles=30)
+BENCH_MEMORIES = {**MEMORIES, "axi_ram": AXI_RAM, "ddr3_ecpix5": DDR3_ECPIX5}   # the timings the end-to-end bench knows
 MEMORY_KINDS = {"sdram": MemoryKind.SDR_SDRAM, "ddr": MemoryKind.DDR, "wide": MemoryKind.HBM}    # what a device of each reports (HELLO)
 
 

@@ -21,15 +21,16 @@ MEMORY_CHANNELS = ("mem_req", "mem_resp")
 
 
 class AcceleratorOnAXI(wiring.Component):
-    """accelerator: the hw.accelerator.Accelerator to wrap. Ports: the accelerator's (less mem_req and mem_resp),
+    """accelerator: the hw.accelerator.Accelerator to wrap; addr_width, id_width: of the AXI port. Ports: the accelerator's (less mem_req and mem_resp),
     `axi` (hw.axi.AXI4Signature, manager) and `axi_error` (hw.axi.AXI4MemoryPort's error flag)."""
 
-    def __init__(self, accelerator: Accelerator):
+    def __init__(self, accelerator: Accelerator, *, addr_width: int = 32, id_width: int = 1):
         if not isinstance(accelerator, Accelerator):
             raise TypeError(f"accelerator must be an hw.accelerator.Accelerator, got {accelerator!r}")
         self.accelerator = accelerator
         beats = accelerator.mem_req.payload.beats.shape()
-        self.port = AXI4MemoryPort(data_bytes=accelerator.mem_bytes, beats_bits=beats.width)
+        self.port = AXI4MemoryPort(data_bytes=accelerator.mem_bytes, beats_bits=beats.width, addr_width=addr_width,
+                                   id_width=id_width)
         members = {name: member for name, member in accelerator.signature.members.items()
                    if name not in MEMORY_CHANNELS}
         super().__init__({**members, "axi": Out(self.port.axi.signature), "axi_error": Out(1)})
@@ -38,16 +39,7 @@ class AcceleratorOnAXI(wiring.Component):
         m = Module()
         acc, port = self.accelerator, self.port
         m.submodules.accelerator, m.submodules.axi_port = acc, port
-        for name, member in self.signature.members.items():
-            if name in ("axi", "axi_error"):
-                continue
-            outer, inner = getattr(self, name), getattr(acc, name)
-            if member.is_signature:
-                wiring.connect(m, wiring.flipped(outer), inner)
-            elif member.flow == Out:
-                m.d.comb += outer.eq(inner)
-            else:
-                m.d.comb += inner.eq(outer)
+        pass_through(m, self, acc, [name for name in self.signature.members if name not in ("axi", "axi_error")])
         # The request's fields one by one: the beat count's width differs (the reader's burst, the port's field).
         m.d.comb += [port.read_req.valid.eq(acc.mem_req.valid), acc.mem_req.ready.eq(port.read_req.ready),
                      port.read_req.payload.addr.eq(acc.mem_req.payload.addr),
@@ -57,3 +49,16 @@ class AcceleratorOnAXI(wiring.Component):
         wiring.connect(m, wiring.flipped(self.axi), port.axi)
         m.d.comb += self.axi_error.eq(port.error)
         return m
+
+
+def pass_through(m: Module, outer: wiring.Component, inner: wiring.Component, names) -> None:
+    """Connect each named port of `outer` to the same-named port of `inner`, a component it holds (interfaces
+    with wiring.connect, plain ports in the direction they flow)."""
+    for name in names:
+        member, port = outer.signature.members[name], getattr(inner, name)
+        if member.is_signature:
+            wiring.connect(m, wiring.flipped(getattr(outer, name)), port)
+        elif member.flow == Out:
+            m.d.comb += getattr(outer, name).eq(port)
+        else:
+            m.d.comb += port.eq(getattr(outer, name))

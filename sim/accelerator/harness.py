@@ -4,18 +4,21 @@ pytest entry and bench/decode_roofline.py."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 
 from assembler.compiler import compile_model
 from golden.config import HGRNBitConfig
-from golden.image import image_layout
+from golden.image import image_bytes, image_layout
 from golden.packing import TritFormat
+from golden.quantize import quantize_model
+from golden.zoo import random_model
 from hw.accelerator import Accelerator
 from sim.accelerator.axi_top import AcceleratorOnAXI
 from sim.memory_model import BENCH_MEMORIES
-from sim.runner import run_cocotb
+from sim.runner import BUILD_ROOT, run_cocotb
 
-MEMORY_PORTS = ("native", "axi")
+MEMORY_PORTS = {"native": None, "axi": "axi_ram", "litedram": "ddr3_ecpix5"}   # port: the memory it serves
 
 
 def accelerator_for(config: HGRNBitConfig, compiled, *, trit_format: TritFormat, memory: str, lanes: int,
@@ -33,25 +36,35 @@ def run_model(config: HGRNBitConfig, *, seed: int, trit_format: TritFormat, memo
               memory_port: str = "native", axi_pause: float = 0.0):
     """Build the accelerator for `config` (Accelerator.for_model) behind the memory preset `memory`
     (sim.memory_model.BENCH_MEMORIES) and run the testbench on a random model of that shape.
-    memory_port: "native" (the accelerator's mem_req / mem_resp, sim.memory_model.ExternalMemory) or "axi"
-    (through hw.axi.AXI4MemoryPort to cocotbext-axi's AxiRam: sim/accelerator/axi_top.py); axi_pause: the
+    memory_port: "native" (the accelerator's mem_req / mem_resp, sim.memory_model.ExternalMemory), "axi"
+    (through hw.axi.AXI4MemoryPort to cocotbext-axi's AxiRam: sim/accelerator/axi_top.py) or "litedram" (through
+    it to LiteDRAM's DDR3 controller and PHY model, the image preloaded: sim/litedram/); axi_pause: the
     chance per cycle that each AXI channel of the AxiRam pauses (backpressure; the cycle check is then off)."""
     if memory_port not in MEMORY_PORTS:
         raise ValueError(f"memory_port must be one of {MEMORY_PORTS}, got {memory_port!r}")
-    if (memory_port == "axi") != (memory == "axi_ram"):
-        raise ValueError(f"the AXI port serves the memory 'axi_ram' (AxiRam) and only it, got {memory!r} with "
-                         f"memory_port {memory_port!r}")
+    if memory_port != "native" and memory != MEMORY_PORTS[memory_port]:
+        raise ValueError(f"memory_port {memory_port!r} serves the memory {MEMORY_PORTS[memory_port]!r}, got {memory!r}")
     if not 0 <= axi_pause < 1 or (axi_pause and memory_port != "axi"):
         raise ValueError(f"axi_pause must be in [0, 1) and only with memory_port 'axi', got {axi_pause!r}")
     compiled = compile_model(image_layout(config, trit_format), emit_logits=emit_logits)
     accelerator = accelerator_for(config, compiled, trit_format=trit_format, memory=memory, lanes=lanes,
                                   vector_width=vector_width, prefetch_bytes=prefetch_bytes)
-    top = AcceleratorOnAXI(accelerator) if memory_port == "axi" else accelerator
+    extra_sources, test_filter = (), {}
+    if memory_port == "litedram":
+        from sim.litedram.core import ECPIX5, generate_sim_core
+        from sim.litedram.top import AcceleratorOnLiteDRAM
+        image = image_bytes(quantize_model(random_model(config, seed=seed)), trit_format)   # as the bench makes it
+        key = hashlib.sha256(image).hexdigest()[:16]
+        core = generate_sim_core(ECPIX5, image, BUILD_ROOT / "litedram" / f"{ECPIX5.name}-{key}")
+        top, extra_sources = AcceleratorOnLiteDRAM(accelerator, core), (core.verilog,)
+        test_filter = {"COCOTB_TEST_FILTER": "model_generates_bit_exactly"}      # the image is fixed at build
+    else:
+        top = AcceleratorOnAXI(accelerator) if memory_port == "axi" else accelerator
     return run_cocotb(top, toplevel="accelerator", test_module="sim.accelerator.tb_accelerator",
-                      build_name=build_name,
+                      build_name=build_name, extra_sources=extra_sources,
                       env={"MODEL_CONFIG": json.dumps(dataclasses.asdict(config)), "MODEL_SEED": str(seed),
                            "FORMAT": trit_format.name, "MEMORY": memory, "LANES": str(lanes),
                            "VECTOR_WIDTH": str(vector_width), "PREFETCH_BYTES": str(prefetch_bytes),
                            "EMIT_LOGITS": str(int(emit_logits)), "MEMORY_PORT": memory_port,
-                           "AXI_PAUSE": str(axi_pause), **(env or {})},
+                           "AXI_PAUSE": str(axi_pause), **test_filter, **(env or {})},
                       extra_build_args=extra_build_args, log_file=log_file)

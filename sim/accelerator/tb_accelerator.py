@@ -101,9 +101,27 @@ class AxiMemory:
         assert self.dut.axi_error.value == 0, "hw.axi saw an error response or a beat nobody asked for"
 
 
+class PreloadedMemory:
+    """LiteDRAM's PHY model (MEMORY_PORT=litedram), its contents the image it was generated with (harness.py)."""
+
+    def __init__(self, dut):
+        self.dut = dut
+
+    def start(self) -> None:
+        pass
+
+    def check(self) -> None:
+        assert self.dut.axi_error.value == 0, "hw.axi saw an error response or a beat nobody asked for"
+
+
 def attach_memory(dut, contents: bytes, rng: random.Random):
     """The external memory of MEMORY_PORT holding the image, started."""
-    memory = AxiMemory(dut, contents, rng) if MEMORY_PORT == "axi" else ExternalMemory(dut, contents, MEMORY)
+    if MEMORY_PORT == "litedram":
+        memory = PreloadedMemory(dut)
+    elif MEMORY_PORT == "axi":
+        memory = AxiMemory(dut, contents, rng)
+    else:
+        memory = ExternalMemory(dut, contents, MEMORY)
     memory.start()
     return memory
 
@@ -176,7 +194,7 @@ async def model_generates_bit_exactly(dut):
         np.testing.assert_array_equal(vmem[address:address + inner], iss.vmem[address:address + inner],
                                       err_msg=f"layer {layer} state")
 
-    if MEMORY_PORT == "axi":
+    if MEMORY_PORT != "native":
         memory.check()
 
     # --- Cycle accounting (cycles against the ISS only where the memory is the preset's, CHECK_CYCLES) -----

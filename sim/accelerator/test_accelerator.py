@@ -4,7 +4,7 @@ The configurations of the datapath: (engine lanes L, vector width V) against the
 engine needs slack over the memory (B bytes a cycle bring 4 B trits 2-bit, 5 B base-3); V divides L.
 The default run: the ULX3S-like SDRAM build and a DDR build with V = 8 on odd sizes (not multiples of
 V or L), and a DDR-class build behind the AXI4 port (hw/axi.py) on cocotbext-axi's AxiRam, with and without
-random pauses on every AXI channel. The `slow` tier adds the wide (HBM-like) build at L 512, V 32, and the DDR
+random pauses on every AXI channel, and the same build behind LiteDRAM's DDR3 controller and PHY model. The `slow` tier adds the wide (HBM-like) build at L 512, V 32, and the DDR
 build in 2-bit.
 """
 
@@ -48,3 +48,11 @@ def test_model_generates_bit_exactly_through_axi(axi_pause):
     run_model(preset("tiny"), seed=3, trit_format=TritFormat.TRITS_2BIT, memory="axi_ram", lanes=64, vector_width=4,
               build_name="accelerator_tiny_TRITS_2BIT_axi_L64_V4", env={"TOKENS": "3"}, memory_port="axi",
               axi_pause=axi_pause)
+
+
+def test_model_generates_bit_exactly_through_litedram():
+    """Through hw.axi to LiteDRAM's DDR3 controller with its PHY model at the ECP5's 1:2 (ECPIX-5's part and
+    clock, sim/litedram/): the controller a board runs, the DRAM a model preloaded with the image."""
+    run_model(preset("tiny"), seed=3, trit_format=TritFormat.TRITS_2BIT, memory="ddr3_ecpix5", lanes=64,
+              vector_width=4, build_name="accelerator_tiny_TRITS_2BIT_litedram_L64_V4", env={"TOKENS": "3"},
+              memory_port="litedram")
