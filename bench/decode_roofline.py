@@ -1,10 +1,11 @@
-"""Decode throughput against the memory roofline, for three memory systems.
+"""Decode throughput against the memory roofline, for four memory systems.
 
     python bench/decode_roofline.py [--hidden 512] [--layers 2] [--tokens 3] [--out bench/results]
 
 Measured: the whole accelerator (hw.accelerator) in cocotb/Verilator behind each memory model of
 sim.memory_model (SDRAM like the ULX3S's, 2 B/cycle; a 64-bit DDR channel, 16 B/cycle; a wide HBM-like
-port, 64 B/cycle), each with its datapath (engine lanes L, vector width V, prefetch buffer), running a
+port, 64 B/cycle; ECPIX-5's 16-bit DDR3 through hw.axi and LiteDRAM's controller with its PHY model at the
+ECP5's 1:2, 8 B/cycle peak), each with its datapath (engine lanes L, vector width V, prefetch buffer), running a
 random model of the given shape through the end-to-end testbench (sim/accelerator: every token and
 state bit-exact against the golden model and the ISS, cycles within 5 % of the ISS). The host is
 always ready, logits are not sent: the cycles are the accelerator's. Per decode step: cycles, the
@@ -34,19 +35,23 @@ from golden.image import image_layout  # noqa: E402
 from golden.packing import TritFormat  # noqa: E402
 from hw.accelerator import Accelerator  # noqa: E402
 from sim.accelerator.harness import run_model  # noqa: E402
-from sim.memory_model import MEMORIES  # noqa: E402
+from sim.memory_model import BENCH_MEMORIES  # noqa: E402
 
-# (memory preset, engine lanes L 2-bit / base-3, vector width V, prefetch buffer bytes).
-SYSTEMS = [("sdram", 16, 20, 1, 4096), ("ddr", 128, 160, 8, 16384), ("wide", 512, 640, 32, 65536)]
+# (name, memory preset, memory port, engine lanes L 2-bit / base-3, vector width V, prefetch buffer bytes).
+# ddr3: ECPIX-5's DDR3 through hw.axi and LiteDRAM's controller with its PHY model at 1:2 (sim/litedram/),
+# 8 B/cycle peak: the L 64 / V 4 datapath that fits the ECP5-85F beside it.
+SYSTEMS = [("sdram", "sdram", "native", 16, 20, 1, 4096), ("ddr", "ddr", "native", 128, 160, 8, 16384),
+           ("wide", "wide", "native", 512, 640, 32, 65536),
+           ("ddr3", "ddr3_ecpix5", "litedram", 64, 80, 4, 16384)]
 BREAKDOWN = ["engine_busy", "memory_wait", "memory_idle", "matvec", "norm", "vector", "move", "control"]
 
 
-def measure(config: HGRNBitConfig, memory: str, lanes: int, vector_width: int, prefetch_bytes: int,
-            trit_format: TritFormat, tokens: int) -> dict:
+def measure(config: HGRNBitConfig, memory: str, memory_port: str, lanes: int, vector_width: int,
+            prefetch_bytes: int, trit_format: TritFormat, tokens: int) -> dict:
     with tempfile.TemporaryDirectory() as scratch:
         results = Path(scratch) / "results.json"
         run_model(config, seed=11, trit_format=trit_format, memory=memory, lanes=lanes, vector_width=vector_width,
-                  prefetch_bytes=prefetch_bytes, emit_logits=False,
+                  prefetch_bytes=prefetch_bytes, emit_logits=False, memory_port=memory_port,
                   build_name=f"bench_decode_{memory}_L{lanes}_V{vector_width}_{trit_format.name}_"
                              f"{config.hidden_size}_{config.num_hidden_layers}",
                   env={"PROMPT": "1", "TOKENS": str(tokens), "HOST_RATE": "1.0", "RESULTS_FILE": str(results)})
@@ -57,7 +62,7 @@ def derived(name: str, memory: str, lanes: int, vector_width: int, prefetch_byte
             trit_format: TritFormat) -> tuple[int, int, float]:
     config = preset(name)
     compiled = compile_model(image_layout(config, trit_format))
-    timing = MEMORIES[memory]
+    timing = BENCH_MEMORIES[memory]
     accelerator = Accelerator.for_model(config, program_instructions=len(compiled.program.instructions),
                                         vmem_words=compiled.program.vmem_words, lanes=lanes,
                                         trit_format=trit_format, mem_bytes=timing.mem_bytes,
@@ -71,7 +76,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--hidden", type=int, default=512)
     parser.add_argument("--layers", type=int, default=2)
-    parser.add_argument("--systems", nargs="*", default=[s[0] for s in SYSTEMS], help="memory systems to measure")
+    parser.add_argument("--systems", nargs="*", choices=[s[0] for s in SYSTEMS], default=[s[0] for s in SYSTEMS],
+                        help="memory systems to measure")
     parser.add_argument("--vocab", type=int, default=256)
     parser.add_argument("--tokens", type=int, default=3, help="tokens generated (a decode step between each two)")
     parser.add_argument("--models", nargs="*", default=["370M", "1.3B", "2.7B"], help="derived figures for these")
@@ -84,35 +90,40 @@ def main() -> int:
                  f"{config.num_hidden_layers} layer(s), vocab {config.vocab_size}, random weights")
     lines.append("measured (cocotb + Verilator, whole accelerator, host always ready); cycles per decode step")
     header = (f"{'memory':6s} {'B/cyc':>6s} {'L':>4s} {'V':>3s} {'format':>6s} {'B/step':>8s} {'roofline':>9s} "
-              f"{'cycles':>9s} {'% roof':>7s} {'ISS':>9s} {'ISS err':>7s}  breakdown (% of cycles)")
+              f"{'cycles':>9s} {'% roof':>7s} {'% peak':>7s} {'ISS':>9s} {'ISS err':>7s}  breakdown (% of cycles)")
     lines.append(header)
     trit_format = TritFormat.TRITS_2BIT
-    for memory, lanes, _, vector_width, prefetch_bytes in SYSTEMS:
-        if memory not in args.systems:
+    for system, memory, port, lanes, _, vector_width, prefetch_bytes in SYSTEMS:
+        if system not in args.systems:
             continue
-        result = measure(config, memory, lanes, vector_width, prefetch_bytes, trit_format, args.tokens)
-        raw[memory] = result
-        timing = MEMORIES[memory]
+        result = measure(config, memory, port, lanes, vector_width, prefetch_bytes, trit_format, args.tokens)
+        raw[system] = result
+        timing = BENCH_MEMORIES[memory]
+        peak = timing.mem_bytes / timing.cycles_per_beat             # bytes a cycle with no refresh or gap
         for cycles, estimate, counters in zip(result["decode_steps"], result["iss_decode_steps"],
                                               result["decode_step_counters"]):
             roofline = result["roofline_cycles"]
             parts = " ".join(f"{name} {100 * counters[name] / cycles:.1f}" for name in BREAKDOWN)
-            lines.append(f"{memory:6s} {timing.bytes_per_cycle:6.3f} {lanes:4d} {vector_width:3d} {trit_format.name[6:]:>6s} "
+            lines.append(f"{system:6s} {timing.bytes_per_cycle:6.3f} {lanes:4d} {vector_width:3d} {trit_format.name[6:]:>6s} "
                          f"{result['decode_step_bytes']:8d} {roofline:9.0f} {cycles:9d} {100 * roofline / cycles:6.1f}% "
+                         f"{100 * result['decode_step_bytes'] / cycles / peak:6.1f}% "
                          f"{estimate:9d} {100 * (estimate / cycles - 1):+6.2f}%  {parts}")
     lines.append("breakdown: engine_busy = engine taking beats; memory_wait = a unit waiting for image data; "
                  "memory_idle = memory with nothing asked of it; matvec/norm/vector/move/control = controller "
-                 "activity (adds up to 100 %)")
+                 "activity (adds up to 100 %); B/cyc: sustained (refresh included), the roofline's bandwidth; "
+                 "% peak: of the bytes a cycle with no refresh (ddr3: 8 B/cycle, 16-bit DDR3 at 4x the 75 MHz clock)")
     if args.models:
         lines.append("")
         lines.append("derived (ISS cost model of the same builds, calibrated on the runs above), base-3 images")
         lines.append(f"{'model':6s} {'memory':6s} {'L':>4s} {'V':>3s} {'B/token':>11s} {'roofline':>11s} "
                      f"{'cycles/token':>13s} {'% roof':>7s}")
         for name in args.models:
-            for memory, _, base3_lanes, vector_width, prefetch_bytes in SYSTEMS:
+            for system, memory, _, _, base3_lanes, vector_width, prefetch_bytes in SYSTEMS:
+                if system not in args.systems:
+                    continue
                 cycles, nbytes, roofline = derived(name, memory, base3_lanes, vector_width, prefetch_bytes,
                                                    TritFormat.TRITS_BASE3)
-                lines.append(f"{name:6s} {memory:6s} {base3_lanes:4d} {vector_width:3d} {nbytes:11d} {roofline:11.0f} "
+                lines.append(f"{name:6s} {system:6s} {base3_lanes:4d} {vector_width:3d} {nbytes:11d} {roofline:11.0f} "
                              f"{cycles:13d} {100 * roofline / cycles:6.1f}%")
     report = "\n".join(lines)
     print(report)
