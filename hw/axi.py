@@ -150,27 +150,34 @@ class AXI4MemoryPort(CheckedComponent):
                   (b_in & ((axi.bresp != RESP_OKAY) | (writes == 0)))):
             m.d.sync += self.error.eq(1)
 
-        # Reads: a request is cut into bursts that stay inside an aligned line of `line_beats` beats. The request
-        # is registered (its next beat and the beats left); each cycle the AR register is free, the next burst
-        # (the shorter of what is left and the rest of its line) is loaded into it. A single-burst request is
-        # taken, then offered on AR a cycle later: a request every other cycle, as fast as hw.image_reader asks.
+        # Reads: a request is cut into bursts that stay inside an aligned line of `line_beats` beats. Its first
+        # burst (up to the end of the first beat's line) is sized as the request is taken; every later burst
+        # starts on a line boundary, so it is min(rest, line_beats): no adder feeds a compare. Each cycle the AR
+        # register is free, the sized burst is loaded into it: a request every other cycle, as fast as
+        # hw.image_reader asks.
         line_bits = (self.line_beats - 1).bit_length()
-        beat = Signal.like(self.read_req.payload.addr)     # the next burst's first beat
-        left = Signal.like(self.read_req.payload.beats)    # beats of the request not yet asked for
-        to_line_end = Signal(line_bits + 1)
-        m.d.comb += to_line_end.eq(self.line_beats - beat[:line_bits])
-        burst = Mux(left <= to_line_end, left, to_line_end)
+        beats_shape = self.read_req.payload.beats.shape()
+        beat = Signal.like(self.read_req.payload.addr)     # the sized burst's first beat
+        burst = Signal(line_bits + 1)                      # its beats, 1..line_beats
+        rest = Signal(beats_shape)                         # the request's beats after it
+        pending = Signal()                                 # a sized burst waits for the AR register
+        request = self.read_req.payload
+        to_line_end = self.line_beats - request.addr[:line_bits]
+        first = Mux(request.beats <= to_line_end, request.beats, to_line_end)
+        following = Mux(rest <= self.line_beats, rest, self.line_beats)
         ar_free = ~axi.arvalid | axi.arready
-        m.d.comb += self.read_req.ready.eq((left == 0) & (writes == 0) & ~self.write.valid)
+        m.d.comb += self.read_req.ready.eq(~pending & (writes == 0) & ~self.write.valid)
         with m.If(ar_taken):
             m.d.sync += axi.arvalid.eq(0)
-        with m.If((left != 0) & ar_free & (reads < self.MAX_READ_BURSTS - 1)):
+        with m.If(pending & ar_free & (reads < self.MAX_READ_BURSTS - 1)):
             m.d.sync += [axi.arvalid.eq(1), axi.araddr.eq((beat << lane_bits)[:addr_width]), axi.arlen.eq(burst - 1),
-                         beat.eq(beat + burst), left.eq(left - burst)]
+                         beat.eq(beat + burst), burst.eq(following), rest.eq(rest - following),
+                         pending.eq(rest != 0)]
         with m.If(self.read_req.valid & self.read_req.ready):
-            m.d.sync += [beat.eq(self.read_req.payload.addr), left.eq(self.read_req.payload.beats)]
+            m.d.sync += [beat.eq(request.addr), burst.eq(first), rest.eq(request.beats - first),
+                         pending.eq(request.beats != 0)]
         reads_idle = Signal()                              # no burst being cut or waiting for its R beats
-        m.d.comb += reads_idle.eq((reads == 0) & (left == 0) & ~axi.arvalid)
+        m.d.comb += reads_idle.eq((reads == 0) & ~pending & ~axi.arvalid)
 
         # Writes: AW and W registered together, each dropped when taken.
         with m.If(axi.awready):
