@@ -4,7 +4,7 @@ Amaranth warns about an elaboratable that is created and never elaborated; a com
 its parameters in `__init__` already exists by then, and would warn when collected. Here `check_parameters`
 runs in `__new__`, on the constructor's arguments with its defaults filled in, so a refused parameter
 set raises before anything is created (a composite checks its parts' parameters in its own `check_parameters`,
-before building them).
+before building them). `pass_through`: a wrapper's ports wired to the same-named ports of a component it holds.
 """
 
 import inspect
@@ -37,3 +37,16 @@ class CheckedComponent(wiring.Component):
     def check_parameters(cls, **params) -> None:
         """Raise ValueError (naming the parameter) for a parameter set this component cannot build;
         `params` are the constructor's, defaults included."""
+
+
+def pass_through(m, outer: wiring.Component, inner: wiring.Component, names) -> None:
+    """Connect each named port of `outer` to the same-named port of `inner`, a component it holds (interfaces
+    with wiring.connect, plain ports in the direction they flow)."""
+    for name in names:
+        member, port = outer.signature.members[name], getattr(inner, name)
+        if member.is_signature:
+            wiring.connect(m, wiring.flipped(getattr(outer, name)), port)
+        elif member.flow == wiring.Out:
+            m.d.comb += getattr(outer, name).eq(port)
+        else:
+            m.d.comb += port.eq(getattr(outer, name))

@@ -23,6 +23,8 @@ from amaranth.lib.cdc import FFSynchronizer
 from amaranth.lib.fifo import AsyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
+from .component import pass_through
+
 
 class MemoryClockCrossing(wiring.Component):
     """Parameters
@@ -73,12 +75,5 @@ class MemoryClockCrossing(wiring.Component):
         m.submodules.lost_sync = FFSynchronizer(lost, self.overflow)
         for name in self._flags:
             m.submodules[f"{name}_sync"] = FFSynchronizer(getattr(inner, name), getattr(self, name))
-        for name in self._pins:                          # the pins, as the controller drives and reads them
-            port, pin = getattr(self, name), getattr(inner, name)
-            if self.signature.members[name].is_signature:
-                wiring.connect(m, wiring.flipped(port), pin)
-            elif self.signature.members[name].flow == Out:
-                m.d.comb += port.eq(pin)
-            else:
-                m.d.comb += pin.eq(port)
+        pass_through(m, self, inner, self._pins)        # the pins, as the controller drives and reads them
         return m

@@ -16,6 +16,7 @@ from amaranth.lib.wiring import Out
 
 from hw.accelerator import Accelerator
 from hw.axi import AXI4MemoryPort
+from hw.component import pass_through
 
 MEMORY_CHANNELS = ("mem_req", "mem_resp")
 
@@ -50,15 +51,3 @@ class AcceleratorOnAXI(wiring.Component):
         m.d.comb += self.axi_error.eq(port.error)
         return m
 
-
-def pass_through(m: Module, outer: wiring.Component, inner: wiring.Component, names) -> None:
-    """Connect each named port of `outer` to the same-named port of `inner`, a component it holds (interfaces
-    with wiring.connect, plain ports in the direction they flow)."""
-    for name in names:
-        member, port = outer.signature.members[name], getattr(inner, name)
-        if member.is_signature:
-            wiring.connect(m, wiring.flipped(getattr(outer, name)), port)
-        elif member.flow == Out:
-            m.d.comb += getattr(outer, name).eq(port)
-        else:
-            m.d.comb += port.eq(getattr(outer, name))

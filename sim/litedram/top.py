@@ -11,7 +11,8 @@ from amaranth import C, Cat, ClockSignal, Instance, Module
 from amaranth.lib import wiring
 
 from hw.accelerator import Accelerator
-from sim.accelerator.axi_top import AcceleratorOnAXI, pass_through
+from hw.component import pass_through
+from sim.accelerator.axi_top import AcceleratorOnAXI
 
 from .core import GeneratedCore
 
