@@ -53,6 +53,11 @@ class LiteDRAMConfig:
 ECPIX5 = LiteDRAMConfig(name="litedram_ecpix5", device="LFE5UM5G-85F-8BG554I", sdram_module="MT41K256M16",
                         sdram_module_nb=2, sys_clk_freq=75e6, input_clk_freq=100e6)
 
+# LiteX's settings for the ButterStick (litex-boards 2023.12, gsd_butterstick): DDR3L x16, the default
+# MT41K64M16, 60 MHz. One rank here: LiteX's own target takes two from the board's two cs_n pins.
+BUTTERSTICK = LiteDRAMConfig(name="litedram_butterstick", device="LFE5UM5G-85F-8BG381C", sdram_module="MT41K64M16",
+                             sdram_module_nb=2, sys_clk_freq=60e6, input_clk_freq=30e6)
+
 
 @dataclasses.dataclass(frozen=True)
 class GeneratedCore:
