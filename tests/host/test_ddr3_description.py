@@ -108,3 +108,54 @@ def test_init_writes_and_waits_are_the_bios_generated_init_sequence(built):
                      if event[0] == "write" and event[1] >= phy_base and event[1] < addresses["sdram_dfii_control"])
     assert bus.events[:first_phy] == expected
     assert sum(1 for event in expected if event[0] == "write") > 20     # the parse found the sequence
+
+
+def test_patterns_and_checked_bytes_are_the_bios_c(tmp_path):
+    """The pattern bursts (seeds 42, 84, 36) and the bytes compared per lane, from sdram.c's own lines compiled with
+    libbase/lfsr.h (litex 2024.12), against host/ddr3_levelling.py."""
+    import os
+    import shutil
+    import subprocess
+
+    import litex
+
+    from host.ddr3_levelling import SEEDS, checked_bytes, pattern_burst
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        pytest.skip("no C compiler")
+    software = os.path.join(os.path.dirname(litex.__file__), "soc", "software")
+    source = open(os.path.join(software, "liblitedram", "sdram.c")).read()
+    generate = re.search(r"/\* Generate pseudo-random sequence \*/(.*?)/\* Activate \*/", source, re.S).group(1)
+    offsets = re.search(r"(nebo = [^;]*;\s*pebo = [^;]*;)", source).group(1)
+    phy = load_control("ecpix5").phy
+    program = tmp_path / "bios.c"
+    program.write_text(f"""
+#include <stdio.h>
+#include "libbase/lfsr.h"
+#define SDRAM_PHY_PHASES {phy.nphases}
+#define DFII_PIX_DATA_BYTES {phy.phase_bytes}
+#define SDRAM_PHY_XDR 2
+#define SDRAM_PHY_DQ_DQS_RATIO {phy.databits // phy.strobes}
+int main(void) {{
+    unsigned int seeds[] = {{{", ".join(map(str, SEEDS))}}};
+    for (int s = 0; s < {len(SEEDS)}; s++) {{
+        int p, i, bit; unsigned int seed = seeds[s], prv; unsigned char value;
+        unsigned char prs[SDRAM_PHY_PHASES][DFII_PIX_DATA_BYTES];
+        {generate}
+        for (p = 0; p < SDRAM_PHY_PHASES; p++) for (i = 0; i < DFII_PIX_DATA_BYTES; i++) printf("%02x", prs[p][i]);
+        printf("\\n");
+    }}
+    for (int module = 0; module < {phy.strobes}; module++) {{
+        int nebo, pebo;
+        {offsets}
+        printf("%d %d\\n", pebo, nebo);
+    }}
+    return 0;
+}}
+""")
+    subprocess.run([compiler, "-O1", "-I", software, "-o", str(tmp_path / "bios"), str(program)], check=True)
+    lines = subprocess.run([str(tmp_path / "bios")], check=True, capture_output=True, text=True).stdout.split()
+    patterns, lanes = lines[:len(SEEDS)], lines[len(SEEDS):]
+    assert patterns == [b"".join(pattern_burst(seed, phy)).hex() for seed in SEEDS]
+    assert [tuple(map(int, pair)) for pair in zip(lanes[::2], lanes[1::2])] == \
+        [checked_bytes(lane, phy) for lane in range(phy.strobes)]

@@ -172,3 +172,31 @@ def test_csr_accesses_of_a_calibration_follow_the_bios_loops():
         expected += action + lane.delay * action + test                     # the centre set and checked
     assert model.accesses - before == expected
     print(f"read levelling of {LANES} lanes: {expected} CSR accesses")
+
+
+@pytest.mark.parametrize("drift_after", ["scans", "centring"])
+def test_a_lane_that_drifts_fails_with_what_was_found(monkeypatch, drift_after):
+    """The lane's window vanishes after its bitslip scans (the centring finds nothing) or after the centring scan
+    (the 8 checks at the centre fail): DramInitError naming the lane and the setting, controller given back."""
+    import host.ddr3_levelling as levelling
+    model = LiteDRAMCsrModel(CONTROL, [window(0, 1, 4), window(2, 3, 6)])
+    find_window = levelling.find_window
+
+    def drifting(dfii, lane):
+        if lane == 1 and drift_after == "scans":
+            model.good[1] = frozenset()
+        found = find_window(dfii, lane)
+        if lane == 1:
+            model.good[1] = frozenset()
+        return found
+
+    monkeypatch.setattr(levelling, "find_window", drifting)
+    with pytest.raises(DramInitError) as caught:
+        bring_up(model, CONTROL, pause=lambda seconds: None)
+    message = str(caught.value)
+    assert "byte lane 1" in message
+    if drift_after == "scans":
+        assert "bitslip 2 passed in its scan but no delay passed when centring" in message
+    else:
+        assert "bitslip 2, delay 4 (centre of passing delays 3-6) failed 8 checks" in message
+    assert model.hardware_control and not model.user_port_open
