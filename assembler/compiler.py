@@ -7,7 +7,11 @@ The program serves requests from the host, forever:
     program sends ARGMAX(logits) and feeds it back, tokens_to_generate times (greedy decode; with
     emit_logits, the logits vector goes out before each token). Then it waits for the next request;
     every request starts from the zero recurrent state (the previous request's final state
-    stays readable in VMEM until then).
+    stays readable in VMEM, or the work area, until then).
+
+Memory: only one step's working set is on chip (vmem_layout): vectors whose lives do not overlap share
+words, the logits are computed, searched (ARGMAX, then ARGMAXC) and sent a chunk at a time over the
+scratch, and with states_in_memory the recurrent states live in external memory past the image.
 
 One decode step is unrolled over the layers, following golden.hwexact.HardwareExactModel.step
 operation for operation (every scale and epsilon is a compile-time constant in the instructions).
@@ -44,8 +48,11 @@ class CompileError(MmfreeError):
 class CompiledProgram:
     source: str
     program: Program
-    logits_address: int                     # VMEM word address of the logits
-    state_addresses: list[int]              # VMEM word address of each layer's recurrent state
+    logits_address: int                     # VMEM word address of the logits' chunk (the last chunk stays)
+    logits_chunk: int                       # logits a chunk: the lm_head rows of one MATVEC
+    state_addresses: list[int]              # VMEM word address of each layer's recurrent state (on chip)
+    state_memory_addresses: list[int]       # or its external-memory byte address (states_in_memory)
+    memory_bytes: int                       # external memory the program uses: the image, then its work area
 
 
 class _Emitter:
@@ -127,17 +134,58 @@ class _Emitter:
         self.matvec(dst, name)
 
 
-def compile_model(info: ImageInfo, *, emit_logits: bool = False) -> CompiledProgram:
-    """The serving program for the model described by `info` (see the module docstring)."""
+def vmem_layout(config, *, logits_chunk: int | None = None, states_in_memory: bool = False) -> tuple[list[str], int]:
+    """The program's VMEM directives and the logits chunk length (rows of lm_head per MATVEC).
+
+    Only the working set of one step is on chip, and the vectors whose lives do not overlap share words:
+    - h, r: the residual stream (d each); x: the normalised input of a projection (max(d, n));
+    - mix: the MLGRU's gates i, f, g and temporaries t, t2 (5 n), later the GLU's gate and up (2 mlp; the
+      product gate * up is formed in place in gate), and each block's output o (d, after its last use);
+    - the logits, in chunks over the whole scratch (h, r, x, mix: all dead once the head's QUANT has run),
+      each searched by ARGMAX / ARGMAXC (and sent by SENDV) before the next chunk's MATVEC overwrites it;
+    - the recurrent states (n per layer), live across steps; with `states_in_memory` one layer's state at a
+      time, loaded from and stored back to the work area of external memory (see compile_model).
+    `logits_chunk`: at most this many logits a chunk (default: as many as the scratch holds)."""
+    d, n, inter, vocab = config.hidden_size, config.inner_size, config.mlp_size, config.vocab_size
+    align = lambda words: -(-words // isa.VECTOR_ALIGN) * isa.VECTOR_ALIGN     # noqa: E731
+    mix_words = max(5 * align(n), 2 * align(inter), align(d))
+    lines = [f".vector h {d}", f".vector r {d}", f".vector x {max(d, n)}", f".vector mix {mix_words}"]
+    lines += [f".const {name} mix + {k * align(n)}" for k, name in enumerate(("gi", "gf", "gg", "t", "t2"))]
+    lines += [".const gate mix", f".const up mix + {align(inter)}", ".const o mix", ".const logits h"]
+    scratch = 2 * align(d) + align(max(d, n)) + mix_words
+    chunk = min(vocab, scratch if logits_chunk is None else logits_chunk, scratch)
+    if chunk < vocab:
+        chunk -= chunk % isa.VECTOR_ALIGN          # every chunk starts on a VECTOR_ALIGN boundary of the scratch
+    if chunk < 1:
+        raise CompileError(f"logits chunk {logits_chunk} is shorter than {isa.VECTOR_ALIGN} words")
+    if states_in_memory:
+        lines += [f".vector state {n}"]
+    else:
+        lines += [f".vector state{idx} {n}" for idx in range(config.num_hidden_layers)]
+    return lines, chunk
+
+
+WORK_ALIGN = 64         # bytes: the work area starts on a multiple of this past the image's end
+
+
+def compile_model(info: ImageInfo, *, emit_logits: bool = False, logits_chunk: int | None = None,
+                  states_in_memory: bool = False) -> CompiledProgram:
+    """The serving program for the model described by `info` (see the module docstring); `logits_chunk`:
+    see vmem_layout. `states_in_memory`: the recurrent states live in the work area of external memory
+    (n int32 a layer from the image's end, rounded up to WORK_ALIGN): each layer VLOADs its state before the
+    MLGRU's update and VSTOREs it after its last use, so VMEM holds one (what a model whose states do not
+    fit on chip needs: 24 x 1024 words for the 370M)."""
     cfg = info.config
     d, n, inter, vocab = cfg.hidden_size, cfg.inner_size, cfg.mlp_size, cfg.vocab_size
     out = _Emitter(info)
     out.comment(f"mmfree program: {cfg.num_hidden_layers} layers, hidden {d}, inner {n}, mlp {inter}, vocab {vocab}")
-    vectors = [("h", d), ("r", d), ("x", max(d, n, inter)), ("o", d), ("gi", n), ("gf", n), ("gg", n),
-               ("t", n), ("t2", n), ("gate", inter), ("up", inter), ("logits", vocab)]
-    vectors += [(f"state{idx}", n) for idx in range(cfg.num_hidden_layers)]
-    for name, length in vectors:
-        out.lines.append(f".vector {name} {length}")
+    if vocab > isa.MAX_VL:
+        raise CompileError(f"a vocabulary of {vocab} tokens exceeds the ISA's {isa.MAX_VL} (EMBED's rows, ARGMAXC's base)")
+    layout, chunk = vmem_layout(cfg, logits_chunk=logits_chunk, states_in_memory=states_in_memory)
+    out.lines += layout
+    work_base = -(-info.size // WORK_ALIGN) * WORK_ALIGN
+    memory_states = [work_base + 4 * n * idx for idx in range(cfg.num_hidden_layers)] if states_in_memory else []
+    state = (lambda idx: "state") if states_in_memory else (lambda idx: f"state{idx}")     # noqa: E731
 
     embed_mant = out.section("model.embeddings.mantissas", SectionKind.EMBED_MANTISSAS)
     embed_exp = out.section("model.embeddings.exponents", SectionKind.EMBED_EXPONENTS)
@@ -147,8 +195,13 @@ def compile_model(info: ImageInfo, *, emit_logits: bool = False) -> CompiledProg
     out.emit(f"RECV {R_GENERATE}            ; tokens to generate")
     out.emit(f"BZ {R_PROMPT}, request     ; an empty prompt is ignored")
     out.set_length(n)
-    for idx in range(cfg.num_hidden_layers):
-        out.emit(f"VZERO state{idx}")
+    if states_in_memory:
+        out.emit("VZERO state")
+        for idx, address in enumerate(memory_states):
+            out.emit(f"VSTORE state, 0x{address:x}  ; layer {idx}'s state = 0")
+    else:
+        for idx in range(cfg.num_hidden_layers):
+            out.emit(f"VZERO state{idx}")
     out.emit(f"RECV {R_TOKEN}            ; first prompt token")
 
     out.label("step")
@@ -173,10 +226,14 @@ def compile_model(info: ImageInfo, *, emit_logits: bool = False) -> CompiledProg
         out.emit("VONEMINUS t, gf")
         out.emit("VSILU gi, gi")
         out.emit("VMUL gi, gi, t        ; i = silu(i) (1 - f)")
-        out.emit(f"VMULADD state{idx}, gf, gi  ; h = h f + i")
+        if states_in_memory:
+            out.emit(f"VLOAD state, 0x{memory_states[idx]:x}  ; layer {idx}'s state")
+        out.emit(f"VMULADD {state(idx)}, gf, gi  ; h = h f + i")
         out.rms_norm("gg", "gg", n, f"{p}attn.g_norm.weight")
         out.set_length(n)
-        out.emit(f"VSILU t, state{idx}")
+        out.emit(f"VSILU t, {state(idx)}")
+        if states_in_memory:
+            out.emit(f"VSTORE state, 0x{memory_states[idx]:x}")
         out.emit("VMUL x, gg, t         ; o = g silu(h)")
         out.bitlinear("o", "x", n, f"{p}attn.o_proj")
         out.set_length(d)
@@ -188,13 +245,27 @@ def compile_model(info: ImageInfo, *, emit_logits: bool = False) -> CompiledProg
         out.matvec("up", f"{p}mlp.gate_proj", inter, inter)
         out.set_length(inter)
         out.emit("VSILU gate, gate")
-        out.emit("VMUL x, gate, up")
-        out.bitlinear("o", "x", inter, f"{p}mlp.down_proj")
+        out.emit("VMUL gate, gate, up   ; in place: gate = silu(gate) up")
+        out.bitlinear("o", "gate", inter, f"{p}mlp.down_proj")
         out.set_length(d)
         out.emit("VADD h, r, o")
-    out.comment("head")
+    out.comment(f"head: the logits in chunks of {chunk}, each searched (and sent) before the next overwrites it")
     out.rms_norm("x", "h", d, "model.norm.weight")
-    out.bitlinear("logits", "x", d, "lm_head")
+    out.quant("x", d, "lm_head")
+    if emit_logits:
+        out.emit(f"ADDI r4, {R_PROMPT}, -1       ; r4 = 0: the last prompt token, whose logits go out")
+    for first in range(0, vocab, chunk):
+        rows = min(chunk, vocab - first)
+        out.matvec("logits", "lm_head", first, rows)
+        out.set_length(rows)
+        if emit_logits:
+            skip = f"logits_sent_{first}"
+            out.emit(f"BNZ r4, {skip}")
+            out.emit(f"BZ {R_GENERATE}, {skip}")
+            out.emit("SENDV logits")
+            out.label(skip)
+            out.set_length(rows)
+        out.emit(f"ARGMAX {R_TOKEN}, logits" if first == 0 else f"ARGMAXC {R_TOKEN}, logits, {first}")
     out.prefetch_ahead(step_start)
     out.emit(f"ADDI {R_PROMPT}, {R_PROMPT}, -1")
     out.emit(f"BZ {R_PROMPT}, generate")
@@ -203,11 +274,7 @@ def compile_model(info: ImageInfo, *, emit_logits: bool = False) -> CompiledProg
 
     out.label("generate")
     out.emit(f"BZ {R_GENERATE}, request")
-    out.set_length(vocab)
-    if emit_logits:
-        out.emit("SENDV logits")
-    out.emit(f"ARGMAX {R_TOKEN}, logits")
-    out.emit(f"SEND {R_TOKEN}")
+    out.emit(f"SEND {R_TOKEN}            ; the greedy token (the head's ARGMAX)")
     out.emit(f"ADDI {R_GENERATE}, {R_GENERATE}, -1")
     out.emit(f"BZ {R_GENERATE}, request")
     out.emit(f"LI {R_PROMPT}, 1            ; the fed-back token is the last of the 'prompt'")
@@ -218,9 +285,24 @@ def compile_model(info: ImageInfo, *, emit_logits: bool = False) -> CompiledProg
         program = assemble(source, "<compiled>")
     except MmfreeError as exc:
         raise CompileError(f"the compiled program does not assemble (a model the ISA cannot hold?): {exc}") from None
-    return CompiledProgram(source=source, program=program, logits_address=program.symbols["logits"],
-                           state_addresses=[program.symbols[f"state{idx}"] for idx in range(cfg.num_hidden_layers)])
+    return CompiledProgram(source=source, program=program, logits_address=program.symbols["logits"], logits_chunk=chunk,
+                           state_addresses=[] if states_in_memory else
+                           [program.symbols[f"state{idx}"] for idx in range(cfg.num_hidden_layers)],
+                           state_memory_addresses=memory_states,
+                           memory_bytes=memory_states[-1] + 4 * n if states_in_memory else info.size)
 
 
-def compile_image(data: bytes, *, emit_logits: bool = False) -> CompiledProgram:
-    return compile_model(parse_header(data), emit_logits=emit_logits)
+def compile_to_fit(info: ImageInfo, vmem_words: int, **options) -> CompiledProgram:
+    """The program for a device of `vmem_words` VMEM words: the recurrent states on chip when the program then
+    fits, else in the work area of external memory (compile_model's states_in_memory). The caller checks the
+    result against the device (VMEM, and memory_bytes against its memory)."""
+    on_chip = compile_model(info, **options)
+    if on_chip.program.vmem_words <= vmem_words:
+        return on_chip
+    return compile_model(info, states_in_memory=True, **options)
+
+
+def compile_image(data: bytes, *, emit_logits: bool = False, logits_chunk: int | None = None,
+                  states_in_memory: bool = False) -> CompiledProgram:
+    return compile_model(parse_header(data), emit_logits=emit_logits, logits_chunk=logits_chunk,
+                         states_in_memory=states_in_memory)

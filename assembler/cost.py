@@ -45,6 +45,8 @@ class CostModel:
     image read (norm weights, VLOAD, EMBED) waits behind: the reader's credits, asked a burst every
     other cycle after the stream starts, a burst fewer once it runs (a burst goes out as its room frees).
     burst_bytes: the bytes of one request.
+    write_cycles: cycles per byte the memory's write channel takes at most (VSTORE; 1: a byte a cycle, 2 behind
+    hw.axi.AXI4MemoryPort, whose AW and W registers take a write every other cycle).
     """
     lanes: int = 64
     bytes_per_cycle: float = 4.0
@@ -64,6 +66,7 @@ class CostModel:
     prefetch_bytes: int = 0
     stream_backlog: int = 0
     burst_bytes: int = 0
+    write_cycles: int = 1
 
     def __post_init__(self):
         for name in ("lanes", "vector_lanes"):
@@ -107,6 +110,13 @@ class CostModel:
     def sendv(self, length: int) -> int:
         """SENDV with the host always ready: a word a cycle, and each row's read."""
         return self.issue_cycles + self.vector_latency + length + self.elements(length) * self.sendv_row_cycles
+
+    def store(self, length: int) -> int:
+        """VSTORE: each row's read, then its words a byte a write, as fast as the write channel takes them
+        (a slow channel also hides the row reads between its writes)."""
+        nbytes = 4 * length
+        return self.issue_cycles + self.vector_latency + max(nbytes + self.elements(length) * self.sendv_row_cycles,
+                                                             self.write_cycles * nbytes)
 
     def compute(self, rows: int, cols: int) -> int:
         """Engine cycles of a rows x cols product (a row takes ceil(cols / lanes) cycles)."""

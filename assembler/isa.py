@@ -12,10 +12,16 @@ Machine state
   the image streams into the accelerator while other instructions run.
 - VL: the vector length register (1..MAX_VL), the element count of every vector instruction.
 - r0..r15: 32-bit signed scalar registers (token ids, counters).
+- A: ARGMAX's running best, (value, index), left by ARGMAX and ARGMAXC (empty when a program starts): a
+  vector too long for VMEM (the logits over a 32,000-token vocabulary) is searched in chunks, each as its
+  MATVEC writes it.
 - S: the scale register, a scalar float (17-bit mantissa, signed 8-bit exponent; golden.fixedpoint.SFloat).
 - Q: the quantiser state left by QUANT for the next MATVEC: int8 activations (in the engine's block
   RAM), their count, peak, 1/sqrt(sum of squares) and the norm weight's exponent.
-- The model image, read-only, byte-addressed (weights, norm weights, embeddings; golden.image).
+- External memory, byte-addressed: the model image from 0, read-only (weights, norm weights, embeddings;
+  golden.image), then the work area from the image's end on, which VSTORE writes and VLOAD reads back
+  (the recurrent states of a model whose states do not fit VMEM). A work-area word never written reads as
+  whatever the memory holds (the ISS: 0).
 - Host link: RECV takes one 32-bit word from the host, SEND/SENDV give words to it.
 
 Encoding: every instruction is one 128-bit word, little-endian, in four 32-bit words:
@@ -45,6 +51,7 @@ VECTOR_ALIGN = 64               # words: the assembler starts every allocated ve
 PREFETCH_DEPTH = 2              # PREFETCHes queued ahead of the MATVECs that take them
 VMEM_WORDS = VMEM_ALIGN << 16   # 16-bit vector address fields
 MAX_VL = (1 << 16) - 1
+ADDRESS_SPACE = 1 << 32         # external-memory bytes a 32-bit address field (w0, w1) reaches
 SCALAR_REGISTERS = 16
 SCALAR_BITS = 32
 
@@ -157,14 +164,23 @@ _OPS = [
                        _w("mantissas", "w0", "int16 [rows, VL] table"), _w("exponents", "w1", "int8 [rows] table")),
        "if not 0 <= rs < rows: stop with error BAD_TOKEN; "
        "VMEM[vd + j] = sat32(round(mantissas[rs, j] * 2**(exponents[rs] + 16)))", "data"),
-    Op("VLOAD", 0x11, (_v("vd", "a", "destination vector"), _w("src", "w0", "int32 [VL] in the image")),
-       "VMEM[vd + j] = image int32 at src + 4 j", "data"),
+    Op("VLOAD", 0x11, (_v("vd", "a", "destination vector"), _w("src", "w0", "int32 [VL] in the image or the work area")),
+       "VMEM[vd + j] = external memory int32 at src + 4 j (the VL words all in the image or all in the work area)",
+       "data"),
+    Op("VSTORE", 0x17, (_v("vs", "b", "source vector"), _w("dst", "w0", "int32 [VL] in the work area")),
+       "external memory int32 at dst + 4 j = VMEM[vs + j] (dst at or beyond the image's end, else "
+       "IMAGE_OUT_OF_RANGE); later reads see the words", "data"),
     Op("VZERO", 0x12, (_v("vd", "a", "destination vector"),), "VMEM[vd + j] = 0", "data"),
     Op("VCOPY", 0x13, (_v("vd", "a", "destination vector"), _v("vs", "b", "source vector")),
        "VMEM[vd + j] = VMEM[vs + j]", "data"),
     Op("SENDV", 0x14, (_v("vs", "b", "source vector"),), "give VMEM[vs .. vs + VL - 1] to the host (logits)", "data"),
     Op("ARGMAX", 0x15, (_r("rd", "rd", "destination"), _v("vs", "b", "source vector")),
-       "rd = the lowest j with VMEM[vs + j] maximal", "data"),
+       "A = (VMEM[vs + j], j) for the lowest j with VMEM[vs + j] maximal; rd = A.index", "data"),
+    Op("ARGMAXC", 0x16, (_r("rd", "rd", "destination"), _v("vs", "b", "source vector: the next chunk"),
+                         _i("base", "c", "index of the chunk's first element, 0..65535")),
+       "ARGMAX continued over a chunk whose element j has index base + j: A = (VMEM[vs + j], base + j) for "
+       "the lowest j with VMEM[vs + j] maximal if A is empty or that value exceeds A.value (ties keep A: the "
+       "lowest index wins when the chunks come in index order); rd = A.index", "data"),
     # --- BitLinear: quantise, ternary product, rescale ---
     Op("QUANT", 0x20, (_v("vs", "b", "input vector x (ACT)"), _w("norm", "w0", "int32 [VL] norm mantissas"),
                        _i("norm_exp", "c_exp", "norm weight exponent, signed 8-bit"),

@@ -40,6 +40,7 @@ class Counters:
     cycles: int = 0
     instructions: int = 0
     bytes_read: int = 0
+    bytes_written: int = 0          # VSTORE's bytes to the work area
     engine_cycles: int = 0          # cycles the ternary engine is busy (MATVEC)
     by_group: dict = dataclasses.field(default_factory=dict)
 
@@ -59,7 +60,7 @@ class InstructionSetSimulator:
         """`vmem_words`: the VMEM of the accelerator modelled (at most isa.VMEM_WORDS); `vector_width`: its V
         (vector operands must be multiples of it).
         `image` None: cost only (a model too large to hold): control flow, lengths and cycles, no data;
-        ARGMAX then yields 0. `trace`: record (pc, mnemonic, cycles) of every instruction in `self.trace`."""
+        ARGMAX / ARGMAXC then yield 0. `trace`: record (pc, mnemonic, cycles) of every instruction in `self.trace`."""
         self.program = program
         self.image = image
         self.trit_format = trit_format
@@ -77,6 +78,8 @@ class InstructionSetSimulator:
         self.scale = fxp.SFLOAT_ZERO
         self.quant: _QuantState | None = None
         self.quant_length: int | None = None
+        self.argmax_best: tuple[int, int] | None = None     # A: (value, index); None until an ARGMAX
+        self.work: dict[int, int] = {}          # the work area's words written by VSTORE: byte address -> int32
         self.pc = 0
         self.halted = False
         self.host_in: deque[int] = deque()
@@ -109,6 +112,19 @@ class InstructionSetSimulator:
             self._fail(ErrorCode.IMAGE_OUT_OF_RANGE, f"image bytes [{address}, {address + nbytes}) beyond its {len(self.image)} bytes")
         return self.image[address:address + nbytes]
 
+    def _work_range(self, address: int, nbytes: int) -> None:
+        """The work area: from the image's end to the end of the address space."""
+        if address < len(self.image) or address + nbytes > isa.ADDRESS_SPACE:
+            self._fail(ErrorCode.IMAGE_OUT_OF_RANGE, f"bytes [{address}, {address + nbytes}) are not all in the work "
+                                                     f"area [{len(self.image)}, {isa.ADDRESS_SPACE})")
+
+    def _load_words(self, address: int, count: int) -> np.ndarray:
+        """VLOAD's int32 words: all in the image, or all in the work area (a word never stored reads 0)."""
+        if address + 4 * count <= len(self.image):
+            return self._image_array(address, count, "<i4")
+        self._work_range(address, 4 * count)
+        return np.array([self.work.get(address + 4 * j, 0) for j in range(count)], dtype=np.int64)
+
     def _image_array(self, address: int, count: int, dtype: str) -> np.ndarray:
         size = np.dtype(dtype).itemsize
         return np.frombuffer(self._read_image(address, count * size), dtype=dtype).astype(np.int64)
@@ -138,6 +154,8 @@ class InstructionSetSimulator:
         """The cost model of one instruction (the VL and Q before it executes); the prefetch stream advances."""
         cost, vl = self.cost, self.vl
         streamed = {"EMBED": 2 * vl + 1, "VLOAD": 4 * vl, "QUANT": 4 * vl, "RMSNORM": 4 * vl}.get(op, 0)
+        if op == "VSTORE":
+            self.counters.bytes_written += 4 * vl
         if op == "MATVEC":
             cols, rows = self.quant_length or 0, a["rows"]
             streamed = rows * row_bytes(cols, self.trit_format)
@@ -153,7 +171,9 @@ class InstructionSetSimulator:
             cycles = cost.move(streamed, vl, self.stream.backlog()) + (cost.embed_cycles if op == "EMBED" else 0)
         elif op == "SENDV":
             cycles = cost.sendv(vl)
-        elif op in ("VZERO", "VCOPY", "ARGMAX", "VADD", "VSIGMOID", "VSILU", "VONEMINUS"):
+        elif op == "VSTORE":
+            cycles = cost.store(vl)
+        elif op in ("VZERO", "VCOPY", "ARGMAX", "ARGMAXC", "VADD", "VSIGMOID", "VSILU", "VONEMINUS"):
             cycles = cost.vector(vl)
         elif op in ("VMUL", "VMULADD"):
             cycles = cost.vector(vl, passes=2)            # a max|b| pass for the block shift, then the products
@@ -191,7 +211,7 @@ class InstructionSetSimulator:
         elif op == "PREFETCH":
             self.prefetched.append((a["trits"], a["rows"], a["cols"]))
         prefetch = self.prefetched.popleft() if op == "MATVEC" and self.prefetched else None
-        if self.image is None and ins.op.group != "control" and op != "ARGMAX":
+        if self.image is None and ins.op.group != "control" and op not in ("ARGMAX", "ARGMAXC"):
             self.pc = next_pc                       # cost-only: no data, only lengths and control
             return cycles
         if op in ("NOP", "PREFETCH"):
@@ -224,15 +244,27 @@ class InstructionSetSimulator:
             exponent = int(self._image_array(a["exponents"] + token, 1, "i1")[0])
             self.vmem[self._vector(a["vd"])] = fxp.saturate(fxp.round_shift(mant, -(exponent + fmt.ACT_FRAC)), fmt.ACT_BITS)
         elif op == "VLOAD":
-            self.vmem[self._vector(a["vd"])] = self._image_array(a["src"], self.vl, "<i4")
+            self.vmem[self._vector(a["vd"])] = self._load_words(a["src"], self.vl)
+        elif op == "VSTORE":
+            self._work_range(a["dst"], 4 * self.vl)
+            words = self.vmem[self._vector(a["vs"])]
+            self.work.update({a["dst"] + 4 * j: int(word) for j, word in enumerate(words)})
         elif op == "VZERO":
             self.vmem[self._vector(a["vd"])] = 0
         elif op == "VCOPY":
             self.vmem[self._vector(a["vd"])] = self.vmem[self._vector(a["vs"])]
         elif op == "SENDV":
             self.vectors_out.append(self.vmem[self._vector(a["vs"])].copy())
-        elif op == "ARGMAX":
-            regs[a["rd"]] = 0 if self.image is None else int(np.argmax(self.vmem[self._vector(a["vs"])]))
+        elif op in ("ARGMAX", "ARGMAXC"):
+            if self.image is None:
+                regs[a["rd"]] = 0
+            else:
+                chunk = self.vmem[self._vector(a["vs"])]
+                j = int(np.argmax(chunk))                   # the lowest j on ties
+                candidate = (int(chunk[j]), j + a.get("base", 0))
+                if op == "ARGMAX" or self.argmax_best is None or candidate[0] > self.argmax_best[0]:
+                    self.argmax_best = candidate
+                regs[a["rd"]] = self.argmax_best[1]
         elif op == "QUANT":
             x = self.vmem[self._vector(a["vs"])]
             norm = self._image_array(a["norm"], self.vl, "<i4")
@@ -301,5 +333,6 @@ def decode_step_counters(program: list[isa.Instruction], trit_format: TritFormat
     one, two = runs
     groups = {g: two.by_group.get(g, 0) - one.by_group.get(g, 0) for g in two.by_group}
     return Counters(cycles=two.cycles - one.cycles, instructions=two.instructions - one.instructions,
-                    bytes_read=two.bytes_read - one.bytes_read, engine_cycles=two.engine_cycles - one.engine_cycles,
+                    bytes_read=two.bytes_read - one.bytes_read, bytes_written=two.bytes_written - one.bytes_written,
+                    engine_cycles=two.engine_cycles - one.engine_cycles,
                     by_group=groups)

@@ -67,7 +67,8 @@ def derived(name: str, memory: str, lanes: int, vector_width: int, prefetch_byte
                                         vmem_words=compiled.program.vmem_words, lanes=lanes,
                                         trit_format=trit_format, mem_bytes=timing.mem_bytes,
                                         vector_width=vector_width, prefetch_bytes=prefetch_bytes)
-    cost = accelerator.cost_model(bytes_per_cycle=timing.bytes_per_cycle, memory_latency=timing.latency)
+    cost = accelerator.cost_model(bytes_per_cycle=timing.bytes_per_cycle, memory_latency=timing.latency,
+                                  write_cycles=timing.write_cycles)
     step = decode_step_counters(compiled.program.instructions, trit_format, cost)
     return step.cycles, step.bytes_read, step.bytes_read / timing.bytes_per_cycle
 

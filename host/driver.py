@@ -174,14 +174,16 @@ class Driver:
 
     def check_compatible(self, info: ImageInfo, image_size: int, instructions: int, vmem_words: int,
                          vector_alignment: int = isa.VECTOR_ALIGN) -> None:
-        """Raise IncompatibleError unless this image and program run on the device's build
-        (`vector_alignment`: isa.vector_alignment of the program)."""
+        """Raise IncompatibleError unless this image and program run on the device's build (`image_size`: the
+        external memory the program uses, its image and work area: CompiledProgram.memory_bytes;
+        `vector_alignment`: isa.vector_alignment of the program)."""
         build, config = self.build or self.hello(), info.config
         problems = []
         if info.trit_format.value != build.trit_format:
             problems.append(f"the image packs weights as {info.trit_format.name}, the device decodes format {build.trit_format}")
         if image_size > build.memory_bytes:
-            problems.append(f"the image has {image_size} bytes, the device's memory {build.memory_bytes}")
+            problems.append(f"the image and the program's work area need {image_size:,} bytes, the device's memory "
+                            f"holds {build.memory_bytes:,}")
         if instructions > build.program_words:
             problems.append(f"the program has {instructions} instructions, the device's memory {build.program_words}")
         if vmem_words > build.vmem_words:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable
 
 from assembler import isa
-from assembler.compiler import compile_model
+from assembler.compiler import compile_to_fit
 from golden.errors import MmfreeError
 from golden.image import ImageInfo
 
@@ -91,12 +91,12 @@ def run(image: bytes, info: ImageInfo, prompt: list[int], max_tokens: int, trans
     bad = [t for t in prompt if not 0 <= t < info.config.vocab_size]
     if bad:
         raise MmfreeError(f"prompt token {bad[0]} outside the vocabulary of {info.config.vocab_size}")
-    compiled = compile_model(info)
-    program = compiled.program.to_bytes()
     driver = Driver(transport, timeout=timeout, counter_names=list(CountersLayout().members))
     driver.resync()                          # a new client: nothing an earlier one left half-sent counts
-    driver.hello()
-    driver.check_compatible(info, len(image), len(compiled.program.instructions), compiled.program.vmem_words,
+    build = driver.hello()
+    compiled = compile_to_fit(info, build.vmem_words)        # the states in the device's DRAM if VMEM is short
+    program = compiled.program.to_bytes()
+    driver.check_compatible(info, compiled.memory_bytes, len(compiled.program.instructions), compiled.program.vmem_words,
                             isa.vector_alignment(compiled.program.instructions))
     started = time.perf_counter()
     status = driver.status()

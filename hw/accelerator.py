@@ -25,6 +25,7 @@ from amaranth.lib import data, memory, wiring
 from amaranth.lib.fifo import SyncFIFO, SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
+from assembler import isa
 from assembler.iss import CostModel
 from golden.packing import TritFormat
 
@@ -111,7 +112,8 @@ class Accelerator(CheckedComponent):
     prefetch_bytes (the beat reader's buffer: how far a PREFETCHed matrix streams ahead).
 
     Ports: program_write, start, host_in, host_out, stop, status (see hw.controller); counters
-    (CountersLayout); mem_req / mem_resp (see hw.image_reader); vmem_write / vmem_read for the host
+    (CountersLayout); mem_req / mem_resp (see hw.image_reader); mem_write (VSTORE's bytes,
+    hw.image_reader.ByteWriteLayout); vmem_write / vmem_read for the host
     (only while no program runs; one word at a time, read data READ_LATENCY cycles after the address).
     """
 
@@ -154,6 +156,7 @@ class Accelerator(CheckedComponent):
             "host_in": In(c.host_in.signature.flip()), "host_out": Out(c.host_out.signature),
             "stop": In(1), "status": Out(StatusLayout(program_words)), "counters": Out(CountersLayout()),
             "mem_req": Out(r.mem_req.signature), "mem_resp": In(r.mem_resp.signature.flip()),
+            "mem_write": Out(self.mover.mem_write.signature),
             "vmem_write": Out(memory.WritePort.Signature(addr_width=width, shape=ACT)),
             "vmem_read": Out(memory.ReadPort.Signature(addr_width=width, shape=ACT)),
         })
@@ -161,22 +164,23 @@ class Accelerator(CheckedComponent):
     @classmethod
     def for_model(cls, config, *, program_instructions: int, vmem_words: int, lanes: int,
                   trit_format: TritFormat, mem_bytes: int, **kwargs) -> "Accelerator":
-        """An accelerator just large enough for `config` (golden.config.HGRNBitConfig) and its program:
-        memories rounded up to powers of two, vector and matrix limits from the model's sizes."""
+        """An accelerator just large enough for `config` (golden.config.HGRNBitConfig) and its program: the
+        program memory rounded up to a power of two, VMEM to whole VECTOR_ALIGN blocks (not a power of two:
+        block RAM is what limits the models a part holds), vector and matrix limits from the model's sizes."""
         longest = max(config.hidden_size, config.inner_size, config.mlp_size)
         return cls(program_words=max(2, 1 << (program_instructions - 1).bit_length()),
-                   vmem_words=max(64, 1 << (vmem_words - 1).bit_length()), lanes=lanes, trit_format=trit_format,
+                   vmem_words=max(64, -(-vmem_words // isa.VECTOR_ALIGN) * isa.VECTOR_ALIGN), lanes=lanes, trit_format=trit_format,
                    max_length=longest, max_cols=longest,
                    max_rows=max(config.vocab_size, config.mlp_size, config.hidden_size, config.inner_size),
                    mem_bytes=mem_bytes, **kwargs)
 
-    def cost_model(self, *, bytes_per_cycle: float, memory_latency: int) -> CostModel:
+    def cost_model(self, *, bytes_per_cycle: float, memory_latency: int, write_cycles: int = 1) -> CostModel:
         """The ISS cost model of this build behind a memory of the given sustained bandwidth (bytes per
-        clock) and latency (cycles to the first beat): see cost_model_for."""
+        clock), latency (cycles to the first beat) and write rate (cycles per byte): see cost_model_for."""
         return cost_model_for(lanes=self.matvec.engine.lanes, vector_width=self.vector_width,
                               prefetch_bytes=self.prefetch_bytes, mem_bytes=self.mem_bytes,
                               fifo_beats=self.beat_reader.fifo_beats, burst_beats=self.beat_reader.burst_beats,
-                              bytes_per_cycle=bytes_per_cycle, memory_latency=memory_latency)
+                              bytes_per_cycle=bytes_per_cycle, memory_latency=memory_latency, write_cycles=write_cycles)
 
     def elaborate(self, platform):
         m = Module()
@@ -206,6 +210,7 @@ class Accelerator(CheckedComponent):
         wiring.connect(m, norm.q_write, matvec.q_write)
 
         # Host words: SEND from the controller, SENDV from the data mover (never at once).
+        wiring.connect(m, mover.mem_write, wiring.flipped(self.mem_write))       # VSTORE's bytes
         m.d.comb += [self.host_out.valid.eq(c.host_out.valid | mover.host_out.valid),
                      self.host_out.payload.eq(Mux(mover.host_out.valid, mover.host_out.payload, c.host_out.payload)),
                      c.host_out.ready.eq(self.host_out.ready), mover.host_out.ready.eq(self.host_out.ready)]
@@ -357,7 +362,7 @@ def several(enables) -> Value:
 
 
 def cost_model_for(*, lanes: int, vector_width: int, prefetch_bytes: int, mem_bytes: int, bytes_per_cycle: float,
-                   memory_latency: int, fifo_beats: int = 64, burst_beats: int = 16) -> CostModel:
+                   memory_latency: int, fifo_beats: int = 64, burst_beats: int = 16, write_cycles: int = 1) -> CostModel:
     """The ISS cost model (assembler.cost.CostModel) of an accelerator with these parameters behind a
     memory of the given sustained bandwidth (bytes per clock) and latency (cycles to the first beat):
     the engine's width and pipeline, V, the units' pipeline latencies (each derived from the stages the
@@ -374,4 +379,4 @@ def cost_model_for(*, lanes: int, vector_width: int, prefetch_bytes: int, mem_by
                      norm_lead=norm.lead_cycles, norm_cycles=norm.command_cycles(0) - norm.lead_cycles + DISPATCH_CYCLES - 1,
                      sendv_row_cycles=READ_LATENCY + 2, prefetch_bytes=prefetch_bytes,
                      # the beat reader's credits: beats asked for and not yet taken by the aligner
-                     stream_backlog=fifo_beats * mem_bytes, burst_bytes=burst_beats * mem_bytes)
+                     stream_backlog=fifo_beats * mem_bytes, burst_bytes=burst_beats * mem_bytes, write_cycles=write_cycles)

@@ -2,8 +2,8 @@
 
     read_req {addr, beats} ─► split at 4 KB / 256 beats ─► AR (registered) ─────────► axi.ar*
     read_resp ◄── register ◄─────────────────────────────── R (RREADY always 1) ◄─── axi.r*
-    write {addr, byte} ─► AW + W (registered, one beat, one-hot WSTRB) ─────────────► axi.aw*, axi.w*
-                          outstanding-write counter ◄── B (BREADY always 1) ◄─────── axi.b*
+    write {addr, byte} ─► gather (a beat's bytes) ─► AW + W (registered, one beat, WSTRB) ─► axi.aw*, axi.w*
+                          outstanding-write counter ◄── B (BREADY always 1) ◄─────────────── axi.b*
     error ◄── sticky: RRESP / BRESP not OKAY, or an R beat / B response nobody asked for
 
 Same accelerator-side ports as hw.sdram.SDRAMController, so it drops in wherever that one does, also behind
@@ -15,17 +15,21 @@ R beats return in order), split where a burst would cross an aligned line of min
 burst crosses a 4 KB boundary (AXI forbids it) nor exceeds ARLEN 255; a request is taken every other cycle at
 most and its (first) burst offered on AR the cycle after, and up to MAX_READ_BURSTS wait for their data at once. Each R beat is offered on read_resp the cycle after it
 arrives: RREADY is always high and read_resp never waits (the accelerator takes every beat it asked for,
-hw.image_reader's credits guarantee room). A byte write is one AW and one W beat (AWLEN 0, AWADDR the beat's
-address, the byte in every lane, WSTRB one-hot on its lane), AW and W offered together and each dropped when
-taken; up to `max_writes` writes wait for their B responses at once.
+hw.image_reader's credits guarantee room). Byte writes are gathered: bytes of one beat merge into one AXI
+write (AWLEN 0, AWADDR the beat's address, WSTRB their lanes), sent when a byte of another beat comes or the
+write channel is idle for a cycle, AW and W offered together and each dropped when taken; so a byte is taken
+every cycle (the link's image load, VSTORE's words) and one write a beat goes out. Up to `max_writes`
+writes wait for their B responses at once.
 
-Ordering. AXI orders nothing between its read and write channels, yet the accelerator reads what the link
-wrote: a read request is not taken while any write is outstanding (all B responses in), and a write is not
-taken while any read burst is outstanding (all last R beats in). So a read returns the memory as it was when
-the request was taken, every earlier write included, as hw.sdram does. When both wait, the write goes first
-(as in hw.sdram). Behind hw.memory_crossing, whose read and write FIFOs keep no order between them, that
-still holds for a read after a write (the write reaches the port first, or with it); a write offered
-while an earlier read still waits in the crossing may overtake it.
+Ordering. AXI orders nothing between its read and write channels, yet the accelerator reads what it and the
+link wrote: a read request is not taken while a byte is gathered or any write is outstanding (all B
+responses in), so a read returns the memory as it was when the request was taken, every earlier write
+included, as hw.sdram does. When both wait, the write goes first (as in hw.sdram). A write is not held back
+for earlier reads (a request taken before it may still be sending its bursts): the accelerator never writes what it is still reading (the link writes while no program
+runs, its readers flushed at the next start; VSTORE writes the work area, which only VLOAD reads, and a
+VLOAD ends before the next instruction), and waiting for the prefetch stream's bursts would stall VSTORE a
+burst a beat. Behind hw.memory_crossing, whose read and write FIFOs keep no order between them, a read after
+a write still sees it (the write reaches the port first, or with it).
 """
 
 from __future__ import annotations
@@ -94,6 +98,7 @@ class AXI4MemoryPort(CheckedComponent):
     Port `axi`: AXI4Signature(addr_width, 8 * data_bytes, id_width), the manager side."""
 
     MAX_READ_BURSTS = 16                # AR bursts whose last R beat is still to come, at most
+    WRITE_CYCLES = 1                    # cycles per byte write at best: a byte a cycle, gathered into beats
 
     @classmethod
     def check_parameters(cls, *, data_bytes, addr_width, id_width, beats_bits, max_writes) -> None:
@@ -141,8 +146,10 @@ class AXI4MemoryPort(CheckedComponent):
         b_in = axi.bvalid                                  # BREADY is always high
         r_last = axi.rvalid & axi.rlast                    # RREADY is always high
         write_taken = self.write.valid & self.write.ready
+        issued = Signal()                                  # a gathered beat goes to the AW / W registers
         ar_taken = axi.arvalid & axi.arready
-        m.d.sync += [writes.eq(writes + write_taken - b_in), reads.eq(reads + ar_taken - r_last)]
+        m.d.sync += [writes.eq(writes + issued - b_in), reads.eq(reads + ar_taken - r_last)]
+        gathering = Signal()                               # a beat's bytes wait in the gather registers
 
         # R: registered onto read_resp; responses are checked.
         m.d.sync += [self.read_resp.valid.eq(axi.rvalid), self.read_resp.payload.eq(axi.rdata)]
@@ -166,7 +173,7 @@ class AXI4MemoryPort(CheckedComponent):
         first = Mux(request.beats <= to_line_end, request.beats, to_line_end)
         following = Mux(rest <= self.line_beats, rest, self.line_beats)
         ar_free = ~axi.arvalid | axi.arready
-        m.d.comb += self.read_req.ready.eq(~pending & (writes == 0) & ~self.write.valid)
+        m.d.comb += self.read_req.ready.eq(~pending & (writes == 0) & ~gathering & ~self.write.valid)
         with m.If(ar_taken):
             m.d.sync += axi.arvalid.eq(0)
         with m.If(pending & ar_free & (reads < self.MAX_READ_BURSTS - 1)):
@@ -176,19 +183,28 @@ class AXI4MemoryPort(CheckedComponent):
         with m.If(self.read_req.valid & self.read_req.ready):
             m.d.sync += [beat.eq(request.addr), burst.eq(first), rest.eq(request.beats - first),
                          pending.eq(request.beats != 0)]
-        reads_idle = Signal()                              # no burst being cut or waiting for its R beats
-        m.d.comb += reads_idle.eq((reads == 0) & ~pending & ~axi.arvalid)
-
-        # Writes: AW and W registered together, each dropped when taken.
+        # Writes: bytes gathered into a beat, which goes to AW and W (registered together, each dropped when
+        # taken) when a byte of another beat comes or no byte is offered.
+        gather_beat = Signal(ADDRESS_BITS - lane_bits)
+        gather_data, gather_strobe = Signal.like(axi.wdata), Signal.like(axi.wstrb)
+        address = self.write.payload.addr
+        same_beat = gathering & (gather_beat == (address >> lane_bits))
+        issue_free = ~axi.awvalid & ~axi.wvalid & (writes != self.max_writes)
+        m.d.comb += [issued.eq(gathering & issue_free & (~self.write.valid | ~same_beat)),
+                     self.write.ready.eq(~gathering | same_beat | issue_free)]
         with m.If(axi.awready):
             m.d.sync += axi.awvalid.eq(0)
         with m.If(axi.wready):
             m.d.sync += axi.wvalid.eq(0)
-        m.d.comb += self.write.ready.eq(~axi.awvalid & ~axi.wvalid & (writes != self.max_writes) & reads_idle)
-        with m.If(write_taken):
-            address = self.write.payload.addr
-            m.d.sync += [axi.awvalid.eq(1), axi.wvalid.eq(1),
-                         axi.awaddr.eq((address >> lane_bits << lane_bits)[:addr_width]),
-                         axi.wdata.eq(self.write.payload.data.replicate(self.data_bytes)),
-                         axi.wstrb.eq(1 << address[:lane_bits])]
+        with m.If(issued):
+            m.d.sync += [axi.awvalid.eq(1), axi.wvalid.eq(1), axi.awaddr.eq((gather_beat << lane_bits)[:addr_width]),
+                         axi.wdata.eq(gather_data), axi.wstrb.eq(gather_strobe), gathering.eq(0)]
+        lane = address[:lane_bits] if lane_bits else 0
+        with m.If(write_taken & same_beat):
+            m.d.sync += [gather_data.word_select(lane, 8).eq(self.write.payload.data),
+                         gather_strobe.eq(gather_strobe | (1 << lane))]
+        with m.Elif(write_taken):                          # the first byte of a beat
+            m.d.sync += [gathering.eq(1), gather_beat.eq(address >> lane_bits),
+                         gather_data.eq(self.write.payload.data.replicate(self.data_bytes)),
+                         gather_strobe.eq(1 << lane)]
         return m

@@ -46,7 +46,7 @@ from .norm_unit import NormCommand, QuantState
 from .operands import Operands
 from .rsqrt import SFloatLayout
 from .sequencing import dispatch, dispatch_states, offer
-from .vector_unit import VectorCommand, VectorOp
+from .vector_unit import ARGMAX_INDEX, VectorCommand, VectorOp
 from .vmem import check_vector_width, check_vmem_words
 
 INSTRUCTION_BITS = decode.INSTRUCTION_BITS
@@ -69,7 +69,7 @@ class Activity(enum.Enum, shape=3):
     VECTOR = 3          # a vector-unit instruction
     NORM = 4            # QUANT / RMSNORM
     MATVEC = 5
-    MOVE = 6            # EMBED, VLOAD, SENDV
+    MOVE = 6            # EMBED, VLOAD, SENDV, VSTORE
 
 
 class StatusLayout(data.StructLayout):
@@ -115,7 +115,7 @@ class Controller(CheckedComponent):
             "host_in": In(stream.Signature(32)),
             "host_out": Out(stream.Signature(32)),
             "vector": Out(stream.Signature(VectorCommand(vmem_words))),
-            "vector_done": In(stream.Signature(range(isa.MAX_VL + 1))),
+            "vector_done": In(stream.Signature(ARGMAX_INDEX)),
             "norm": Out(stream.Signature(NormCommand(vmem_words, max_length))), "norm_done": In(stream.Signature(0)),
             "norm_read": Out(stream.Signature(ReadLayout())),
             "quant": In(QuantState()),
@@ -177,8 +177,9 @@ class Controller(CheckedComponent):
             m.d.sync += [writeback.eq(1), writeback_rd.eq(rd), writeback_value.eq(value)]
 
         # OPERANDS and PREPARE register everything EXECUTE decides on and the units' command payloads.
+        searched = Signal()                                 # an ARGMAX / ARGMAXC ran since start: A holds its best
         ops = Operands(m, controller=self, instruction=instruction, field=field, registers=registers,
-                       vector_length=vector_length, image_bytes=image_bytes)
+                       vector_length=vector_length, image_bytes=image_bytes, searched=searched)
 
         def stop(code: isa.ErrorCode):
             m.d.sync += [state.eq(State.ERROR), error.eq(code)]
@@ -193,7 +194,7 @@ class Controller(CheckedComponent):
                     m.d.sync += state.eq(State.IDLE)
                 with m.Elif(self.start.valid):
                     m.d.sync += [length.eq(self.start.payload.length), image_bytes.eq(self.start.payload.image_bytes),
-                                 quant_valid.eq(0), pc.eq(0), state.eq(State.RUNNING),
+                                 quant_valid.eq(0), searched.eq(0), pc.eq(0), state.eq(State.RUNNING),
                                  error.eq(isa.ErrorCode.NONE), vector_length.eq(1)]
                     m.next = "CHECK"
             with dispatch(m, "CHECK", command=self.check, done=self.check_done):
@@ -285,8 +286,9 @@ class Controller(CheckedComponent):
                     m.d.sync += pc.eq(pc + 1)
                     m.next = "FETCH"
             with dispatch(m, "VECTOR", command=self.vector, done=self.vector_done):
-                with m.If(opcode == isa.OPS["ARGMAX"].opcode):
+                with m.If((opcode == isa.OPS["ARGMAX"].opcode) | (opcode == isa.OPS["ARGMAXC"].opcode)):
                     write_rd(self.vector_done.payload)
+                    m.d.sync += searched.eq(1)
                 m.d.sync += pc.eq(pc + 1)
                 m.next = "FETCH"
             self._data_states(m, opcode, field, vector_length, quant_valid, stop, pc)
@@ -304,7 +306,7 @@ class Controller(CheckedComponent):
         return m
 
     def _execute_data(self, m, opcode, ops, stop, quant_valid):
-        """EXECUTE for QUANT, RMSNORM, MATVEC, PREFETCH, EMBED, VLOAD, SENDV: the checks (registered by
+        """EXECUTE for QUANT, RMSNORM, MATVEC, PREFETCH, EMBED, VLOAD, SENDV, VSTORE: the checks (registered by
         OPERANDS / PREPARE, hw.operands) in the ISS's order, then the dispatch state."""
         E = isa.ErrorCode
         codes = isa.OPS
@@ -336,7 +338,9 @@ class Controller(CheckedComponent):
             check((ops.token_ok, E.BAD_TOKEN), (ops.product_fits, E.IMAGE_OUT_OF_RANGE),
                   (ops.exponent_fits, E.IMAGE_OUT_OF_RANGE), (ops.fits["a"], E.VMEM_OUT_OF_RANGE))("MOVE")
         with m.Case(codes["VLOAD"].opcode):
-            check((ops.words_fit, E.IMAGE_OUT_OF_RANGE), (ops.fits["a"], E.VMEM_OUT_OF_RANGE))("MOVE")
+            check((ops.words_fit | ops.work_fits, E.IMAGE_OUT_OF_RANGE), (ops.fits["a"], E.VMEM_OUT_OF_RANGE))("MOVE")
+        with m.Case(codes["VSTORE"].opcode):
+            check((ops.work_fits, E.IMAGE_OUT_OF_RANGE), (ops.fits["b"], E.VMEM_OUT_OF_RANGE))("MOVE")
         with m.Case(codes["SENDV"].opcode):
             check((ops.fits["b"], E.VMEM_OUT_OF_RANGE))("MOVE")
 

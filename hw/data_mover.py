@@ -1,18 +1,21 @@
-"""`DataMover`: the ISA's data instructions between the image, VMEM and the host, V elements a cycle.
+"""`DataMover`: the ISA's data instructions between external memory, VMEM and the host.
 
-    VLOAD  vd, src                    image int32 words src .. src + 4 VL - 1 ─► VMEM[vd ..]
+    VLOAD  vd, src                    memory int32 words src .. src + 4 VL - 1 ─► VMEM[vd ..]  (V a cycle)
     EMBED  vd, token, mant, exp       image int16 row mant + 2 VL token and int8 exp[token] ─►
                                       VMEM[vd + j] = sat32(round(m_j * 2**(e + 16)))  (golden HardwareExactModel.embed)
     SENDV  vs                         VMEM[vs ..] ─► host words
+    VSTORE vs, dst                    VMEM[vs ..] ─► memory bytes dst .. dst + 4 VL - 1, little-endian
+                                      (the write channel's byte a cycle)
 
 Image bytes come through an image reader with 4·V-byte words (`read` / `words`): a VLOAD word is a
 VMEM row; an EMBED word holds 2·V int16 mantissas, two rows (the lower half first). SENDV reads a
-row, then hands its words to the host one by one. The token's range is the controller's check
+row, then hands its words to the host one by one; VSTORE the same, a byte a memory write. The token's range is the controller's check
 (BAD_TOKEN); word addresses are multiples of V (the controller's VMEM_MISALIGNED check).
 
-Protocol. `cmd` {opcode (ISA VLOAD / EMBED / SENDV), length (VL), d (VMEM word address), src (image
-byte address: VLOAD source, EMBED mantissa row), exp_addr (EMBED: the exponent byte's address)};
-`done` when the last word is written (or taken by the host).
+Protocol. `cmd` {opcode (ISA VLOAD / EMBED / SENDV / VSTORE), length (VL), d (VMEM word address), src
+(memory byte address: VLOAD source, EMBED mantissa row, VSTORE destination), exp_addr (EMBED: the
+exponent byte's address)}; `done` when the last word is written (or taken by the host or the memory's
+write channel).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from golden import formats as fmt
 
 from .arith import ShiftControl, round_shift, saturate
 from .component import CheckedComponent
-from .image_reader import ADDRESS_BITS, ReadLayout
+from .image_reader import ADDRESS_BITS, ByteWriteLayout, ReadLayout
 from .pipeline import Pipeline
 from .sequencing import offer_done, wait_cycles
 from .vmem import (READ_LATENCY, ReadSignature, WriteSignature, check_vector_width, check_vmem_words,
@@ -37,6 +40,7 @@ class MoveOp(enum.Enum, shape=8):
     VLOAD = isa.OPS["VLOAD"].opcode
     EMBED = isa.OPS["EMBED"].opcode
     SENDV = isa.OPS["SENDV"].opcode
+    VSTORE = isa.OPS["VSTORE"].opcode
 
 
 class MoveCommand(data.StructLayout):
@@ -55,6 +59,7 @@ class DataMover(CheckedComponent):
     cmd: stream of MoveCommand.  done: stream.
     read: stream of image reads {addr, length, rows}; words: stream of 4·V-byte image words.
     read_x, write: VMEM port masters (hw.vmem).  host_out: stream of 32-bit words (SENDV).
+    mem_write: stream of ByteWriteLayout (VSTORE) to external memory.
     """
 
     @classmethod
@@ -75,6 +80,7 @@ class DataMover(CheckedComponent):
             "read_x": Out(ReadSignature(rows=rows, vector_width=vector_width)),
             "write": Out(WriteSignature(rows=rows, vector_width=vector_width)),
             "host_out": Out(stream.Signature(32)),
+            "mem_write": Out(stream.Signature(ByteWriteLayout())),
             "done": Out(stream.Signature(0)),
         })
 
@@ -84,7 +90,10 @@ class DataMover(CheckedComponent):
         command = Signal.like(self.cmd.payload)
         index = Signal(range(isa.MAX_VL + 1))            # first element of the row written / sent next
         half = Signal()                                  # EMBED: the upper half of the current word is next
-        lane = Signal(range(lanes))                      # SENDV: the word of the row going to the host
+        lane = Signal(range(lanes))                      # SENDV / VSTORE: the word of the row going out
+        byte = Signal(2)                                 # VSTORE: the byte of that word written next
+        store_addr = Signal(ADDRESS_BITS)                # VSTORE: its memory address
+        store = Signal()                                 # the command is VSTORE (else SENDV, in the SEND states)
         # EMBED: the row's shift -(e + 16), its ShiftControl loaded from the exponent byte registered as it is
         # taken (the reader's output stays off its arithmetic). The first row's mantissas reach the rounding
         # shift two cycles after the exponent at the earliest (taken, then the write pipeline's first stage),
@@ -128,14 +137,15 @@ class DataMover(CheckedComponent):
             with m.State("IDLE"):
                 m.d.comb += self.cmd.ready.eq(1)
                 with m.If(self.cmd.valid):
-                    m.d.sync += [command.eq(self.cmd.payload), index.eq(0), half.eq(0), lane.eq(0),
-                                 last_row.eq(self.cmd.payload.length <= lanes)]
+                    m.d.sync += [command.eq(self.cmd.payload), index.eq(0), half.eq(0), lane.eq(0), byte.eq(0),
+                                 last_row.eq(self.cmd.payload.length <= lanes), store_addr.eq(self.cmd.payload.src),
+                                 store.eq(self.cmd.payload.opcode == MoveOp.VSTORE)]
                     with m.Switch(self.cmd.payload.opcode):
                         with m.Case(MoveOp.VLOAD):
                             m.next = "READ_WORDS"
                         with m.Case(MoveOp.EMBED):
                             m.next = "READ_EXPONENT"
-                        with m.Case(MoveOp.SENDV):
+                        with m.Case(MoveOp.SENDV, MoveOp.VSTORE):
                             m.next = "SEND_ADDRESS"
             self._request(m, "READ_WORDS", command.src, command.length << 2, "LOAD")
             with m.State("LOAD"):                        # a word is a row
@@ -171,13 +181,18 @@ class DataMover(CheckedComponent):
                 with m.If(wait == READ_LATENCY - 1):
                     m.d.sync += [wait.eq(0), sent_row.eq(self.read_x.data)]
                     m.next = "SEND"
-            with m.State("SEND"):                        # the row's words, one per host transfer
-                m.d.comb += [self.host_out.valid.eq(1), self.host_out.payload.eq(sent_row[lane])]
-                with m.If(self.host_out.ready):
-                    m.d.sync += lane.eq(lane + 1)
-                    with m.If((lane == lanes - 1) | (index + lane + 1 == command.length)):
-                        m.d.sync += [lane.eq(0), index.eq(index + lanes)]
-                        m.next = "SEND_NEXT"
+            with m.State("SEND"):        # the row's words: one per host transfer, or four memory byte writes
+                word = sent_row[lane]
+                m.d.comb += [self.host_out.valid.eq(~store), self.host_out.payload.eq(word),
+                             self.mem_write.valid.eq(store), self.mem_write.payload.addr.eq(store_addr),
+                             self.mem_write.payload.data.eq(word.as_unsigned().word_select(byte, 8))]
+                with m.If(Mux(store, self.mem_write.ready, self.host_out.ready)):
+                    m.d.sync += [byte.eq(byte + 1), store_addr.eq(store_addr + 1)]
+                    with m.If(~store | (byte == 3)):
+                        m.d.sync += [lane.eq(lane + 1), byte.eq(0)]
+                        with m.If((lane == lanes - 1) | (index + lane + 1 == command.length)):
+                            m.d.sync += [lane.eq(0), index.eq(index + lanes)]
+                            m.next = "SEND_NEXT"
             with m.State("SEND_NEXT"):
                 with m.If(index >= command.length):
                     m.next = "DONE"

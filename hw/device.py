@@ -1,11 +1,13 @@
 """`Device`: the accelerator behind the host link — what a board (or the simulation) holds.
 
     rx/tx bytes ─► LinkFrontEnd (host/protocol.py) ─┬► program memory, start, RECV FIFO, stop ─► Accelerator
-                                                    └► mem_write (image loading) ─► external memory
+                                                    └► image loading ─┬► mem_write ─► external memory
+    Accelerator ─► VSTORE's work-area writes ─────────────────────────┘
     Accelerator ◄─ mem_req / mem_resp ─► external memory (reads)
 
 The external memory's read channel is hw.image_reader's; its write channel takes one byte a transfer
-{addr, data} (the link's rate; a board's memory controller packs them).
+(hw.image_reader.ByteWriteLayout: the link's rate; a board's memory controller packs them). The link
+writes while no program runs and VSTORE only while one does; should both offer at once, VSTORE goes first.
 
 `quiet` is high while nothing can change until a byte arrives on rx: no frame under way, nothing to
 send, the controller not running. The fast simulation (sim/fast) stops the clock then; a board ignores it.
@@ -13,7 +15,7 @@ send, the controller not running. The fast simulation (sim/fast) stops the clock
 
 from __future__ import annotations
 
-from amaranth import Module, Signal
+from amaranth import Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -55,7 +57,10 @@ class Device(wiring.Component):
         m.submodules.link = link = self.link
         wiring.connect(m, wiring.flipped(self.rx), link.rx)
         wiring.connect(m, link.tx, wiring.flipped(self.tx))
-        wiring.connect(m, link.mem_write, wiring.flipped(self.mem_write))
+        writer = self.mem_write
+        m.d.comb += [writer.valid.eq(acc.mem_write.valid | link.mem_write.valid),
+                     writer.payload.eq(Mux(acc.mem_write.valid, acc.mem_write.payload, link.mem_write.payload)),
+                     acc.mem_write.ready.eq(writer.ready), link.mem_write.ready.eq(writer.ready & ~acc.mem_write.valid)]
         wiring.connect(m, acc.mem_req, wiring.flipped(self.mem_req))
         wiring.connect(m, wiring.flipped(self.mem_resp), acc.mem_resp)
         # The link's commands to the accelerator cross the chip through registers: the link's frame logic

@@ -45,6 +45,14 @@ class ReadLayout(data.StructLayout):
         super().__init__({"addr": ADDRESS_BITS, "length": ADDRESS_BITS, "rows": ROWS_BITS})
 
 
+class ByteWriteLayout(data.StructLayout):
+    """One external-memory write: the byte `data` at byte address `addr` (the write channel of hw.link's
+    image load and of VSTORE; a memory controller packs them)."""
+
+    def __init__(self):
+        super().__init__({"addr": ADDRESS_BITS, "data": 8})
+
+
 class ImageReader(CheckedComponent):
     """Parameters
     mem_bytes: external data width in bytes (a power of two).

@@ -24,7 +24,8 @@ from .vector_unit import VectorOp
 
 # The ISA operands of each vector-unit op -> the unit's d, x, y, z (hw.vector_unit: VMULADD's x is the state vd).
 VECTOR_ROLES = {"VADD": dict(d="vd", x="va", y="vb"), "VMUL": dict(d="vd", x="va", y="vb"),
-                "VMULADD": dict(d="vd", x="vd", y="va", z="vb"), "ARGMAX": dict(x="vs"), "VZERO": dict(d="vd")}
+                "VMULADD": dict(d="vd", x="vd", y="va", z="vb"), "ARGMAX": dict(x="vs"), "ARGMAXC": dict(x="vs"),
+                "VZERO": dict(d="vd")}
 VECTOR_FIELDS = sorted({o.field for op in isa.OPS.values() for o in op.operands if o.kind is isa.Kind.VREG})
 
 
@@ -35,10 +36,10 @@ class Operands:
     OPERANDS: legal, aligned, token (the rs register), fits[field] (operand + VL within VMEM), short
     (VL <= max_length), matvec_shape / prefetch_shape (within the build's limits), matvec_dest_fits,
     jump_target.  PREPARE: token_ok (0 <= token < rows), exponent_fits (the byte at w1 + token),
-    words_fit (4 * VL image bytes at w0), addi_sum, branch_taken.  product_fits: the product's image
+    words_fit (4 * VL image bytes at w0), work_fits (4 * VL work-area bytes at w0), addi_sum, branch_taken.  product_fits: the product's image
     check (combinational, for EXECUTE: EMBED's row, MATVEC's and PREFETCH's matrix)."""
 
-    def __init__(self, m, *, controller, instruction, field, registers, vector_length, image_bytes):
+    def __init__(self, m, *, controller, instruction, field, registers, vector_length, image_bytes, searched):
         c = controller
         opcode, vl = field("opcode"), vector_length
         self.operands_step, self.prepare_step = [], []
@@ -72,6 +73,8 @@ class Operands:
         self.matvec_dest_fits = operand("matvec_dest_fits", (field("a") << 2) + rows <= c.vmem_words)
         room_w0 = operand("room_w0", image_bytes - field("w0"))          # image bytes from w0 on (may be < 0)
         room_w1 = operand("room_w1", image_bytes - field("w1"))
+        in_work_area = operand("in_work_area", field("w0") >= image_bytes)     # VLOAD / VSTORE beyond the image
+        room_top = operand("room_top", isa.ADDRESS_SPACE - field("w0"))      # bytes from w0 to the address space's end
         # One multiplier, its factors chosen here: EMBED's row offset / 2 (VL * the token's low 16 bits),
         # MATVEC's or PREFETCH's matrix bytes (rows * bytes of a row of cols trits); and the room it must fit
         # in: w0 + 2 * product + 2 * VL <= image_bytes for EMBED (halved: floor), w0 + product otherwise.
@@ -96,16 +99,17 @@ class Operands:
         self.token_ok = prepared("token_ok", (token >= 0) & (token < rows))
         self.exponent_fits = prepared("exponent_fits", token16 < room_w1)    # the byte at w1 + token
         self.words_fit = prepared("words_fit", (vl << 2) <= room_w0)
+        self.work_fits = prepared("work_fits", in_work_area & ((vl << 2) <= room_top))
         self.addi_sum = prepared("addi_sum", (token + field("w1_signed"))[:isa.SCALAR_BITS])
         self.branch_taken = prepared("branch_taken", (token == 0) == (opcode == isa.OPS["BZ"].opcode))
-        self._payloads(m, c, field, opcode, vl, token16, product)
+        self._payloads(m, c, field, opcode, vl, token16, product, searched)
 
     @staticmethod
     def vector_address(field, name):
         """A vector operand's VMEM word address: the field counts VMEM_ALIGN words."""
         return Cat(Const(0, (isa.VMEM_ALIGN - 1).bit_length()), field(name))
 
-    def _payloads(self, m, controller, field, opcode, vl, token16, product):
+    def _payloads(self, m, controller, field, opcode, vl, token16, product, searched):
         """The vector unit's and the data mover's commands, chosen by the opcode's operand roles and
         registered every cycle, so valid from EXECUTE on, when the product is (the other units' payloads are
         fields of the instruction register as they stand). They count only while offered
@@ -113,7 +117,8 @@ class Operands:
         vector = Signal.like(controller.vector.payload, name="vector_command")
         mover = Signal.like(controller.mover.payload, name="mover_command")
         m.d.sync += [controller.vector.payload.eq(vector), controller.mover.payload.eq(mover)]
-        m.d.comb += [vector.opcode.eq(opcode), vector.length.eq(vl), mover.length.eq(vl)]
+        m.d.comb += [vector.opcode.eq(opcode), vector.length.eq(vl), vector.base.eq(field("c")),
+                     vector.fresh.eq((opcode == isa.OPS["ARGMAX"].opcode) | ~searched), mover.length.eq(vl)]
         with m.Switch(opcode):
             for op in isa.OPS.values():
                 if op.mnemonic not in VectorOp.__members__:
@@ -130,3 +135,6 @@ class Operands:
                              mover.src.eq(field("w0") + (product << 1)), mover.exp_addr.eq(field("w1") + token16)]
             with m.Case(isa.OPS["SENDV"].opcode):
                 m.d.comb += [mover.opcode.eq(MoveOp.SENDV), mover.d.eq(self.vector_address(field, "b"))]
+            with m.Case(isa.OPS["VSTORE"].opcode):
+                m.d.comb += [mover.opcode.eq(MoveOp.VSTORE), mover.d.eq(self.vector_address(field, "b")),
+                             mover.src.eq(field("w0"))]

@@ -8,7 +8,7 @@ for bit):
     VADD     sat32(x + y)             vadd    VONEMINUS  sat32(1.0 - x)
     VMUL     vmul(x, y)               vmul    VMULADD    sat32(vmul(x, y) + z)   (x = the state vd)
     VSIGMOID vsigmoid(x)              vsigmoid VSILU     vsilu(x) = vmul(x, vsigmoid(x))
-    ARGMAX   lowest j with x_j maximal (no write)
+    ARGMAX   lowest j with x_j maximal (no write)   ARGMAXC  the same, continuing the last search (A)
 
 VMUL and VMULADD first run a pass over y for its block shift (y is normalised to 18-bit mantissas, so
 each product is 32×18 — two DSPs); the main pass then streams. The block shift depends on max|y| only
@@ -74,6 +74,7 @@ class VectorOp(enum.Enum, shape=8):
     VZERO = isa.OPS["VZERO"].opcode
     VCOPY = isa.OPS["VCOPY"].opcode
     ARGMAX = isa.OPS["ARGMAX"].opcode
+    ARGMAXC = isa.OPS["ARGMAXC"].opcode
     VADD = isa.OPS["VADD"].opcode
     VMUL = isa.OPS["VMUL"].opcode
     VMULADD = isa.OPS["VMULADD"].opcode
@@ -84,12 +85,18 @@ class VectorOp(enum.Enum, shape=8):
 
 class VectorCommand(data.StructLayout):
     """The vector unit's command for a VMEM of `vmem_words` words: {opcode: VectorOp, length: 1..MAX_VL,
-    d, x, y, z: VMEM word addresses (multiples of the build's V)}."""
+    d, x, y, z: VMEM word addresses (multiples of the build's V), base: ARGMAXC's index of element 0,
+    fresh: start the running best A afresh (ARGMAX, or an ARGMAXC with no search before it in the program)}."""
 
     def __init__(self, vmem_words: int):
         address = unsigned((vmem_words - 1).bit_length())
         super().__init__({"opcode": VectorOp, "length": range(isa.MAX_VL + 1),
-                          "d": address, "x": address, "y": address, "z": address})
+                          "d": address, "x": address, "y": address, "z": address,
+                          "base": unsigned(isa.FIELDS["c"].bits), "fresh": 1})
+
+
+# ARGMAX's index: ARGMAXC's base (the 16-bit c field) plus an element index below MAX_VL.
+ARGMAX_INDEX = range((1 << isa.FIELDS["c"].bits) + isa.MAX_VL)
 
 
 def sigmoid_table_words() -> list[int]:
@@ -105,7 +112,8 @@ class VectorUnit(CheckedComponent):
 
     Ports
     cmd: stream of VectorCommand(vmem_words).
-    done: stream of the ARGMAX index (unsigned), one per command, when its last write is done.
+    done: stream of ARGMAX_INDEX, one per command when its last write is done: the running best's index
+    (A, kept from one ARGMAX / ARGMAXC to the next, across other commands) after ARGMAX / ARGMAXC, else 0.
     read_x, read_y, read_z: VMEM read-port masters (hw.vmem.ReadSignature: a row READ_LATENCY cycles
     after its address). write: VMEM write-port master (hw.vmem.WriteSignature, V lane enables).
 
@@ -126,7 +134,7 @@ class VectorUnit(CheckedComponent):
         port = ReadSignature(rows=self.rows, vector_width=vector_width)
         super().__init__({
             "cmd": In(stream.Signature(VectorCommand(vmem_words))),
-            "done": Out(stream.Signature(range(isa.MAX_VL + 1))),
+            "done": Out(stream.Signature(ARGMAX_INDEX)),
             "read_x": Out(port), "read_y": Out(port), "read_z": Out(port),
             "write": Out(WriteSignature(rows=self.rows, vector_width=vector_width)),
         })
@@ -176,8 +184,9 @@ class VectorUnit(CheckedComponent):
 
         lanes_delay = DelayLine(m, lanes, "lanes")
         row_delay = DelayLine(m, row, "row")
+        searching = (op == VectorOp.ARGMAX) | (op == VectorOp.ARGMAXC)
         m.d.comb += [self.write.addr.eq(d_row + row_delay.at(latency)),
-                     self.write.en.eq(Mux(op == VectorOp.ARGMAX, 0, lanes_delay.at(latency)))]
+                     self.write.en.eq(Mux(searching, 0, lanes_delay.at(latency)))]
         m.d.comb += [self.write.data[lane].eq(result) for lane, result in enumerate(results)]
 
         # --- ARGMAX: a tree over the lanes, one level a stage, then folded into the running best ----
@@ -195,14 +204,17 @@ class VectorUnit(CheckedComponent):
             level = tree.register(level)
             nodes = [{name: level[f"{name}{k}"] for name in ("value", "lane", "ok")} for k in range(len(nodes) // 2)]
         argmax_latency = tree.depth
-        best, best_index, seen = Signal(ACT), Signal(range(isa.MAX_VL + 1)), Signal()
+        # A, the running best: a `fresh` command (ARGMAX) starts it anew, ARGMAXC carries on from it (later
+        # elements and chunks must be strictly greater: the lowest index wins ties); others leave it alone.
+        best, best_index, seen = Signal(ACT), Signal(ARGMAX_INDEX), Signal()
+        index_base = Signal.like(command.base)
         node = nodes[0]
-        with m.If(accept):
+        with m.If(accept & command.fresh):
             m.d.sync += [seen.eq(0), best_index.eq(0)]
-        with m.Elif(node["ok"] & (~seen | (node["value"] > best))):      # later rows: strictly greater
-            m.d.sync += [best.eq(node["value"]), best_index.eq(Cat(node["lane"], row_delay.at(argmax_latency))),
-                         seen.eq(1)]
-        m.d.comb += self.done.payload.eq(Mux(op == VectorOp.ARGMAX, best_index, 0))
+        with m.Elif(searching & node["ok"] & (~seen | (node["value"] > best))):
+            m.d.sync += [best.eq(node["value"]), seen.eq(1),
+                         best_index.eq(index_base + Cat(node["lane"], row_delay.at(argmax_latency)))]
+        m.d.comb += self.done.payload.eq(Mux(searching, best_index, 0))
 
         # --- The y pass: |y| per lane (0 past the end), OR across the lanes into the running peak ----
         peak_pipe = Pipeline(m, "peak", READ_LATENCY)
@@ -228,7 +240,7 @@ class VectorUnit(CheckedComponent):
             with m.State("IDLE"):
                 m.d.comb += self.cmd.ready.eq(1)
                 with m.If(self.cmd.valid):
-                    m.d.sync += [op.eq(command.opcode), d_row.eq(command.d >> lane_bits),
+                    m.d.sync += [op.eq(command.opcode), index_base.eq(command.base), d_row.eq(command.d >> lane_bits),
                                  x_row.eq(command.x >> lane_bits), y_row.eq(command.y >> lane_bits),
                                  z_row.eq(command.z >> lane_bits), row.eq(0),
                                  row_count.eq(((command.length - 1) >> lane_bits) + 1),

@@ -23,6 +23,7 @@ import dataclasses
 from collections import deque
 
 from host.protocol import MemoryKind
+from hw.axi import AXI4MemoryPort
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,6 +33,7 @@ class MemoryTiming:
     cycles_per_beat: int = 1
     refresh_interval: int = 0           # 0: no refresh
     refresh_cycles: int = 0
+    write_cycles: int = 1               # cycles per byte write the port takes at most (assembler.cost.CostModel)
 
     @property
     def bytes_per_cycle(self) -> float:
@@ -46,11 +48,12 @@ MEMORIES = {"sdram": SDRAM_ULX3S, "ddr": DDR_64BIT, "wide": HBM_WIDE}
 # cocotbext-axi's AxiRam behind hw.axi.AXI4MemoryPort (the end-to-end bench with MEMORY_PORT=axi; not a memory this
 # model serves, nor one to plan with): 16-byte beats, a beat a cycle, no refresh, the first beat 5 cycles after the
 # accelerator's request (measured: request, AR 2 cycles later, R 2 after that, registered onto read_resp).
-AXI_RAM = MemoryTiming(mem_bytes=16, latency=5)
+AXI_RAM = MemoryTiming(mem_bytes=16, latency=5, write_cycles=AXI4MemoryPort.WRITE_CYCLES)
 # LiteDRAM's DDR3 controller and PHY model at the ECP5's 1:2 (sim/litedram/core.py, ECPIX-5's MT41K256M16 at
 # 75 MHz): a 16-byte beat every 2 cycles at best; the first beat 24 cycles after its AR (measured, probe of
 # docs/ddr3-litedram.md) plus hw.axi's 3; a 30-cycle refresh every 586 cycles (tREFI; tRFC 260 ns).
-DDR3_ECPIX5 = MemoryTiming(mem_bytes=16, latency=27, cycles_per_beat=2, refresh_interval=586, refresh_cycles=30)
+DDR3_ECPIX5 = MemoryTiming(mem_bytes=16, latency=27, cycles_per_beat=2, refresh_interval=586, refresh_cycles=30,
+                           write_cycles=AXI4MemoryPort.WRITE_CYCLES)
 BENCH_MEMORIES = {**MEMORIES, "axi_ram": AXI_RAM, "ddr3_ecpix5": DDR3_ECPIX5}   # the timings the end-to-end bench knows
 MEMORY_KINDS = {"sdram": MemoryKind.SDR_SDRAM, "ddr": MemoryKind.DDR, "wide": MemoryKind.HBM}    # what a device of each reports (HELLO)
 

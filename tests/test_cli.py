@@ -112,7 +112,9 @@ def test_rtl_accelerator_is_sized_for_the_model(tmp_path, capsys):
     assert main(["rtl", "accelerator", "--model", "layout:tiny", "--lanes", "16", "--format", "2bit",
                  "--out", str(out)]) == 0
     assert "module accelerator" in out.read_text()
-    assert "16 lanes, TRITS_2BIT, program memory 128 instructions, VMEM 2048 words" in capsys.readouterr().out
+    # tiny (hidden = inner 64, mlp 128, 2 layers): h, r, x 64 words each, the shared scratch max(5 x 64, 2 x 128),
+    # two on-chip states of 64: 3 x 64 + 320 + 2 x 64 = 640 words (assembler.compiler.vmem_layout).
+    assert "16 lanes, TRITS_2BIT, program memory 128 instructions, VMEM 640 words" in capsys.readouterr().out
     assert main(["rtl", "accelerator", "--model", "layout:tiny", "--lanes", "7", "--out", str(out)]) == 2
 
 

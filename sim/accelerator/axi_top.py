@@ -3,9 +3,10 @@ end-to-end bench through cocotbext-axi's AxiRam (MEMORY_PORT=axi).
 
     accelerator.mem_req ─► AXI4MemoryPort.read_req ─► axi.ar*      ◄─► AxiRam (cocotb)
     accelerator.mem_resp ◄─ AXI4MemoryPort.read_resp ◄─ axi.r*
+    accelerator.mem_write ─► AXI4MemoryPort.write ─► axi.aw*, w*, b* (VSTORE's work-area bytes)
 
-Every other port of the accelerator is passed through under its own name; the AXI port's byte-write
-channel is unused (the bench preloads the image) and its sticky `error` comes out as `axi_error`.
+Every other port of the accelerator is passed through under its own name (the bench preloads the image);
+the AXI port's sticky `error` comes out as `axi_error`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from hw.accelerator import Accelerator
 from hw.axi import AXI4MemoryPort
 from hw.component import pass_through
 
-MEMORY_CHANNELS = ("mem_req", "mem_resp")
+MEMORY_CHANNELS = ("mem_req", "mem_resp", "mem_write")
 
 
 class AcceleratorOnAXI(wiring.Component):
@@ -46,7 +47,7 @@ class AcceleratorOnAXI(wiring.Component):
                      port.read_req.payload.addr.eq(acc.mem_req.payload.addr),
                      port.read_req.payload.beats.eq(acc.mem_req.payload.beats)]
         wiring.connect(m, port.read_resp, acc.mem_resp)
-        m.d.comb += port.write.valid.eq(0)
+        wiring.connect(m, acc.mem_write, port.write)
         wiring.connect(m, wiring.flipped(self.axi), port.axi)
         m.d.comb += self.axi_error.eq(port.error)
         return m

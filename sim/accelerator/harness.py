@@ -33,20 +33,23 @@ def accelerator_for(config: HGRNBitConfig, compiled, *, trit_format: TritFormat,
 def run_model(config: HGRNBitConfig, *, seed: int, trit_format: TritFormat, memory: str, lanes: int,
               build_name: str, vector_width: int = 1, prefetch_bytes: int = 4096, emit_logits: bool = True,
               env: dict[str, str] | None = None, extra_build_args: tuple[str, ...] = (), log_file=None,
-              memory_port: str = "native", axi_pause: float = 0.0):
+              memory_port: str = "native", axi_pause: float = 0.0, logits_chunk: int | None = None,
+              states_in_memory: bool = False):
     """Build the accelerator for `config` (Accelerator.for_model) behind the memory preset `memory`
     (sim.memory_model.BENCH_MEMORIES) and run the testbench on a random model of that shape.
     memory_port: "native" (the accelerator's mem_req / mem_resp, sim.memory_model.ExternalMemory), "axi"
     (through hw.axi.AXI4MemoryPort to cocotbext-axi's AxiRam: sim/accelerator/axi_top.py) or "litedram" (through
     it to LiteDRAM's DDR3 controller and PHY model, the image preloaded: sim/litedram/); axi_pause: the
-    chance per cycle that each AXI channel of the AxiRam pauses (backpressure; the cycle check is then off)."""
+    chance per cycle that each AXI channel of the AxiRam pauses (backpressure; the cycle check is then off);
+    logits_chunk, states_in_memory: the compiler's (assembler.compiler.compile_model)."""
     if memory_port not in MEMORY_PORTS:
         raise ValueError(f"memory_port must be one of {MEMORY_PORTS}, got {memory_port!r}")
     if memory_port != "native" and memory != MEMORY_PORTS[memory_port]:
         raise ValueError(f"memory_port {memory_port!r} serves the memory {MEMORY_PORTS[memory_port]!r}, got {memory!r}")
     if not 0 <= axi_pause < 1 or (axi_pause and memory_port != "axi"):
         raise ValueError(f"axi_pause must be in [0, 1) and only with memory_port 'axi', got {axi_pause!r}")
-    compiled = compile_model(image_layout(config, trit_format), emit_logits=emit_logits)
+    compiled = compile_model(image_layout(config, trit_format), emit_logits=emit_logits, logits_chunk=logits_chunk,
+                             states_in_memory=states_in_memory)
     accelerator = accelerator_for(config, compiled, trit_format=trit_format, memory=memory, lanes=lanes,
                                   vector_width=vector_width, prefetch_bytes=prefetch_bytes)
     extra_sources, test_filter = (), {}
@@ -66,5 +69,6 @@ def run_model(config: HGRNBitConfig, *, seed: int, trit_format: TritFormat, memo
                            "FORMAT": trit_format.name, "MEMORY": memory, "LANES": str(lanes),
                            "VECTOR_WIDTH": str(vector_width), "PREFETCH_BYTES": str(prefetch_bytes),
                            "EMIT_LOGITS": str(int(emit_logits)), "MEMORY_PORT": memory_port,
-                           "AXI_PAUSE": str(axi_pause), **test_filter, **(env or {})},
+                           "AXI_PAUSE": str(axi_pause), "LOGITS_CHUNK": str(logits_chunk or ""),
+                           "STATES_IN_MEMORY": str(int(states_in_memory)), **test_filter, **(env or {})},
                       extra_build_args=extra_build_args, log_file=log_file)

@@ -6,7 +6,10 @@ sends a request (prompt length, tokens to generate, the prompt tokens) with rand
 words with random stalls: for each generated token the logits (SENDV, when the program sends them) then
 the token (SEND). Against the instruction-level simulator on the same image and program, and the
 hardware-exact golden model: every word the host receives (all logits, all tokens) and, once the
-accelerator waits for the next request, every layer's recurrent state in VMEM.
+accelerator waits for the next request, every layer's recurrent state: in VMEM, or with STATES_IN_MEMORY
+in the memory model's work area past the image (VSTORE's writes; not read back from LiteDRAM's PHY model,
+where the tokens and logits, which depend on every state, are the check). LOGITS_CHUNK: the compiler's
+logits chunk (ARGMAX / ARGMAXC and SENDV a chunk at a time).
 
 Memory: sim.memory_model.ExternalMemory on the accelerator's own channels, or (MEMORY_PORT=axi) the
 accelerator behind hw.axi.AXI4MemoryPort and cocotbext-axi's AxiRam, each AXI channel paused at random with
@@ -56,6 +59,8 @@ MEMORY = BENCH_MEMORIES[os.environ["MEMORY"]]
 LANES = int(os.environ["LANES"])
 VECTOR_WIDTH, PREFETCH_BYTES = int(os.environ["VECTOR_WIDTH"]), int(os.environ["PREFETCH_BYTES"])
 EMIT_LOGITS = os.environ.get("EMIT_LOGITS", "1") == "1"
+STATES_IN_MEMORY = os.environ.get("STATES_IN_MEMORY", "0") == "1"
+LOGITS_CHUNK = int(os.environ["LOGITS_CHUNK"]) if os.environ.get("LOGITS_CHUNK") else None
 HOST_RATE = float(os.environ.get("HOST_RATE", "0.8"))        # chance per cycle the host offers / takes a word
 COUNTERS = CountersLayout()
 CYCLE_TOLERANCE = 0.05
@@ -125,7 +130,7 @@ def attach_memory(dut, contents: bytes, rng: random.Random):
     elif MEMORY_PORT == "axi":
         memory = AxiMemory(dut, contents, rng)
     else:
-        memory = ExternalMemory(dut, contents, MEMORY)
+        memory = ExternalMemory(dut, contents, MEMORY, writable=True)
     memory.start()
     return memory
 
@@ -137,25 +142,28 @@ async def model_generates_bit_exactly(dut):
     qmodel = quantize_model(random_model(CONFIG, seed=SEED))
     image = image_bytes(qmodel, FORMAT)
     info = parse_header(image)
-    compiled = compile_model(info, emit_logits=EMIT_LOGITS)
+    compiled = compile_model(info, emit_logits=EMIT_LOGITS, logits_chunk=LOGITS_CHUNK, states_in_memory=STATES_IN_MEMORY)
     words = compiled.program.to_bytes()
     accelerator = accelerator_for(CONFIG, compiled, trit_format=FORMAT, memory=os.environ["MEMORY"], lanes=LANES,
                                   vector_width=VECTOR_WIDTH, prefetch_bytes=PREFETCH_BYTES)
     program_words, vmem_words = accelerator.program_words, accelerator.vmem_words
     rng = random.Random(SEED)
-    memory = attach_memory(dut, image, random.Random(SEED + 1))
+    memory = attach_memory(dut, image + bytes(compiled.memory_bytes - len(image)), random.Random(SEED + 1))
     prompt = [rng.randrange(info.config.vocab_size) for _ in range(int(os.environ.get("PROMPT", "3")))]
     generate = int(os.environ.get("TOKENS", "3"))
     requests = [len(prompt), generate] + prompt
 
-    cost = accelerator.cost_model(bytes_per_cycle=MEMORY.bytes_per_cycle, memory_latency=MEMORY.latency)
+    cost = accelerator.cost_model(bytes_per_cycle=MEMORY.bytes_per_cycle, memory_latency=MEMORY.latency,
+                                  write_cycles=MEMORY.write_cycles)
     iss = InstructionSetSimulator(compiled.program.instructions, image, info.trit_format, cost=cost,
                                   vmem_words=vmem_words, vector_width=VECTOR_WIDTH, trace=True)
     iss.send(*requests)
     assert iss.run() == "waiting"
     expected = []
+    chunks = -(-info.config.vocab_size // compiled.logits_chunk)            # SENDVs a token's logits take
     for index, token in enumerate(iss.host_out):
-        expected += ([int(v) for v in iss.vectors_out[index]] if EMIT_LOGITS else []) + [token]
+        logits = np.concatenate(iss.vectors_out[index * chunks:(index + 1) * chunks]) if EMIT_LOGITS else []
+        expected += [int(v) for v in logits] + [token]
     golden_tokens = HardwareExactModel(qmodel).generate(prompt, generate)
     assert iss.host_out == golden_tokens, "the ISS disagrees with the golden model (see tests/assembler)"
 
@@ -197,6 +205,12 @@ async def model_generates_bit_exactly(dut):
     for layer, address in enumerate(compiled.state_addresses):
         np.testing.assert_array_equal(vmem[address:address + inner], iss.vmem[address:address + inner],
                                       err_msg=f"layer {layer} state")
+    if MEMORY_PORT != "litedram":
+        stored = memory.contents
+        for layer, address in enumerate(compiled.state_memory_addresses):
+            want = [iss.work[address + 4 * j] for j in range(inner)]
+            got = np.frombuffer(bytes(stored[address:address + 4 * inner]), dtype="<i4")
+            np.testing.assert_array_equal(got, want, err_msg=f"layer {layer} state in the work area")
 
     if MEMORY_PORT != "native":
         memory.check()
@@ -283,7 +297,8 @@ async def corrupt_image_stops_at_start(dut):
     await start_and_reset(dut, low=("program_write__en", "start__valid", "host_in__valid", "host_out__ready",
                                     "vmem_write__en", "stop"), high=("vmem_read__en",))
     image = image_bytes(quantize_model(random_model(CONFIG, seed=SEED)), FORMAT)
-    compiled = compile_model(parse_header(image), emit_logits=EMIT_LOGITS)
+    compiled = compile_model(parse_header(image), emit_logits=EMIT_LOGITS, logits_chunk=LOGITS_CHUNK,
+                             states_in_memory=STATES_IN_MEMORY)
     accelerator = accelerator_for(CONFIG, compiled, trit_format=FORMAT, memory=os.environ["MEMORY"], lanes=LANES,
                                   vector_width=VECTOR_WIDTH, prefetch_bytes=PREFETCH_BYTES)
     corrupt = bytearray(image)

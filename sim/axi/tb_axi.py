@@ -4,9 +4,12 @@ responder for error responses.
 Checked: every read_req is answered on read_resp by exactly its beats, in order, each the bench's own
 reference memory (a bytearray, changed by the bench's byte writes) at the time the request was taken, and
 no beat more (tb_sdram.Bench; read_resp.ready stays high); every AR handshake is a full-width INCR burst of
-at most 256 beats inside one 4 KB page, every AW/W a single beat with a one-hot WSTRB; no AR while a write
-waits for its B response, no AW or W while a read burst waits for its last R beat; `error` stays low with
-OKAY responses and rises on SLVERR / DECERR and on a response nobody asked for.
+at most 256 beats inside one 4 KB page, every AW/W a single beat (WSTRB: the bytes gathered into it); a read of
+a beat right after a byte of it was written returns the byte; runs of adjacent bytes gathered into fewer
+writes than bytes;
+`error` stays low with OKAY responses and rises on SLVERR / DECERR and on a response nobody asked for. A write
+right after a read of its beat waits for the read's data first (the port does not order a write after a read:
+hw/axi.py).
 
 Environment: DATA_BYTES, BEATS_BITS (the port's), MEMORY_PERIOD_NS (if set: the port runs on `memory_clk` of
 that period behind hw.memory_crossing), SEED.
@@ -49,7 +52,7 @@ async def start(dut):
 
 class ChannelMonitor:
     """Checks every AR, AW and W handshake (sampled after the clock edge, taken at the next) and counts
-    transactions: a burst stays in a 4 KB page, and reads and writes are never outstanding together."""
+    transactions: a burst stays in a 4 KB page. (A read after a write sees it: the interleaved section's data.)"""
 
     def __init__(self, dut, clock):
         self.dut, self.clock = dut, clock
@@ -73,16 +76,12 @@ class ChannelMonitor:
                 assert int(dut.axi__arsize.value) == DATA_BYTES.bit_length() - 1 and int(dut.axi__arburst.value) == 1
                 assert address % DATA_BYTES == 0 and length <= 256, f"AR {address:#x} x {length}"
                 assert address % PAGE + length * DATA_BYTES <= PAGE, f"AR {address:#x} x {length} crosses 4 KB"
-                assert count["aw"] == count["w"] == count["b"] and not (aw or w), "a read while a write is outstanding"
                 self.page_ends += (address + length * DATA_BYTES) % PAGE == 0
                 self.longest = max(self.longest, length)
             if aw:
                 assert int(dut.axi__awlen.value) == 0 and int(dut.axi__awaddr.value) % DATA_BYTES == 0
             if w:
-                strobe = int(dut.axi__wstrb.value)
-                assert dut.axi__wlast.value == 1 and strobe and strobe & (strobe - 1) == 0, f"WSTRB {strobe:#x}"
-            if aw or w:
-                assert count["ar"] == count["rlast"], "a write while a read is outstanding"
+                assert dut.axi__wlast.value == 1 and int(dut.axi__wstrb.value), "W without a byte"
             for name, seen in (("ar", ar), ("rlast", rlast), ("aw", aw), ("w", w), ("b", b)):
                 count[name] += seen
 
@@ -117,6 +116,9 @@ async def traffic(dut, paused: bool):
         if rng.random() < 0.3:
             for k in range(1, rng.randrange(2, 2 * DATA_BYTES + 3)):
                 await bench.write(min(address + k, size - 1), rng.randrange(256))
+        if rng.random() < 0.4:                      # back to back: gathered, across beats and pages
+            first = min(address, size - 3 * DATA_BYTES)
+            await bench.write_run(first, rng.randbytes(rng.randrange(2, 3 * DATA_BYTES)))
     # Reads: short and long, many across a 4 KB page, some longer than 256 beats (the longest from just
     # before a page's end: a short burst, then full ones).
     await bench.read(REGION_BEATS // 2 - 3, max_beats)
@@ -134,15 +136,14 @@ async def traffic(dut, paused: bool):
         address = rng.randrange(size)
         await bench.write(address, rng.randrange(256))
         await bench.read(address // DATA_BYTES, rng.randrange(1, 4))
-        if CROSSING:        # the crossing's FIFOs keep no order between reads and writes: a write offered while
-            await bench.drain(limit=50000)  # the read waits there may overtake it (hw/axi.py's docstring)
+        await bench.drain(limit=50000)      # a write after a read is not ordered (hw/axi.py's docstring)
         await bench.write(address ^ rng.randrange(DATA_BYTES), rng.randrange(256))
     await bench.drain(limit=50000)
     efficiency, cycles, _ = await streaming(bench, start=rng.randrange(REGION_BEATS // 2), beats=1024)
     dut._log.info(f"{'paused' if paused else 'unpaused'}: {bench.received} beats; AR {monitor.count['ar']} "
                   f"(longest {monitor.longest}, {monitor.page_ends} ending on a 4 KB line), writes "
                   f"{monitor.count['b']}; streaming 16-beat requests: {efficiency:.2f} beats/cycle")
-    assert monitor.count["aw"] == monitor.count["w"] == monitor.count["b"]
+    assert monitor.count["aw"] == monitor.count["w"] == monitor.count["b"] < bench.writes, "no bytes gathered"
     assert monitor.page_ends > 10 and monitor.longest == min(256, page_beats), "the splits were not exercised"
     if not paused and not CROSSING:
         assert efficiency > 0.75, "the port does not stream"

@@ -35,7 +35,7 @@ WORDS = int(os.environ["VMEM_WORDS"])
 PROGRAM_WORDS = int(os.environ["PROGRAM_WORDS"])
 VECTOR_WIDTH = int(os.environ.get("VECTOR_WIDTH", "1"))
 # This harness has the vector unit only; the image instructions are exercised end to end in sim/accelerator.
-NOT_IN_THIS_BUILD = {"QUANT", "MATVEC", "PREFETCH", "RMSNORM", "EMBED", "VLOAD", "SENDV"}
+NOT_IN_THIS_BUILD = {"QUANT", "MATVEC", "PREFETCH", "RMSNORM", "EMBED", "VLOAD", "SENDV", "VSTORE"}
 
 
 def iss_outcome(instructions, vmem, inputs):
@@ -131,7 +131,7 @@ def random_vector_program(rng: random.Random, nprng: np.random.Generator) -> lis
                 block = WORDS // 4
                 operands.append(str(block * rng.randrange(4)))
         lines.append(f"{op.name} {', '.join(operands)}")
-        if op is VectorOp.ARGMAX:
+        if op in (VectorOp.ARGMAX, VectorOp.ARGMAXC):
             lines.append(f"SEND {operands[0]}")
     lines.append("HALT")
     return assemble("\n".join(lines)).instructions

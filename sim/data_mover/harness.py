@@ -1,4 +1,5 @@
-"""DataMover with a 4·V-byte image reader (external memory modelled in cocotb) and a VMEM with host ports."""
+"""DataMover with a 4·V-byte image reader (external memory modelled in cocotb), its memory write channel
+(VSTORE) out to the bench, and a VMEM with host ports."""
 
 from amaranth import Module
 from amaranth.lib import wiring
@@ -17,6 +18,7 @@ class DataMoverHarness(wiring.Component):
         u, r = self.unit, self.reader
         super().__init__({
             "cmd": In(u.cmd.signature.flip()), "done": Out(u.done.signature), "host_out": Out(u.host_out.signature),
+            "mem_write": Out(u.mem_write.signature),
             "mem_req": Out(r.mem_req.signature), "mem_resp": In(r.mem_resp.signature.flip()),
             **host_ports(vmem_words),
         })
@@ -32,6 +34,7 @@ class DataMoverHarness(wiring.Component):
         wiring.connect(m, wiring.flipped(self.cmd), unit.cmd)
         wiring.connect(m, unit.done, wiring.flipped(self.done))
         wiring.connect(m, unit.host_out, wiring.flipped(self.host_out))
+        wiring.connect(m, unit.mem_write, wiring.flipped(self.mem_write))
         wiring.connect(m, reader.mem_req, wiring.flipped(self.mem_req))
         wiring.connect(m, wiring.flipped(self.mem_resp), reader.mem_resp)
         return m

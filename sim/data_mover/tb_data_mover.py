@@ -1,10 +1,11 @@
-"""cocotb testbench of DataMover (VLOAD, EMBED, SENDV) with the image reader and the memory model.
+"""cocotb testbench of DataMover (VLOAD, EMBED, SENDV, VSTORE) with the image reader and the memory model.
 
 Protocol checked: a command; image bytes arrive through the reader (latency, refresh gaps); `done`
 with random delay; SENDV words taken with random stalls. References: VLOAD copies int32 words;
 EMBED equals golden HardwareExactModel.embed's arithmetic (sat32(round_shift(m, -(e + 16)))) for
 random rows, odd and even lengths, exponents that shift left and right, the int16 extremes; SENDV
-sends exactly VMEM's words. Every VMEM word is compared after every command.
+sends exactly VMEM's words; VSTORE writes exactly their little-endian bytes to dst, dst + 1, ... in order
+(its write channel stalled at random like the host). Every VMEM word is compared after every command.
 """
 
 import os
@@ -27,25 +28,32 @@ IMAGE_BYTES = 1 << 14
 
 
 async def execute(dut, rng, **fields):
-    """One command; the words SENDV gave the host (taken with the same random stalls as `done`)."""
-    sent = []
+    """One command; (the words SENDV gave the host, the (address, byte) writes VSTORE made), both taken with
+    the same random stalls as `done`."""
+    sent, written = [], []
 
     def drive(ready):
         dut.host_out__ready.value = int(ready)
+        dut.mem_write__ready.value = int(ready)
 
     def sample(ready):
         if ready and dut.host_out__valid.value == 1:
             sent.append(dut.host_out__payload.value.to_signed())
+        if ready and dut.mem_write__valid.value == 1:
+            write = int(dut.mem_write__payload.value)
+            written.append((write & 0xFFFFFFFF, write >> 32))
 
     payload = sum((v & ((1 << CMD[k].width) - 1)) << CMD[k].offset for k, v in fields.items())
     await command_until_done(dut, payload, rng, max_cycles=20_000, ready_rate=0.6, drive=drive, sample=sample)
     dut.host_out__ready.value = 0
-    return sent
+    dut.mem_write__ready.value = 0
+    return sent, written
 
 
 @cocotb.test()
 async def data_moves_match_golden(dut):
-    rng, py_rng = await start_unit_test(dut, low=("cmd__valid", "done__ready", "host_out__ready"), seed=31)
+    rng, py_rng = await start_unit_test(dut, low=("cmd__valid", "done__ready", "host_out__ready", "mem_write__ready"),
+                                        seed=31)
     image = bytearray(rng.integers(0, 256, size=IMAGE_BYTES, dtype=np.uint8).tobytes())
     vocab, width = 40, 21
     table_at, exps_at = 1001, 9001                          # unaligned on purpose
@@ -60,7 +68,7 @@ async def data_moves_match_golden(dut):
     vmem = rng.integers(-(1 << 30), 1 << 30, size=WORDS)
     await fill(dut, vmem)
     for trial in range(int(os.environ.get("TRIALS", "24"))):
-        op = [MoveOp.VLOAD, MoveOp.EMBED, MoveOp.SENDV][trial % 3]
+        op = [MoveOp.VLOAD, MoveOp.EMBED, MoveOp.SENDV, MoveOp.VSTORE][trial % 4]
         length = width if op is MoveOp.EMBED else int(rng.choice([1, 2, 7, 32, 60, LANES - 1 or 1, LANES + 1]))
         d = int(rng.integers(0, (WORDS - length) // LANES + 1)) * LANES       # rows: V-aligned
         if op is MoveOp.VLOAD:
@@ -73,9 +81,14 @@ async def data_moves_match_golden(dut):
                           exp_addr=exps_at + token)
             vmem[d:d + length] = fxp.saturate(fxp.round_shift(table[token], -(int(exps[token]) + fmt.ACT_FRAC)),
                                               fmt.ACT_BITS)
-        else:
-            sent = await execute(dut, py_rng, opcode=op.value, length=length, d=d, src=0, exp_addr=0)
+        elif op is MoveOp.SENDV:
+            sent, _ = await execute(dut, py_rng, opcode=op.value, length=length, d=d, src=0, exp_addr=0)
             assert sent == vmem[d:d + length].tolist(), f"trial {trial}: SENDV sent {sent[:6]}…"
+        else:                                           # up to the top of the 32-bit address space
+            dst = int(rng.choice([IMAGE_BYTES + int(rng.integers(0, 4096)), (1 << 32) - 4 * length]))
+            _, written = await execute(dut, py_rng, opcode=op.value, length=length, d=d, src=dst, exp_addr=0)
+            want = list(zip(range(dst, dst + 4 * length), vmem[d:d + length].astype("<i4").tobytes()))
+            assert written == want, f"trial {trial}: VSTORE wrote {written[:6]}…, want {want[:6]}…"
         got = await read_all(dut, WORDS)
         bad = np.nonzero(got != vmem)[0]
         assert bad.size == 0, f"trial {trial} {op.name}: VMEM differs at {bad[:6].tolist()}: {got[bad[:6]].tolist()} vs {vmem[bad[:6]].tolist()}"

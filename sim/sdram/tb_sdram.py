@@ -28,6 +28,7 @@ class Bench:
         self.dut, self.reference, self.data_bytes, self.beats_bits = dut, reference, data_bytes, beats_bits
         self.expected: deque[int] = deque()
         self.received = 0
+        self.writes = 0                 # bytes written
         self.last_beat_cycle = 0
         self.cycle = 0
 
@@ -63,17 +64,23 @@ class Bench:
         dut.read_req__valid.value = 0
 
     async def write(self, address, byte):
+        await self.write_run(address, bytes([byte]))
+
+    async def write_run(self, address, data: bytes):
+        """Bytes to consecutive addresses, offered back to back (write.valid stays high between them)."""
         dut = self.dut
         await FallingEdge(dut.clk)
-        dut.write__valid.value = 1
-        dut.write__payload.value = (byte << 32) | address
-        while True:
-            await ReadOnly()
-            if dut.write__ready.value == 1:
-                break
+        for offset, byte in enumerate(data):
+            dut.write__valid.value = 1
+            dut.write__payload.value = (byte << 32) | (address + offset)
+            while True:
+                await ReadOnly()
+                if dut.write__ready.value == 1:
+                    break
+                await FallingEdge(dut.clk)
+            self.reference[address + offset] = byte
+            self.writes += 1
             await FallingEdge(dut.clk)
-        self.reference[address] = byte
-        await FallingEdge(dut.clk)
         dut.write__valid.value = 0
 
     async def drain(self, limit=2000):

@@ -12,7 +12,8 @@ Vectors: random, all zero, the adversarial values (ACT_MIN, ACT_MAX, 0, +-1.0, t
 and segment edges, huge multipliers that set the largest block shift); lengths 1, V-1, V, V+1, 2V+1
 and others not multiples of V; in place (d = x, y or z) and out of place. The words past the end of a
 source's last row hold values that would win ARGMAX (ACT_MAX) or set the largest block shift (ACT_MIN)
-if a lane past the end counted. ARGMAX: ties within a row (across lanes) and across rows.
+if a lane past the end counted. ARGMAX: ties within a row (across lanes) and across rows; ARGMAXC: the
+running best carried over the commands between, ties with it across chunks, bases up to 65535.
 """
 
 import os
@@ -35,14 +36,22 @@ SPECIAL = [fmt.ACT_MIN, fmt.ACT_MAX, 0, 1, -1, fmt.ACT_ONE, -fmt.ACT_ONE, LIMIT,
            LIMIT + 1, 1 << 11, (1 << 11) - 1, -(1 << 11), 5 << 16, -(5 << 16), (1 << 30), -(1 << 30),
            (1 << 17) - 1, 1 << 17, -(1 << 17)]
 REGION = WORDS // 4                      # x, y, z, d each in a quarter of VMEM (row-aligned)
-READS = {VectorOp.VZERO: (0, 0, 0), VectorOp.ARGMAX: (1, 0, 0), VectorOp.VADD: (1, 1, 0),
+READS = {VectorOp.VZERO: (0, 0, 0), VectorOp.ARGMAX: (1, 0, 0), VectorOp.ARGMAXC: (1, 0, 0), VectorOp.VADD: (1, 1, 0),
          VectorOp.VMUL: (1, 2, 0), VectorOp.VMULADD: (1, 2, 1)}       # rows read per port, in rows of the vector
 
 
-def reference(op: VectorOp, vmem: np.ndarray, length, d, x, y, z):
+class RunningBest:
+    """A, the ISA's running ARGMAX best (value, index), as assembler.isa states it; None: empty."""
+    best: tuple[int, int] | None = None
+
+
+def reference(op: VectorOp, vmem: np.ndarray, length, d, x, y, z, base=0, running=RunningBest()):
     xs, ys, zs = (vmem[a:a + length].copy() for a in (x, y, z))
-    if op is VectorOp.ARGMAX:
-        return int(np.argmax(xs))
+    if op in (VectorOp.ARGMAX, VectorOp.ARGMAXC):
+        j = int(np.argmax(xs))
+        if op is VectorOp.ARGMAX or running.best is None or xs[j] > running.best[0]:
+            running.best = (int(xs[j]), base + j)
+        return running.best[1]
     result = {
         VectorOp.VZERO: lambda: np.zeros(length, dtype=np.int64),
         VectorOp.VCOPY: lambda: xs,
@@ -57,9 +66,9 @@ def reference(op: VectorOp, vmem: np.ndarray, length, d, x, y, z):
     return 0
 
 
-async def execute(dut, op: VectorOp, length, d, x, y, z, rng) -> tuple[int, int, list[int]]:
+async def execute(dut, op: VectorOp, length, d, x, y, z, rng, base=0, fresh=0) -> tuple[int, int, list[int]]:
     """Run one command; (ARGMAX index, cycle `done` was first offered, rows read per port)."""
-    fields = {"opcode": op.value, "length": length, "d": d, "x": x, "y": y, "z": z}
+    fields = {"opcode": op.value, "length": length, "d": d, "x": x, "y": y, "z": z, "base": base, "fresh": fresh}
     payload = sum(value << LAYOUT[name].offset for name, value in fields.items())
     index, offered, cycle, reads = [], [], [0], [0, 0, 0]
 
@@ -118,6 +127,7 @@ def lengths() -> list[int]:
 async def every_operation_matches_golden(dut):
     rng, py_rng = await start_unit_test(dut, low=("cmd__valid", "done__ready"), seed=1)
     vmem = np.zeros(WORDS, dtype=np.int64)
+    running = RunningBest()
     ops = list(VectorOp)
     kinds = ["wide", "small", "special", "gate", "zero", "extreme"]
     choices = lengths()
@@ -138,15 +148,23 @@ async def every_operation_matches_golden(dut):
             y = x                                    # one vector as both sources (x * x)
         for base in (x, y, z):
             vmem[base:base + length] = random_vector(rng, length, kinds[int(rng.integers(0, len(kinds)))])
-        if op is VectorOp.ARGMAX and trial % 2:
+        if op in (VectorOp.ARGMAX, VectorOp.ARGMAXC) and trial % 2:
             vmem[x:x + length] = tied_vector(rng, length)
+        if op is VectorOp.ARGMAXC and running.best is not None and trial % 4 == 3:
+            # A tie across chunks: this chunk's maximum equals A's value, which must keep A's (lower) index.
+            vmem[x:x + length] = np.minimum(vmem[x:x + length], running.best[0])
+            vmem[x + int(rng.integers(0, length))] = running.best[0]
         # Past the end of the last row: values a lane past the end would let win ARGMAX / set the shift.
         vmem[x + length:x + rows * V] = fmt.ACT_MAX
         if y != x:
             vmem[y + length:y + rows * V] = fmt.ACT_MIN
         await fill(dut, vmem)
-        want_index = reference(op, vmem, length, d, x, y, z)
-        index, offered, reads = await execute(dut, op, length, d, x, y, z, py_rng)
+        # ARGMAXC continues the best the last ARGMAX / ARGMAXC left, across the other commands in between;
+        # `fresh` as the controller sets it (ARGMAX, or nothing searched yet). Bases up to the field's top.
+        base = int(rng.choice([0, 1, (1 << 16) - 1, int(rng.integers(0, 1 << 16))]))
+        fresh = int(op is VectorOp.ARGMAX or running.best is None)
+        want_index = reference(op, vmem, length, d, x, y, z, base, running)
+        index, offered, reads = await execute(dut, op, length, d, x, y, z, py_rng, base, fresh)
         got = await read_all(dut, WORDS)
         where = f"trial {trial} {op.name} len {length} d={d} x={x} y={y} z={z}"
         bad = np.nonzero(got != vmem)[0]

@@ -4,7 +4,7 @@ import dataclasses
 
 import pytest
 
-from assembler.compiler import CompileError, compile_model
+from assembler.compiler import CompileError, compile_model, compile_to_fit
 from assembler.iss import CostModel, decode_step_counters
 from golden.config import preset
 from golden.image import image_bytes, image_layout, parse_header
@@ -46,3 +46,26 @@ def test_missing_section_is_named():
     broken = dataclasses.replace(info, sections=[s for s in info.sections if "mlp_norm" not in s.name])
     with pytest.raises(CompileError, match="model.layers.0.mlp_norm.weight"):
         compile_model(broken)
+
+
+def test_compile_to_fit_moves_the_states_to_memory_only_when_vmem_is_short():
+    info = image_layout(preset("tiny"), TritFormat.TRITS_2BIT)
+    on_chip = compile_model(info)
+    assert compile_to_fit(info, on_chip.program.vmem_words).state_addresses == on_chip.state_addresses
+    spilled = compile_to_fit(info, on_chip.program.vmem_words - 1)
+    assert spilled.state_addresses == [] and len(spilled.state_memory_addresses) == info.config.num_hidden_layers
+    assert spilled.program.vmem_words < on_chip.program.vmem_words
+    assert spilled.memory_bytes > info.size == on_chip.memory_bytes
+
+
+@pytest.mark.parametrize("name, on_chip_words, spilled_words", [("370M", 33280, 9728), ("1.3B", 66560, 19456),
+                                                                 ("2.7B", 103424, 24064)])
+def test_released_models_keep_one_steps_working_set_on_chip(name, on_chip_words, spilled_words):
+    """VMEM words, by hand from the layout: h, r, x (d each), the shared scratch max(5 n, 2 mlp), then the states
+    (n a layer on chip, one layer's in memory): 370M d = n = 1024, mlp 2816, 24 layers: 3 x 1024 + 5632 + 24 x 1024;
+    1.3B 2048 / 5632 / 24; 2.7B 2560 / 6912 / 32. The logits (32,000) never stand whole: chunks over the scratch."""
+    info = image_layout(preset(name), TritFormat.TRITS_BASE3)
+    assert compile_model(info).program.vmem_words == on_chip_words
+    spilled = compile_model(info, states_in_memory=True)
+    assert spilled.program.vmem_words == spilled_words
+    assert spilled.logits_chunk < info.config.vocab_size
