@@ -39,29 +39,33 @@ from sim.memory_model import BENCH_MEMORIES  # noqa: E402
 
 # (name, memory preset, memory port, engine lanes L 2-bit / base-3, vector width V, prefetch buffer bytes).
 # ddr3: ECPIX-5's DDR3 through hw.axi and LiteDRAM's controller with its PHY model at 1:2 (sim/litedram/),
-# 8 B/cycle peak: the L 64 / V 4 datapath that fits the ECP5-85F beside it.
+# 8 B/cycle peak: the L 64 / V 4 datapath that fits the ECP5-85F beside it, running the program the DDR3
+# boards run (BOARD_PROGRAM: the recurrent states in DRAM, as the released models need on an ECP5-85F:
+# bench/results/memory_budget.txt).
 SYSTEMS = [("sdram", "sdram", "native", 16, 20, 1, 4096), ("ddr", "ddr", "native", 128, 160, 8, 16384),
            ("wide", "wide", "native", 512, 640, 32, 65536),
            ("ddr3", "ddr3_ecpix5", "litedram", 64, 80, 4, 16384)]
+BOARD_PROGRAM = {"ddr3": dict(states_in_memory=True)}
 BREAKDOWN = ["engine_busy", "memory_wait", "memory_idle", "matvec", "norm", "vector", "move", "control"]
 
 
 def measure(config: HGRNBitConfig, memory: str, memory_port: str, lanes: int, vector_width: int,
-            prefetch_bytes: int, trit_format: TritFormat, tokens: int) -> dict:
+            prefetch_bytes: int, trit_format: TritFormat, tokens: int, program: dict) -> dict:
     with tempfile.TemporaryDirectory() as scratch:
         results = Path(scratch) / "results.json"
         run_model(config, seed=11, trit_format=trit_format, memory=memory, lanes=lanes, vector_width=vector_width,
                   prefetch_bytes=prefetch_bytes, emit_logits=False, memory_port=memory_port,
                   build_name=f"bench_decode_{memory}_L{lanes}_V{vector_width}_{trit_format.name}_"
-                             f"{config.hidden_size}_{config.num_hidden_layers}",
-                  env={"PROMPT": "1", "TOKENS": str(tokens), "HOST_RATE": "1.0", "RESULTS_FILE": str(results)})
+                             f"{config.hidden_size}_{config.num_hidden_layers}{'_spill' if program else ''}",
+                  env={"PROMPT": "1", "TOKENS": str(tokens), "HOST_RATE": "1.0", "RESULTS_FILE": str(results)},
+                  **program)
         return json.loads(results.read_text())
 
 
 def derived(name: str, memory: str, lanes: int, vector_width: int, prefetch_bytes: int,
-            trit_format: TritFormat) -> tuple[int, int, float]:
+            trit_format: TritFormat, program: dict) -> tuple[int, int, float]:
     config = preset(name)
-    compiled = compile_model(image_layout(config, trit_format))
+    compiled = compile_model(image_layout(config, trit_format), **program)
     timing = BENCH_MEMORIES[memory]
     accelerator = Accelerator.for_model(config, program_instructions=len(compiled.program.instructions),
                                         vmem_words=compiled.program.vmem_words, lanes=lanes,
@@ -97,7 +101,8 @@ def main() -> int:
     for system, memory, port, lanes, _, vector_width, prefetch_bytes in SYSTEMS:
         if system not in args.systems:
             continue
-        result = measure(config, memory, port, lanes, vector_width, prefetch_bytes, trit_format, args.tokens)
+        result = measure(config, memory, port, lanes, vector_width, prefetch_bytes, trit_format, args.tokens,
+                         BOARD_PROGRAM.get(system, {}))
         raw[system] = result
         timing = BENCH_MEMORIES[memory]
         peak = timing.mem_bytes / timing.cycles_per_beat             # bytes a cycle with no refresh or gap
@@ -123,7 +128,7 @@ def main() -> int:
                 if system not in args.systems:
                     continue
                 cycles, nbytes, roofline = derived(name, memory, base3_lanes, vector_width, prefetch_bytes,
-                                                   TritFormat.TRITS_BASE3)
+                                                   TritFormat.TRITS_BASE3, BOARD_PROGRAM.get(system, {}))
                 lines.append(f"{name:6s} {system:6s} {base3_lanes:4d} {vector_width:3d} {nbytes:11d} {roofline:11.0f} "
                              f"{cycles:13d} {100 * roofline / cycles:6.1f}%")
     report = "\n".join(lines)

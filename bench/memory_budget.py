@@ -49,9 +49,9 @@ PLACEMENTS = {"on chip": False, "in DRAM": True}
 def row(model: str, states_in_memory: bool, synthesise_it: bool) -> dict:
     config = preset(model)
     images = {fmt: image_layout(config, fmt) for fmt in TritFormat}
-    compiled = compile_model(images[TritFormat.TRITS_BASE3], states_in_memory=states_in_memory)
+    compiled = compile_model(images[TritFormat.TRITS_2BIT], states_in_memory=states_in_memory)
     program = compiled.program
-    work = compiled.memory_bytes - images[TritFormat.TRITS_BASE3].size
+    work = compiled.memory_bytes - images[TritFormat.TRITS_2BIT].size
     result = {"vmem_words": program.vmem_words, "logits_chunk": compiled.logits_chunk,
               "image_mib": {fmt.name: round(info.size / MIB, 1) for fmt, info in images.items()},
               "work_area_kib": round(work / 1024, 1),
@@ -62,7 +62,7 @@ def row(model: str, states_in_memory: bool, synthesise_it: bool) -> dict:
     if not synthesise_it or copies_lower_bound > PART_DP16KD:
         return result
     accelerator = Accelerator.for_model(config, program_instructions=len(program.instructions),
-                                        vmem_words=program.vmem_words, lanes=LANES, trit_format=TritFormat.TRITS_BASE3,
+                                        vmem_words=program.vmem_words, lanes=LANES, trit_format=TritFormat.TRITS_2BIT,
                                         mem_bytes=MEM_BYTES, vector_width=VECTOR_WIDTH, prefetch_bytes=PREFETCH_BYTES)
     start = time.monotonic()
     with tempfile.TemporaryDirectory() as tmp:

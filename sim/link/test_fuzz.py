@@ -8,6 +8,8 @@ import struct
 
 import pytest
 
+from assembler import isa
+
 from host import protocol as p
 from host.transport import SimTransport
 from sim.link.fuzz import (FAMILIES, HeldImage, InputGenerator, ReceiverModel, frame, fuzz,
@@ -15,7 +17,9 @@ from sim.link.fuzz import (FAMILIES, HeldImage, InputGenerator, ReceiverModel, f
 
 SAMPLE, SEED = 1500, 11
 PROMPT, TOKENS = [5, 17, 200], 4
-BUILD = p.BuildInfo(p.PROTOCOL_VERSION, 27, 16, 1, 2, 128, 2048, 128, 128, 256, 1 << 17, 1, 1,
+# tiny's compiled program: 640 VMEM words (h, r, x 64 each, the shared scratch 320, two states of 64:
+# assembler.compiler.vmem_layout), every opcode of the ISA.
+BUILD = p.BuildInfo(p.PROTOCOL_VERSION, len(isa.OPS), 16, 1, 2, 128, 640, 128, 128, 256, 1 << 17, 1, 1,
                     p.MemoryKind.SDR_SDRAM, 256)
 
 
