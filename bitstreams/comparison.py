@@ -13,7 +13,7 @@ from pathlib import Path
 from golden.config import preset
 from golden.packing import TritFormat
 
-from .projection import TARGETS, load_build_report, project
+from .projection import REPORTS, TARGETS, load_build_report, project
 
 MODELS = ["370M", "1.3B", "2.7B"]
 BEGIN, END = "<!-- comparison:begin (generated: python -m bitstreams.comparison) -->", "<!-- comparison:end -->"
@@ -28,9 +28,16 @@ PUBLISHED = [
 
 
 def rows(trit_format: TritFormat = TritFormat.TRITS_BASE3) -> list[dict]:
-    report = load_build_report("ulx3s-85f")
+    """Each target over its own build's report where one is kept (the boards: their measured clock and cells),
+    else the reference build's (the projected cards scale its cells); a board not built yet has no row."""
+    reference, reports = load_build_report("ulx3s-85f"), {}
+    for name, target in TARGETS.items():
+        if (REPORTS / f"{target.build}.json").exists():
+            reports[name] = load_build_report(target.build)
+        elif target.clock_mhz is not None:
+            reports[name] = reference
     return [{"model": model, "target": target, **project(preset(model), TARGETS[target], trit_format, report=report)}
-            for model in MODELS for target in TARGETS]
+            for model in MODELS for target, report in reports.items()]
 
 
 def markdown() -> str:

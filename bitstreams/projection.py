@@ -83,6 +83,13 @@ def power_coefficients() -> dict[str, Coefficient]:
                               "transcribed"),
         "lvcmos33_pin_pf": C(10.0, "pF per pin incl. trace", "ECP5 sysIO pin capacitance (DS1044, ~6-8 pF) + trace",
                              "assumption"),
+        # DDR3 on the ECP5 boards: Micron's IDD figures for 2 Gb x8 MT41J256M8 at DDR3-1600 (the MT18JDF51272AZ
+        # module datasheet, Rev. C 04/13, Table 11, per chip of 18): IDD4R 84 mA, IDD3N 55 mA at 1.5 V.
+        "ddr3_read_pj_per_bit": C(20.0, "pJ/bit", "core (IDD4R - IDD3N) x 1.5 V / (1600 Mb/s x 8) = 3.4 pJ/bit from "
+                                  "Micron MT18JDF51272AZ Table 11, plus SSTL15 I/O and termination: taken as the "
+                                  "DDR4 figure below", "assumption"),
+        "ddr3_background_w": C(0.08, "W per x16 chip", "Micron MT18JDF51272AZ Rev. C Table 11: IDD3N 990 mA for 18 "
+                               "x8 chips at 1.5 V = 0.083 W a chip (active standby; a 2 Gb x8 part: the boards' 4 Gb x16 parts are taken as equal)", "transcribed"),
         "ddr4_read_pj_per_bit": C(20.0, "pJ/bit", "Horowitz, 'Computing's energy problem', ISSCC 2014: DRAM 1.3-2.6 nJ "
                                   "per 64-bit access (low end)", "literature"),
         "ddr4_background_w": C(1.0, "W per DIMM channel", "Micron TN-40-07 method (DDR4 power calculator), active "
@@ -119,7 +126,14 @@ class Target:
     vector_width: int = 1             # V of the vector, norm and data-mover units (hw.vmem)
     prefetch_bytes: int = 4096        # the buffer PREFETCHed matrices stream into (hw.accelerator)
     mem_bytes: int = 64               # the memory port's beat
+    states_in_memory: bool = False    # the program keeps the recurrent states in DRAM (assembler.compiler)
 
+
+# LiteDRAM's sustained read bandwidth on 256-beat AXI bursts at 1:2 with the datasheet's tRFC (the probe of
+# docs/ddr3-litedram.md: 7.45 of 8 B/clock); sim.memory_model.DDR3_ECPIX5 models it.
+DDR3_EFFICIENCY = 0.93
+DDR3_EFFICIENCY_SOURCE = ("measured: LiteDRAM's controller + PHY model at 1:2 (sim/litedram), 256-beat AXI reads, "
+                          "tRFC 260 ns: 7.45 of 8 B/clock")
 
 TARGETS = {t.name: t for t in [
     Target(name="ulx3s-85f", description="ULX3S: ECP5 LFE5U-85F, 32 MB SDR SDRAM x16 at the build clock",
@@ -128,6 +142,23 @@ TARGETS = {t.name: t for t in [
            memory_latency=10, clock_mhz=None, clock_source="measured: the build's constraint, met after P&R",
            lanes=16, build="ulx3s-85f", energy_scale="", static="ecp5_static_w", dram_pj="sdr_read_pj_per_bit",
            dram_background="sdr_background_w", io_pins=16, peak_bytes_per_clock=2, mem_bytes=2),
+    # The DDR3 boards: LiteDRAM's ECP5 PHY at 1:2, so 4 transfers of the x16 bus a controller clock (the
+    # accelerator's, no crossing): 8 B/clock peak; the L 64 / V 4 datapath of bench/decode_roofline.py's ddr3 system;
+    # the released models keep their states in DRAM there (bench/results/memory_budget.txt).
+    Target(name="ecpix5-85f", description="ECPIX-5: ECP5 LFE5UM5G-85F, 512 MiB DDR3 x16 (MT41K256M16) through LiteDRAM "
+           "at 1:2", memory="DDR3 x16 at 4 transfers a clock", capacity_bytes=512 << 20, peak_gb_s=0.0,
+           efficiency=DDR3_EFFICIENCY, efficiency_source=DDR3_EFFICIENCY_SOURCE, memory_latency=27, clock_mhz=None,
+           clock_source="measured: the build's constraint, met after P&R", lanes=64, vector_width=4,
+           prefetch_bytes=16384, mem_bytes=16, build="ecpix5-85f", energy_scale="", static="ecp5_static_w",
+           dram_pj="ddr3_read_pj_per_bit", dram_background="ddr3_background_w", peak_bytes_per_clock=8,
+           states_in_memory=True),
+    Target(name="butterstick", description="ButterStick r1.0: ECP5 LFE5UM5G-85F, 1 GiB DDR3L x16 (MT41K512M16) through "
+           "LiteDRAM at 1:2", memory="DDR3L x16 at 4 transfers a clock", capacity_bytes=1 << 30, peak_gb_s=0.0,
+           efficiency=DDR3_EFFICIENCY, efficiency_source=DDR3_EFFICIENCY_SOURCE, memory_latency=27, clock_mhz=None,
+           clock_source="measured: the build's constraint, met after P&R", lanes=64, vector_width=4,
+           prefetch_bytes=16384, mem_bytes=16, build="butterstick", energy_scale="", static="ecp5_static_w",
+           dram_pj="ddr3_read_pj_per_bit", dram_background="ddr3_background_w", peak_bytes_per_clock=8,
+           states_in_memory=True),
     Target(name="ddr4-pac", description="the paper's class: Stratix 10 GX card (Intel PAC D5005 class), one DDR4-2400 "
            "x64 channel", memory="DDR4-2400 x64", capacity_bytes=8 << 30, peak_gb_s=19.2, efficiency=0.8,
            efficiency_source="assumption: DDR4 controller efficiency on long sequential reads",
@@ -156,19 +187,20 @@ def load_build_report(board: str, directory: Path = REPORTS) -> dict:
 
 
 def cycles_per_token(config, trit_format, *, lanes: int, bytes_per_cycle: float, memory_latency: int,
-                     vector_width: int = 1, prefetch_bytes: int = 4096, mem_bytes: int = 64):
-    """(decode-step counters, image bytes) from the ISS cost model of such a build (hw.accelerator.cost_model_for)
-    over the compiled program (no weights)."""
+                     vector_width: int = 1, prefetch_bytes: int = 4096, mem_bytes: int = 64,
+                     states_in_memory: bool = False):
+    """(decode-step counters, memory bytes: the image and the program's work area) from the ISS cost model of such
+    a build (hw.accelerator.cost_model_for) over the compiled program (no weights)."""
     from assembler.compiler import compile_model
     from assembler.iss import decode_step_counters
     from golden.image import image_layout
     from hw.accelerator import cost_model_for
 
     layout = image_layout(config, trit_format)
-    compiled = compile_model(layout)
+    compiled = compile_model(layout, states_in_memory=states_in_memory)
     cost = cost_model_for(lanes=lanes, vector_width=vector_width, prefetch_bytes=prefetch_bytes, mem_bytes=mem_bytes,
                           bytes_per_cycle=bytes_per_cycle, memory_latency=memory_latency)
-    return decode_step_counters(compiled.program.instructions, trit_format, cost), layout.size
+    return decode_step_counters(compiled.program.instructions, trit_format, cost), compiled.memory_bytes
 
 
 def decode_rate(step_cycles: int, step_bytes: int, clock_hz: float, bandwidth_bytes_s: float) -> tuple[float, float]:
@@ -232,7 +264,7 @@ def project(config, target: Target, trit_format, *, report: dict | None = None,
     step, image_bytes = cycles_per_token(config, trit_format, lanes=target.lanes, vector_width=target.vector_width,
                                          prefetch_bytes=target.prefetch_bytes, mem_bytes=target.mem_bytes,
                                          bytes_per_cycle=bandwidth / clock,
-                                         memory_latency=target.memory_latency)
+                                         memory_latency=target.memory_latency, states_in_memory=target.states_in_memory)
     tokens_s, roofline = decode_rate(step.cycles, step.bytes_read, clock, bandwidth)
     read_bytes_s = tokens_s * step.bytes_read
     watts = power(target, scaled_utilisation(report, target.lanes), clock, read_bytes_s)
