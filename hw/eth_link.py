@@ -71,12 +71,11 @@ class DatagramBridge(wiring.Component):
         written = Signal(range(2 * depth))          # the next byte of the datagram coming in
         committed = Signal(range(2 * depth))        # the end of the last datagram that ended well
         fetched = Signal(range(2 * depth))          # the next byte to read out (those before it are free)
-        dropping, in_datagram = Signal(), Signal()
+        dropping = Signal()                         # this datagram found the ring full: forget all of it
         beat = self.udp_rx.payload
         full = (written - fetched)[:written.shape().width] == depth
         m.d.comb += [self.udp_rx.ready.eq(1), write.addr.eq(written[:-1]), write.data.eq(beat.data)]
         with m.If(self.udp_rx.valid):
-            m.d.sync += in_datagram.eq(~beat.last)
             keep = ~dropping & ~full
             with m.If(keep):
                 m.d.comb += write.en.eq(1)
