@@ -11,7 +11,7 @@ It answers the core's ARP requests for the host's address, as the host's network
 FAULTS (optional, e.g. "drop:2,corrupt:4"): the n-th WRITE_IMAGE datagram from the host (1-based,
 resends counted) is dropped, or has one payload bit flipped (Ethernet FCS recomputed: only the link's CRC
 can catch it). STATS_FILE: where the load's timing goes (JSON: image bytes and frames, the cycles from the
-first WRITE_IMAGE frame on the wire to the last WRITE_IMAGE ACK). The simulation ends when the host sends
+first WRITE_IMAGE frame on the wire to the last WRITE_IMAGE ACK, the device's NAKs). The simulation ends when the host sends
 an empty datagram.
 """
 
@@ -83,6 +83,7 @@ class LoadTiming:
     def __init__(self):
         self.first = self.last = None
         self.frames = self.image_bytes = 0
+        self.naks: list[str] = []           # the device's NAKs (command, code), hex
 
     def sent(self, datagram: bytes) -> None:
         if len(datagram) > 1 and datagram[1] == p.Command.WRITE_IMAGE:
@@ -93,6 +94,8 @@ class LoadTiming:
     def answered(self, datagram: bytes) -> None:
         if datagram[1:2] == bytes([p.Reply.ACK]) and datagram[4:5] == bytes([p.Command.WRITE_IMAGE]):
             self.last = _cycle()
+        if datagram[1:2] == bytes([p.Reply.NAK]):
+            self.naks.append(datagram[4:6].hex())
 
 
 def _cycle() -> int:
@@ -172,5 +175,5 @@ async def serve(dut):
     if os.environ.get("STATS_FILE"):
         with open(os.environ["STATS_FILE"], "w") as out:
             json.dump({"image_frames": timing.frames, "image_bytes": timing.image_bytes, "first_cycle": timing.first,
-                       "last_ack_cycle": timing.last, "datagrams": ident}, out)
+                       "last_ack_cycle": timing.last, "datagrams": ident, "naks": timing.naks}, out)
     host.close()

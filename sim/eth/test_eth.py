@@ -46,6 +46,8 @@ def test_the_ethernet_device_generates_the_golden_tokens(faults, tmp_path):
     frames = -(-len(image) // (p.MAX_PAYLOAD - 4))
     if faults:      # the lost and the damaged frame were sent again (run checks the held image's CRC)
         assert timing["image_frames"] > frames
+        # The damaged one reached the link and its CRC refused it (the lost one had no answer at all).
+        assert timing["naks"] == [f"{p.Command.WRITE_IMAGE:02x}{p.NakCode.BAD_CRC:02x}"]
     else:
         assert timing["image_frames"] == frames and timing["image_bytes"] == len(image)
         cycles = timing["last_ack_cycle"] - timing["first_cycle"]
