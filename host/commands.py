@@ -21,7 +21,8 @@ def add_commands(sub, model_help: str) -> None:
     run.add_argument("--prompt", default='class Config:\n    """')
     run.add_argument("--max-tokens", type=int, default=16)
     run.add_argument("--device", default="sim", help="'sim' (a simulated device of its own, Verilator), "
-                     "tcp:HOST:PORT (a running `mmfree sim-device`) or a serial port (a board, e.g. /dev/ttyUSB0, "
+                     "tcp:HOST:PORT (a running `mmfree sim-device`), udp://HOST[:PORT] (a board's Ethernet port, "
+                     "docs/protocol.md 'Datagrams') or a serial port (a board, e.g. /dev/ttyUSB0, "
                      "or the simulated device's /dev/pts/N)")
     run.add_argument("--format", choices=sorted(FORMATS), default="base3",
                      help="weight packing of the image (base3: a shipped model's own image)")
@@ -89,7 +90,7 @@ def _run_log_file() -> Path:
 
 def _transport(args, info):
     """--device: sim (a simulated device of this run's own), tcp:HOST:PORT (a running `mmfree sim-device`),
-    or a serial port (a board, or the simulated device's pseudo-terminal)."""
+    udp://HOST[:PORT] (a board's Ethernet port), or a serial port (a board, or the simulated device's pseudo-terminal)."""
     device = args.device
     if device == "sim":
         from host.transport import SimTransport
@@ -109,6 +110,10 @@ def _transport(args, info):
         if not host or not port.isdigit() or not 0 < int(port) < 65536:
             raise MmfreeError(f"--device {device}: expected tcp:HOST:PORT, e.g. tcp:127.0.0.1:5555")
         return TcpTransport(host, int(port))
+    if device.startswith("udp://"):
+        from host.transport import UdpTransport
+
+        return UdpTransport(*UdpTransport.parse(device))
     from host.transport import SerialTransport
     return SerialTransport(device, baudrate=args.baud)
 

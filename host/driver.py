@@ -4,6 +4,8 @@
 Every wait has a timeout; a command the device refuses for a damaged frame (NAK BAD_CRC / TIMEOUT) or
 whose answer arrives damaged is sent again, at most `retries` times; other refusals raise DeviceError
 with the device's reason. A program or image made for another build is refused before anything is sent.
+Over a transport that may lose datagrams (`lossy`), an idempotent command whose answer does not come is
+sent again too, and the image goes `window` frames at a time (host.protocol, "Datagrams").
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ from . import protocol as p
 
 STATE_NAMES = {0: "IDLE", 1: "RUNNING", 2: "WAITING", 3: "HALTED", 4: "ERROR"}     # hw.controller.State
 RESYNC_BYTES = p.HEAD.size + p.MAX_PAYLOAD + p.CRC.size     # the longest frame: completes any partial one
+# Seconds without an answer in a windowed image load before the host asks where the device is: answers
+# come a frame's time apart (microseconds on a board), and asking too early costs only a STATUS.
+ANSWER_TIMEOUT = 2.0
 
 
 class LinkError(MmfreeError):
@@ -70,6 +75,8 @@ class Driver:
         self.words: deque[int] = deque()                 # WORD frames not yet consumed
         self.counter_names = counter_names
         self.build: p.BuildInfo | None = None
+        self.lossy = getattr(transport, "lossy", False)
+        self.window = getattr(transport, "window", 1)
 
     # --- frames ------------------------------------------------------------------------------
     def _next_frame(self, deadline: float) -> tuple[int, bytes]:
@@ -108,6 +115,10 @@ class Driver:
                     self._drain()
                     continue
                 raise LinkError(f"{name}: damaged answer ({damaged})") from None
+            except LinkError:
+                if self.lossy and idempotent and attempt < self.retries:    # the command or its answer lost
+                    continue
+                raise
             if kind == p.Reply.NAK:
                 code = p.NakCode(body[1]) if len(body) == 2 and body[1] in p.NakCode._value2member_map_ else None
                 if code in (p.NakCode.BAD_CRC, p.NakCode.TIMEOUT) and attempt < self.retries:
@@ -223,11 +234,56 @@ class Driver:
 
     def load_image(self, image: bytes, progress: Callable[[int], None] | None = None) -> None:
         chunk = p.MAX_PAYLOAD - 4
+        if self.window > 1:
+            return self._load_image_windowed(image, chunk, progress or (lambda count: None))
         for address in range(0, len(image), chunk):
             data = image[address:address + chunk]
             self.command(p.Command.WRITE_IMAGE, struct.pack("<I", address) + data)
             if progress:
                 progress(len(data))
+
+    def _load_image_windowed(self, image: bytes, chunk: int, progress: Callable[[int], None]) -> None:
+        """`window` WRITE_IMAGE frames in flight, in address order; each ACK lets the next one go. A missing
+        answer (timeout), a NAK for a damaged frame or a damaged answer: wait until the answers stop, ask
+        STATUS how much of the image the device holds in sequence and go on from there (host.protocol,
+        "Datagrams"), at most `retries` times without progress. The device must hold it all at the end."""
+        frames = -(-len(image) // chunk)
+        answered = sent = 0                         # frames answered / sent since `resumed`
+        resumed = reported = failures = 0           # first frame of this pass; bytes reported to progress
+        while resumed + answered < frames:
+            while resumed + sent < frames and sent - answered < self.window:
+                address = (resumed + sent) * chunk
+                self.transport.write(p.encode(p.Command.WRITE_IMAGE, struct.pack("<I", address) + image[address:address + chunk]))
+                sent += 1
+            try:
+                kind, body = self._reply(time.monotonic() + min(self.timeout, ANSWER_TIMEOUT))
+                if kind == p.Reply.ACK and body[:1] == bytes([p.Command.WRITE_IMAGE]):
+                    answered += 1
+                    done = min((resumed + answered) * chunk, len(image))
+                    if done > reported:
+                        progress(done - reported)
+                        reported = done
+                    continue
+                if kind == p.Reply.NAK and body[:1] == bytes([p.Command.WRITE_IMAGE]) and len(body) == 2 \
+                        and body[1] not in (p.NakCode.BAD_CRC, p.NakCode.TIMEOUT):
+                    raise DeviceError(f"the device refused WRITE_IMAGE: {p.NakCode(body[1]).name}", nak=p.NakCode(body[1]))
+                if kind != p.Reply.NAK:
+                    continue                        # a stale answer of an earlier command
+            except (LinkError, p.ProtocolError):
+                pass
+            # A frame or an answer was lost or damaged: start again where the device's sequence ends. The
+            # device takes datagrams in order, so STATUS is answered after every frame sent before it.
+            held = self.status().held_image_bytes
+            if held % chunk and held != len(image):
+                held = 0                            # not a sequence this load wrote: from the start
+            failures = 0 if held > resumed * chunk else failures + 1
+            if failures > self.retries:
+                raise LinkError(f"WRITE_IMAGE: no progress after {self.retries} retries at byte {held:,}")
+            resumed, answered, sent = frames if held == len(image) else held // chunk, 0, 0
+        status = self.status()
+        if not status.holds(image):
+            raise LinkError(f"the image load ended with the device holding {status.held_image_bytes:,} bytes "
+                            f"(CRC-32 {status.held_image_crc:08x}), not the {len(image):,}-byte image")
 
     def start(self, instructions: int, image_size: int) -> Status:
         """Start the program; wait until it waits for a request (the image header checked)."""

@@ -27,9 +27,21 @@ with its version message.
 Held image. The device folds every byte that WRITE_IMAGE frames write in sequence from address 0 into
 a CRC-32 and reports in STATUS_REPLY how many bytes it holds that way and their CRC: a host whose image
 has that length and CRC skips the load. A write at address 0 starts a new sequence, a write where the
-last one ended continues it, a resend of the last frame (its answer lost) replaces it; any other write
+last one ended continues it, a resend of the last frame (its answer lost) replaces it, a write wholly
+beyond its end (a frame of a window whose predecessor was lost) leaves it as it is; any other write
 ends the sequence (0 bytes held) until a new one starts at address 0. An interrupted or refused load
 therefore never reports the whole image; reset forgets everything (0 bytes held).
+
+Datagrams (Gigabit Ethernet, hw/eth_link.py; host.transport.UdpTransport, `--device udp://HOST[:PORT]`).
+The same frames, one frame per UDP datagram, to the device's UDP_PORT; the device answers to the address
+and port the last datagram came from. The device passes a datagram to the frame receiver only whole and
+undamaged (Ethernet's FCS; the frame's own CRC as above) and only if its receive buffer has room for all
+of it (DATAGRAM_BUFFER_BYTES; otherwise the datagram is dropped whole), so a datagram lost or dropped
+on the way writes nothing. Over datagrams the host keeps up to DATAGRAM_WINDOW WRITE_IMAGE frames in
+flight (the most the receive buffer holds), every other command one at a time as above. A lost frame or
+answer shows as a missing answer (timeout) or a NAK; the host then waits until no more answers come,
+asks STATUS how many image bytes the device holds in sequence (Held image) and sends the frames again
+from there; a load that ends without the device holding the whole image (length and CRC) is an error.
 """
 
 from __future__ import annotations
@@ -47,13 +59,17 @@ HEAD = struct.Struct("<BBH")        # sync, kind, length
 CRC = struct.Struct("<I")
 HOST_FIFO_WORDS = 256               # words the device buffers for the program's RECV
 LEGACY_HELLO_BYTES = 24             # a version-1 HELLO_REPLY (BuildInfo of version 1)
+UDP_PORT = 7447                     # the device's UDP port (Datagrams)
+DATAGRAM_BUFFER_BYTES = 8192        # the device's receive buffer for datagrams: four ECP5 block RAMs (2 KB each)
+DATAGRAM_WINDOW = DATAGRAM_BUFFER_BYTES // (HEAD.size + MAX_PAYLOAD + CRC.size)     # WRITE_IMAGE frames in flight
 
 
 class Command(enum.IntEnum):
     """Host -> device. Payloads:
     HELLO: u8 the host's protocol version -> HELLO_REPLY (empty: a version-1 host, see Versions).
     WRITE_PROGRAM: u16 first instruction index, then instructions (16 bytes each) -> ACK.
-    WRITE_IMAGE: u32 byte address, then image bytes -> ACK.
+    WRITE_IMAGE: u32 byte address, then image bytes -> ACK (the bytes are in memory before any later
+        command runs: the device may write them while the next frame arrives).
     START: u16 program length (instructions), u32 image length (bytes); the RECV FIFO is emptied, the
         image header is checked, then the program runs -> ACK (the check's outcome: STATUS).
     SEND_WORDS: u32 words for the program's RECV, at most the free room of the device's FIFO -> ACK.
@@ -210,7 +226,8 @@ def markdown() -> str:
     lines = ["# Host link protocol", "", f"Generated from `host/protocol.py` (`python -m host.protocol`); version {PROTOCOL_VERSION}.", ""]
     lines += [line[4:] if line.startswith("    ") else line for line in __doc__.splitlines()]
     lines += ["", f"Constants: SYNC = 0x{SYNC:02X}, MAX_PAYLOAD = {MAX_PAYLOAD}, FRAME_TIMEOUT_CYCLES = {FRAME_TIMEOUT_CYCLES}, "
-              f"HOST_FIFO_WORDS = {HOST_FIFO_WORDS}, LEGACY_HELLO_BYTES = {LEGACY_HELLO_BYTES}.", ""]
+              f"HOST_FIFO_WORDS = {HOST_FIFO_WORDS}, LEGACY_HELLO_BYTES = {LEGACY_HELLO_BYTES}, UDP_PORT = {UDP_PORT}, "
+              f"DATAGRAM_BUFFER_BYTES = {DATAGRAM_BUFFER_BYTES}, DATAGRAM_WINDOW = {DATAGRAM_WINDOW}.", ""]
     for title, table in (("Commands (host -> device)", Command), ("Replies (device -> host)", Reply), ("NAK codes", NakCode),
                          ("Memory kinds (BuildInfo.memory_kind)", MemoryKind)):
         lines += [f"## {title}", "", "| value | name |", "|---|---|"]

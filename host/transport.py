@@ -1,5 +1,6 @@
 """Byte transports of the host link: a board's serial port (or the simulated device's pseudo-terminal),
-a TCP connection to a running simulated device, or a simulated device of its own.
+a TCP connection to a running simulated device, a simulated device of its own, or UDP datagrams (a board's
+Ethernet port, or the Ethernet device in cocotb).
 
 All offer write(bytes), read(timeout) -> bytes (what arrived within `timeout` seconds, possibly
 nothing) and close(); the driver (host/driver.py) sees the same bytes on each.
@@ -12,6 +13,7 @@ import threading
 import time
 
 from golden.errors import MmfreeError
+from host.protocol import DATAGRAM_WINDOW, UDP_PORT
 
 
 class SerialTransport:
@@ -164,4 +166,115 @@ class CocotbTransport(TcpTransport):
         self.listener.close()
         self.thread.join(timeout=60)
         if self.failure:                            # a failure after the last read is not lost
+            raise MmfreeError(f"the cocotb simulation failed: {self.failure}")
+
+
+class UdpTransport:
+    """The link over UDP (host.protocol, "Datagrams"): a board's Gigabit Ethernet port (hw/eth_link.py), or
+    its simulation. Each write is one frame in one datagram; read returns the datagrams that arrived.
+    Datagrams may be lost (`lossy`): the driver resends, and keeps `window` WRITE_IMAGE frames in flight."""
+
+    lossy = True
+    window = DATAGRAM_WINDOW
+
+    def __init__(self, host: str, port: int = UDP_PORT, *, connection: socket.socket | None = None):
+        try:
+            self.connection = connection or socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            self.connection.connect((host, port))      # replies from elsewhere are not ours
+        except OSError as error:
+            raise MmfreeError(f"cannot reach {host}:{port} over UDP ({error.strerror or error}): check the "
+                              "address and the route to the board") from None
+        self.where = f"the device at udp://{host}:{port}"
+
+    @staticmethod
+    def parse(device: str) -> tuple[str, int]:
+        """udp://HOST[:PORT] -> (HOST, PORT) (host.protocol.UDP_PORT by default)."""
+        address = device.removeprefix("udp://")
+        host, _, port = address.rpartition(":") if ":" in address else (address, "", str(UDP_PORT))
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise MmfreeError(f"--device {device}: expected udp://HOST[:PORT]")
+        return host, int(port)
+
+    def write(self, data: bytes) -> None:
+        try:
+            self.connection.send(data)
+        except OSError as error:
+            raise MmfreeError(f"cannot send to {self.where} ({error.strerror or error})") from None
+
+    def read(self, timeout: float) -> bytes:
+        self.connection.settimeout(max(timeout, 1e-3))
+        chunks = []
+        try:
+            chunks.append(self.connection.recv(65536))
+            self.connection.setblocking(False)
+            while True:                                 # whatever else has already arrived
+                chunks.append(self.connection.recv(65536))
+        except (socket.timeout, BlockingIOError):
+            pass
+        except ConnectionRefusedError:
+            raise MmfreeError(f"{self.where} refused the datagrams (nothing listens on that port)") from None
+        except OSError as error:
+            raise MmfreeError(f"{self.where}: {error.strerror or error}") from None
+        return b"".join(chunks)
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+class CocotbUdpTransport(UdpTransport):
+    """hw.eth_device.EthernetDevice in cocotb + Verilator (sim/eth/server.py): the host driver's datagrams
+    become real Ethernet/IPv4/UDP frames on the simulated GMII pins. env: more variables for the testbench
+    (FAULTS, STATS_FILE); the first build takes a while (cached after)."""
+
+    def __init__(self, device, *, memory: str, build_name: str, env: dict[str, str] | None = None,
+                 connect_timeout: float = 900.0, log_file=None):
+        from hw.eth_device import EthernetDevice
+        from hw.liteeth.generate import liteeth_verilog
+        from sim.runner import ROOT, run_cocotb
+
+        connection = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        connection.bind(("127.0.0.1", 0))
+        self.failure: BaseException | None = None
+        top = EthernetDevice(device, phy="gmii")
+        variables = {"HOST_UDP_PORT": str(connection.getsockname()[1]), "MEMORY": memory,
+                     "MEMORY_BYTES": str(device.build.memory_bytes), **(env or {})}
+
+        def simulate():
+            try:
+                run_cocotb(top, toplevel="eth_device", test_module="sim.eth.server", build_name=build_name,
+                           env=variables, log_file=log_file,
+                           extra_sources=(liteeth_verilog("gmii"), ROOT / "sim" / "eth" / "primitives.v"))
+            except BaseException as error:         # reported by the next read or close
+                self.failure = error
+
+        self.thread = threading.Thread(target=simulate, daemon=True)
+        self.thread.start()
+        connection.settimeout(1.0)
+        deadline = time.monotonic() + connect_timeout
+        while True:                                 # the testbench's empty datagram: it is ready
+            try:
+                _, address = connection.recvfrom(16)
+                break
+            except socket.timeout:
+                if self.failure or not self.thread.is_alive():
+                    connection.close()
+                    raise MmfreeError(f"the simulation did not start: {self.failure}")
+                if time.monotonic() > deadline:
+                    connection.close()
+                    raise MmfreeError(f"the simulation did not start within {connect_timeout:g} s")
+        super().__init__(*address, connection=connection)
+
+    def read(self, timeout: float) -> bytes:
+        if self.failure:
+            raise MmfreeError(f"the cocotb simulation failed: {self.failure}")
+        return super().read(timeout)
+
+    def close(self) -> None:
+        try:
+            self.connection.send(b"")               # the testbench's signal to end
+        except OSError:
+            pass
+        super().close()
+        self.thread.join(timeout=120)
+        if self.failure:
             raise MmfreeError(f"the cocotb simulation failed: {self.failure}")

@@ -7,7 +7,10 @@
 
 A command's payload is buffered and its CRC checked before anything is written, so a corrupted frame
 changes nothing. One command at a time: the receiver takes the next frame once the command's reply
-has been handed to the sender. WORD frames go out between replies, in order.
+has been handed to the sender. WORD frames go out between replies, in order. A WRITE_IMAGE frame's
+bytes are the exception that overlaps: its checks passed, it is acknowledged and handed to the image
+writer (hw/link_image_writer.py), which writes them from one half of the payload buffer while the
+receiver takes the next frame into the other; the next command runs once the writer is done.
 
 The byte streams are the UART's (hw/uart.py) on a board, the simulation transport's in cocotb.
 """
@@ -27,6 +30,7 @@ from .accelerator import COUNTER_BITS, CountersLayout
 from .controller import INSTRUCTION_BITS, State, StatusLayout
 from .crc32 import CRC32_INIT, crc32_byte
 from .image_reader import ADDRESS_BITS
+from .link_image_writer import ImageWriter
 from .link_sender import frame_sender
 
 COUNTER_BYTES = 8
@@ -83,8 +87,12 @@ class LinkFrontEnd(wiring.Component):
         m.submodules.fifo = fifo = ResetInserter(self._fifo_flush)(SyncFIFOBuffered(width=32, depth=p.HOST_FIFO_WORDS))
         m.d.comb += [self.host_in.valid.eq(fifo.r_rdy), self.host_in.payload.eq(fifo.r_data),
                      fifo.r_en.eq(self.host_in.ready)]
-        m.submodules.payload = payload_memory = memory.Memory(shape=8, depth=p.MAX_PAYLOAD, init=[])
+        # The payload buffer in two halves: the receiver fills `half`, the image writer may be emptying the other.
+        m.submodules.payload = payload_memory = memory.Memory(shape=8, depth=2 * p.MAX_PAYLOAD, init=[])
         payload_write, payload_read = payload_memory.write_port(), payload_memory.read_port(domain="sync")
+        half, half_bits = Signal(), (p.MAX_PAYLOAD - 1).bit_length()
+        self._image_writer = writer = ImageWriter(half_bits, ADDRESS_BITS, 16)
+        self._half = half
 
         # --- The reply the sender will frame: kind, length, payload bytes (little-endian, at the bottom) ---
         # Only a few bits are registered per reply (the payload's source, and the short payload of an ACK,
@@ -111,8 +119,9 @@ class LinkFrontEnd(wiring.Component):
         # next byte is on payload_read.data in the next cycle (one byte a cycle).
         advance = Signal()
         read_address = Signal.like(index)
-        m.d.comb += payload_read.addr.eq(Mux(advance, index + 1, index))
-        m.d.sync += read_address.eq(payload_read.addr)
+        read_index = Mux(advance, index + 1, index)
+        m.d.comb += payload_read.addr.eq(Cat(read_index[:half_bits], half))
+        m.d.sync += read_address.eq(read_index)
         byte_ready = read_address == index           # payload_read.data is byte `index`
         byte = payload_read.data
         status = self.status
@@ -128,14 +137,18 @@ class LinkFrontEnd(wiring.Component):
         load_frame_crc = Signal(32, init=CRC32_INIT)
         load_valid = Signal()
         self._load = load, load_crc, load_frame_crc, load_valid
-        # IMAGE folds each byte into load_crc in the cycle after it is written, from a register: the
+        # The image writer folds each byte into load_crc in the cycle after it is written, from a register: the
         # payload buffer's read data comes late in the cycle. (Nothing reads load_crc in that cycle.)
         load_fold = Signal()
         load_byte = Signal(8)
         self._load_fold = load_fold, load_byte
+        self._load_extend = Signal()                 # the frame being written extends the held sequence
         m.d.sync += load_fold.eq(0)
         with m.If(load_fold):
             m.d.sync += load_crc.eq(crc32_byte(m, load_crc, load_byte, "load_crc_next"))
+        # After the default above: the writer raises load_fold for each byte it writes.
+        writer.build(m, payload_memory.read_port(domain="sync"), self.mem_write,
+                     lambda byte, next_address: self._image_written(m, byte, next_address))
 
         def nak(code):
             reply(p.Reply.NAK, 2, short=Cat(kind, Const(code, 8)))
@@ -171,7 +184,7 @@ class LinkFrontEnd(wiring.Component):
                                 m.next = "CRC"
             with m.State("PAYLOAD"):
                 take_byte(True)
-                m.d.comb += [payload_write.addr.eq(index), payload_write.data.eq(self.rx.payload)]
+                m.d.comb += [payload_write.addr.eq(Cat(index[:half_bits], half)), payload_write.data.eq(self.rx.payload)]
                 with m.If(length > p.MAX_PAYLOAD):
                     m.d.comb += self.rx.ready.eq(0)
                     nak(p.NakCode.BAD_LENGTH)
@@ -193,7 +206,7 @@ class LinkFrontEnd(wiring.Component):
                 with m.If(stored_crc != (crc ^ CRC32_INIT)):
                     nak(p.NakCode.BAD_CRC)
                     m.next = "REPLY"
-                with m.Else():
+                with m.Elif(~writer.busy):           # commands run in order: the last image frame written first
                     m.next = "DISPATCH"
             checks, status_snapshot = self._dispatch(m, kind, length, state, nak, ack, reply, status, fifo)
             self._fields(m, length, index, byte, byte_ready, fields, advance)
@@ -216,7 +229,7 @@ class LinkFrontEnd(wiring.Component):
         sender, words_waiting = frame_sender(m, tx=self.tx, host_out=self.host_out, reply_kind=reply_kind,
                                              reply_length=reply_length, reply_payload=reply_payload,
                                              reply_pending=reply_pending)
-        m.d.comb += self.idle.eq(receiver.ongoing("SYNC") & ~reply_pending & sender.ongoing("IDLE")
+        m.d.comb += self.idle.eq(receiver.ongoing("SYNC") & ~reply_pending & sender.ongoing("IDLE") & ~writer.busy
                                  & ~self.host_out.valid & ~words_waiting)
         return m
 
@@ -341,17 +354,28 @@ class LinkFrontEnd(wiring.Component):
                         m.next = "WORDS"
 
     def _load_sequence(self, m, address):
-        """A WRITE_IMAGE at `address` is about to write: start, continue, redo or end the held sequence."""
+        """A WRITE_IMAGE at `address` is about to write: start, continue, redo, skip or end the held sequence.
+        Skip: a frame beyond the held bytes (an earlier frame of a window lost on the way) touches none of
+        them; it neither extends nor ends the sequence, so the lost frame, sent again, continues it."""
         load, load_crc, load_frame_crc, load_valid = self._load
+        beyond = load_valid & (address > load["next"])
+        m.d.sync += self._load_extend.eq(~beyond)
         with m.If(address == 0):
             m.d.sync += [load_valid.eq(1), load_crc.eq(CRC32_INIT), load_frame_crc.eq(CRC32_INIT)]
         with m.Elif(load_valid & (address == load["next"])):
             m.d.sync += load_frame_crc.eq(load_crc)
         with m.Elif(load_valid & (address == load["frame_start"])):      # the last frame sent again
             m.d.sync += load_crc.eq(load_frame_crc)
-        with m.Else():
+        with m.Elif(~beyond):
             m.d.sync += load_valid.eq(0)
-        m.d.sync += [load["frame_start"].eq(address), load["next"].eq(address)]
+        with m.If(~beyond):
+            m.d.sync += [load["frame_start"].eq(address), load["next"].eq(address)]
+
+    def _image_written(self, m, byte, next_address):
+        """The image writer wrote `byte`: fold it into the held image's CRC (if its frame extends it)."""
+        load, (load_fold, load_byte) = self._load[0], self._load_fold
+        with m.If(self._load_extend):
+            m.d.sync += [load_fold.eq(1), load_byte.eq(byte), load["next"].eq(next_address)]
 
     def _execute(self, m, kind, length, fields, index, byte, byte_ready, word, target, fifo, ack, advance):
         with m.State("PROGRAM"):                     # 16 bytes an instruction, then one program write
@@ -366,18 +390,11 @@ class LinkFrontEnd(wiring.Component):
                     m.d.comb += [self.program_write.addr.eq(target), self.program_write.data.eq(assembled),
                                  self.program_write.en.eq(1)]
                     m.d.sync += target.eq(target + 1)
-        with m.State("IMAGE"):                       # a byte at a time to external memory
-            with m.If(index == length):
-                ack()
-                m.next = "REPLY"
-            with m.Elif(byte_ready):
-                m.d.comb += [self.mem_write.valid.eq(1), self.mem_write.payload.addr.eq(target),
-                             self.mem_write.payload.data.eq(byte)]
-                with m.If(self.mem_write.ready):
-                    m.d.comb += advance.eq(1)
-                    m.d.sync += [target.eq(target + 1), index.eq(index + 1)]
-                    load, (load_fold, load_byte) = self._load[0], self._load_fold
-                    m.d.sync += [load_fold.eq(1), load_byte.eq(byte), load["next"].eq(target + 1)]
+        with m.State("IMAGE"):                       # to the image writer (idle since CHECK); the receiver goes on
+            self._image_writer.hand_over(m, half=self._half, first=index, end=length, target=target)
+            m.d.sync += self._half.eq(~self._half)
+            ack()
+            m.next = "REPLY"
         with m.State("START"):
             m.d.comb += [self.start.valid.eq(1), self.start.payload.length.eq(fields[:16]),
                          self.start.payload.image_bytes.eq(fields[16:48])]

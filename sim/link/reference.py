@@ -59,6 +59,8 @@ class HeldImage:
             self.crc = zlib.crc32(data, self.crc) & 0xFFFFFFFF
         elif self.valid and address == self.frame_start:            # the last frame sent again
             self.crc = zlib.crc32(data, self.frame_crc) & 0xFFFFFFFF
+        elif self.valid and address > self.next:                    # beyond the held bytes: left as it is
+            return
         else:
             self.valid = False
         self.frame_start, self.next = address, address + len(data)
