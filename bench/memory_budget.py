@@ -74,7 +74,7 @@ def row(model: str, states_in_memory: bool, synthesise_it: bool) -> dict:
 
 def table(rows: dict, tools: dict) -> str:
     lines = ["Memory budget of the released models on the ECP5-85F DDR3 boards (bench/memory_budget.py).",
-             f"Accelerator: Accelerator.for_model, L {LANES}, V {VECTOR_WIDTH}, {MEM_BYTES}-byte memory beats, base-3 "
+             f"Accelerator: Accelerator.for_model, L {LANES}, V {VECTOR_WIDTH}, {MEM_BYTES}-byte memory beats, 2-bit "
              f"image; synthesised alone by Yosys synth_ecp5 (measured). Part: LFE5UM5G-85F, {PART_DP16KD} DP16KD.",
              "VMEM lower bound: its 3 read-port copies at 512 words a DP16KD (derived; rows above the part's 208 "
              "are not synthesised).",
