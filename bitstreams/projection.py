@@ -127,11 +127,16 @@ class Target:
     prefetch_bytes: int = 4096        # the buffer PREFETCHed matrices stream into (hw.accelerator)
     mem_bytes: int = 64               # the memory port's beat
     states_in_memory: bool = False    # the program keeps the recurrent states in DRAM (assembler.compiler)
+    load_bytes_per_clock: float = 0   # > 0: image bytes a clock the host link loads (its source: LOAD_SOURCE)
 
 
 # LiteDRAM's sustained read bandwidth on 256-beat AXI bursts at 1:2 with the datasheet's tRFC (the probe of
 # docs/ddr3-litedram.md: 7.45 of 8 B/clock); sim.memory_model.DDR3_ECPIX5 models it.
 DDR3_EFFICIENCY = 0.93
+# The Ethernet link's image load (docs/ethernet.md): 729,984 bytes in 787,276 device cycles over LiteEth's GMII
+# core in simulation (sim/eth, the shipped model's image), the wire's 0.929 bytes/cycle at most.
+ETHERNET_LOAD_BYTES_PER_CLOCK = 0.927
+LOAD_SOURCE = "measured: sim/eth, LiteEth UDP at GMII, the shipped model's image (docs/ethernet.md)"
 DDR3_EFFICIENCY_SOURCE = ("measured: LiteDRAM's controller + PHY model at 1:2 (sim/litedram), 256-beat AXI reads, "
                           "tRFC 260 ns: 7.45 of 8 B/clock")
 
@@ -151,14 +156,14 @@ TARGETS = {t.name: t for t in [
            clock_source="measured: the build's constraint, met after P&R", lanes=64, vector_width=4,
            prefetch_bytes=16384, mem_bytes=16, build="ecpix5-85f", energy_scale="", static="ecp5_static_w",
            dram_pj="ddr3_read_pj_per_bit", dram_background="ddr3_background_w", peak_bytes_per_clock=8,
-           states_in_memory=True),
+           states_in_memory=True, load_bytes_per_clock=ETHERNET_LOAD_BYTES_PER_CLOCK),
     Target(name="butterstick", description="ButterStick r1.0: ECP5 LFE5UM5G-85F, 1 GiB DDR3L x16 (MT41K512M16) through "
            "LiteDRAM at 1:2", memory="DDR3L x16 at 4 transfers a clock", capacity_bytes=1 << 30, peak_gb_s=0.0,
            efficiency=DDR3_EFFICIENCY, efficiency_source=DDR3_EFFICIENCY_SOURCE, memory_latency=27, clock_mhz=None,
            clock_source="measured: the build's constraint, met after P&R", lanes=64, vector_width=4,
            prefetch_bytes=16384, mem_bytes=16, build="butterstick", energy_scale="", static="ecp5_static_w",
            dram_pj="ddr3_read_pj_per_bit", dram_background="ddr3_background_w", peak_bytes_per_clock=8,
-           states_in_memory=True),
+           states_in_memory=True, load_bytes_per_clock=ETHERNET_LOAD_BYTES_PER_CLOCK),
     Target(name="ddr4-pac", description="the paper's class: Stratix 10 GX card (Intel PAC D5005 class), one DDR4-2400 "
            "x64 channel", memory="DDR4-2400 x64", capacity_bytes=8 << 30, peak_gb_s=19.2, efficiency=0.8,
            efficiency_source="assumption: DDR4 controller efficiency on long sequential reads",
@@ -282,6 +287,8 @@ def project(config, target: Target, trit_format, *, report: dict | None = None,
         "percent_of_roofline": 100 * tokens_s / roofline,
         "watts": watts,
         "tokens_per_joule": Figure(tokens_s / watts["total"].value, "tokens/J", "projected"),
+        "load_seconds": (Figure(image_bytes / (target.load_bytes_per_clock * clock), "s", rate_tag, LOAD_SOURCE)
+                         if target.load_bytes_per_clock else None),
     }
 
 
@@ -290,7 +297,7 @@ def format_projection(model: str, result: dict) -> str:
     lines = [f"{model} on {target.description}: {result['lanes']} lanes",
              f"  clock              {result['clock']}  [{result['clock'].note}]",
              f"  memory bandwidth   {result['bandwidth']}  [{target.memory}; {result['bandwidth'].note}]",
-             f"  image              {result['image_bytes'] / 2 ** 20:,.1f} MiB"
+             f"  image + work area  {result['image_bytes'] / 2 ** 20:,.1f} MiB"
              + ("" if result["fits"] else f"  (does NOT fit the {target.capacity_bytes / 2 ** 20:,.0f} MiB memory)"),
              f"  bytes per token    {result['bytes_per_token']:,}",
              f"  cycles per token   {result['cycles_per_token']}",
@@ -299,6 +306,8 @@ def format_projection(model: str, result: dict) -> str:
              "  power              " + ", ".join(f"{name} {fig.value:.3g} W" for name, fig in result["watts"].items()
                                                   if name != "total") + f"; total {result['watts']['total']}",
              f"  energy efficiency  {result['tokens_per_joule']}",
+             *([f"  image load         {result['load_seconds']}  [over Ethernet: {result['load_seconds'].note}]"]
+               if result["load_seconds"] else []),
              "  power coefficients and their sources: docs/power.md"]
     return "\n".join(lines)
 
