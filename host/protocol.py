@@ -49,11 +49,12 @@ in order, one at a time (each waits for the bus's ACK), and the reply holds the 
 wait the bring-up needs is a WAIT in the batch, counted in device cycles: the device's clock must be the
 controller's (a board top runs the device in LiteDRAM's user_clk domain, to which wb_ctrl is synchronous),
 so that a DFII read's data is sampled no earlier than the host asked (host.ddr3_dfii waits 15 cycles after
-each read command; nothing else keeps rddata from being read too early: an access takes a few cycles). A
+each read command; nothing else keeps rddata from being read too early: an access takes only ~12 cycles). A
 batch is checked whole before its first access: an unknown operation, one cut short or more than
 CSR_MAX_READS reads is BAD_LENGTH, an address not a multiple of 4 OUT_OF_RANGE, and nothing is done. A
 batch is not idempotent (its writes may pulse a register): the host does not resend one whose answer was
-lost or damaged, and a bring-up that fails so starts again from its beginning (host.link_csr).
+lost or damaged, and a bring-up that fails so starts again from its beginning (host.link_csr). Over
+datagrams a CSR frame goes one at a time, as every command but WRITE_IMAGE.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 by the behavioural LiteDRAM CSR model (sim/litedram/csr_model.py), reached by the host driver through real frames.
 
     host.driver.Driver ── SteppedTransport (bytes; each read runs the simulation) ──► LinkFrontEnd rx / tx
-                                                                                       │ control (Wishbone)
+                          (or datagrams: a frame each, through hw.eth_link.DatagramBridge)  │ control (Wishbone)
                                                                         TimedCsrSlave ◄┘ ── LiteDRAMCsrModel
 
 TimedCsrSlave acknowledges each access ACK_LATENCY cycles after it starts (LiteX's wishbone2csr takes a couple),
@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from collections import deque
 
+from amaranth import Elaboratable, Module
+from amaranth.lib import wiring
 from amaranth.sim import Simulator
 
 from host import protocol as p
@@ -57,46 +59,65 @@ class TimedCsrSlave:
         return self.model.read(address)
 
 
+class BridgedLink(Elaboratable):
+    """The link behind the datagram bridge (hw/eth_link.py), as hw.eth_device.EthernetDevice has it, without LiteEth."""
+
+    def __init__(self, link):
+        from hw.eth_link import DatagramBridge
+        self.link, self.bridge = link, DatagramBridge()
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.link, m.submodules.bridge = self.link, self.bridge
+        wiring.connect(m, self.bridge.rx, self.link.rx)
+        wiring.connect(m, self.link.tx, self.bridge.tx)
+        return m
+
+
 class SteppedTransport:
     """A host.transport-like byte stream into `link` (a LinkFrontEnd with a control bus) in Amaranth's simulator:
-    `read` runs the simulation until the device has answered and gone quiet, or `max_cycles` pass. Counts the
-    frames the host sent by kind (`frames_sent`), bytes both ways and cycles."""
+    `read` runs the simulation until the device has answered and gone quiet, or has been quiet (nothing under way:
+    a lost datagram) for `quiet_cycles`; host time plays no part (the driver's timeouts then only bound that). Counts the
+    frames the host sent by kind (`frames_sent`), bytes both ways and cycles. datagrams: each write is a UDP
+    datagram into the bridge (BridgedLink; `drop(data)` true: lost on the way), each frame back one datagram;
+    the driver then treats it as host.transport.UdpTransport (lossy, a window of image frames)."""
 
-    def __init__(self, link, slave: TimedCsrSlave | None, *, max_cycles: int = 1 << 21, bus_answers: bool = True):
-        self.link, self.slave, self.max_cycles, self.bus_answers = link, slave, max_cycles, bus_answers
+    def __init__(self, link, slave: TimedCsrSlave | None, *, quiet_cycles: int = 20_000, bus_answers: bool = True,
+                 datagrams: bool = False, drop=lambda data: False):
+        self.link, self.slave, self.quiet_cycles, self.bus_answers = link, slave, quiet_cycles, bus_answers
+        self.datagrams, self.drop = datagrams, drop
+        self.lossy, self.window = datagrams, p.DATAGRAM_WINDOW if datagrams else 1
+        self.sent: deque[bytes] = deque()               # datagrams not yet (wholly) delivered
+        self.top = BridgedLink(link) if datagrams else link
         self.incoming: deque[int] = deque()
         self.outgoing = bytearray()
-        self.cycle, self.idle = 0, True
+        self.cycle, self.idle, self.busy_at = 0, True, 0     # busy_at: the last cycle something was under way
         self.bytes_to_device = self.bytes_from_device = 0
         self.frames_sent: dict[int, int] = {}
         self.failure: BaseException | None = None
-        self.simulator = Simulator(link)
+        self.simulator = Simulator(self.top)
         self.simulator.add_clock(1e-8)
         self.simulator.add_testbench(self._bench)
 
     async def _bench(self, ctx):
         link, bus = self.link, self.link.control if self.slave else None
-        ctx.set(link.tx.ready, 1)
         started: int | None = None          # the cycle the current access started
+        if self.datagrams:
+            signals, step = await self._datagram_step(ctx)
+        else:
+            signals, step = await self._byte_step(ctx)
+        if bus is not None:
+            signals += [bus.cyc, bus.stb, bus.we, bus.adr, bus.dat_w, bus.ack]
         while True:
-            presented = bool(self.incoming)             # bytes written while the bench waited wait a cycle
-            ctx.set(link.rx.valid, presented)
-            if presented:
-                ctx.set(link.rx.payload, self.incoming[0])
-            signals = [link.rx.ready, link.tx.valid, link.tx.payload, link.idle]
-            if bus is not None:
-                signals += [bus.cyc, bus.stb, bus.we, bus.adr, bus.dat_w, bus.ack]
+            presented = step()
             _, _, *sampled = await ctx.tick().sample(*signals)
-            rx_ready, tx_valid, tx_payload, idle = sampled[:4]
             self.cycle += 1
-            if presented and rx_ready:
-                self.incoming.popleft()
-            if tx_valid:
-                self.outgoing.append(tx_payload)
-            self.idle = bool(idle) and not self.incoming
+            self.idle = self._after_tick(presented, sampled[:-6] if bus is not None else sampled)
+            if not self.idle:
+                self.busy_at = self.cycle
             if bus is None:
                 continue
-            cyc, stb, we, adr, dat_w, ack = sampled[4:]
+            cyc, stb, we, adr, dat_w, ack = sampled[-6:]
             ctx.set(bus.ack, 0)
             if not (cyc and stb) or ack or not self.bus_answers:
                 started = None
@@ -111,15 +132,72 @@ class SteppedTransport:
                 ctx.set(bus.ack, 1)
                 started = None
 
+    async def _byte_step(self, ctx):
+        """The link's byte streams: what to sample, and the step that drives rx before each tick."""
+        link = self.link
+        ctx.set(link.tx.ready, 1)
+
+        def step():
+            presented = bool(self.incoming)             # bytes written while the bench waited wait a cycle
+            ctx.set(link.rx.valid, presented)
+            if presented:
+                ctx.set(link.rx.payload, self.incoming[0])
+            return presented
+
+        def after(presented, sampled):
+            rx_ready, tx_valid, tx_payload, idle = sampled
+            if presented and rx_ready:
+                self.incoming.popleft()
+            if tx_valid:
+                self.outgoing.append(tx_payload)
+            return bool(idle) and not self.incoming
+        self._after_tick = after
+        return [link.rx.ready, link.tx.valid, link.tx.payload, link.idle], step
+
+    async def _datagram_step(self, ctx):
+        """The bridge's datagram streams, as LiteEth's core drives them: a datagram a byte a cycle, never stalled."""
+        bridge, link = self.top.bridge, self.link
+        ctx.set(bridge.udp_tx.ready, 1)
+        at, answer = 0, bytearray()
+
+        def step():
+            nonlocal at
+            presented = bool(self.sent)
+            ctx.set(bridge.udp_rx.valid, presented)
+            if presented:
+                datagram = self.sent[0]
+                ctx.set(bridge.udp_rx.payload.data, datagram[at])
+                ctx.set(bridge.udp_rx.payload.last, at == len(datagram) - 1)
+                at += 1
+                if at == len(datagram):
+                    self.sent.popleft()
+                    at = 0
+            return presented
+
+        def after(presented, sampled):
+            tx_valid, tx_data, tx_last, idle, rx_valid = sampled
+            if tx_valid:
+                answer.append(tx_data)
+                if tx_last:
+                    self.outgoing += answer
+                    answer.clear()
+            return bool(idle) and not self.sent and not rx_valid and not answer
+        self._after_tick = after
+        return [bridge.udp_tx.valid, bridge.udp_tx.payload.data, bridge.udp_tx.payload.last, link.idle,
+                bridge.rx.valid], step
+
     def write(self, data: bytes) -> None:
         self.bytes_to_device += len(data)
         if data[:1] == bytes([p.SYNC]) and len(data) > 1:  # the driver writes a frame at a time (damaged or not)
             self.frames_sent[data[1]] = self.frames_sent.get(data[1], 0) + 1
-        self.incoming.extend(data)
+        if not self.datagrams:
+            self.incoming.extend(data)
+        elif not self.drop(data):
+            self.sent.append(bytes(data))
 
     def read(self, timeout: float) -> bytes:
         start = self.cycle
-        while self.cycle - start < self.max_cycles:
+        while self.cycle - max(start, self.busy_at) < self.quiet_cycles:
             self.simulator.advance()
             if self.failure:
                 raise self.failure

@@ -10,7 +10,7 @@ import pytest
 
 from host import protocol as p
 from host.ddr3_init import DramInitError, load_control
-from host.driver import DeviceError, Driver, IncompatibleError
+from host.driver import DeviceError, Driver, IncompatibleError, LinkError
 from host.link_csr import dram_ready
 from hw.link import LinkFrontEnd
 from sim.link.csr_bench import READ_DATA_CYCLES, SteppedTransport, TimedCsrSlave
@@ -30,11 +30,11 @@ def build(control_bus=p.ControlBus.LITEDRAM_ECPIX5):
                        p.MemoryKind.DDR, 4096, control_bus)
 
 
-def bench(good=GOOD, **options):
+def bench(good=GOOD, timeout=5.0, **options):
     """A driver on a link front end whose control bus is a fresh model; (driver, transport, model)."""
     model = LiteDRAMCsrModel(CONTROL, good)
     transport = SteppedTransport(LinkFrontEnd(build=build()), TimedCsrSlave(model), **options)
-    driver = Driver(transport, timeout=5.0, retries=2)
+    driver = Driver(transport, timeout=timeout, retries=2)
     assert driver.hello().control_bus == p.ControlBus.LITEDRAM_ECPIX5
     return driver, transport, model
 
@@ -56,6 +56,27 @@ def test_a_batch_runs_in_order_and_answers_its_reads():
                 expected.append(reference.read(address))
         assert driver.csr(batch) == expected
     assert model.words == reference.words
+
+
+def test_batches_over_datagrams_and_a_lost_one_is_not_resent():
+    """The UDP path (hw/eth_link.py's bridge in front of the link): the same answers; a batch lost on the way is
+    not sent again (its pulses must not run twice): the driver gives up on it, and the next batch runs."""
+    lost = []
+    lane_select, increment = CONTROL.address("ddrphy_dly_sel"), CONTROL.address("ddrphy_rdly_dq_inc")
+
+    def drop(data):                                     # the first batch that pulses rdly_dq_inc
+        if not lost and data[1] == p.Command.CSR and p.csr_op(p.CsrOp.WRITE, increment, 1) in data:
+            lost.append(data)
+            return True
+        return False
+    driver, transport, model = bench(timeout=1.0, datagrams=True, drop=drop)
+    address = CONTROL.address("sdram_dfii_pi0_address")
+    assert driver.csr(p.csr_op(p.CsrOp.WRITE, address, 77) + p.csr_op(p.CsrOp.READ, address)) == [77]
+    pulse = p.csr_op(p.CsrOp.WRITE, lane_select, 2) + p.csr_op(p.CsrOp.WRITE, increment, 1)
+    with pytest.raises(LinkError, match="no answer"):
+        driver.csr(pulse)
+    assert lost and transport.frames_sent[p.Command.CSR] == 2 and model.delay == [0, 0]
+    assert driver.csr(pulse + p.csr_op(p.CsrOp.READ, lane_select)) == [2] and model.delay == [0, 1]
 
 
 def test_a_wait_holds_the_next_access_back():
@@ -164,7 +185,7 @@ def test_mmfree_run_asks_the_dram_first():
     from golden.image import image_layout
     from golden.packing import TritFormat
     from host.run import run
-    _, transport, model = bench(max_cycles=5_000)
+    _, transport, model = bench(quiet_cycles=5_000)
     model.write(CONTROL.address("ddrctrl_init_done"), 1)
     lines = []
     with pytest.raises(IncompatibleError):              # the bench's small build holds no model: refused after
@@ -223,3 +244,20 @@ def test_a_device_with_a_control_bus_exposes_it_and_builds():
     assert EthernetDevice(device).control.signature.members == ControlBusSignature().members
     text = rtlil.convert(device, name="device")
     assert all(f"control__{name}" in text for name in ControlBusSignature().members)
+
+
+@pytest.mark.slow
+def test_the_dram_comes_up_over_datagrams_after_a_lost_batch():
+    """~2-3 min: over the bridge, the 100th CSR datagram is lost; the bring-up starts again and completes."""
+    sent = []
+
+    def drop(data):
+        if data[1] == p.Command.CSR:
+            sent.append(data)
+        return len(sent) == 100
+    driver, transport, model = bench(timeout=1.0, datagrams=True, drop=drop)
+    lines = []
+    report = dram_ready(driver, driver.build, log=lines.append)
+    assert [(lane.bitslip, lane.delay) for lane in report.lanes] == [(2, 3), (1, 5)] and model.user_port_open
+    assert transport.frames_sent[p.Command.CSR] == 100 + 286
+    print(f"\n{lines[0]}")
