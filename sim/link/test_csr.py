@@ -218,7 +218,7 @@ def test_the_dram_comes_up_over_the_link():
 
 @pytest.mark.slow
 def test_a_lane_that_never_reads_back_fails_naming_it_and_the_device_answers():
-    """~30 s: lane 0 has no good setting; the error names it, the DRAM port stays closed, the link answers."""
+    """~1 min: lane 0 has no good setting; the error names it, the DRAM port stays closed, the link answers."""
     driver, transport, model = bench(good=[set(), GOOD[1]])
     with pytest.raises(DramInitError, match="byte lane 0"):
         dram_ready(driver, driver.build)
