@@ -14,14 +14,13 @@ batch was lost on the way (a LinkError) again from its beginning: a batch is not
 from __future__ import annotations
 
 import math
-import sys
 import time
 from typing import Callable
 
 from . import protocol as p
 from .ddr3_description import LiteDRAMControl, load_control
-from .ddr3_init import DramBringUp, bring_up
-from .driver import Driver, LinkError
+from .ddr3_init import DramBringUp, DramInitError, bring_up
+from .driver import Driver, IncompatibleError, LinkError
 
 WAIT_MAX = (1 << 32) - 1            # device cycles one WAIT holds
 
@@ -81,6 +80,8 @@ def dram_ready(driver: Driver, build: p.BuildInfo, *, log: Callable[[str], None]
     """Bring up the DRAM behind the device's control bus unless it is up (init_done & ~init_error); None when
     there was nothing to do. One line to `log` either way. DramInitError (naming the lane or address and what was
     tried) when calibration or the memory test fails: the device stays answerable, its DRAM port closed."""
+    if build.control_bus not in p.ControlBus._value2member_map_:
+        raise IncompatibleError(f"the device's control bus is of kind {build.control_bus}, unknown to this host: update mmfree")
     bus_kind = p.ControlBus(build.control_bus)
     if bus_kind is p.ControlBus.NONE:
         return None
@@ -96,9 +97,10 @@ def dram_ready(driver: Driver, build: p.BuildInfo, *, log: Callable[[str], None]
         try:
             try:
                 report = bring_up(bus, control, pause=bus.pause)
-            finally:                        # the last writes (init_done, or init_error after a failure) go out
-                if not isinstance(sys.exc_info()[1], LinkError):
-                    bus.flush()
+            except DramInitError:
+                bus.flush()                 # the state it leaves (init_error, hardware control) goes out
+                raise
+            bus.flush()                     # init_done
         except LinkError:
             if attempt + 1 == attempts:
                 raise
