@@ -36,6 +36,13 @@ class CsrBus(Protocol):
         """Write the 32-bit `value` at byte `address`."""
 
 
+def read_words(bus: CsrBus, addresses: list) -> list:
+    """The words at `addresses`, in order: in one go where the bus can (a `read_many` method: the link's bus
+    answers them in one round trip), else one read at a time."""
+    read_many = getattr(bus, "read_many", None)
+    return read_many(list(addresses)) if read_many else [bus.read(address) for address in addresses]
+
+
 class Dfii:
     """DFII and PHY access for one core. `pause(seconds)` is called where the BIOS waits (default time.sleep)."""
 
@@ -64,9 +71,18 @@ class Dfii:
             self.bus.write(base + 4 * word, int.from_bytes(data[4 * word:4 * word + 4], "big"))
 
     def read_bytes(self, name: str) -> bytes:
-        base = self.control.address(name)
-        return b"".join(self.bus.read(base + 4 * word).to_bytes(4, "big")
-                        for word in range(self.control.csr_words[name]))
+        return self._read_csrs([name])[0]
+
+    def _read_csrs(self, names: list, extra: list = ()) -> list:
+        """Multi-word CSRs as bytes (csr_rd_buf_uint8), then the words of the `extra` CSRs, all read in one go."""
+        addresses = [self.control.address(name) + 4 * word for name in names for word in range(self.control.csr_words[name])]
+        words = read_words(self.bus, addresses + [self.control.address(name) for name in extra])
+        values, at = [], 0
+        for name in names:
+            count = self.control.csr_words[name]
+            values.append(b"".join(word.to_bytes(4, "big") for word in words[at:at + count]))
+            at += count
+        return values + words[at:]
 
     # control -------------------------------------------------------------------------------------------------------
     def software_control(self) -> None:
@@ -107,7 +123,15 @@ class Dfii:
 
     def read_data(self) -> list:
         """The last read's bytes, a list of one `bytes` per phase."""
-        return [self.read_bytes(f"sdram_dfii_pi{phase}_rddata") for phase in range(self.phy.nphases)]
+        return self._read_csrs(self._rddata_names())
+
+    def read_data_and_burst_detect(self) -> tuple:
+        """read_data() and then the burst-detect word (a bit per lane), in one go: one round trip over the link."""
+        *data, seen = self._read_csrs(self._rddata_names(), ["ddrphy_burstdet_seen"])
+        return data, seen
+
+    def _rddata_names(self) -> list:
+        return [f"sdram_dfii_pi{phase}_rddata" for phase in range(self.phy.nphases)]
 
     # PHY read calibration (one byte lane at a time) -------------------------------------------------------------------
     def lane_action(self, lane: int, register: str) -> None:

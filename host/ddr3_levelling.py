@@ -78,9 +78,10 @@ def pattern_errors(dfii: Dfii, lane: int, seed: int) -> int:
     dfii.read_command()
     dfii.precharge()
     errors = 0
-    for want, got in zip(expected, dfii.read_data()):
+    data, burst_detect = dfii.read_data_and_burst_detect()
+    for want, got in zip(expected, data):
         errors += sum(bin(want[offset] ^ got[offset]).count("1") for offset in checked_bytes(lane, dfii.phy))
-    if not dfii.burst_detected(lane):
+    if not burst_detect >> lane & 1:        # the lane's DQS preamble was not seen (Dfii.burst_detected)
         errors += 1
     return errors
 

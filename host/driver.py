@@ -361,3 +361,12 @@ class Driver:
 
     def stop(self) -> None:
         self.command(p.Command.STOP, idempotent=False)
+
+    def csr(self, batch: bytes) -> list[int]:
+        """Run a CSR batch (operations from host.protocol.csr_op; at most CSR_MAX_READS reads, MAX_PAYLOAD bytes)
+        on the device's control bus; the words its READs returned, in order. Not resent after a damaged answer
+        (host.protocol, "Control bus"): LinkError then."""
+        body = self.command(p.Command.CSR, batch, expect=p.Reply.CSR_REPLY, idempotent=False)
+        if len(body) % 4:
+            raise LinkError(f"CSR_REPLY of {len(body)} bytes: not whole words")
+        return list(struct.unpack(f"<{len(body) // 4}I", body))

@@ -42,6 +42,19 @@ flight (the most the receive buffer holds), every other command one at a time as
 answer shows as a missing answer (timeout) or a NAK; the host then waits until no more answers come,
 asks STATUS how many image bytes the device holds in sequence (Held image) and sends the frames again
 from there; a load that ends without the device holding the whole image (length and CRC) is an error.
+
+Control bus (CSR). A device whose memory controller needs the host to bring it up (a LiteDRAM core's
+`wb_ctrl`: BuildInfo.control_bus) carries CSR batches to a 32-bit Wishbone bus: the accesses of a batch run
+in order, one at a time (each waits for the bus's ACK), and the reply holds the words read, in order. Every
+wait the bring-up needs is a WAIT in the batch, counted in device cycles: the device's clock must be the
+controller's (a board top runs the device in LiteDRAM's user_clk domain, to which wb_ctrl is synchronous),
+so that a DFII read's data is sampled no earlier than the host asked (host.ddr3_dfii waits 15 cycles after
+each read command; nothing else keeps rddata from being read too early: an access takes only ~12 cycles). A
+batch is checked whole before its first access: an unknown operation, one cut short or more than
+CSR_MAX_READS reads is BAD_LENGTH, an address not a multiple of 4 OUT_OF_RANGE, and nothing is done. A
+batch is not idempotent (its writes may pulse a register): the host does not resend one whose answer was
+lost or damaged, and a bring-up that fails so starts again from its beginning (host.link_csr). Over
+datagrams a CSR frame goes one at a time, as every command but WRITE_IMAGE.
 """
 
 from __future__ import annotations
@@ -51,7 +64,8 @@ import enum
 import struct
 import zlib
 
-PROTOCOL_VERSION = 2                # 2: HELLO carries the host's version; BuildInfo and STATUS_REPLY grew (held image)
+PROTOCOL_VERSION = 3                # 2: HELLO carries the host's version; BuildInfo and STATUS_REPLY grew (held image)
+                                    # 3: CSR batches; BuildInfo.control_bus
 SYNC = 0x5A
 MAX_PAYLOAD = 1024                  # bytes; a WRITE_IMAGE chunk carries MAX_PAYLOAD - 4 image bytes
 FRAME_TIMEOUT_CYCLES = 1 << 20      # device cycles between two bytes of a frame before it is dropped
@@ -62,6 +76,8 @@ LEGACY_HELLO_BYTES = 24             # a version-1 HELLO_REPLY (BuildInfo of vers
 UDP_PORT = 7447                     # the device's UDP port (Datagrams)
 DATAGRAM_BUFFER_BYTES = 8192        # the device's receive buffer for datagrams: four ECP5 block RAMs (2 KB each)
 DATAGRAM_WINDOW = DATAGRAM_BUFFER_BYTES // (HEAD.size + MAX_PAYLOAD + CRC.size)     # WRITE_IMAGE frames in flight
+CSR_MAX_READS = 16                  # reads in one CSR batch: its reply's words wait in registers on the device
+CSR_ACK_TIMEOUT_CYCLES = 1024       # device cycles an access waits for the bus's ACK before the batch ends (BUS_ERROR)
 
 
 class Command(enum.IntEnum):
@@ -75,6 +91,7 @@ class Command(enum.IntEnum):
     SEND_WORDS: u32 words for the program's RECV, at most the free room of the device's FIFO -> ACK.
     STATUS: none -> STATUS_REPLY.
     STOP: none; stops a program waiting in RECV (or an idle, halted or failed one) -> ACK.
+    CSR: a batch of control-bus operations (CsrOp), run in order -> CSR_REPLY (see Control bus).
     """
     HELLO = 0x01
     WRITE_PROGRAM = 0x02
@@ -83,6 +100,7 @@ class Command(enum.IntEnum):
     SEND_WORDS = 0x05
     STATUS = 0x06
     STOP = 0x07
+    CSR = 0x08
 
 
 class Reply(enum.IntEnum):
@@ -94,12 +112,14 @@ class Reply(enum.IntEnum):
         u16 free words in the RECV FIFO, u32 bytes of the held image, u32 their CRC-32 (see Held image),
         then the performance counters (u64 each, CountersLayout order).
     WORD: i32, a word the program SENT.
+    CSR_REPLY: u32 each word a CSR batch read, in the order of its READs (none: empty).
     """
     ACK = 0x80
     NAK = 0x81
     HELLO_REPLY = 0x82
     STATUS_REPLY = 0x83
     WORD = 0x84
+    CSR_REPLY = 0x85
 
 
 class NakCode(enum.IntEnum):
@@ -109,6 +129,8 @@ class NakCode(enum.IntEnum):
     BUSY = 4                # not now: the program runs (WRITE_*, START) or the FIFO lacks room (SEND_WORDS)
     OUT_OF_RANGE = 5        # beyond the program memory or the external memory
     TIMEOUT = 6             # the frame stopped mid-way (FRAME_TIMEOUT_CYCLES)
+    NO_CONTROL_BUS = 7      # CSR on a device built without a control bus (BuildInfo.control_bus NONE)
+    BUS_ERROR = 8           # a CSR access got ERR, or no ACK within CSR_ACK_TIMEOUT_CYCLES: the batch stopped there
 
 
 class MemoryKind(enum.IntEnum):
@@ -117,6 +139,38 @@ class MemoryKind(enum.IntEnum):
     DDR = 2                 # DDR3/DDR4 behind a controller, or its model in simulation
     SPRAM = 3               # on-chip single-port RAM (iCE40 UP5K)
     HBM = 4                 # a group of HBM pseudo-channels behind one wide port, or its model in simulation
+
+
+class ControlBus(enum.IntEnum):
+    """What a device's control bus reaches (BuildInfo.control_bus): the host brings the memory up through it.
+    LITEDRAM_<BOARD>: the LiteDRAM core of that board, whose CSRs host/ddr3_boards.json describes under
+    the board's name in lower case (host.ddr3_description.load_control)."""
+    NONE = 0                # no control bus: CSR is answered NAK NO_CONTROL_BUS
+    LITEDRAM_ECPIX5 = 1
+    LITEDRAM_BUTTERSTICK = 2
+
+    @property
+    def board(self) -> str:
+        """The key of host/ddr3_boards.json."""
+        return self.name.removeprefix("LITEDRAM_").lower()
+
+
+class CsrOp(enum.IntEnum):
+    """A CSR batch's operations (u8 code, then u32 fields):
+    WRITE: u32 byte address, u32 value.
+    READ: u32 byte address; its word goes into the reply.
+    WAIT: u32 device cycles before the next operation."""
+    WRITE = 0x01
+    READ = 0x02
+    WAIT = 0x03
+
+
+CSR_OP_FIELDS = {CsrOp.WRITE: struct.Struct("<BII"), CsrOp.READ: struct.Struct("<BI"), CsrOp.WAIT: struct.Struct("<BI")}
+
+
+def csr_op(op: CsrOp, *fields: int) -> bytes:
+    """One operation of a CSR batch."""
+    return CSR_OP_FIELDS[op].pack(op, *fields)
 
 
 STATUS_HEAD = struct.Struct("<BBHHII")      # STATUS_REPLY before the counters
@@ -140,8 +194,9 @@ class BuildInfo:
     batch: int                  # activation vectors per weight pass (1: one request at a time)
     memory_kind: int            # MemoryKind value
     frame_timeout_cycles: int   # device cycles between two bytes of a frame before it is dropped
+    control_bus: int = ControlBus.NONE      # ControlBus value
 
-    FORMAT = struct.Struct("<BBHBBIIHHHIBBBI")
+    FORMAT = struct.Struct("<BBHBBIIHHHIBBBIB")
 
     def pack(self) -> bytes:
         return self.FORMAT.pack(*dataclasses.astuple(self))
@@ -227,9 +282,11 @@ def markdown() -> str:
     lines += [line[4:] if line.startswith("    ") else line for line in __doc__.splitlines()]
     lines += ["", f"Constants: SYNC = 0x{SYNC:02X}, MAX_PAYLOAD = {MAX_PAYLOAD}, FRAME_TIMEOUT_CYCLES = {FRAME_TIMEOUT_CYCLES}, "
               f"HOST_FIFO_WORDS = {HOST_FIFO_WORDS}, LEGACY_HELLO_BYTES = {LEGACY_HELLO_BYTES}, UDP_PORT = {UDP_PORT}, "
-              f"DATAGRAM_BUFFER_BYTES = {DATAGRAM_BUFFER_BYTES}, DATAGRAM_WINDOW = {DATAGRAM_WINDOW}.", ""]
+              f"DATAGRAM_BUFFER_BYTES = {DATAGRAM_BUFFER_BYTES}, DATAGRAM_WINDOW = {DATAGRAM_WINDOW}, "
+              f"CSR_MAX_READS = {CSR_MAX_READS}, CSR_ACK_TIMEOUT_CYCLES = {CSR_ACK_TIMEOUT_CYCLES}.", ""]
     for title, table in (("Commands (host -> device)", Command), ("Replies (device -> host)", Reply), ("NAK codes", NakCode),
-                         ("Memory kinds (BuildInfo.memory_kind)", MemoryKind)):
+                         ("Memory kinds (BuildInfo.memory_kind)", MemoryKind),
+                         ("Control buses (BuildInfo.control_bus)", ControlBus), ("CSR batch operations (CSR payload)", CsrOp)):
         lines += [f"## {title}", "", "| value | name |", "|---|---|"]
         lines += [f"| 0x{member.value:02X} | {member.name} |" for member in table]
         lines += [""]

@@ -18,6 +18,7 @@ from golden.errors import MmfreeError
 from golden.image import ImageInfo
 
 from .driver import Driver
+from .link_csr import dram_ready
 from .text import FileTokenizer, print_progress, tokenizer_for  # noqa: F401  (re-exported)
 
 
@@ -77,7 +78,8 @@ def run(image: bytes, info: ImageInfo, prompt: list[int], max_tokens: int, trans
         on_token: Callable[[int], None] = lambda token: None, progress: Callable[[int], None] | None = None,
         timeout: float = 60.0, on_start: Callable[[], None] = lambda: None,
         log: Callable[[str], None] = lambda line: None) -> RunResult:
-    """Load, start, generate. The driver checks the build first (IncompatibleError). An image the device
+    """Load, start, generate. The driver checks the build first (IncompatibleError); a device with a LiteDRAM
+    control bus has its DRAM brought up (once per power-up; host.link_csr.dram_ready). An image the device
     already holds (same length and CRC-32, host.protocol "Held image") is not sent again; `log` says so.
     on_start: called once the device waits for the prompt (before the first token)."""
     from hw.accelerator import CountersLayout
@@ -94,6 +96,7 @@ def run(image: bytes, info: ImageInfo, prompt: list[int], max_tokens: int, trans
     driver = Driver(transport, timeout=timeout, counter_names=list(CountersLayout().members))
     driver.resync()                          # a new client: nothing an earlier one left half-sent counts
     build = driver.hello()
+    dram_ready(driver, build, log=log)       # a LiteDRAM core behind a control bus: its DRAM brought up first
     compiled = compile_to_fit(info, build.vmem_words)        # the states in the device's DRAM if VMEM is short
     program = compiled.program.to_bytes()
     driver.check_compatible(info, compiled.memory_bytes, len(compiled.program.instructions), compiled.program.vmem_words,

@@ -122,8 +122,9 @@ class CocotbTransport(TcpTransport):
     (SimTransport). Building the simulation takes a while the first time (cached after)."""
 
     def __init__(self, device, *, memory: str, build_name: str, connect_timeout: float = 900.0,
-                 log_file=None):
-        """log_file: where the build's and the simulator's output go (default: the terminal)."""
+                 log_file=None, env: dict[str, str] | None = None):
+        """log_file: where the build's and the simulator's output go (default: the terminal); env: more of the
+        bench's settings (sim/link/server.py: the control bus's model)."""
         from sim.runner import run_cocotb
 
         self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -136,7 +137,7 @@ class CocotbTransport(TcpTransport):
             try:
                 run_cocotb(device, toplevel="device", test_module="sim.link.server", build_name=build_name,
                            env={"LINK_PORT": str(port), "MEMORY": memory,
-                                "MEMORY_BYTES": str(device.build.memory_bytes)}, log_file=log_file)
+                                "MEMORY_BYTES": str(device.build.memory_bytes), **(env or {})}, log_file=log_file)
             except BaseException as error:         # reported by the next read or close
                 self.failure = error
 

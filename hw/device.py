@@ -4,6 +4,7 @@
                                                     └► image loading ─┬► mem_write ─► external memory
     Accelerator ─► VSTORE's work-area writes ─────────────────────────┘
     Accelerator ◄─ mem_req / mem_resp ─► external memory (reads)
+    LinkFrontEnd ─ control (Wishbone, hw.link_csr) ─► the memory controller's CSRs (a LiteDRAM core's wb_ctrl)
 
 The external memory's read channel is hw.image_reader's; its write channel takes one byte a transfer
 (hw.image_reader.ByteWriteLayout: the link's rate; a board's memory controller packs them). The link
@@ -20,35 +21,42 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from assembler import isa
-from host.protocol import FRAME_TIMEOUT_CYCLES, PROTOCOL_VERSION, BuildInfo, MemoryKind
+from host.protocol import FRAME_TIMEOUT_CYCLES, PROTOCOL_VERSION, BuildInfo, ControlBus, MemoryKind
 
 from .accelerator import Accelerator
 from .controller import State
 from .link import LinkFrontEnd
+from .link_csr import ControlBusSignature
 
 
 class Device(wiring.Component):
     """Parameters: an Accelerator (its build), memory_bytes (external memory size for the image),
     memory_kind (host.protocol.MemoryKind of that memory), timeout_cycles (the link's inter-byte frame
-    timeout, in cycles).
+    timeout, in cycles), control_bus (host.protocol.ControlBus: what the `control` port reaches; NONE: no port,
+    and the link answers CSR with NAK NO_CONTROL_BUS).
 
-    Ports: rx / tx byte streams; mem_req / mem_resp / mem_write (external memory); quiet (see above)."""
+    Ports: rx / tx byte streams; mem_req / mem_resp / mem_write (external memory); quiet (see above);
+    control (ControlBusSignature, with a control bus only): to the memory controller's CSR bus, in this
+    device's clock domain, which must be the controller's (host.protocol, "Control bus")."""
 
     def __init__(self, accelerator: Accelerator, *, memory_bytes: int, memory_kind: MemoryKind,
-                 timeout_cycles: int = FRAME_TIMEOUT_CYCLES):
+                 timeout_cycles: int = FRAME_TIMEOUT_CYCLES, control_bus: ControlBus = ControlBus.NONE):
         if not isinstance(memory_bytes, int) or not 1 <= memory_bytes <= 1 << 32:
             raise ValueError(f"memory_bytes must be in 1..2**32, got {memory_bytes!r}")
         if not isinstance(memory_kind, MemoryKind):
             raise TypeError(f"memory_kind must be a host.protocol.MemoryKind, not {memory_kind!r}")
         if not isinstance(timeout_cycles, int) or not 2 <= timeout_cycles < 1 << 32:
             raise ValueError(f"timeout_cycles must be in 2..2**32-1, got {timeout_cycles!r}")
+        if not isinstance(control_bus, ControlBus):
+            raise TypeError(f"control_bus must be a host.protocol.ControlBus, not {control_bus!r}")
         self.accelerator = accelerator
-        self.build = build_info(accelerator, memory_bytes, memory_kind, timeout_cycles)
+        self.build = build_info(accelerator, memory_bytes, memory_kind, timeout_cycles, control_bus)
         self.link = LinkFrontEnd(build=self.build)
         super().__init__({
             "rx": In(self.link.rx.signature.flip()), "tx": Out(self.link.tx.signature),
             "mem_req": Out(accelerator.mem_req.signature), "mem_resp": In(accelerator.mem_resp.signature.flip()),
             "mem_write": Out(self.link.mem_write.signature), "quiet": Out(1),
+            **({"control": Out(ControlBusSignature())} if self.link.has_control_bus else {}),
         })
 
     def elaborate(self, platform):
@@ -57,6 +65,8 @@ class Device(wiring.Component):
         m.submodules.link = link = self.link
         wiring.connect(m, wiring.flipped(self.rx), link.rx)
         wiring.connect(m, link.tx, wiring.flipped(self.tx))
+        if self.link.has_control_bus:
+            wiring.connect(m, link.control, wiring.flipped(self.control))
         writer = self.mem_write
         m.d.comb += [writer.valid.eq(acc.mem_write.valid | link.mem_write.valid),
                      writer.payload.eq(Mux(acc.mem_write.valid, acc.mem_write.payload, link.mem_write.payload)),
@@ -91,11 +101,13 @@ def _registered(m, source, sink, name: str):
     return valid
 
 
-def build_info(accelerator: Accelerator, memory_bytes: int, memory_kind: MemoryKind, timeout_cycles: int) -> BuildInfo:
+def build_info(accelerator: Accelerator, memory_bytes: int, memory_kind: MemoryKind, timeout_cycles: int,
+               control_bus: ControlBus = ControlBus.NONE) -> BuildInfo:
     engine = accelerator.matvec.engine
     return BuildInfo(protocol=PROTOCOL_VERSION, isa_opcodes=len(isa.OPS), lanes=engine.lanes,
                      trit_format=engine.trit_format.value, mem_bytes=accelerator.mem_bytes,
                      program_words=accelerator.program_words, vmem_words=accelerator.vmem_words,
                      max_length=accelerator.norm.max_length, max_cols=engine.max_cols,
                      max_rows=accelerator.matvec.max_rows, memory_bytes=memory_bytes,
-                     vector_width=accelerator.vector_width, batch=1, memory_kind=memory_kind.value, frame_timeout_cycles=timeout_cycles)
+                     vector_width=accelerator.vector_width, batch=1, memory_kind=memory_kind.value, frame_timeout_cycles=timeout_cycles,
+                     control_bus=control_bus.value)

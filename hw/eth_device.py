@@ -5,8 +5,8 @@ the datagram bridge (hw/eth_link.py) in front of the same link front end.
     PHY pins ─► liteeth_core (Instance) ─ link_source/link_sink ─► DatagramBridge ─ rx/tx ─► Device
 
 The core runs in this design's sync domain (its sys_clock / sys_reset); its PHY side takes the PHY's
-clocks. Ports: the PHY's pins (GMII in simulation, RGMII on ECP5 boards) and the Device's memory ports
-and `quiet`. A build must add the core's Verilog (hw.liteeth.generate.liteeth_verilog(phy)).
+clocks. Ports: the PHY's pins (GMII in simulation, RGMII on ECP5 boards) and the Device's memory ports,
+`quiet` and, where it has one, its `control` bus (hw.link_csr). A build must add the core's Verilog (hw.liteeth.generate.liteeth_verilog(phy)).
 """
 
 from __future__ import annotations
@@ -42,6 +42,8 @@ class EthernetDevice(wiring.Component):
         members = {name: (In if direction == "i" else Out)(width) for name, direction, width in PHY_PINS[phy]}
         members.update({"mem_req": Out(device.mem_req.signature), "mem_resp": In(device.mem_resp.signature.flip()),
                         "mem_write": Out(device.mem_write.signature), "quiet": Out(1)})
+        if device.link.has_control_bus:
+            members["control"] = Out(device.control.signature)
         super().__init__(members)
 
     def elaborate(self, platform):
@@ -53,6 +55,8 @@ class EthernetDevice(wiring.Component):
         for name in ("mem_req", "mem_write"):
             wiring.connect(m, getattr(device, name), wiring.flipped(getattr(self, name)))
         wiring.connect(m, wiring.flipped(self.mem_resp), device.mem_resp)
+        if self.device.link.has_control_bus:
+            wiring.connect(m, device.control, wiring.flipped(self.control))
         received, sent = bridge.udp_rx, bridge.udp_tx
         ports = {f"{'i' if direction == 'i' else 'o'}_{name}": getattr(self, name)
                  for name, direction, _ in PHY_PINS[self.phy]}

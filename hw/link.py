@@ -1,9 +1,10 @@
 """`LinkFrontEnd`: the device side of the host link protocol (host/protocol.py) on a byte stream.
 
     rx bytes ─► frame receiver (SYNC, kind, length, payload into a buffer, CRC-32, inter-byte timeout)
-             ─► command: HELLO / WRITE_PROGRAM / WRITE_IMAGE / START / SEND_WORDS / STATUS / STOP
-                  program memory writes, external-memory byte writes, start, RECV FIFO, controller stop
-    replies (ACK, NAK, HELLO_REPLY, STATUS_REPLY) and the program's SEND words (WORD) ─► frame sender ─► tx
+             ─► command: HELLO / WRITE_PROGRAM / WRITE_IMAGE / START / SEND_WORDS / STATUS / STOP / CSR
+                  program memory writes, external-memory byte writes, start, RECV FIFO, controller stop,
+                  control-bus accesses (hw/link_csr.py; only where the build has a control bus)
+    replies (ACK, NAK, HELLO_REPLY, STATUS_REPLY, CSR_REPLY) and the program's SEND words (WORD) ─► frame sender ─► tx
 
 A command's payload is buffered and its CRC checked before anything is written, so a corrupted frame
 changes nothing. One command at a time: the receiver takes the next frame once the command's reply
@@ -30,13 +31,14 @@ from .accelerator import COUNTER_BITS, CountersLayout
 from .controller import INSTRUCTION_BITS, State, StatusLayout
 from .crc32 import CRC32_INIT, crc32_byte
 from .image_reader import ADDRESS_BITS
+from .link_csr import ControlBusSignature, CsrBatch
 from .link_image_writer import ImageWriter
 from .link_sender import frame_sender
 
 COUNTER_BYTES = 8
 assert COUNTER_BITS <= 8 * COUNTER_BYTES
 STATUS_BYTES = p.STATUS_HEAD.size + COUNTER_BYTES * len(CountersLayout().members)
-REPLY_BYTES = max(STATUS_BYTES, p.BuildInfo.FORMAT.size, p.LEGACY_HELLO_BYTES, 4)
+REPLY_BYTES = max(STATUS_BYTES, p.BuildInfo.FORMAT.size, p.LEGACY_HELLO_BYTES, 4 * p.CSR_MAX_READS)
 
 
 class ReplyBody(enum.Enum, shape=2):
@@ -44,6 +46,7 @@ class ReplyBody(enum.Enum, shape=2):
     SHORT = 0           # the reply's 16-bit short payload: ACK, NAK, legacy HELLO_REPLY
     BUILD_INFO = 1      # the build's HELLO_REPLY (a constant)
     STATUS = 2          # the STATUS_REPLY snapshot taken in DISPATCH
+    CSR_VALUES = 3      # the words a CSR batch read
 
 
 class LinkFrontEnd(wiring.Component):
@@ -58,6 +61,7 @@ class LinkFrontEnd(wiring.Component):
     host_out: stream of the program's SEND words (each becomes a WORD frame).
     mem_write: stream of {addr: byte address, data: byte} to external memory.
     status, counters: the controller's status and the performance counters.  stop: to the controller.
+    control: the control bus (ControlBusSignature), only where build.control_bus is not ControlBus.NONE.
     idle: no frame under way, no reply or WORD to send (with the controller neither running nor about to
     take a word from the RECV FIFO, nothing changes until a byte arrives: a simulation may stop the clock).
     START empties the RECV FIFO.
@@ -78,7 +82,12 @@ class LinkFrontEnd(wiring.Component):
             "mem_write": Out(stream.Signature(data.StructLayout({"addr": ADDRESS_BITS, "data": 8}))),
             "status": In(StatusLayout(program_words)), "counters": In(CountersLayout()),
             "stop": Out(1), "idle": Out(1),
+            **({"control": Out(ControlBusSignature())} if self.has_control_bus else {}),
         })
+
+    @property
+    def has_control_bus(self) -> bool:
+        return self.build.control_bus != p.ControlBus.NONE
 
     def elaborate(self, platform):
         m = Module()
@@ -93,6 +102,7 @@ class LinkFrontEnd(wiring.Component):
         half, half_bits = Signal(), (p.MAX_PAYLOAD - 1).bit_length()
         self._image_writer = writer = ImageWriter(half_bits, ADDRESS_BITS, 16)
         self._half = half
+        self._csr = CsrBatch() if self.has_control_bus else None
 
         # --- The reply the sender will frame: kind, length, payload bytes (little-endian, at the bottom) ---
         # Only a few bits are registered per reply (the payload's source, and the short payload of an ACK,
@@ -213,6 +223,11 @@ class LinkFrontEnd(wiring.Component):
             self._bounds(m, kind, length, fields, fifo, checks)
             self._validate(m, kind, fields, running, nak, target, index, checks)
             self._execute(m, kind, length, fields, index, byte, byte_ready, word, target, fifo, ack, advance)
+            if self._csr is not None:
+                self._csr.states(m, bus=self.control, length=length, index=index, byte_ready=byte_ready, byte=byte,
+                                 advance=advance, nak=nak,
+                                 reply_values=lambda: reply(p.Reply.CSR_REPLY, self._csr.reads << 2,
+                                                            body=ReplyBody.CSR_VALUES))
             with m.State("REPLY"):                   # wait until the sender has taken the reply
                 with m.If(~reply_pending):
                     m.next = "SYNC"
@@ -226,6 +241,9 @@ class LinkFrontEnd(wiring.Component):
                 m.d.comb += reply_payload.eq(int.from_bytes(self.build.pack(), "little"))
             with m.Case(ReplyBody.STATUS):
                 m.d.comb += reply_payload.eq(status_snapshot)
+            if self._csr is not None:
+                with m.Case(ReplyBody.CSR_VALUES):
+                    m.d.comb += reply_payload.eq(self._csr.values)
         sender, words_waiting = frame_sender(m, tx=self.tx, host_out=self.host_out, reply_kind=reply_kind,
                                              reply_length=reply_length, reply_payload=reply_payload,
                                              reply_pending=reply_pending)
@@ -288,6 +306,13 @@ class LinkFrontEnd(wiring.Component):
                     m.next = "REPLY"
                 with m.Case(C.WRITE_PROGRAM, C.WRITE_IMAGE, C.START, C.SEND_WORDS):
                     m.next = "FIELDS"
+                with m.Case(C.CSR):
+                    if self._csr is None:
+                        nak(p.NakCode.NO_CONTROL_BUS)
+                        m.next = "REPLY"
+                    else:
+                        self._csr.begin(m)
+                        m.next = "CSR_CHECK"
                 with m.Default():
                     nak(p.NakCode.UNKNOWN_COMMAND)
                     m.next = "REPLY"

@@ -117,8 +117,11 @@ class InputGenerator:
             return frame(C.STATUS, b"" if rng.random() < 0.6 else self._bytes(max(1, self._size())))
         if case == 2:
             return frame(C.STOP, b"" if rng.random() < 0.6 else self._bytes(max(1, self._size())))
-        if case in (3, 4):
+        if case == 3:
             return frame(rng.choice(UNKNOWN_KINDS), self._bytes(self._size()))
+        if case == 4:                                       # CSR: the fuzz's device has no control bus
+            assert build.control_bus == p.ControlBus.NONE
+            return frame(C.CSR, self._bytes(self._size()))
         if case == 5:                                       # WRITE_IMAGE of a bad length
             return frame(C.WRITE_IMAGE, self._bytes(rng.randint(0, 4)))
         if case == 6:                                       # WRITE_IMAGE beyond the memory

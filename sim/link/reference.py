@@ -91,7 +91,7 @@ class ReceiverModel:
     - a frame whose CRC fails: NAK BAD_CRC; a frame that stops (the host silent) before its end: NAK
       TIMEOUT once FRAME_TIMEOUT_CYCLES have passed;
     - an intact frame: its command's answer (host.protocol.Command), BAD_LENGTH before BUSY before
-      OUT_OF_RANGE; unknown kinds: UNKNOWN_COMMAND.
+      OUT_OF_RANGE; CSR: NO_CONTROL_BUS (a device without a control bus); unknown kinds: UNKNOWN_COMMAND.
 
     The device state it knows: not running (the fuzz keeps the program stopped), the free room of the
     RECV FIFO, the held image. `predict` leaves them as they are, `feed` applies the input."""
@@ -224,4 +224,7 @@ class ReceiverModel:
             writes.append("SEND_WORDS")
             self.fifo_free -= n // 4
             return ack()
+        if kind == C.CSR:                               # the fuzz's device has no control bus
+            assert build.control_bus == p.ControlBus.NONE
+            return nak(p.NakCode.NO_CONTROL_BUS)
         return nak(p.NakCode.UNKNOWN_COMMAND)

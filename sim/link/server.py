@@ -7,8 +7,13 @@ and moves bytes both ways, one byte a cycle on the device's rx / tx streams: the
 board's serial link. External memory is the model of sim.memory_model (MEMORY preset, MEMORY_BYTES),
 written through the link (WRITE_IMAGE) and read by the accelerator. The simulation ends when the host
 closes the connection. LINK_DEBUG=1 logs every chunk from the host and every idle step.
+
+A device with a control bus (hw.link_csr) has it answered by the LiteDRAM CSR model of board CSR_BOARD, its lanes
+good at CSR_GOOD (JSON: per lane a list of [bitslip, delay]), through sim/link/csr_bench.py's TimedCsrSlave (the
+DFII read latency checked), ACK in the cycle after the request is seen.
 """
 
+import json
 import os
 import socket
 from collections import deque
@@ -28,6 +33,8 @@ async def serve(dut):
     memory = ExternalMemory(dut, b"", MEMORIES[os.environ["MEMORY"]], writable=True,
                             size=int(os.environ["MEMORY_BYTES"]))
     memory.start()
+    if os.environ.get("CSR_BOARD"):
+        cocotb.start_soon(control_bus(dut, os.environ["CSR_BOARD"], json.loads(os.environ["CSR_GOOD"])))
     connection = socket.create_connection(("127.0.0.1", int(os.environ["LINK_PORT"])))
     connection.setblocking(False)
     incoming, outgoing, sending = deque(), bytearray(), False
@@ -72,3 +79,26 @@ async def serve(dut):
             outgoing.append(int(dut.tx__payload.value))
         await FallingEdge(dut.clk)
     connection.close()
+
+
+async def control_bus(dut, board: str, good: list):
+    """The device's Wishbone control bus answered by the CSR model, a cycle at a time (at the falling edge, where
+    the device's outputs are settled and ACK is seen at the next rising edge)."""
+    from host.ddr3_description import load_control
+    from sim.link.csr_bench import TimedCsrSlave
+    from sim.litedram.csr_model import LiteDRAMCsrModel
+
+    slave = TimedCsrSlave(LiteDRAMCsrModel(load_control(board), [{tuple(setting) for setting in lane} for lane in good]))
+    dut.control__ack.value = 0
+    dut.control__err.value = 0
+    cycle = 0
+    while True:
+        await FallingEdge(dut.clk)
+        cycle += 1
+        acked = dut.control__ack.value == 1
+        dut.control__ack.value = 0
+        if not acked and dut.control__cyc.value == 1 and dut.control__stb.value == 1:
+            value = slave.access(cycle, int(dut.control__adr.value) << 2, dut.control__we.value == 1,
+                                 int(dut.control__dat_w.value))
+            dut.control__dat_r.value = value
+            dut.control__ack.value = 1

@@ -101,6 +101,10 @@ def test_unknown_command_bad_length_busy_out_of_range(session):
     with pytest.raises(DeviceError) as refused:
         driver.command(0x3C)
     assert refused.value.nak is p.NakCode.UNKNOWN_COMMAND
+    assert driver.build.control_bus == p.ControlBus.NONE        # a device without a control bus names it
+    with pytest.raises(DeviceError) as refused:
+        driver.csr(p.csr_op(p.CsrOp.READ, 0))
+    assert refused.value.nak is p.NakCode.NO_CONTROL_BUS
     with pytest.raises(DeviceError) as refused:
         driver.command(p.Command.START, b"\x00")
     assert refused.value.nak is p.NakCode.BAD_LENGTH

@@ -159,3 +159,21 @@ int main(void) {{
     assert patterns == [b"".join(pattern_burst(seed, phy)).hex() for seed in SEEDS]
     assert [tuple(map(int, pair)) for pair in zip(lanes[::2], lanes[1::2])] == \
         [checked_bytes(lane, phy) for lane in range(phy.strobes)]
+
+
+def test_the_link_control_bus_fits_the_cores_wb_ctrl(built):
+    """hw.link_csr.ControlBusSignature is the generated core's wb_ctrl, member for member (width and direction, seen
+    from the master), bar the burst signals a board top ties to 0; and every board has its host.protocol.ControlBus."""
+    from host.protocol import ControlBus
+    from amaranth import Shape
+
+    from hw.link_csr import ControlBusSignature
+    board, config, _, out = built
+    verilog = (out / "gateware" / f"{config.name}.v").read_text()
+    ports = {name: (direction, int(high) + 1 if high else 1) for direction, high, name in
+             re.findall(r"(input|output)\s+wire\s+(?:\[(\d+):0\])?\s*wb_ctrl_(\w+)", verilog)}
+    assert set(ports) - set(ControlBusSignature().members) == {"cti", "bte"}
+    for name, member in ControlBusSignature().members.items():
+        master_drives = member.flow.name == "Out"
+        assert ports[name] == ("input" if master_drives else "output", Shape.cast(member.shape).width), name
+    assert ControlBus[f"LITEDRAM_{board.upper()}"].board == board

@@ -55,7 +55,7 @@ def test_other_versions_are_refused_by_version_not_by_size():
     assert v1_format.size == p.LEGACY_HELLO_BYTES and v1_format.unpack(legacy)[0] == p.PROTOCOL_VERSION
     # A version-1 device's reply (its own size) to this host: a version message, not a size complaint.
     old = v1_format.pack(1, 26, 64, 2, 16, 1024, 65536, 2048, 2048, 32000, 1 << 30)
-    with pytest.raises(p.VersionError, match="version 1, this host 2.*rebuild"):
+    with pytest.raises(p.VersionError, match=f"version 1, this host {p.PROTOCOL_VERSION}.*rebuild"):
         p.BuildInfo.unpack(old)
     with pytest.raises(p.VersionError, match="update mmfree"):
         p.BuildInfo.unpack(bytes([p.PROTOCOL_VERSION + 1]) + bytes(40))
@@ -74,3 +74,17 @@ def test_good_frames_before_a_damaged_one_are_not_lost():
     with pytest.raises(p.ProtocolError, match="CRC"):
         decoder.feed(word + bytes(damaged) + word)
     assert decoder.feed(b"") == [(p.Reply.WORD, b"\x07\x00\x00\x00")] * 2
+
+
+def test_a_version_2_device_is_refused_by_version():
+    v2_format = struct.Struct("<BBHBBIIHHHIBBBI")               # version 2's BuildInfo: no control_bus
+    old = v2_format.pack(2, 26, 64, 2, 16, 1024, 65536, 2048, 2048, 32000, 1 << 30, 1, 1, 2, 1 << 20)
+    with pytest.raises(p.VersionError, match=f"version 2, this host {p.PROTOCOL_VERSION}.*rebuild"):
+        p.BuildInfo.unpack(old)
+
+
+def test_csr_operations_are_the_documented_bytes():
+    assert p.csr_op(p.CsrOp.WRITE, 0x1004, 0xDEADBEEF) == bytes([1, 0x04, 0x10, 0, 0, 0xEF, 0xBE, 0xAD, 0xDE])
+    assert p.csr_op(p.CsrOp.READ, 0x818) == bytes([2, 0x18, 0x08, 0, 0])
+    assert p.csr_op(p.CsrOp.WAIT, 50_000) == bytes([3]) + (50_000).to_bytes(4, "little")
+    assert p.ControlBus.LITEDRAM_ECPIX5.board == "ecpix5" and p.ControlBus.LITEDRAM_BUTTERSTICK.board == "butterstick"
