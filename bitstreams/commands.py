@@ -55,18 +55,23 @@ def _device_top(board, args, lanes: int):
                    program_instructions=len(compiled.program.instructions), vmem_words=compiled.program.vmem_words)
     parameters = {"model": args.model, "hidden_size": info.config.hidden_size, "layers": info.config.num_hidden_layers,
                   "vocab_size": info.config.vocab_size, "trit_format": info.trit_format.name, "lanes": lanes,
+                  "vector_width": top.device.accelerator.vector_width,
+                  "prefetch_bytes": top.device.accelerator.prefetch_bytes,
                   "program_words": top.device.accelerator.program_words,
                   "vmem_words": top.device.accelerator.vmem_words}
-    return top, f"{args.model} ({info.trit_format.name}), {lanes} lanes", parameters
+    return top, f"{args.model} ({info.trit_format.name}), {lanes} lanes, V {board.vector_width}", parameters
 
 
 def _engine_check_top(board, args, lanes: int):
     from hw.board import EngineCheckTop
     from hw.ternary_engine import TernaryMatVec
 
+    if board.led is None:
+        raise ValueError(f"{board.name} names no LED for the engine's folded output (bitstreams/targets.py)")
     engine = TernaryMatVec(lanes=lanes, trit_format=trit_format(args.format), max_cols=ENGINE_CHECK_MAX_COLS)
     parameters = {"trit_format": engine.trit_format.name, "lanes": lanes, "max_cols": ENGINE_CHECK_MAX_COLS}
-    return EngineCheckTop(engine), f"the ternary engine alone ({engine.trit_format.name}), {lanes} lanes", parameters
+    what = f"the ternary engine alone ({engine.trit_format.name}), {lanes} lanes"
+    return EngineCheckTop(engine, led=board.led), what, parameters
 
 
 def cmd_build(args) -> None:

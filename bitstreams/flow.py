@@ -39,17 +39,53 @@ def make_top(board: Board, config, *, trit_format, program_instructions: int, vm
     from hw.sdram import SDRAMController
     from hw.spram import SPRAMMemory
 
+    if board.vmem_words is not None:
+        if board.vmem_words < vmem_words:
+            raise ValueError(f"the program needs {vmem_words} VMEM words, {board.name} is built with "
+                             f"{board.vmem_words}")
+        vmem_words = board.vmem_words
+    sizes = dict(config=config, program_instructions=program_instructions, vmem_words=vmem_words,
+                 lanes=lanes or board.lanes, trit_format=trit_format, vector_width=board.vector_width,
+                 prefetch_bytes=board.prefetch_bytes)
+    if board.memory == "ddr3":
+        return _ddr3_top(board, sizes)
     if board.memory == "sdram":
         memory, kind = SDRAMController(clock_hz=board.memory_hz), MemoryKind.SDR_SDRAM
         size = memory.geometry.size_bytes
     else:
         memory, kind = SPRAMMemory(primitive=True), MemoryKind.SPRAM     # the UP5K's four SB_SPRAM256KA blocks
         size = memory.size_bytes
-    accelerator = Accelerator.for_model(config, program_instructions=program_instructions, vmem_words=vmem_words,
-                                        lanes=lanes or board.lanes, trit_format=trit_format, mem_bytes=2)
+    accelerator = Accelerator.for_model(**sizes, mem_bytes=2)
     device = Device(accelerator, memory_bytes=size, memory_kind=kind)
     return BoardTop(device, memory=memory, clock_hz=board.clock_hz, baud=board.baud, pll=board.pll,
                     memory_clock_hz=board.memory_clock_hz)
+
+
+def _ddr3_top(board: Board, sizes: dict):
+    """The DDR3 board's top: its LiteDRAM core generated now from bitstreams/litedram/<board.litedram>.yml."""
+    import tempfile
+
+    from hw.accelerator import Accelerator
+    from hw.ddr3_board import DDR3BoardTop
+    from host.protocol import MemoryKind
+    from hw.device import Device
+    from hw.litedram import LiteDRAM
+
+    from .litedram import LiteDRAMConfig, generate_core
+
+    config = LiteDRAMConfig.load(board.litedram)
+    if config.sys_clk_freq != board.clock_hz:
+        raise ValueError(f"{board.name} is built for {board.clock_hz / 1e6:g} MHz, its LiteDRAM core's user_clk is "
+                         f"{config.sys_clk_freq / 1e6:g} MHz")
+    # wb_ctrl is tied off until the host initialises the DDR3 over the link (hw/ddr3_board.py): gated on init_done,
+    # the AXI port would wait on a constant 0 and Yosys would remove the controller from the build's figures.
+    config = config.with_axi_port(block_until_ready=False)
+    with tempfile.TemporaryDirectory() as scratch:
+        dram = LiteDRAM(generate_core(config, Path(scratch)))          # holds the Verilog text
+    accelerator = Accelerator.for_model(**sizes, mem_bytes=config.axi_port["data_width"] // 8)
+    device = Device(accelerator, memory_bytes=config.size_bytes, memory_kind=MemoryKind.DDR)
+    return DDR3BoardTop(device, dram=dram, clock_hz=board.clock_hz, baud=board.baud, uart=board.uart, led=board.led,
+                        vccio=board.vccio)
 
 
 def tool_versions() -> dict[str, str]:
@@ -89,7 +125,7 @@ def _stage(build_dir: Path) -> str:
 
 def run_build(board: Board, top, build_dir: Path, *, seed: int, progress: Callable[[str], None] = print) -> float:
     """Extract the Amaranth build plan into build_dir and run it; returns the seconds it took."""
-    platform = board.platform_class()()
+    platform = board.make_platform()
     nextpnr_opts = f"--seed {seed} --report report.json --timing-allow-fail {board.nextpnr_opts}".strip()
     plan = platform.build(top, name="top", build_dir=str(build_dir), do_build=False,
                           synth_opts=board.synth_opts, nextpnr_opts=nextpnr_opts,
@@ -156,13 +192,16 @@ def make_report(board: Board, build_dir: Path, *, parameters: dict, seconds: flo
     bitstream = next(p for p in (build_dir / "top.bit", build_dir / "top.bin") if p.exists())
     achieved = [v["achieved_mhz"] for v in placed["fmax"].values()]
     constraint = [v["constraint_mhz"] for v in placed["fmax"].values()]
+    device = parameters.get("design", "device") == "device"
     return {
         "report_version": REPORT_VERSION,
         "board": board.name, "description": board.description, "family": board.family,
-        "parameters": {**parameters, "clock_mhz": max(constraint) if constraint else None,
+        # the device's clock is the board's (a DDR3 board's oscillator is faster than it); the engine check runs on
+        # the oscillator, the fastest constraint
+        "parameters": {**parameters, "clock_mhz": board.clock_hz / 1e6 if device else max(constraint, default=None),
                        # the board's memory and link are part of the whole device only
                        **({"memory": board.memory, "baud": board.baud, "memory_clock_mhz": board.memory_hz / 1e6}
-                          if parameters.get("design", "device") == "device" else {})},
+                          if device else {})},
         "fmax": placed["fmax"],
         "fmax_mhz": min(achieved) if achieved else None,
         "timing_met": bool(achieved) and all(v["achieved_mhz"] >= v["constraint_mhz"] for v in placed["fmax"].values()),
@@ -173,6 +212,7 @@ def make_report(board: Board, build_dir: Path, *, parameters: dict, seconds: flo
                       "sha256": hashlib.sha256(bitstream.read_bytes()).hexdigest()},
         "build_seconds": round(seconds, 1),
         "tag": "measured (Yosys synthesis, nextpnr place and route)",
+        **({"notes": board.notes} if board.notes and device else {}),
     }
 
 
@@ -191,6 +231,8 @@ def markdown(report: dict) -> str:
               "| resource | used | available | % |", "|---|---|---|---|"]
     lines += [f"| {cell} | {v['used']:,} | {v['available']:,} | {100 * v['used'] / v['available']:.1f} |"
               for cell, v in report["utilisation"].items()]
+    if report.get("notes"):
+        lines += ["", f"Note: {report['notes']}"]
     lines += ["", "Tools: " + ", ".join(f"{k} {v}" for k, v in report["tools"].items()) + ".",
               f"Bitstream {report['bitstream']['file']}: {report['bitstream']['bytes']:,} bytes, "
               f"sha256 {report['bitstream']['sha256'][:16]}…; built in {report['build_seconds']} s.", ""]

@@ -157,8 +157,9 @@ TARGETS = {t.name: t for t in [
            prefetch_bytes=16384, mem_bytes=16, build="ecpix5-85f", energy_scale="", static="ecp5_static_w",
            dram_pj="ddr3_read_pj_per_bit", dram_background="ddr3_background_w", peak_bytes_per_clock=8,
            states_in_memory=True, load_bytes_per_clock=ETHERNET_LOAD_BYTES_PER_CLOCK),
-    Target(name="butterstick", description="ButterStick r1.0: ECP5 LFE5UM5G-85F, 1 GiB DDR3L x16 (MT41K512M16) through "
-           "LiteDRAM at 1:2", memory="DDR3L x16 at 4 transfers a clock", capacity_bytes=1 << 30, peak_gb_s=0.0,
+    Target(name="butterstick", description="ButterStick r1.0: ECP5 LFE5UM5G-85F, 256 MiB DDR3L x16 (two ranks of "
+           "MT41K64M16) through LiteDRAM at 1:2", memory="DDR3L x16 at 4 transfers a clock", capacity_bytes=256 << 20,
+           peak_gb_s=0.0,
            efficiency=DDR3_EFFICIENCY, efficiency_source=DDR3_EFFICIENCY_SOURCE, memory_latency=27, clock_mhz=None,
            clock_source="measured: the build's constraint, met after P&R", lanes=64, vector_width=4,
            prefetch_bytes=16384, mem_bytes=16, build="butterstick", energy_scale="", static="ecp5_static_w",

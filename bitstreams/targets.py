@@ -6,15 +6,32 @@ from __future__ import annotations
 import dataclasses
 import importlib
 
+# DS1044: 83,640 LUT4s and flip-flops, 208 DP16KD, 156 18x18 multipliers in an ECP5(-5G)-85F (a CCU2C is two LUT4s).
+ECP5_85F_CAPACITY = {"LUT4": 83640, "TRELLIS_FF": 83640, "DP16KD": 208, "MULT18X18D": 156}
+
+# The DDR3 boards' core cannot be initialised yet (hw/ddr3_board.py): their reports say so.
+DDR3_PENDING = ("LiteDRAM's wb_ctrl (DDR3 init and read levelling) is tied off pending the host-driven init over the "
+                "link, and the core's AXI port is built not to wait for init_done (else Yosys would remove the "
+                "controller behind a constant-0 gate): the DRAM is not initialised on a board, and the core's CSR and "
+                "DFII write logic is trimmed from these figures.")
+
 
 @dataclasses.dataclass(frozen=True)
 class Board:
     """name: the --board value; platform: "module:Class" of the amaranth-boards platform;
-    family: "ecp5" or "ice40"; memory: "sdram" (external, hw/sdram.py) or "spram" (on chip, hw/spram.py);
-    clock_hz: the clock the build is constrained to (made by the PLL when `pll`); memory_clock_hz: the SDRAM
-    controller's own clock (the PLL's second output, hw/memory_crossing.py; None: clock_hz); lanes: ternary lanes of the
-    engine; baud: the UART's rate; capacity: the part's count of each Yosys cell type that is a scarce site
-    (checked after synthesis); synth_opts / nextpnr_opts: extra tool options."""
+    family: "ecp5" or "ice40"; memory: "sdram" (external, hw/sdram.py), "spram" (on chip, hw/spram.py) or "ddr3"
+    (a LiteDRAM core generated from bitstreams/litedram/<litedram>.yml, hw/ddr3_board.py);
+    clock_hz: the clock the build is constrained to (made by the PLL when `pll`; for "ddr3" the core's user_clk, its
+    sys_clk_freq); memory_clock_hz: the SDRAM controller's own clock (the PLL's second output,
+    hw/memory_crossing.py; None: clock_hz); lanes: ternary lanes of the engine; vector_width: elements a cycle of the
+    vector, norm and data-mover units; prefetch_bytes: the weight prefetch buffer; vmem_words: the VMEM's words
+    (None: what the model's program needs); baud: the UART's rate; uart: the platform's UART resource;
+    uart_pins: (rx, tx, (connector, number), IO_TYPE) of a UART resource added to the platform under `uart`, for a
+    board that names none; led: (resource,
+    subsignal or None) of an LED for a heartbeat or the engine check's folded output (None: none simple enough);
+    vccio: the ButterStick's gateware-set bank supplies (volts A,
+    B, C); capacity: the part's count of each Yosys cell type that is a scarce site (checked after synthesis);
+    synth_opts / nextpnr_opts: extra tool options; notes: what a report of this board must say beside its figures."""
     name: str
     description: str
     platform: str
@@ -28,6 +45,15 @@ class Board:
     synth_opts: str = ""
     nextpnr_opts: str = ""
     memory_clock_hz: float | None = None
+    litedram: str | None = None
+    vector_width: int = 1
+    prefetch_bytes: int = 4096
+    vmem_words: int | None = None
+    uart: str = "uart"
+    uart_pins: tuple[str, str, tuple[str, int], str] | None = None
+    led: tuple[str, str | None] | None = ("led", None)
+    vccio: tuple[float, float, float] | None = None
+    notes: str = ""
 
     @property
     def memory_hz(self) -> float:
@@ -37,6 +63,18 @@ class Board:
     def platform_class(self):
         module, name = self.platform.split(":")
         return getattr(importlib.import_module(module), name)
+
+    def make_platform(self):
+        """The amaranth-boards platform, with the UART of `uart_pins` added."""
+        from amaranth.build import Attrs
+        from amaranth_boards.resources import UARTResource
+
+        platform = self.platform_class()()
+        if self.uart_pins:
+            rx, tx, connector, io_type = self.uart_pins
+            platform.add_resources([UARTResource(self.uart, 0, rx=rx, tx=tx, conn=connector,
+                                                 attrs=Attrs(IO_TYPE=io_type))])
+        return platform
 
     @property
     def tools(self) -> dict[str, str]:
@@ -56,10 +94,29 @@ BOARDS = {board.name: board for board in [
     Board(name="ulx3s-85f", description="ULX3S, Lattice ECP5 LFE5U-85F-6BG381, 32 MB SDR SDRAM (16-bit), FTDI USB-serial",
           platform="amaranth_boards.ulx3s:ULX3S_85F_Platform", family="ecp5", memory="sdram", clock_hz=75e6,
           memory_clock_hz=50e6, pll=True, lanes=16, baud=1_000_000,
-          # DS1044: 83,640 LUT4s and flip-flops, 208 DP16KD, 156 18x18 multipliers (a CCU2C is two LUT4s).
-          capacity={"LUT4": 83640, "TRELLIS_FF": 83640, "DP16KD": 208, "MULT18X18D": 156},
+          capacity=ECP5_85F_CAPACITY,
           # router1 ends in a ripup loop on this design (congestion around the VMEM replicas); router2 does not.
           nextpnr_opts="--router router2"),
+    # DDR3 through LiteDRAM (ECP5DDRPHY at 1:2): user_clk 75 MHz, DDR3 at 300 MT/s on 16 bits, a 128-bit AXI beat
+    # every 2 cycles at best: 8 B/cycle peak, 7.41 measured through hw.axi in simulation (docs/ddr3-litedram.md,
+    # bench/decode_roofline.py's ddr3 system). L 64 (2-bit: 16 B of trits a cycle, twice the peak) and V 4 as that
+    # system; the device runs on user_clk, no clock crossing.
+    Board(name="ecpix5-85f", description="ECPIX-5, Lattice ECP5-5G LFE5UM5G-85F-8BG554I, 512 MiB DDR3 (MT41K256M16, "
+                                         "16-bit) through LiteDRAM, FTDI USB-serial",
+          platform="amaranth_boards.ecpix5:ECPIX585Platform", family="ecp5", memory="ddr3", litedram="ecpix5",
+          clock_hz=75e6, pll=False, lanes=64, vector_width=4, prefetch_bytes=16384, baud=1_000_000,
+          led=("rgb_led", "g"), capacity=ECP5_85F_CAPACITY, nextpnr_opts="--router router2", notes=DDR3_PENDING),
+    # The ButterStick has no UART: its host interfaces are USB 2.0 (a ULPI PHY) and Gigabit Ethernet (RGMII), and
+    # litex-boards reaches its SoC over Etherbone. Until the link runs over one of them, the UART is on SYZYGY port
+    # 0's S0 (tx) / S1 (rx) at 3.3 V for an external USB-serial adapter; that port's bank supply is set by gateware
+    # (VCCIO A 3.3 V; C feeds the USB PHY, which takes 1.8 V at least; B, SYZYGY port 1, unused: 1.8 V, not 3.3).
+    Board(name="butterstick", description="ButterStick r1.0, Lattice ECP5-5G LFE5UM5G-85F-8BG381C, 256 MiB DDR3L "
+                                          "(2 ranks of MT41K64M16, 16-bit) through LiteDRAM, UART on SYZYGY 0",
+          platform="amaranth_boards.butterstick:ButterStickPlatform", family="ecp5", memory="ddr3",
+          litedram="butterstick", clock_hz=75e6, pll=False, lanes=64, vector_width=4, prefetch_bytes=16384,
+          baud=1_000_000, uart="syzygy_uart", uart_pins=("S1", "S0", ("syzygy", 0), "LVCMOS33"), vccio=(3.3, 1.8, 1.8),
+          led=None,                                # its RGB LEDs are multiplexed: a select line and a colour line
+          capacity=ECP5_85F_CAPACITY, nextpnr_opts="--router router2", notes=DDR3_PENDING),
     # The image in the UP5K's 128 KB of SPRAM: models of up to ~400 K ternary weights; 12 MHz board clock.
     Board(name="icebreaker", description="iCEBreaker, Lattice iCE40 UP5K-SG48, 128 KB SPRAM, FTDI USB-serial",
           platform="amaranth_boards.icebreaker:ICEBreakerPlatform", family="ice40", memory="spram", clock_hz=12e6,

@@ -127,7 +127,7 @@ def load_control(board: str, path: Path = BOARDS_JSON) -> LiteDRAMControl:
 # Generation (needs the litedram extra) ----------------------------------------------------------------------------
 
 def board_configs() -> dict:
-    """Board name -> sim.litedram.core.LiteDRAMConfig: the cores the project generates for its DDR3 boards."""
+    """Board name -> bitstreams.litedram.LiteDRAMConfig: the cores the project generates for its DDR3 boards."""
     from sim.litedram.core import BUTTERSTICK, ECPIX5
     return {"ecpix5": ECPIX5, "butterstick": BUTTERSTICK}
 
@@ -135,17 +135,14 @@ def board_configs() -> dict:
 def build_core(config, out: Path):
     """Build the standalone hardware core of `config` (LiteDRAMConfig) into folder `out` as litedram_gen does
     (csr.json, csr.csv, software/include/generated/*.h, gateware/); returns the built LiteDRAMCore."""
-    from litedram import modules
-    from litedram import phy as phys
     from litedram.gen import LiteDRAMCore
     from litex.build.lattice import LatticePlatform
     from litex.soc.integration.builder import Builder
 
-    core_config = config.yaml_dict()
-    core_config["sdram_module"] = getattr(modules, core_config["sdram_module"])
-    core_config["sdram_phy"] = getattr(phys, core_config["sdram_phy"])
+    from bitstreams.litedram import core_settings
+
     with contextlib.redirect_stdout(io.StringIO()):          # the Builder prints the whole module tree
-        soc = LiteDRAMCore(LatticePlatform(config.device, io=[], toolchain="trellis"), core_config,
+        soc = LiteDRAMCore(LatticePlatform(config.settings["device"], io=[], toolchain="trellis"), core_settings(config),
                            integrated_rom_size=0xC000)
         Builder(soc, output_dir=str(out), compile_gateware=False, compile_software=False).build(
             build_name=config.name, regular_comb=False, run=False)
@@ -176,7 +173,7 @@ def describe(config, soc, out: Path) -> dict:
                       "command": None if is_control else bits(command), "wait_cycles": wait})
     prefix = {"dfii_control": "dfii_control_", "dfii_command": "dfii_command_"}
     return {
-        "core": config.name, "sdram_module": config.sdram_module, "sys_clk_hz": round(config.sys_clk_freq),
+        "core": config.name, "sdram_module": config.settings["sdram_module"], "sys_clk_hz": round(config.sys_clk_freq),
         "csr": {name: {"addr": reg["addr"], "size": reg["size"]} for name, reg in registers.items()},
         **{key: {name[len(start):]: value for name, value in names.items() if name.startswith(start)}
            for key, start in prefix.items()},

@@ -82,9 +82,7 @@ class BoardTop(Elaboratable):
 
     def __init__(self, device: Device, *, memory: SDRAMController | SPRAMMemory, clock_hz: float, baud: int,
                  pll: bool, memory_clock_hz: float | None = None):
-        divisor = round(clock_hz / baud)
-        if abs(clock_hz / divisor - baud) > 0.02 * baud:
-            raise ValueError(f"{baud} baud is not within 2 % of {clock_hz / 1e6} MHz / an integer")
+        divisor = uart_divisor(clock_hz, baud)
         if memory_clock_hz is not None:
             if not (pll and isinstance(memory, SDRAMController)):
                 raise ValueError("a memory clock of its own needs the PLL and an SDRAM controller")
@@ -139,13 +137,8 @@ class BoardTop(Elaboratable):
             m.submodules.reset = ResetSynchronizer(Const(0), domain="sync")
 
         m.submodules.device = device = self.device
-        m.submodules.uart = uart = self.uart
-        pins = platform.request("uart", 0, dir="-")
-        m.submodules.uart_rx = rx_pin = io.Buffer("i", pins.rx)
-        m.submodules.uart_tx = tx_pin = io.Buffer("o", pins.tx)
-        m.d.comb += [uart.rx_pin.eq(rx_pin.i), tx_pin.o.eq(uart.tx_pin)]
-        wiring.connect(m, uart.rx, device.rx)
-        wiring.connect(m, device.tx, uart.tx)
+        m.submodules.uart = self.uart
+        uart_link(m, platform, self.uart, device)
 
         memory = self.memory
         if self.memory_clock_hz is not None:
@@ -160,13 +153,8 @@ class BoardTop(Elaboratable):
         if isinstance(self.memory, SDRAMController):
             self._sdram_pins(m, platform, memory, domain="sync" if self.memory_clock_hz is None else "memory")
 
-        heartbeat = Signal(range(int(self.clock_hz) // 2))
-        blink = Signal()
-        m.d.sync += heartbeat.eq(heartbeat + 1)
-        with m.If(heartbeat == int(self.clock_hz) // 2 - 1):
-            m.d.sync += [heartbeat.eq(0), blink.eq(~blink)]
         m.submodules.led = led = io.Buffer("o", platform.request("led", 0, dir="-"))
-        m.d.comb += led.o.eq(blink)
+        m.d.comb += led.o.eq(heartbeat(m, self.clock_hz))
         return m
 
     @staticmethod
@@ -186,13 +174,41 @@ class BoardTop(Elaboratable):
         m.d.comb += [dq.o.eq(sdram.dq_o), dq.oe.eq(sdram.dq_oe), sdram.dq_i.eq(dq.i)]
 
 
+def uart_divisor(clock_hz: float, baud: int) -> int:
+    """Clock cycles per bit of the UART; refused unless the rate is within 2 % of `baud`."""
+    divisor = round(clock_hz / baud)
+    if abs(clock_hz / divisor - baud) > 0.02 * baud:
+        raise ValueError(f"{baud} baud is not within 2 % of {clock_hz / 1e6} MHz / an integer")
+    return divisor
+
+
+def uart_link(m, platform, uart: UART, device: Device, *, resource: str = "uart") -> None:
+    """The device's link bytes through `uart` on the platform's UART pins."""
+    pins = platform.request(resource, 0, dir="-")
+    m.submodules.uart_rx = rx_pin = io.Buffer("i", pins.rx)
+    m.submodules.uart_tx = tx_pin = io.Buffer("o", pins.tx)
+    m.d.comb += [uart.rx_pin.eq(rx_pin.i), tx_pin.o.eq(uart.tx_pin)]
+    wiring.connect(m, uart.rx, device.rx)
+    wiring.connect(m, device.tx, uart.tx)
+
+
+def heartbeat(m, clock_hz: float):
+    """A signal that toggles every half second of the sync clock: an LED shows the clock runs."""
+    count = Signal(range(int(clock_hz) // 2), name="heartbeat")
+    blink = Signal(name="blink")
+    m.d.sync += count.eq(count + 1)
+    with m.If(count == int(clock_hz) // 2 - 1):
+        m.d.sync += [count.eq(0), blink.eq(~blink)]
+    return blink
+
+
 class EngineCheckTop(Elaboratable):
     """The ternary engine alone on a board, on the board clock, in an LfsrHarness (hw/lfsr_harness.py: every
-    input LFSR-driven, every output folded onto LED 0): a build of minutes that checks the toolchain flow end to
-    end (bitstreams/flow.py)."""
+    input LFSR-driven, every output folded onto an LED: `led` is its (resource, subsignal or None)): a build of
+    minutes that checks the toolchain flow end to end (bitstreams/flow.py)."""
 
-    def __init__(self, engine):
-        self.engine = engine
+    def __init__(self, engine, *, led: tuple[str, str | None] = ("led", None)):
+        self.engine, self.led = engine, led
 
     def elaborate(self, platform):
         m = Module()
@@ -200,6 +216,8 @@ class EngineCheckTop(Elaboratable):
         m.submodules.board_clock = board_clock = io.Buffer("i", platform.request(platform.default_clk, dir="-"))
         m.d.comb += sync.clk.eq(board_clock.i)
         m.submodules.harness = harness = LfsrHarness(self.engine)
-        m.submodules.led = led = io.Buffer("o", platform.request("led", 0, dir="-"))
+        resource, subsignal = self.led
+        pins = platform.request(resource, 0, dir="-")
+        m.submodules.led = led = io.Buffer("o", getattr(pins, subsignal) if subsignal else pins)
         m.d.comb += led.o.eq(harness.out)
         return m

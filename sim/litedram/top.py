@@ -12,11 +12,10 @@ from amaranth.lib import wiring
 
 from hw.accelerator import Accelerator
 from hw.component import pass_through
+from hw.litedram import AXI_PREFIX
 from sim.accelerator.axi_top import AcceleratorOnAXI
 
 from .core import GeneratedCore
-
-AXI_PREFIX = "user_port_axi_0_"
 
 
 class AcceleratorOnLiteDRAM(wiring.Component):

@@ -94,3 +94,12 @@ def test_readme_comparison_is_current():
     from bitstreams import comparison
     text = comparison.README.read_text(encoding="utf-8")
     assert comparison.block() in text, "run: python -m bitstreams.comparison"
+
+
+@pytest.mark.parametrize("board", ["ecpix5-85f", "butterstick"])
+def test_ddr3_targets_hold_the_memory_their_litedram_core_drives(board):
+    """The projection's capacity is the DRAM behind the core the board's bitstream builds (bitstreams/litedram/)."""
+    pytest.importorskip("litedram")
+    from bitstreams.litedram import LiteDRAMConfig
+
+    assert p.TARGETS[board].capacity_bytes == LiteDRAMConfig.load(board.removesuffix("-85f")).size_bytes

@@ -1,0 +1,95 @@
+"""`DDR3BoardTop`: the Device on an ECP5 board with DDR3 behind a LiteDRAM core (ECPIX-5, ButterStick).
+
+    board clock ─► LiteDRAM core (its PLL) ─► user_clk / user_rst ─► sync domain: the whole device, no clock crossing
+    uart.rx ─► UART ─► Device ─► UART ─► uart.tx
+               Device.mem_req / mem_resp / mem_write ─► hw.axi.AXI4MemoryPort ─ axi ─► LiteDRAM ─► DDR3 pins
+    (idle) calibration bus ─ wb_ctrl ─► LiteDRAM's CSRs (init, DFII, read levelling)
+
+The accelerator's reads and the link's byte writes (image loading) both go through the one AXI port, which orders
+them (hw/axi.py). The sync domain is reset by the core's user_rst (synchronous to user_clk, held until its PLL
+locks); not by the global set/reset as on the ULX3S (hw/board.py): GSR would also hold the core's power-on counter,
+whose end releases that reset.
+
+The DDR3 is not initialised yet: LiteDRAM's init (mode registers) and read levelling go through wb_ctrl, and
+another change drives them from the host over the link (docs/ddr3-litedram.md lists the sequence). Until then
+wb_ctrl is an idle manager here (`calibration_bus_idle`) and the memory does not work on a board.
+"""
+
+from __future__ import annotations
+
+from amaranth import ClockDomain, Module
+from amaranth.hdl import Elaboratable
+from amaranth.lib import io, wiring
+
+from .axi import AXI4MemoryPort
+from .board import heartbeat, uart_divisor, uart_link
+from .butterstick_vccio import ButterStickVccio
+from .device import Device
+from .litedram import LiteDRAM
+from .uart import UART
+
+
+class DDR3BoardTop(Elaboratable):
+    """Parameters
+    device: the hw.device.Device; dram: the hw.litedram.LiteDRAM core (its AXI data width the accelerator's memory
+    beat); clock_hz: user_clk, the core's sys clock (the device runs on it); baud: the UART's rate;
+    uart: the platform's UART resource name; led: (resource, subsignal or None) of an LED for the heartbeat, or None;
+    vccio: the ButterStick's bank supplies (A, B, C volts, hw/butterstick_vccio.py), or None where the board's I/O
+    banks are powered without gateware."""
+
+    def __init__(self, device: Device, *, dram: LiteDRAM, clock_hz: float, baud: int, uart: str = "uart",
+                 led: tuple[str, str | None] | None = None, vccio: tuple[float, float, float] | None = None):
+        acc = device.accelerator
+        if 8 * acc.mem_bytes != dram.axi.signature.data_width:
+            raise ValueError(f"the accelerator reads {acc.mem_bytes}-byte beats, the core's AXI port is "
+                             f"{dram.axi.signature.data_width} bits wide")
+        self.device, self.dram, self.clock_hz = device, dram, clock_hz
+        self.uart_resource, self.led = uart, led
+        self.uart = UART(divisor=uart_divisor(clock_hz, baud))
+        axi = dram.axi.signature
+        self.port = AXI4MemoryPort(data_bytes=acc.mem_bytes, addr_width=axi.addr_width, id_width=axi.id_width,
+                                   beats_bits=acc.mem_req.payload.beats.shape().width)
+        self.vccio = ButterStickVccio(vccio, clock_hz=clock_hz) if vccio else None
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.dram = dram = self.dram
+        m.submodules.board_clock = board_clock = io.Buffer("i", platform.request(platform.default_clk, dir="-"))
+        m.d.comb += [dram.clk.eq(board_clock.i), dram.rst.eq(0)]   # the core's power-on reset starts its PLL
+        m.domains.sync = sync = ClockDomain("sync")
+        m.d.comb += [sync.clk.eq(dram.user_clk), sync.rst.eq(dram.user_rst)]
+        # nextpnr also derives it from the board clock through the core's PLL and CLKDIVF, which still holds where
+        # Yosys keeps another of the net's names and nextpnr ignores this one (it says so).
+        platform.add_clock_constraint(dram.user_clk, self.clock_hz)
+
+        m.submodules.device = device = self.device
+        m.submodules.uart = self.uart
+        uart_link(m, platform, self.uart, device, resource=self.uart_resource)
+
+        m.submodules.axi_port = port = self.port
+        wiring.connect(m, device.mem_write, port.write)
+        wiring.connect(m, port.read_resp, device.mem_resp)
+        # The request field by field: the beat count's width differs (the reader's burst, the port's field).
+        m.d.comb += [port.read_req.valid.eq(device.mem_req.valid), device.mem_req.ready.eq(port.read_req.ready),
+                     port.read_req.payload.addr.eq(device.mem_req.payload.addr),
+                     port.read_req.payload.beats.eq(device.mem_req.payload.beats)]
+        wiring.connect(m, port.axi, dram.axi)
+        calibration_bus_idle(m, dram)
+
+        if self.vccio is not None:
+            m.submodules.vccio = self.vccio
+        if self.led is not None:
+            resource, subsignal = self.led
+            pins = platform.request(resource, 0, dir="-")
+            m.submodules.led = led = io.Buffer("o", getattr(pins, subsignal) if subsignal else pins)
+            m.d.comb += led.o.eq(heartbeat(m, self.clock_hz))
+        return m
+
+
+def calibration_bus_idle(m, dram: LiteDRAM) -> None:
+    """wb_ctrl with no cycle: the manager that initialises the DDR3 and levels its reads (mode registers through the
+    DFII, then rdly/bitslip per byte lane, then init_done) is pending: the host drives it over the link (another
+    change; docs/ddr3-litedram.md). It replaces this."""
+    bus = dram.wb_ctrl
+    m.d.comb += [bus.cyc.eq(0), bus.stb.eq(0), bus.we.eq(0), bus.adr.eq(0), bus.dat_w.eq(0), bus.sel.eq(0),
+                 bus.cti.eq(0), bus.bte.eq(0)]
