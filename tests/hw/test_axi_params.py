@@ -43,3 +43,45 @@ def test_refuses_bad_parameters(kwargs, message):
 def test_signature_refuses_bad_parameters():
     with pytest.raises(ValueError, match="data_width"):
         AXI4Signature(32, 24, 1)
+
+
+@pytest.mark.parametrize("stall_aw", [0, 3])
+def test_a_read_waits_for_the_write_before_it_to_be_answered(stall_aw):
+    """Ordering (read after write): a read request offered the cycle after a byte write is not taken until that
+    write's B response is in, whether its beat still waits in the gather register (AW stalled) or has gone out:
+    its AR can never overtake the write's AW / W."""
+    from amaranth.sim import Simulator
+
+    port = AXI4MemoryPort(data_bytes=16)
+    events = {}
+
+    async def bench(ctx):
+        ctx.set(port.axi.bvalid, 0)
+        ctx.set(port.axi.wready, 1)
+        await ctx.tick().until(port.ready)
+        ctx.set(port.write.payload.addr, 0x123)
+        ctx.set(port.write.payload.data, 0x5A)
+        ctx.set(port.write.valid, 1)
+        await ctx.tick().until(port.write.ready)               # taken at this edge
+        ctx.set(port.write.valid, 0)
+        ctx.set(port.read_req.payload.addr, 0x12)              # the written beat
+        ctx.set(port.read_req.payload.beats, 1)
+        ctx.set(port.read_req.valid, 1)
+        for cycle in range(40):                                # the slave's inputs first, then what the edge takes
+            ctx.set(port.axi.awready, cycle >= stall_aw)
+            ctx.set(port.axi.bvalid, "aw" in events and cycle == events["aw"] + 4)
+            if ctx.get(port.axi.awvalid) and ctx.get(port.axi.awready):
+                events["aw"] = cycle
+            if ctx.get(port.axi.bvalid):
+                events["b"] = cycle
+            if ctx.get(port.read_req.ready):
+                events["read"] = cycle
+                break
+            await ctx.tick()
+        ctx.set(port.read_req.valid, 0)
+
+    sim = Simulator(port)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    assert "b" in events and events["read"] > events["b"], events
