@@ -3,16 +3,16 @@
     board clock ─► LiteDRAM core (its PLL) ─► user_clk / user_rst ─► sync domain: the whole device, no clock crossing
     uart.rx ─► UART ─► Device ─► UART ─► uart.tx
                Device.mem_req / mem_resp / mem_write ─► hw.axi.AXI4MemoryPort ─ axi ─► LiteDRAM ─► DDR3 pins
-    (idle) calibration bus ─ wb_ctrl ─► LiteDRAM's CSRs (init, DFII, read levelling)
+    Device.control (the link's CSR batches, hw/link_csr.py) ─ wb_ctrl ─► LiteDRAM's CSRs (init, DFII, read levelling)
 
 The accelerator's reads and the link's byte writes (image loading) both go through the one AXI port, which orders
 them (hw/axi.py). The sync domain is reset by the core's user_rst (synchronous to user_clk, held until its PLL
 locks); not by the global set/reset as on the ULX3S (hw/board.py): GSR would also hold the core's power-on counter,
 whose end releases that reset.
 
-The DDR3 is not initialised yet: LiteDRAM's init (mode registers) and read levelling go through wb_ctrl, and
-another change drives them from the host over the link (docs/ddr3-litedram.md lists the sequence). Until then
-wb_ctrl is an idle manager here (`calibration_bus_idle`) and the memory does not work on a board.
+The DDR3 is brought up by the host through wb_ctrl: `mmfree run` sends the init sequence and the read levelling as
+CSR batches over the link (host/link_csr.py, host/ddr3_init.py; docs/ddr3-litedram.md) before it loads an image.
+The Device must have a control bus (flow.py builds it with the board's host.protocol.ControlBus).
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ class DDR3BoardTop(Elaboratable):
                      port.read_req.payload.addr.eq(device.mem_req.payload.addr),
                      port.read_req.payload.beats.eq(device.mem_req.payload.beats)]
         wiring.connect(m, port.axi, dram.axi)
-        calibration_bus_idle(m, dram)
+        connect_control_bus(m, device, dram)
 
         if self.vccio is not None:
             m.submodules.vccio = self.vccio
@@ -86,10 +86,14 @@ class DDR3BoardTop(Elaboratable):
         return m
 
 
-def calibration_bus_idle(m, dram: LiteDRAM) -> None:
-    """wb_ctrl with no cycle: the manager that initialises the DDR3 and levels its reads (mode registers through the
-    DFII, then rdly/bitslip per byte lane, then init_done) is pending: the host drives it over the link (another
-    change; docs/ddr3-litedram.md). It replaces this."""
-    bus = dram.wb_ctrl
-    m.d.comb += [bus.cyc.eq(0), bus.stb.eq(0), bus.we.eq(0), bus.adr.eq(0), bus.dat_w.eq(0), bus.sel.eq(0),
-                 bus.cti.eq(0), bus.bte.eq(0)]
+def connect_control_bus(m, device: Device, dram: LiteDRAM) -> None:
+    """The Device's control bus (hw.link_csr.ControlBusSignature, Wishbone classic) onto the core's wb_ctrl: the
+    same signals by name, LiteDRAM's burst fields tied to classic cycles."""
+    if "control" not in device.signature.members:
+        raise ValueError("a DDR3 board's Device needs a control bus (Device(control_bus=...)): the host brings the "
+                         "DRAM up through it")
+    bus, control = dram.wb_ctrl, device.control
+    m.d.comb += [bus.adr.eq(control.adr), bus.dat_w.eq(control.dat_w), bus.sel.eq(control.sel),
+                 bus.cyc.eq(control.cyc), bus.stb.eq(control.stb), bus.we.eq(control.we),
+                 bus.cti.eq(0), bus.bte.eq(0),
+                 control.dat_r.eq(bus.dat_r), control.ack.eq(bus.ack), control.err.eq(bus.err)]

@@ -11,6 +11,7 @@ import pytest
 
 from bitstreams.litedram import DDR3_TRFC_NS, LiteDRAMConfig, datasheet_module, generate_core
 from bitstreams.targets import BOARDS
+from host.protocol import ControlBus
 from hw.butterstick_vccio import ButterStickVccio, control_volts
 
 DDR3_BOARDS = sorted(name for name, board in BOARDS.items() if board.memory == "ddr3")
@@ -76,6 +77,8 @@ def test_the_board_top_links_with_its_core_in_yosys(tmp_path, name):
     acc = top.device.accelerator
     assert (acc.mem_bytes, acc.vector_width, acc.matvec.engine.lanes) == (16, board.vector_width, board.lanes)
     assert top.device.build.memory_bytes == LiteDRAMConfig.load(board.litedram).size_bytes
+    # The host brings the DRAM up through the link's control bus: the device says which core's CSRs it reaches.
+    assert ControlBus(top.device.build.control_bus).board == board.litedram and "control" in top.device.signature.members
     plan = board.make_platform().prepare(top, name="top")
     files = dict(plan.files)
     core = f"litedram_{board.litedram}.v"
