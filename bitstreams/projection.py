@@ -261,9 +261,9 @@ def project(config, target: Target, trit_format, *, report: dict | None = None,
     if bandwidth_gb_s is not None:
         peak = bandwidth_gb_s * 1e9
     elif target.peak_bytes_per_clock:             # on the build's memory clock (its own, or the accelerator's)
-        peak = target.peak_bytes_per_clock * (report["parameters"].get("memory_clock_mhz") * 1e6
-                                              if clock_mhz is None and report["parameters"].get("memory_clock_mhz")
-                                              else clock)
+        memory_mhz = report["parameters"].get("memory_clock_mhz")
+        own_clock = memory_mhz and memory_mhz != report["parameters"]["clock_mhz"]    # else it follows the device's
+        peak = target.peak_bytes_per_clock * (memory_mhz * 1e6 if clock_mhz is None and own_clock else clock)
     else:
         peak = target.peak_gb_s * 1e9
     bandwidth = peak * target.efficiency
