@@ -6,6 +6,14 @@ longest first; everything else follows in collection order.
 (--dist loadgroup would keep only the link files together, but pytest-xdist 3.8 marks groups through
 `item._nodeid`, which pytest 9.2 no longer reads: the groups are silently ignored.)"""
 
+from hypothesis import HealthCheck, settings
+
+# Hypothesis's wall-clock checks (how fast examples are drawn, a deadline per example) measure the shared 2-core
+# machine, not the code: CI failed a protocol test whose six random 1 KB frames took 2 s to draw under load. The
+# examples themselves are unchanged; speed is measured in bench/, not in unit tests.
+settings.register_profile("shared-cores", suppress_health_check=[HealthCheck.too_slow], deadline=None)
+settings.load_profile("shared-cores")
+
 LONGEST_FIRST = (
     "sim/engine/test_ternary_engine_formal.py::test_stream_contract_holds",     # SymbiYosys proofs, minutes each
     "sim/link/test_agreement.py",                  # the same request on the cocotb bench and the fast harness
