@@ -140,6 +140,18 @@ LOAD_SOURCE = "measured: sim/eth, LiteEth UDP at GMII, the shipped model's image
 DDR3_EFFICIENCY_SOURCE = ("measured: LiteDRAM's controller + PHY model at 1:2 (sim/litedram), 256-beat AXI reads, "
                           "tRFC 260 ns: 7.45 of 8 B/clock")
 
+def ddr3_board(name: str, description: str, *, memory: str, capacity_bytes: int) -> Target:
+    """A DDR3 board: LiteDRAM's ECP5 PHY at 1:2, so 4 transfers of the x16 bus a controller clock (the device's, no
+    crossing): 8 B/clock peak; the L 64 / V 4 datapath of bench/decode_roofline.py's ddr3 system; the released models
+    keep their states in DRAM there (bench/results/memory_budget.txt); the host link over Ethernet."""
+    return Target(name=name, description=description, memory=memory, capacity_bytes=capacity_bytes, peak_gb_s=0.0,
+                  efficiency=DDR3_EFFICIENCY, efficiency_source=DDR3_EFFICIENCY_SOURCE, memory_latency=27,
+                  clock_mhz=None, clock_source="measured: the build's constraint, met after P&R", lanes=64,
+                  vector_width=4, prefetch_bytes=16384, mem_bytes=16, build=name, energy_scale="",
+                  static="ecp5_static_w", dram_pj="ddr3_read_pj_per_bit", dram_background="ddr3_background_w",
+                  peak_bytes_per_clock=8, states_in_memory=True, load_bytes_per_clock=ETHERNET_LOAD_BYTES_PER_CLOCK)
+
+
 TARGETS = {t.name: t for t in [
     Target(name="ulx3s-85f", description="ULX3S: ECP5 LFE5U-85F, 32 MB SDR SDRAM x16 at the build clock",
            memory="SDR SDRAM 16-bit", capacity_bytes=32 << 20, peak_gb_s=0.0, efficiency=0.977,
@@ -147,24 +159,10 @@ TARGETS = {t.name: t for t in [
            memory_latency=10, clock_mhz=None, clock_source="measured: the build's constraint, met after P&R",
            lanes=16, build="ulx3s-85f", energy_scale="", static="ecp5_static_w", dram_pj="sdr_read_pj_per_bit",
            dram_background="sdr_background_w", io_pins=16, peak_bytes_per_clock=2, mem_bytes=2),
-    # The DDR3 boards: LiteDRAM's ECP5 PHY at 1:2, so 4 transfers of the x16 bus a controller clock (the
-    # accelerator's, no crossing): 8 B/clock peak; the L 64 / V 4 datapath of bench/decode_roofline.py's ddr3 system;
-    # the released models keep their states in DRAM there (bench/results/memory_budget.txt).
-    Target(name="ecpix5-85f", description="ECPIX-5: ECP5 LFE5UM5G-85F, 512 MiB DDR3 x16 (MT41K256M16) through LiteDRAM "
-           "at 1:2", memory="DDR3 x16 at 4 transfers a clock", capacity_bytes=512 << 20, peak_gb_s=0.0,
-           efficiency=DDR3_EFFICIENCY, efficiency_source=DDR3_EFFICIENCY_SOURCE, memory_latency=27, clock_mhz=None,
-           clock_source="measured: the build's constraint, met after P&R", lanes=64, vector_width=4,
-           prefetch_bytes=16384, mem_bytes=16, build="ecpix5-85f", energy_scale="", static="ecp5_static_w",
-           dram_pj="ddr3_read_pj_per_bit", dram_background="ddr3_background_w", peak_bytes_per_clock=8,
-           states_in_memory=True, load_bytes_per_clock=ETHERNET_LOAD_BYTES_PER_CLOCK),
-    Target(name="butterstick", description="ButterStick r1.0: ECP5 LFE5UM5G-85F, 256 MiB DDR3L x16 (two ranks of "
-           "MT41K64M16) through LiteDRAM at 1:2", memory="DDR3L x16 at 4 transfers a clock", capacity_bytes=256 << 20,
-           peak_gb_s=0.0,
-           efficiency=DDR3_EFFICIENCY, efficiency_source=DDR3_EFFICIENCY_SOURCE, memory_latency=27, clock_mhz=None,
-           clock_source="measured: the build's constraint, met after P&R", lanes=64, vector_width=4,
-           prefetch_bytes=16384, mem_bytes=16, build="butterstick", energy_scale="", static="ecp5_static_w",
-           dram_pj="ddr3_read_pj_per_bit", dram_background="ddr3_background_w", peak_bytes_per_clock=8,
-           states_in_memory=True, load_bytes_per_clock=ETHERNET_LOAD_BYTES_PER_CLOCK),
+    ddr3_board("ecpix5-85f", "ECPIX-5: ECP5 LFE5UM5G-85F, 512 MiB DDR3 x16 (MT41K256M16) through LiteDRAM at 1:2",
+               memory="DDR3 x16 at 4 transfers a clock", capacity_bytes=512 << 20),
+    ddr3_board("butterstick", "ButterStick r1.0: ECP5 LFE5UM5G-85F, 256 MiB DDR3L x16 (two ranks of MT41K64M16) "
+               "through LiteDRAM at 1:2", memory="DDR3L x16 at 4 transfers a clock", capacity_bytes=256 << 20),
     Target(name="ddr4-pac", description="the paper's class: Stratix 10 GX card (Intel PAC D5005 class), one DDR4-2400 "
            "x64 channel", memory="DDR4-2400 x64", capacity_bytes=8 << 30, peak_gb_s=19.2, efficiency=0.8,
            efficiency_source="assumption: DDR4 controller efficiency on long sequential reads",
