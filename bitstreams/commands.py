@@ -25,8 +25,8 @@ def add_commands(sub) -> None:
     build.add_argument("--board", choices=sorted(BOARDS), default="ulx3s-85f")
     build.add_argument("--top", choices=TOPS, default="device", help="what the bitstream holds: the whole device, "
                        "or the ternary engine alone, LFSR-driven (timing and size)")
-    build.add_argument("--model", default=DEFAULT_MODEL, help="the model the device is sized for (layout:<preset> "
-                       "needs no weights)")
+    build.add_argument("--model", help="the model the device is sized for (layout:<preset> needs no weights; default: "
+                       f"the board's, the largest released model its memory holds, else {DEFAULT_MODEL})")
     build.add_argument("--format", choices=sorted(FORMATS), default="2bit", help="weight packing the build reads")
     build.add_argument("--lanes", type=int, default=0, help="engine lanes (default: the board's)")
     build.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
@@ -50,7 +50,8 @@ def _device_top(board, args, lanes: int):
     from .flow import make_top
 
     _, info = image_for(args.model, args.format)
-    compiled = compile_model(info)
+    # A DDR3 board's VMEM holds one step's working set: the recurrent states live in its DRAM (hw's VSTORE/VLOAD).
+    compiled = compile_model(info, states_in_memory=board.states_in_memory)
     top = make_top(board, info.config, trit_format=info.trit_format, lanes=lanes,
                    program_instructions=len(compiled.program.instructions), vmem_words=compiled.program.vmem_words)
     parameters = {"model": args.model, "hidden_size": info.config.hidden_size, "layers": info.config.num_hidden_layers,
@@ -79,6 +80,7 @@ def cmd_build(args) -> None:
 
     board = BOARDS[args.board]
     lanes = args.lanes or board.lanes
+    args.model = args.model or board.model or DEFAULT_MODEL
     try:
         top, what, parameters = (_device_top if args.top == "device" else _engine_check_top)(board, args, lanes)
     except (TypeError, ValueError) as error:

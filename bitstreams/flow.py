@@ -86,7 +86,7 @@ def _ddr3_top(board: Board, sizes: dict):
     device = Device(accelerator, memory_bytes=config.size_bytes, memory_kind=MemoryKind.DDR,
                     control_bus=ControlBus[f"LITEDRAM_{board.litedram.upper()}"])
     return DDR3BoardTop(device, dram=dram, clock_hz=board.clock_hz, baud=board.baud, uart=board.uart, led=board.led,
-                        vccio=board.vccio)
+                        vccio=board.vccio, ethernet=board.ethernet)
 
 
 def tool_versions() -> dict[str, str]:

@@ -10,10 +10,10 @@ import importlib
 ECP5_85F_CAPACITY = {"LUT4": 83640, "TRELLIS_FF": 83640, "DP16KD": 208, "MULT18X18D": 156}
 
 # The DDR3 boards' core cannot be initialised yet (hw/ddr3_board.py): their reports say so.
-DDR3_PENDING = ("LiteDRAM's wb_ctrl (DDR3 init and read levelling) is tied off pending the host-driven init over the "
-                "link, and the core's AXI port is built not to wait for init_done (else Yosys would remove the "
-                "controller behind a constant-0 gate): the DRAM is not initialised on a board, and the core's CSR and "
-                "DFII write logic is trimmed from these figures.")
+DDR3_PENDING = ("The host brings the DDR3 up over the link (LiteDRAM's init sequence and the ECP5 read levelling as CSR "
+                "batches on the core's wb_ctrl, host/ddr3_init.py); the levelling has run only against a model of the "
+                "delay registers in simulation, and nothing of this build has yet run on a board. The core's AXI port "
+                "does not wait for init_done (the host starts no program before the DRAM is up).")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,7 +30,11 @@ class Board:
     board that names none; led: (resource,
     subsignal or None) of an LED for a heartbeat or the engine check's folded output (None: none simple enough);
     vccio: the ButterStick's gateware-set bank supplies (volts A,
-    B, C); capacity: the part's count of each Yosys cell type that is a scarce site (checked after synthesis);
+    B, C); ethernet: the platform's RGMII resource of a DDR3 board's Gigabit Ethernet link (hw/eth_device.py), or
+    None; model: the model a build is sized for by default (`mmfree build --model`: the largest released model the
+    board's memory holds; smaller ones then run on it too), None for the shipped model; states_in_memory: compile
+    the sizing program with the recurrent states in external memory (VMEM holds one step's working set,
+    assembler.compiler.vmem_layout); capacity: the part's count of each Yosys cell type that is a scarce site (checked after synthesis);
     synth_opts / nextpnr_opts: extra tool options; notes: what a report of this board must say beside its figures."""
     name: str
     description: str
@@ -53,6 +57,9 @@ class Board:
     uart_pins: tuple[str, str, tuple[str, int], str] | None = None
     led: tuple[str, str | None] | None = ("led", None)
     vccio: tuple[float, float, float] | None = None
+    ethernet: str | None = None
+    model: str | None = None
+    states_in_memory: bool = False
     notes: str = ""
 
     @property
@@ -102,21 +109,25 @@ BOARDS = {board.name: board for board in [
     # bench/decode_roofline.py's ddr3 system). L 64 (2-bit: 16 B of trits a cycle, twice the peak) and V 4 as that
     # system; the device runs on user_clk, no clock crossing.
     Board(name="ecpix5-85f", description="ECPIX-5, Lattice ECP5-5G LFE5UM5G-85F-8BG554I, 512 MiB DDR3 (MT41K256M16, "
-                                         "16-bit) through LiteDRAM, FTDI USB-serial",
+                                         "16-bit) through LiteDRAM, Gigabit Ethernet (RGMII, LiteEth UDP) and "
+                                         "FTDI USB-serial",
           platform="amaranth_boards.ecpix5:ECPIX585Platform", family="ecp5", memory="ddr3", litedram="ecpix5",
           clock_hz=75e6, pll=False, lanes=64, vector_width=4, prefetch_bytes=16384, baud=1_000_000,
-          led=("rgb_led", "g"), capacity=ECP5_85F_CAPACITY, nextpnr_opts="--router router2", notes=DDR3_PENDING),
+          led=("rgb_led", "g"), ethernet="eth_rgmii", model="layout:1.3B", states_in_memory=True,
+          capacity=ECP5_85F_CAPACITY, nextpnr_opts="--router router2", notes=DDR3_PENDING),
     # The ButterStick has no UART: its host interfaces are USB 2.0 (a ULPI PHY) and Gigabit Ethernet (RGMII), and
-    # litex-boards reaches its SoC over Etherbone. Until the link runs over one of them, the UART is on SYZYGY port
+    # litex-boards reaches its SoC over Etherbone. The link runs over the Ethernet; the fallback UART is on SYZYGY port
     # 0's S0 (tx) / S1 (rx) at 3.3 V for an external USB-serial adapter; that port's bank supply is set by gateware
     # (VCCIO A 3.3 V; C feeds the USB PHY, which takes 1.8 V at least; B, SYZYGY port 1, unused: 1.8 V, not 3.3).
     Board(name="butterstick", description="ButterStick r1.0, Lattice ECP5-5G LFE5UM5G-85F-8BG381C, 256 MiB DDR3L "
-                                          "(2 ranks of MT41K64M16, 16-bit) through LiteDRAM, UART on SYZYGY 0",
+                                          "(2 ranks of MT41K64M16, 16-bit) through LiteDRAM, Gigabit Ethernet (RGMII, "
+                                          "LiteEth UDP), UART on SYZYGY 0",
           platform="amaranth_boards.butterstick:ButterStickPlatform", family="ecp5", memory="ddr3",
           litedram="butterstick", clock_hz=75e6, pll=False, lanes=64, vector_width=4, prefetch_bytes=16384,
           baud=1_000_000, uart="syzygy_uart", uart_pins=("S1", "S0", ("syzygy", 0), "LVCMOS33"), vccio=(3.3, 1.8, 1.8),
           led=None,                                # its RGB LEDs are multiplexed: a select line and a colour line
-          capacity=ECP5_85F_CAPACITY, nextpnr_opts="--router router2", notes=DDR3_PENDING),
+          ethernet="eth_rgmii", model="layout:370M", states_in_memory=True, capacity=ECP5_85F_CAPACITY,
+          nextpnr_opts="--router router2", notes=DDR3_PENDING),
     # The image in the UP5K's 128 KB of SPRAM: models of up to ~400 K ternary weights; 12 MHz board clock.
     Board(name="icebreaker", description="iCEBreaker, Lattice iCE40 UP5K-SG48, 128 KB SPRAM, FTDI USB-serial",
           platform="amaranth_boards.icebreaker:ICEBreakerPlatform", family="ice40", memory="spram", clock_hz=12e6,

