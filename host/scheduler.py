@@ -148,7 +148,8 @@ class Scheduler:
         try:
             self.waiting.put_nowait(request)
         except queue.Full:
-            raise QueueFull(f"{self.waiting.maxsize} requests already wait for the device: try again later") from None
+            waits = "1 request waits" if self.waiting.maxsize == 1 else f"{self.waiting.maxsize} requests wait"
+            raise QueueFull(f"the queue is full ({waits} for the device): try again later") from None
         if self.unavailable:                    # it failed while this one went in: the worker may be gone
             self._fail_all(Unavailable(self.unavailable))
         return request
