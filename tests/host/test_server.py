@@ -123,6 +123,16 @@ def test_stop_strings_cut_the_text(client, golden):
     assert client.completions.create(model=MODEL, prompt="xy", max_tokens=4).choices[0].text == golden("xy", 4)
 
 
+def test_a_client_gone_mid_stream_costs_the_next_request_nothing(server, client, golden):
+    parts = urlsplit(server)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=120)
+    connection.request("POST", "/v1/completions", body=json.dumps(completion(max_tokens=30, stream=True)))
+    answer = connection.getresponse()
+    assert answer.status == 200 and answer.readline().startswith(b"data: {")
+    connection.close()                                    # gone after the first event
+    assert client.completions.create(model=MODEL, prompt="hello", max_tokens=5).choices[0].text == golden("hello", 5)
+
+
 def post(url: str, path: str, body, method: str = "POST") -> tuple[int, dict, dict]:
     """(status, headers, JSON answer) of a raw request; body: an object (sent as JSON) or raw bytes."""
     parts = urlsplit(url)
