@@ -170,7 +170,7 @@ def _stop_on_signals() -> None:
 
 def cmd_serve(args) -> None:
     from host.scheduler import DeviceSession, Scheduler
-    from host.server import ApiServer
+    from host.server import ENDPOINT_LIST, ApiServer
     from host.text import LoadProgress
 
     data, info, tokenizer, _ = weights_and_prompt(args.model, args.format, "", "mmfree serve")
@@ -185,7 +185,7 @@ def cmd_serve(args) -> None:
         server = ApiServer((args.host, args.port), scheduler, model_id=args.model, tokenizer=tokenizer,
                            config=info.config)
         print(f"[serve] {args.model} on the device (batch {session.batch}: requests decoded together; {args.queue} may wait); "
-              f"listening on {server.url}   (OpenAI API: GET /models, POST /completions, POST /chat/completions)",
+              f"listening on {server.url}   (OpenAI API: {ENDPOINT_LIST})",
               flush=True)
         _stop_on_signals()
         server.serve_forever()

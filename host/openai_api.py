@@ -61,7 +61,7 @@ def _field(body: dict, name: str, types: tuple[type, ...], what: str, *, require
         if required:
             raise ApiError(400, f"'{name}' is required", param=name, code="missing_required_parameter")
         return default
-    if isinstance(value, bool) and bool not in types or not isinstance(value, types):
+    if (isinstance(value, bool) and bool not in types) or not isinstance(value, types):
         raise ApiError(400, f"'{name}' must be {what}, not {json_type(value)}", param=name, code="invalid_type")
     return value
 

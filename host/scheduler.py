@@ -215,6 +215,8 @@ class Scheduler:
             if slot is not None and slot.request is not None:
                 slot.request.events.put(Failed(DeviceFailure(message)))
         self.slots = [None] * len(self.slots)       # the device's slots start empty after the load
+        if self._closing.is_set():                  # the server stops (its transport may be closed already)
+            return
         try:
             self.session.recover()
             self.log("[serve] the device is loaded again")

@@ -29,6 +29,7 @@ from .text import TextStream
 
 MODELS_PATH = "/v1/models"
 ENDPOINTS = {MODELS_PATH: "GET", "/v1/completions": "POST", "/v1/chat/completions": "POST"}   # path -> method
+ENDPOINT_LIST = ", ".join(f"{method} {path}" for path, method in ENDPOINTS.items())
 MAX_BODY_BYTES = 1 << 20        # a request body larger than this is refused (413)
 
 
@@ -102,24 +103,23 @@ class ApiHandler(BaseHTTPRequestHandler):
     server_version = "mmfree-serve"
     server: ApiServer
 
-    def do_GET(self):
-        self._dispatch("GET")
-
-    def do_POST(self):
-        self._dispatch("POST")
-
-    do_PUT = do_DELETE = do_PATCH = lambda self: self._dispatch(self.command)
-
     def log_message(self, format, *args):
         self.server.log(f"[serve] {self.address_string()} {format % args}")
 
-    def _dispatch(self, method: str) -> None:
-        path = urlsplit(self.path).path.rstrip("/")
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """What http.server itself refuses (a malformed request line, an unsupported method such as OPTIONS),
+        as OpenAI's error object too."""
+        self.log_error("%d %s", code, message)
+        self._send_json(code, ApiError(code, message or self.responses.get(code, ("error",))[0]).body(),
+                        send_body=getattr(self, "command", None) != "HEAD")
+
+    def _dispatch(self) -> None:
+        method, path = self.command, urlsplit(self.path).path.rstrip("/")
         endpoint = MODELS_PATH if path.startswith(MODELS_PATH + "/") else path
         try:
             if endpoint not in ENDPOINTS:
-                raise ApiError(404, f"no such endpoint: {method} {path} (mmfree serve has GET /v1/models, "
-                               "POST /v1/completions, POST /v1/chat/completions)", code="unknown_url")
+                raise ApiError(404, f"no such endpoint: {method} {path} (mmfree serve has {ENDPOINT_LIST})",
+                               code="unknown_url")
             if method != ENDPOINTS[endpoint]:
                 raise ApiError(405, f"{path} takes {ENDPOINTS[endpoint]}, not {method}", code="method_not_allowed")
             if endpoint == MODELS_PATH:
@@ -132,6 +132,8 @@ class ApiHandler(BaseHTTPRequestHandler):
         except Exception:                        # noqa: BLE001  (a fault of this program: said, not hidden)
             traceback.print_exc()
             self._send_json(500, ApiError(500, "internal server error (see the server's console)").body())
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _dispatch
 
     def _models(self, path: str) -> dict:
         if path == MODELS_PATH:
@@ -216,7 +218,7 @@ class ApiHandler(BaseHTTPRequestHandler):
         self.wfile.write(b"data: " + json.dumps(body).encode() + b"\n\n")
         self.wfile.flush()
 
-    def _send_json(self, status: int, body: dict, allow: str | None = None) -> None:
+    def _send_json(self, status: int, body: dict, allow: str | None = None, *, send_body: bool = True) -> None:
         data = json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -227,4 +229,5 @@ class ApiHandler(BaseHTTPRequestHandler):
             self.send_header("Connection", "close")
             self.close_connection = True
         self.end_headers()
-        self.wfile.write(data)
+        if send_body:
+            self.wfile.write(data)

@@ -175,6 +175,7 @@ def completion(**fields):
     ("/v1/completions", "GET", b"", 405, "takes POST, not GET"),
     ("/v1/models", "POST", {}, 405, "takes GET, not POST"),
     ("/v1/chat/completions", "DELETE", b"", 405, "takes POST"),
+    ("/v1/models", "OPTIONS", b"", 501, "Unsupported method ('OPTIONS')"),
 ])
 def test_bad_requests_get_openai_errors(server, path, method, body, status, message):
     code, headers, answer = post(server.removesuffix("/v1"), path, body, method)
