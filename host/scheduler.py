@@ -164,8 +164,8 @@ class Scheduler:
             request = self._next_waiting(block=not any(self.slots) and not filled)
             if request is None:
                 break
+            self.slots[index] = Slot(request, request.max_tokens)     # first: a failing admit fails this request
             self.session.admit(index, request.prompt, request.max_tokens)
-            self.slots[index] = Slot(request, request.max_tokens)
             filled.append(index)
         return filled
 
@@ -205,7 +205,7 @@ class Scheduler:
                 if not isinstance(error, MmfreeError):
                     traceback.print_exc()        # a fault of this program, not of a request: worth its traceback
                 self._fail(f"the device failed: {error}")
-        self._fail_all(Unavailable("the server is stopping"))
+        self._fail_all(Unavailable(self.unavailable or "the server is stopping"))
 
     def _fail(self, message: str) -> None:
         """The busy slots' requests fail (DeviceFailure); the device is loaded again, or marked unavailable

@@ -13,6 +13,7 @@ stream began is an error event in the stream. docs/serving.md has the whole cont
 
 from __future__ import annotations
 
+import itertools
 import json
 import sys
 import time
@@ -200,9 +201,7 @@ class ApiHandler(BaseHTTPRequestHandler):
         try:
             if response.chat:
                 self._event(response.chunk("", first=True))
-            for piece in ([first] if first is not None else []):
-                self._event(response.chunk(piece))
-            for piece in pieces:
+            for piece in itertools.chain([first] if first is not None else [], pieces):
                 self._event(response.chunk(piece))
             self._event(response.chunk(None, generation.finish_reason))
             if include_usage:

@@ -189,16 +189,18 @@ def test_bad_requests_get_openai_errors(server, path, method, body, status, mess
 # --- the HTTP side on a scripted session: a full queue, a failing device ----------------------------------
 
 class ScriptedSession:
-    """A one-slot session: each step waits for `release` and sends token 65 ("A"), or raises `failure`;
-    `recovers`: whether loading it again works."""
+    """A one-slot session: each step waits for `release` and sends token 65 ("A"); or `failing` ("admit" or
+    "step") raises `failure`. `recovers`: whether loading it again works."""
 
     batch = 1
 
-    def __init__(self, failure: Exception | None = None, recovers: bool = True):
-        self.failure, self.recovers = failure, recovers
+    def __init__(self, failure: Exception | None = None, failing: str = "step", recovers: bool = True):
+        self.failure, self.failing, self.recovers = failure, failing, recovers
         self.admitted, self.release = threading.Event(), threading.Event()
 
     def admit(self, slot, prompt, max_tokens):
+        if self.failure and self.failing == "admit":
+            raise self.failure
         self.admitted.set()
 
     def step(self):
@@ -210,6 +212,7 @@ class ScriptedSession:
     def recover(self):
         if not self.recovers:
             raise LinkError("no answer from the device within 1 s")
+        self.failure = None
 
 
 @pytest.fixture
@@ -246,7 +249,8 @@ def test_a_full_queue_is_429(scripted):
 
 
 @pytest.mark.parametrize("scripted", [{"failure": DeviceError("the device stopped with BAD_OPCODE at pc 3"),
-                                       "recovers": False}], indirect=True)
+                                       "failing": failing, "recovers": False} for failing in ("step", "admit")],
+                         indirect=True)
 def test_a_device_failure_is_500_then_503(scripted):
     session, _, url = scripted
     session.release.set()
@@ -255,3 +259,13 @@ def test_a_device_failure_is_500_then_503(scripted):
     status, _, answer = post(url, "/v1/completions", completion())
     assert status == 503 and "unavailable" in answer["error"]["message"]
     assert "no answer from the device" in answer["error"]["message"]
+
+
+@pytest.mark.parametrize("scripted", [{"failure": LinkError("no answer from the device within 1 s")}], indirect=True)
+def test_after_a_failure_the_device_is_loaded_again(scripted):
+    session, _, url = scripted
+    session.release.set()
+    status, _, answer = post(url, "/v1/completions", completion())
+    assert status == 500 and "no answer from the device" in answer["error"]["message"]
+    status, _, answer = post(url, "/v1/completions", completion())
+    assert status == 200 and answer["choices"][0]["text"] == "AAA"
