@@ -173,9 +173,9 @@ def cmd_serve(args) -> None:
     from host.server import ENDPOINT_LIST, ApiServer
     from host.text import LoadProgress
 
-    data, info, tokenizer, _ = weights_and_prompt(args.model, args.format, "", "mmfree serve")
     if args.queue < 1:
         raise MmfreeError(f"--queue {args.queue}: at least 1 request must be able to wait")
+    data, info, tokenizer, _ = weights_and_prompt(args.model, args.format, "", "mmfree serve")
     transport = _transport(args, info)
     scheduler = server = None
     try:

@@ -22,6 +22,7 @@ import pytest
 from openai import OpenAI
 
 from golden.config import preset
+from golden.errors import MmfreeError
 from golden.hwexact import HardwareExactModel
 from golden.quantize import quantize_model
 from golden.tokenizer import ByteTokenizer
@@ -29,6 +30,7 @@ from golden.zoo import load_model
 from host.driver import DeviceError, LinkError
 from host.scheduler import Scheduler
 from host.server import ApiServer
+from mmfree.cli import main
 
 MODEL = "random:tiny:8"
 DEVICE = ["--model", MODEL, "--format", "2bit", "--lanes", "16", "--memory", "sdram",
@@ -269,3 +271,18 @@ def test_after_a_failure_the_device_is_loaded_again(scripted):
     assert status == 500 and "no answer from the device" in answer["error"]["message"]
     status, _, answer = post(url, "/v1/completions", completion())
     assert status == 200 and answer["choices"][0]["text"] == "AAA"
+
+
+@pytest.mark.parametrize("extra, message", [(["--device", "tcp:localhost"], "expected tcp:HOST:PORT"),
+                                            (["--queue", "0"], "--queue 0: at least 1")])
+def test_serve_option_errors_are_one_line(capsys, extra, message):
+    assert main(["serve", "--model", "random:tiny:1", "--format", "2bit", *extra]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and err.count("\n") == 1, err
+
+
+def test_a_port_in_use_is_one_clear_error(scripted):
+    _, scheduler, url = scripted
+    with pytest.raises(MmfreeError, match=r"cannot listen on 127.0.0.1:\d+ .*choose another --host/--port"):
+        ApiServer(("127.0.0.1", urlsplit(url).port), scheduler, model_id=MODEL, tokenizer=TOKENIZER,
+                  config=preset("tiny"))
