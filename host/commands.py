@@ -1,5 +1,6 @@
-"""`mmfree run` and `mmfree sim-device`: the command-line front of the host side (a model on a device:
-simulated, a running simulated device, or a board) and of the simulated device as a server."""
+"""`mmfree run`, `mmfree serve` and `mmfree sim-device`: the command-line front of the host side (a model on a
+device: simulated, a running simulated device, or a board; one prompt, or an HTTP server) and of the simulated
+device as a server."""
 
 from __future__ import annotations
 
@@ -14,47 +15,57 @@ from mmfree.specs import FORMATS, image_for, weights_and_prompt
 from sim.memory_model import MEMORIES
 
 
+def _add_build_arguments(parser, model_help: str, model_suffix: str) -> None:
+    """The model and the simulated build's options (run, serve, sim-device)."""
+    parser.add_argument("--model", default=DEFAULT_MODEL, help=model_help + model_suffix)
+    parser.add_argument("--format", choices=sorted(FORMATS), default="base3",
+                        help="weight packing of the image (base3: a shipped model's own image)")
+    parser.add_argument("--lanes", type=int, help="engine lanes of the simulated build (default: one memory beat a "
+                        "cycle: 64 for 2bit, 80 for base3 behind ddr; 8 / 10 behind sdram)")
+    parser.add_argument("--memory", choices=sorted(MEMORIES), default="ddr", help="memory model of the simulated build")
+    parser.add_argument("--vector-width", type=int, default=1, help="V of the simulated build: elements a cycle of the "
+                        "vector, norm and data-mover units (a power of two dividing the lanes)")
+    parser.add_argument("--prefetch-bytes", type=int, default=4096, help="the simulated build's prefetch buffer")
+    parser.add_argument("--timeout-cycles", type=int, help="the simulated link's inter-byte frame timeout in cycles "
+                        "(default: host.protocol.FRAME_TIMEOUT_CYCLES)")
+
+
+def _add_device_arguments(parser, model_help: str) -> None:
+    """The options of a command that runs a model on a device (run, serve): the build's and the link's."""
+    _add_build_arguments(parser, model_help, "; or an .mmfi image")
+    parser.add_argument("--device", default="sim", help="'sim' (a simulated device of its own, Verilator), "
+                        "tcp:HOST:PORT (a running `mmfree sim-device`), udp://HOST[:PORT] (a board's Ethernet port, "
+                        "docs/protocol.md 'Datagrams') or a serial port (a board, e.g. /dev/ttyUSB0, "
+                        "or the simulated device's /dev/pts/N)")
+    from bitstreams.targets import BOARDS
+    parser.add_argument("--baud", type=int, default=BOARDS["ulx3s-85f"].baud,
+                        help="a board's UART rate, as built (default: the ULX3S build's, %(default)s)")
+    parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for any answer")
+    parser.add_argument("--waves", type=Path, help="with --device sim: write a trace of the whole run here, .fst "
+                        "(needs Debian's liblz4-dev to build) or .vcd (GTKWave; slow and large: use a short run)")
+
+
 def add_commands(sub, model_help: str) -> None:
-    """The `run` and `sim-device` subcommands, on the `mmfree` parser's subparsers."""
+    """The `run`, `serve` and `sim-device` subcommands, on the `mmfree` parser's subparsers."""
     run = sub.add_parser("run", help="generate text on the accelerator (simulated, or a board)")
-    run.add_argument("--model", default=DEFAULT_MODEL, help=model_help + "; or an .mmfi image")
+    _add_device_arguments(run, model_help)
     run.add_argument("--prompt", default='class Config:\n    """')
     run.add_argument("--max-tokens", type=int, default=16)
-    run.add_argument("--device", default="sim", help="'sim' (a simulated device of its own, Verilator), "
-                     "tcp:HOST:PORT (a running `mmfree sim-device`), udp://HOST[:PORT] (a board's Ethernet port, "
-                     "docs/protocol.md 'Datagrams') or a serial port (a board, e.g. /dev/ttyUSB0, "
-                     "or the simulated device's /dev/pts/N)")
-    run.add_argument("--format", choices=sorted(FORMATS), default="base3",
-                     help="weight packing of the image (base3: a shipped model's own image)")
-    run.add_argument("--lanes", type=int, help="engine lanes of the simulated build (default: one memory beat a cycle: "
-                     "64 for 2bit, 80 for base3 behind ddr; 8 / 10 behind sdram)")
-    run.add_argument("--memory", choices=sorted(MEMORIES), default="ddr", help="memory model of the simulated build")
-    run.add_argument("--vector-width", type=int, default=1, help="V of the simulated build: elements a cycle of the "
-                     "vector, norm and data-mover units (a power of two dividing the lanes)")
-    run.add_argument("--prefetch-bytes", type=int, default=4096, help="the simulated build's prefetch buffer")
     run.add_argument("--clock-mhz", type=float, default=100.0, help="clock for the tokens/s projection")
-    from bitstreams.targets import BOARDS
-    run.add_argument("--baud", type=int, default=BOARDS["ulx3s-85f"].baud,
-                     help="a board's UART rate, as built (default: the ULX3S build's, %(default)s)")
-    run.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for any answer")
-    run.add_argument("--timeout-cycles", type=int, help="with --device sim: the link's inter-byte frame timeout in "
-                     "cycles (default: host.protocol.FRAME_TIMEOUT_CYCLES)")
-    run.add_argument("--waves", type=Path, help="with --device sim: write a trace of the whole run here, .fst "
-                     "(needs Debian's liblz4-dev to build) or .vcd "
-                     "(GTKWave; slow and large: use a short run)")
     run.set_defaults(func=cmd_run)
 
+    serve = sub.add_parser("serve", help="an OpenAI-compatible HTTP server over the accelerator (docs/serving.md)")
+    _add_device_arguments(serve, model_help)
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s: this machine)")
+    serve.add_argument("--port", type=int, default=8000, help="HTTP port (0: any free one)")
+    serve.add_argument("--queue", type=int, default=16, help="requests that may wait for the device; one more is "
+                       "answered 429 (default %(default)s)")
+    serve.set_defaults(func=cmd_serve)
+
     sim_device = sub.add_parser("sim-device", help="the simulated device as a server: a TCP port and a serial port")
-    sim_device.add_argument("--model", default=DEFAULT_MODEL, help=model_help + "; or an .mmfi image (sizes the device)")
-    sim_device.add_argument("--format", choices=sorted(FORMATS), default="base3", help="weight packing it decodes")
-    sim_device.add_argument("--lanes", type=int, help="engine lanes (default as for run)")
-    sim_device.add_argument("--memory", choices=sorted(MEMORIES), default="ddr", help="memory model")
-    sim_device.add_argument("--vector-width", type=int, default=1, help="V (as for run)")
-    sim_device.add_argument("--prefetch-bytes", type=int, default=4096, help="prefetch buffer (as for run)")
+    _add_build_arguments(sim_device, model_help, "; or an .mmfi image (sizes the device)")
     sim_device.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1 (0: any free one)")
     sim_device.add_argument("--no-pty", action="store_true", help="no pseudo-terminal serial port")
-    sim_device.add_argument("--timeout-cycles", type=int, help="the link's inter-byte frame timeout in cycles "
-                            "(default: host.protocol.FRAME_TIMEOUT_CYCLES)")
     sim_device.add_argument("--waves", help="write a trace here, .fst (needs Debian's liblz4-dev) or .vcd "
                             "(GTKWave; grows while it runs)")
     sim_device.add_argument("--log", help="simulator output file (default: a new file in the temp folder)")
@@ -144,9 +155,51 @@ def cmd_run(args) -> None:
           file=sys.stderr)
 
 
-def cmd_sim_device(args) -> None:
+def _stop_on_signals() -> None:
+    """SIGTERM and SIGINT (Ctrl-C) raise KeyboardInterrupt in the main thread: a server's way to stop. Ctrl-C
+    stops it even when started with SIGINT ignored (a background job of a script, or a parent that ignores
+    it): Python installs no KeyboardInterrupt handler then."""
     import signal
 
+    def stop(*_):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+
+
+def cmd_serve(args) -> None:
+    from host.scheduler import DeviceSession, Scheduler
+    from host.server import ENDPOINT_LIST, ApiServer
+    from host.text import LoadProgress
+
+    if args.queue < 1:
+        raise MmfreeError(f"--queue {args.queue}: at least 1 request must be able to wait")
+    data, info, tokenizer, _ = weights_and_prompt(args.model, args.format, "", "mmfree serve")
+    transport = _transport(args, info)
+    scheduler = server = None
+    try:
+        session = DeviceSession(data, info, transport, timeout=args.timeout, progress=LoadProgress(len(data)),
+                                log=lambda line: print(f"[load] {line}", file=sys.stderr))
+        scheduler = Scheduler(session, queue_size=args.queue)
+        server = ApiServer((args.host, args.port), scheduler, model_id=args.model, tokenizer=tokenizer,
+                           config=info.config)
+        print(f"[serve] {args.model} on the device (batch {session.batch}: requests decoded together; {args.queue} may wait); "
+              f"listening on {server.url}   (OpenAI API: {ENDPOINT_LIST})",
+              flush=True)
+        _stop_on_signals()
+        server.serve_forever()
+    except KeyboardInterrupt:
+        print("[serve] stopped", flush=True)
+    finally:
+        if server is not None:
+            server.server_close()
+        if scheduler is not None:
+            scheduler.close()
+        transport.close()
+
+
+def cmd_sim_device(args) -> None:
     from sim.fast import FastDevice
     from sim.memory_model import MEMORIES
 
@@ -166,13 +219,7 @@ def cmd_sim_device(args) -> None:
     if simulation.pty:
         print(f"serial port {simulation.pty}   (mmfree run --device {simulation.pty}; any terminal program)")
     print("[sim] runs until stopped (Ctrl-C); clients may come and go", flush=True)
-    def stop(*_):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, stop)
-    # Ctrl-C stops it even when started with SIGINT ignored (a background job of a script, or a parent
-    # that ignores it): Python installs no KeyboardInterrupt handler then.
-    signal.signal(signal.SIGINT, stop)
+    _stop_on_signals()
     try:
         simulation.process.wait()
     except KeyboardInterrupt:

@@ -17,6 +17,7 @@ from assembler.compiler import compile_to_fit
 from golden.errors import MmfreeError
 from golden.image import ImageInfo
 
+from . import protocol as p
 from .driver import Driver
 from .link_csr import dram_ready
 from .text import FileTokenizer, print_progress, tokenizer_for  # noqa: F401  (re-exported)
@@ -74,25 +75,40 @@ def device_for(info: ImageInfo, *, lanes: int, memory: str, program_instructions
                   timeout_cycles=timeout_cycles or FRAME_TIMEOUT_CYCLES)
 
 
-def run(image: bytes, info: ImageInfo, prompt: list[int], max_tokens: int, transport, *,
-        on_token: Callable[[int], None] = lambda token: None, progress: Callable[[int], None] | None = None,
-        timeout: float = 60.0, on_start: Callable[[], None] = lambda: None,
-        log: Callable[[str], None] = lambda line: None) -> RunResult:
-    """Load, start, generate. The driver checks the build first (IncompatibleError); a device with a LiteDRAM
-    control bus has its DRAM brought up (once per power-up; host.link_csr.dram_ready). An image the device
-    already holds (same length and CRC-32, host.protocol "Held image") is not sent again; `log` says so.
-    on_start: called once the device waits for the prompt (before the first token)."""
-    from hw.accelerator import CountersLayout
-
+def check_prompt(config, prompt: list[int], max_tokens: int, max_tokens_name: str = "--max-tokens") -> None:
+    """MmfreeError unless the device can serve `prompt` (token ids) and `max_tokens` more within the model's
+    positions (config.max_position_embeddings); `max_tokens_name` names that number in the message."""
     if not prompt:
         raise MmfreeError("the prompt must hold at least one token")
-    limit = info.config.max_position_embeddings
+    limit = config.max_position_embeddings
     if len(prompt) + max_tokens > limit:
-        raise MmfreeError(f"prompt ({len(prompt)} tokens) plus --max-tokens {max_tokens} exceeds the model's "
-                          f"{limit} positions")
-    bad = [t for t in prompt if not 0 <= t < info.config.vocab_size]
+        raise MmfreeError(f"too long: the prompt ({len(prompt)} tokens) plus {max_tokens_name} {max_tokens} exceeds "
+                          f"the model's {limit} positions")
+    bad = [t for t in prompt if not 0 <= t < config.vocab_size]
     if bad:
-        raise MmfreeError(f"prompt token {bad[0]} outside the vocabulary of {info.config.vocab_size}")
+        raise MmfreeError(f"prompt token {bad[0]} outside the vocabulary of {config.vocab_size}")
+
+
+@dataclasses.dataclass
+class LoadedDevice:
+    """A device whose program waits for its first request (load's result)."""
+    driver: Driver
+    build: p.BuildInfo
+    counters: dict[str, int]        # the device's counters once the program waited for a request
+    image_sent: bool                # False: the device already held this image (not re-sent)
+    seconds: float                  # host seconds from the first STATUS to the program waiting
+
+
+def load(image: bytes, info: ImageInfo, transport, *, timeout: float = 60.0,
+         progress: Callable[[int], None] | None = None, log: Callable[[str], None] = lambda line: None) -> LoadedDevice:
+    """Connect, check the build, load program and image, start: the device then waits for a request.
+
+    The driver checks the build first (IncompatibleError); a device with a LiteDRAM control bus has its DRAM
+    brought up (once per power-up; host.link_csr.dram_ready). An image the device already holds (same length
+    and CRC-32, host.protocol "Held image") is not sent again; `log` says so. timeout: seconds to wait for
+    any answer."""
+    from hw.accelerator import CountersLayout
+
     driver = Driver(transport, timeout=timeout, counter_names=list(CountersLayout().members))
     driver.resync()                          # a new client: nothing an earlier one left half-sent counts
     build = driver.hello()
@@ -114,8 +130,20 @@ def run(image: bytes, info: ImageInfo, prompt: list[int], max_tokens: int, trans
         driver.load_image(image, progress)
     else:
         log(f"the device holds this image ({len(image):,} bytes, CRC-32 {status.held_image_crc:08x}): not sent again")
-    before = driver.start(len(program) // isa.INSTRUCTION_BYTES, len(image)).counters
-    loaded = time.perf_counter()
+    counters = driver.start(len(program) // isa.INSTRUCTION_BYTES, len(image)).counters
+    return LoadedDevice(driver, build, counters, send_image, time.perf_counter() - started)
+
+
+def run(image: bytes, info: ImageInfo, prompt: list[int], max_tokens: int, transport, *,
+        on_token: Callable[[int], None] = lambda token: None, progress: Callable[[int], None] | None = None,
+        timeout: float = 60.0, on_start: Callable[[], None] = lambda: None,
+        log: Callable[[str], None] = lambda line: None) -> RunResult:
+    """Check the prompt (check_prompt: nothing is sent for one the device cannot serve), load (see load),
+    generate. on_start: called once the device waits for the prompt (before the first token)."""
+    check_prompt(info.config, prompt, max_tokens)
+    loaded = load(image, info, transport, timeout=timeout, progress=progress, log=log)
+    driver, before = loaded.driver, loaded.counters
+    generating = time.perf_counter()
     on_start()
     tokens = []
     for token in driver.generate(prompt, max_tokens, token_timeout=timeout):
@@ -124,5 +152,5 @@ def run(image: bytes, info: ImageInfo, prompt: list[int], max_tokens: int, trans
     after = driver.wait_for("WAITING").counters
     counters = {name: after[name] - before[name] for name in after}
     cycles = counters["cycles"] - counters["host_wait"]
-    return RunResult(tokens, len(prompt) + max(max_tokens - 1, 0), cycles, loaded - started,
-                     time.perf_counter() - loaded, send_image, counters)
+    return RunResult(tokens, len(prompt) + max(max_tokens - 1, 0), cycles, loaded.seconds,
+                     time.perf_counter() - generating, loaded.image_sent, counters)

@@ -12,6 +12,7 @@
     mmfree compile     compile a model (or an image, or a preset's layout) to a program
     mmfree iss         run a compiled model on the instruction-level simulator
     mmfree run         generate text on the accelerator: simulated, a running sim-device, or a board (host/commands.py)
+    mmfree serve       an OpenAI-compatible HTTP server over the accelerator (host/commands.py, host/server.py)
     mmfree sim-device  the simulated device as a server (TCP port and pseudo-terminal), until stopped (host/commands.py)
     mmfree build       a bitstream for a board, with its report (bitstreams/commands.py)
     mmfree report      projected tokens/s and watts of a model on a target (bitstreams/commands.py)
