@@ -2,7 +2,7 @@
 
     read_req {addr, beats} ─► split at 4 KB / 256 beats ─► AR (registered) ─────────► axi.ar*
     read_resp ◄── register ◄─────────────────────────────── R (RREADY always 1) ◄─── axi.r*
-    write {addr, byte} ─► gather (a beat's bytes) ─► AW + W (registered, one beat, WSTRB) ─► axi.aw*, axi.w*
+    write {addr, byte} ─► FIFO ─► gather (a beat's bytes) ─► AW + W (registered, one beat, WSTRB) ─► axi.aw*, axi.w*
                           outstanding-write counter ◄── B (BREADY always 1) ◄─────────────── axi.b*
     error ◄── sticky: RRESP / BRESP not OKAY, or an R beat / B response nobody asked for
 
@@ -19,10 +19,12 @@ hw.image_reader's credits guarantee room). Byte writes are gathered: bytes of on
 write (AWLEN 0, AWADDR the beat's address, WSTRB their lanes), sent when a byte of another beat comes or the
 write channel is idle for a cycle, AW and W offered together and each dropped when taken; so a byte is taken
 every cycle (the link's image load, VSTORE's words) and one write a beat goes out. Up to `max_writes`
-writes wait for their B responses at once.
+writes wait for their B responses at once. The bytes enter through a small FIFO (WRITE_FIFO_DEPTH, registered
+on both sides): the writer's valid and address never reach the gather logic's compare and enables in the same
+cycle (the data mover sits across the chip from a board's memory controller).
 
 Ordering. AXI orders nothing between its read and write channels, yet the accelerator reads what it and the
-link wrote: a read request is not taken while a byte is gathered or any write is outstanding (all B
+link wrote: a read request is not taken while a byte waits in the FIFO, is gathered or any write is outstanding (all B
 responses in), so a read returns the memory as it was when the request was taken, every earlier write
 included, as hw.sdram does. When both wait, the write goes first (as in hw.sdram). A write is not held back
 for earlier reads (a request taken before it may still be sending its bursts): the accelerator never writes what it is still reading (the link writes while no program
@@ -36,6 +38,7 @@ from __future__ import annotations
 
 from amaranth import Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from .component import CheckedComponent
@@ -98,6 +101,7 @@ class AXI4MemoryPort(CheckedComponent):
     Port `axi`: AXI4Signature(addr_width, 8 * data_bytes, id_width), the manager side."""
 
     MAX_READ_BURSTS = 16                # AR bursts whose last R beat is still to come, at most
+    WRITE_FIFO_DEPTH = 4                # bytes buffered before the gather logic: a byte a cycle through it
     WRITE_CYCLES = 1                    # cycles per byte write at best: a byte a cycle, gathered into beats
 
     @classmethod
@@ -140,12 +144,20 @@ class AXI4MemoryPort(CheckedComponent):
                          getattr(axi, f"{a}qos").eq(0)]
         m.d.comb += [axi.awlen.eq(0), axi.wlast.eq(1), axi.bready.eq(1), axi.rready.eq(1)]
 
+        # The bytes to write, through a FIFO registered on both sides (see the module docstring).
+        write_fifo = SyncFIFOBuffered(width=len(self.write.payload.as_value()), depth=self.WRITE_FIFO_DEPTH)
+        m.submodules.write_fifo = write_fifo
+        wiring.connect(m, wiring.flipped(self.write), write_fifo.w_stream)
+        write = stream.Signature(self.write.payload.shape()).create(path=("buffered_write",))
+        m.d.comb += [write.valid.eq(write_fifo.r_stream.valid), write_fifo.r_stream.ready.eq(write.ready),
+                     write.payload.eq(write_fifo.r_stream.payload)]
+
         # Outstanding transactions: writes from acceptance to B, read bursts from AR to the last R beat.
         writes = Signal(range(self.max_writes + 1))
         reads = Signal(range(self.MAX_READ_BURSTS + 1))
         b_in = axi.bvalid                                  # BREADY is always high
         r_last = axi.rvalid & axi.rlast                    # RREADY is always high
-        write_taken = self.write.valid & self.write.ready
+        write_taken = write.valid & write.ready
         issued = Signal()                                  # a gathered beat goes to the AW / W registers
         ar_taken = axi.arvalid & axi.arready
         m.d.sync += [writes.eq(writes + issued - b_in), reads.eq(reads + ar_taken - r_last)]
@@ -173,7 +185,8 @@ class AXI4MemoryPort(CheckedComponent):
         first = Mux(request.beats <= to_line_end, request.beats, to_line_end)
         following = Mux(rest <= self.line_beats, rest, self.line_beats)
         ar_free = ~axi.arvalid | axi.arready
-        m.d.comb += self.read_req.ready.eq(~pending & (writes == 0) & ~gathering & ~self.write.valid)
+        m.d.comb += self.read_req.ready.eq(~pending & (writes == 0) & ~gathering & ~self.write.valid
+                                           & (write_fifo.level == 0))
         with m.If(ar_taken):
             m.d.sync += axi.arvalid.eq(0)
         with m.If(pending & ar_free & (reads < self.MAX_READ_BURSTS - 1)):
@@ -187,11 +200,11 @@ class AXI4MemoryPort(CheckedComponent):
         # taken) when a byte of another beat comes or no byte is offered.
         gather_beat = Signal(ADDRESS_BITS - lane_bits)
         gather_data, gather_strobe = Signal.like(axi.wdata), Signal.like(axi.wstrb)
-        address = self.write.payload.addr
+        address = write.payload.addr
         same_beat = gathering & (gather_beat == (address >> lane_bits))
         issue_free = ~axi.awvalid & ~axi.wvalid & (writes != self.max_writes)
-        m.d.comb += [issued.eq(gathering & issue_free & (~self.write.valid | ~same_beat)),
-                     self.write.ready.eq(~gathering | same_beat | issue_free)]
+        m.d.comb += [issued.eq(gathering & issue_free & (~write.valid | ~same_beat)),
+                     write.ready.eq(~gathering | same_beat | issue_free)]
         with m.If(axi.awready):
             m.d.sync += axi.awvalid.eq(0)
         with m.If(axi.wready):
@@ -201,10 +214,10 @@ class AXI4MemoryPort(CheckedComponent):
                          axi.wdata.eq(gather_data), axi.wstrb.eq(gather_strobe), gathering.eq(0)]
         lane = address[:lane_bits] if lane_bits else 0
         with m.If(write_taken & same_beat):
-            m.d.sync += [gather_data.word_select(lane, 8).eq(self.write.payload.data),
+            m.d.sync += [gather_data.word_select(lane, 8).eq(write.payload.data),
                          gather_strobe.eq(gather_strobe | (1 << lane))]
         with m.Elif(write_taken):                          # the first byte of a beat
             m.d.sync += [gathering.eq(1), gather_beat.eq(address >> lane_bits),
-                         gather_data.eq(self.write.payload.data.replicate(self.data_bytes)),
+                         gather_data.eq(write.payload.data.replicate(self.data_bytes)),
                          gather_strobe.eq(1 << lane)]
         return m

@@ -261,15 +261,15 @@ class ImageReader(CheckedComponent):
         for byte in range(out_bytes):
             m.d.comb += keep_mask[8 * byte:8 * byte + 8].eq(Mux(byte < word_bytes, 0xFF, 0))
         m.d.comb += out.payload.eq(buffer[:8 * out_bytes] & keep_mask)
-        sent = Signal(range(out_bytes + 1))
         transfer = out.valid & out.ready
-        with m.If(transfer):
-            m.d.comb += sent.eq(word_bytes)
         after_word = Signal(ADDRESS_BITS)                    # to_emit once the word on offer is taken
         m.d.comb += after_word.eq(to_emit - word_bytes)
 
-        staying = Signal(range(capacity + 1))                # bytes of the buffer left after this word
-        m.d.comb += staying.eq(have - sent)
+        # Everything that depends on whether the word on offer leaves this cycle is computed both ways, from
+        # registers, and the handshake (`transfer`, from the consumer) only picks a finished result: it stays
+        # off the shifters' select lines, the longest path of the reader otherwise.
+        staying_sent = Signal(range(capacity + 1))           # bytes of the buffer left if the word leaves
+        m.d.comb += staying_sent.eq(have - word_bytes)
         # Take a beat when it fits beside what stays after this cycle's word; the bytes before addr
         # (first beat) and past the job's end (last beat) are not counted, and the latter are masked on
         # output. A row's end inside a beat leaves the next row's bytes in the buffer.
@@ -277,18 +277,22 @@ class ImageReader(CheckedComponent):
         to_take_after = Signal(ADDRESS_BITS)                 # if this cycle takes a beat: the subtraction runs
         m.d.comb += to_take_after.eq(to_take - useful)       # beside the decision, not after it
         take = Signal()
-        m.d.comb += [take.eq(active & (to_take != 0) & beats.r_rdy & (staying + mem_bytes <= capacity)),
-                     beats.r_en.eq(take)]
-        added = Signal(range(mem_bytes + 1))
+        fits = Mux(transfer, staying_sent + mem_bytes <= capacity, have + mem_bytes <= capacity)
+        m.d.comb += [take.eq(active & (to_take != 0) & beats.r_rdy & fits), beats.r_en.eq(take)]
         incoming = Signal(8 * mem_bytes)
-        with m.If(take):
-            m.d.comb += [added.eq(useful), incoming.eq(beats.r_data >> (skip * 8))]
+        m.d.comb += incoming.eq(beats.r_data >> (skip * 8))
+        kept_sent, kept = Signal.like(buffer), Signal.like(buffer)          # the buffer after this cycle
+        m.d.comb += [kept_sent.eq((buffer >> (word_bytes * 8)) | Mux(take, incoming << (staying_sent * 8), 0)),
+                     kept.eq(buffer | Mux(take, incoming << (have * 8), 0))]
+        have_sent = Signal.like(have)
+        m.d.comb += have_sent.eq(staying_sent + Mux(take, useful, 0))
 
         with m.If(flush):
             m.d.sync += [active.eq(0), have.eq(0), buffer.eq(0)]
         with m.Elif(active):
-            m.d.sync += [buffer.eq((buffer >> (sent * 8)) | (incoming << (staying * 8))),
-                         have.eq(have - sent + added), to_take.eq(Mux(take, to_take_after, to_take))]
+            m.d.sync += [buffer.eq(Mux(transfer, kept_sent, kept)),
+                         have.eq(Mux(transfer, have_sent, have + Mux(take, useful, 0))),
+                         to_take.eq(Mux(take, to_take_after, to_take))]
             with m.If(take):
                 m.d.sync += skip.eq(0)
             with m.If(transfer):
