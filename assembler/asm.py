@@ -235,11 +235,14 @@ class Assembler:
             op = isa.OPS.get(head.text.upper())
             if op is None:
                 raise line.error(head.col, f"unknown mnemonic '{head.text}'")
-            if len(operands) != len(op.operands):
+            required = isa.required_operands(op)
+            if not required <= len(operands) <= len(op.operands):
                 col = operands[len(op.operands)].col if len(operands) > len(op.operands) else head.col
-                expected = ", ".join(o.name for o in op.operands) or "no operands"
-                raise line.error(col, f"{op.mnemonic} takes {len(op.operands)} operand(s) ({expected}), got {len(operands)}")
+                expected = ", ".join(o.name + (" (optional)" if o.optional else "") for o in op.operands) or "no operands"
+                count = str(required) if required == len(op.operands) else f"{required} to {len(op.operands)}"
+                raise line.error(col, f"{op.mnemonic} takes {count} operand(s) ({expected}), got {len(operands)}")
             args = tuple(self._operand(line, op, operand, token) for operand, token in zip(op.operands, operands))
+            args += (0,) * (len(op.operands) - len(args))          # optional operands left out are 0
             problem = isa.semantic_error(op, args)
             if problem:
                 raise line.error(head.col, f"{op.mnemonic}: {problem}")

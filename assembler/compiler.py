@@ -36,8 +36,9 @@ from golden.quantize import eps_term
 from . import isa
 from .asm import Program, assemble
 
-# Scalar registers of the generated program.
-R_PROMPT, R_GENERATE, R_TOKEN = "r1", "r2", "r3"
+# Scalar registers of the generated program. R_STATE: the byte offset of the request's recurrent states from the
+# work area's layer addresses (VLOADX / VSTOREX; 0 with one request at a time).
+R_PROMPT, R_GENERATE, R_TOKEN, R_STATE = "r1", "r2", "r3", "r5"
 
 
 class CompileError(MmfreeError):
@@ -108,18 +109,22 @@ class _Emitter:
         self.emit(f"RMSNORM {dst}, {src}, 0x{norm.offset:x}, {norm.param_a}, "
                   f"{self.eps(length, self.info.config.rms_norm_eps)}  ; {name}")
 
-    def quant(self, src: str, length: int, name: str) -> None:
+    def quant(self, src: str, length: int, name: str, slot: int = 0) -> None:
         norm = self.section(f"{name}.norm.weight", SectionKind.NORM_WEIGHT)
         self.set_length(length)
-        self.emit(f"QUANT {src}, 0x{norm.offset:x}, {norm.param_a}, {self.eps(length, BITLINEAR_NORM_EPS)}  ; {name}")
+        into = f", {slot}" if slot else ""
+        self.emit(f"QUANT {src}, 0x{norm.offset:x}, {norm.param_a}, {self.eps(length, BITLINEAR_NORM_EPS)}{into}  ; {name}")
 
-    def matvec(self, dst: str, name: str, first_row: int = 0, rows: int | None = None) -> None:
+    def matvec(self, dst: str, name: str, first_row: int = 0, rows: int | None = None, slots: int = 1,
+               stride: int = 0) -> None:
+        """MATVEC of `name`'s rows first_row.. into dst; over Q slots 0..slots-1, the results `stride` words apart."""
         trits = self.section(f"{name}.weight", SectionKind.TRITS)
         rows = trits.rows - first_row if rows is None else rows
         self.set_scale(SFloat(trits.param_a, trits.param_b))
         address = trits.offset + first_row * row_bytes(trits.cols, self.info.trit_format)
         self.matvecs.append((len(self.lines), address, rows, trits.cols))
-        self.emit(f"MATVEC {dst}, 0x{address:x}, {rows}  ; {name} rows {first_row}..{first_row + rows - 1}")
+        batch = f", {slots}, {stride}" if slots > 1 else ""
+        self.emit(f"MATVEC {dst}, 0x{address:x}, {rows}{batch}  ; {name} rows {first_row}..{first_row + rows - 1}")
 
     def prefetch_ahead(self, first_line: int) -> None:
         """PREFETCH the MATVECs emitted from line `first_line` on, each as soon as the queue has room."""
@@ -196,9 +201,10 @@ def compile_model(info: ImageInfo, *, emit_logits: bool = False, logits_chunk: i
     out.emit(f"BZ {R_PROMPT}, request     ; an empty prompt is ignored")
     out.set_length(n)
     if states_in_memory:
+        out.emit(f"LI {R_STATE}, 0            ; the request's states: the work area's first slot")
         out.emit("VZERO state")
         for idx, address in enumerate(memory_states):
-            out.emit(f"VSTORE state, 0x{address:x}  ; layer {idx}'s state = 0")
+            out.emit(f"VSTOREX state, 0x{address:x}, {R_STATE}  ; layer {idx}'s state = 0")
     else:
         for idx in range(cfg.num_hidden_layers):
             out.emit(f"VZERO state{idx}")
@@ -227,13 +233,13 @@ def compile_model(info: ImageInfo, *, emit_logits: bool = False, logits_chunk: i
         out.emit("VSILU gi, gi")
         out.emit("VMUL gi, gi, t        ; i = silu(i) (1 - f)")
         if states_in_memory:
-            out.emit(f"VLOAD state, 0x{memory_states[idx]:x}  ; layer {idx}'s state")
+            out.emit(f"VLOADX state, 0x{memory_states[idx]:x}, {R_STATE}  ; layer {idx}'s state")
         out.emit(f"VMULADD {state(idx)}, gf, gi  ; h = h f + i")
         out.rms_norm("gg", "gg", n, f"{p}attn.g_norm.weight")
         out.set_length(n)
         out.emit(f"VSILU t, {state(idx)}")
         if states_in_memory:
-            out.emit(f"VSTORE state, 0x{memory_states[idx]:x}")
+            out.emit(f"VSTOREX state, 0x{memory_states[idx]:x}, {R_STATE}")
         out.emit("VMUL x, gg, t         ; o = g silu(h)")
         out.bitlinear("o", "x", n, f"{p}attn.o_proj")
         out.set_length(d)

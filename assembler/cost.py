@@ -118,13 +118,14 @@ class CostModel:
         return self.issue_cycles + self.vector_latency + max(nbytes + self.elements(length) * self.sendv_row_cycles,
                                                              self.write_cycles * nbytes)
 
-    def compute(self, rows: int, cols: int) -> int:
-        """Engine cycles of a rows x cols product (a row takes ceil(cols / lanes) cycles)."""
-        return rows * math.ceil(cols / self.lanes)
+    def compute(self, rows: int, cols: int, slots: int = 1) -> int:
+        """Engine cycles of a rows x cols product for `slots` vectors (a row takes ceil(cols / lanes) cycles a
+        vector: the engine applies each weight beat to the slots one after another)."""
+        return slots * rows * math.ceil(cols / self.lanes)
 
-    def matvec(self, rows: int, cols: int, nbytes: int) -> int:
+    def matvec(self, rows: int, cols: int, nbytes: int, slots: int = 1) -> int:
         """A MATVEC reading its own matrix: the slower of engine and memory, after the first byte's latency."""
-        return self.issue_cycles + self.first_byte() + max(self.compute(rows, cols), self.transfer(nbytes)) \
+        return self.issue_cycles + self.first_byte() + max(self.compute(rows, cols, slots), self.transfer(nbytes)) \
             + self.engine_latency
 
 
@@ -191,12 +192,13 @@ class PrefetchStream:
         if room <= 0 or all(entry.fetched >= entry.nbytes for entry in self.queue):
             self.since_idle = 0.0
 
-    def matvec(self, rows: int, cols: int) -> int:
-        """Cycles of the MATVEC that takes the oldest entry; the stream goes on to the next during it."""
+    def matvec(self, rows: int, cols: int, slots: int = 1) -> int:
+        """Cycles of the MATVEC (over `slots` vectors) that takes the oldest entry; the stream goes on to the
+        next during it."""
         cost, entry = self.cost, self.queue.popleft()
         missing = entry.nbytes - entry.fetched
         stream = entry.delay + missing / cost.bytes_per_cycle if missing > 0 else 0.0
-        cycles = cost.issue_cycles + math.ceil(max(cost.compute(rows, cols), stream)) + cost.engine_latency
+        cycles = cost.issue_cycles + math.ceil(max(cost.compute(rows, cols, slots), stream)) + cost.engine_latency
         if self.queue and self.queue[0].delay and missing > 0:
             self.queue[0].delay = 0                 # requested back to back with this matrix's last burst
         self.advance(cycles - stream)

@@ -28,6 +28,9 @@ def disassemble(data: bytes) -> str:
     lines = []
     for index, ins in enumerate(instructions):
         label = f"L{index}:" if index in targets else ""
-        operands = ", ".join(format_operand(o, v, len(instructions)) for o, v in zip(ins.op.operands, ins.args))
+        shown = list(zip(ins.op.operands, ins.args))
+        while shown and shown[-1][0].optional and shown[-1][1] == 0:      # optional operands at 0 go unwritten
+            shown.pop()
+        operands = ", ".join(format_operand(o, v, len(instructions)) for o, v in shown)
         lines.append(f"{label:<8}{ins.op.mnemonic:<10}{operands}".rstrip())
     return "\n".join(lines) + "\n"

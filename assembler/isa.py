@@ -16,8 +16,10 @@ Machine state
   vector too long for VMEM (the logits over a 32,000-token vocabulary) is searched in chunks, each as its
   MATVEC writes it.
 - S: the scale register, a scalar float (17-bit mantissa, signed 8-bit exponent; golden.fixedpoint.SFloat).
-- Q: the quantiser state left by QUANT for the next MATVEC: int8 activations (in the engine's block
-  RAM), their count, peak, 1/sqrt(sum of squares) and the norm weight's exponent.
+- Q[0..B-1]: the quantiser states left by QUANT for the next MATVEC, one a slot (B: the build's batch,
+  1..MAX_BATCH): int8 activations (in the engine's block RAM), their count, peak, 1/sqrt(sum of squares)
+  and the norm weight's exponent. A MATVEC over `slots` applies one pass over its matrix to Q[0..slots-1]
+  (batched prefill and decode: the weights are read once for several vectors).
 - External memory, byte-addressed: the model image from 0, read-only (weights, norm weights, embeddings;
   golden.image), then the work area from the image's end on, which VSTORE writes and VLOAD reads back
   (the recurrent states of a model whose states do not fit VMEM). A work-area word never written reads as
@@ -49,6 +51,7 @@ VMEM_ALIGN = 4                  # words per vector-address unit (the address fie
 VECTOR_ALIGN = 64               # words: the assembler starts every allocated vector on a multiple of this,
                                 # so a program runs on any build whose vector width V divides it (hw.vmem)
 PREFETCH_DEPTH = 2              # PREFETCHes queued ahead of the MATVECs that take them
+MAX_BATCH = 16                  # Q slots the widest build has: vectors one MATVEC's weight pass serves
 VMEM_WORDS = VMEM_ALIGN << 16   # 16-bit vector address fields
 MAX_VL = (1 << 16) - 1
 ADDRESS_SPACE = 1 << 32         # external-memory bytes a 32-bit address field (w0, w1) reaches
@@ -100,10 +103,14 @@ class Kind(enum.Enum):
 
 @dataclasses.dataclass(frozen=True)
 class Operand:
+    """optional: may be left out at the end of an operand list (it is then 0, and the disassembler leaves it
+    out when it is 0); values: the legal values where fewer than the field holds (as stored)."""
     name: str
     kind: Kind
     field: str
     doc: str
+    optional: bool = False
+    values: range | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,8 +142,8 @@ def _w(name, field, doc):
     return Operand(name, Kind.WADDR, field, doc)
 
 
-def _i(name, field, doc):
-    return Operand(name, Kind.IMM, field, doc)
+def _i(name, field, doc, optional=False, values=None):
+    return Operand(name, Kind.IMM, field, doc, optional, values)
 
 
 _OPS = [
@@ -170,6 +177,12 @@ _OPS = [
     Op("VSTORE", 0x17, (_v("vs", "b", "source vector"), _w("dst", "w0", "int32 [VL] in the work area")),
        "external memory int32 at dst + 4 j = VMEM[vs + j] (dst at or beyond the image's end, else "
        "IMAGE_OUT_OF_RANGE); later reads see the words", "data"),
+    Op("VLOADX", 0x18, (_v("vd", "a", "destination vector"), _w("src", "w0", "base byte address"),
+                        _r("rs", "rs", "byte offset, added to src (e.g. a request slot's state)")),
+       "VLOAD from external memory at src + rs (wraps at 32 bits; the same range rules as VLOAD)", "data"),
+    Op("VSTOREX", 0x19, (_v("vs", "b", "source vector"), _w("dst", "w0", "base byte address"),
+                         _r("rs", "rs", "byte offset, added to dst")),
+       "VSTORE to external memory at dst + rs (wraps at 32 bits; the same range rules as VSTORE)", "data"),
     Op("VZERO", 0x12, (_v("vd", "a", "destination vector"),), "VMEM[vd + j] = 0", "data"),
     Op("VCOPY", 0x13, (_v("vd", "a", "destination vector"), _v("vs", "b", "source vector")),
        "VMEM[vd + j] = VMEM[vs + j]", "data"),
@@ -184,13 +197,21 @@ _OPS = [
     # --- BitLinear: quantise, ternary product, rescale ---
     Op("QUANT", 0x20, (_v("vs", "b", "input vector x (ACT)"), _w("norm", "w0", "int32 [VL] norm mantissas"),
                        _i("norm_exp", "c_exp", "norm weight exponent, signed 8-bit"),
-                       _i("eps", "w1", "RMSNorm epsilon as a sum-of-squares term: round(VL eps 2**32)")),
-       "Q = int8 quantisation of RMSNorm(x) * w (golden.hwexact.bitlinear front): x block-normalised "
+                       _i("eps", "w1", "RMSNorm epsilon as a sum-of-squares term: round(VL eps 2**32)"),
+                       _i("slot", "rd", "Q slot written, 0..B-1 (default 0)", optional=True,
+                          values=range(MAX_BATCH))),
+       "Q[slot] = int8 quantisation of RMSNorm(x) * w (golden.hwexact.bitlinear front): x block-normalised "
        "to 18 bits, q = round(127 u / max|u|) of u = x_mant * w_mant, 1/sqrt(sum x_mant**2 + eps)", "bitlinear"),
     Op("MATVEC", 0x21, (_v("vd", "a", "destination vector [rows]"), _w("trits", "w0", "packed ternary matrix [rows, Q.cols]"),
-                        _i("rows", "c", "rows of the matrix, 1..65535")),
-       "acc = trits . Q.q (ternary engine); VMEM[vd + i] = sat32(round(acc_i * scale * 2**16)) with "
-       "scale = S * Q.peak * 2**Q.norm_exp / sqrt(Q.sum_sq) (the BitLinear rescale, fused)", "bitlinear"),
+                        _i("rows", "c", "rows of the matrix, 1..65535"),
+                        _i("slots", "b", "Q slots served, 0..slots-1, at most B (0 or 1: slot 0 alone)",
+                           optional=True, values=range(MAX_BATCH + 1)),
+                        Operand("stride", Kind.VREG, "w1", "VMEM words from one slot's result to the next's (a "
+                                "vector operand: a multiple of VMEM_ALIGN, and of V)", optional=True)),
+       "for each slot k: acc = trits . Q[k].q (ternary engine, one pass over the matrix for every slot); "
+       "VMEM[vd + k stride + i] = sat32(round(acc_i * scale * 2**16)) with "
+       "scale = S * Q[k].peak * 2**Q[k].norm_exp / sqrt(Q[k].sum_sq) (the BitLinear rescale, fused); "
+       "every slot's Q of the same length (else NO_QUANT)", "bitlinear"),
     Op("PREFETCH", 0x22, (_w("trits", "w0", "packed ternary matrix [rows, cols]"), _i("rows", "c", "rows, 1..65535"),
                           _i("cols", "b", "columns: the Q length of the MATVEC that takes it, 1..65535")),
        "queue the read of the matrix (at most PREFETCH_DEPTH queued, else stop with BAD_PREFETCH); the next "
@@ -234,6 +255,7 @@ class ErrorCode(enum.IntEnum):
     IMAGE_CRC = 9           # the image header's CRC-32 does not match
     VMEM_MISALIGNED = 10    # a vector operand not a multiple of the build's vector width
     BAD_PREFETCH = 11       # PREFETCH beyond PREFETCH_DEPTH, or a MATVEC unlike the PREFETCH it takes
+    BAD_SLOT = 12           # a QUANT slot or MATVEC slots beyond the build's batch (isa.MAX_BATCH at most)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -264,7 +286,7 @@ def operand_range(operand: Operand) -> range:
     """Encodable values of an operand (vector operands: in VMEM_ALIGN units, as stored)."""
     if operand.kind is Kind.SREG:
         return range(SCALAR_REGISTERS)
-    return FIELDS[operand.field].range
+    return operand.values if operand.values is not None else FIELDS[operand.field].range
 
 
 def used_bits(op: Op) -> int:
@@ -287,7 +309,18 @@ def semantic_error(op: Op, args: tuple[int, ...]) -> str | None:
         return "rows must be at least 1"
     if "cols" in values and values["cols"] == 0:
         return "cols must be at least 1"
+    for operand, value in zip(op.operands, args):
+        if operand.values is not None and value not in operand.values:
+            return f"{operand.name} {value} outside {operand.values.start}..{operand.values.stop - 1}"
     return None
+
+
+def required_operands(op: Op) -> int:
+    """How many of op's operands an assembly line must give (the optional ones come last)."""
+    count = len(op.operands)
+    while count and op.operands[count - 1].optional:
+        count -= 1
+    return count
 
 
 def decode(data: bytes, offset: int = 0) -> Instruction:

@@ -56,9 +56,9 @@ class _QuantState:
 class InstructionSetSimulator:
     def __init__(self, program: list[isa.Instruction], image: bytes | None, trit_format: TritFormat,
                  cost: CostModel | None = None, vmem_words: int = isa.VMEM_WORDS, vector_width: int = 1,
-                 trace: bool = False):
+                 trace: bool = False, batch: int = 1):
         """`vmem_words`: the VMEM of the accelerator modelled (at most isa.VMEM_WORDS); `vector_width`: its V
-        (vector operands must be multiples of it).
+        (vector operands must be multiples of it); `batch`: its Q slots B (1..isa.MAX_BATCH).
         `image` None: cost only (a model too large to hold): control flow, lengths and cycles, no data;
         ARGMAX / ARGMAXC then yield 0. `trace`: record (pc, mnemonic, cycles) of every instruction in `self.trace`."""
         self.program = program
@@ -69,15 +69,17 @@ class InstructionSetSimulator:
             raise ValueError(f"vmem_words must be in 1..{isa.VMEM_WORDS}")
         if vector_width < 1 or vector_width & (vector_width - 1) or isa.VECTOR_ALIGN % vector_width:
             raise ValueError(f"vector_width must be a power of two dividing {isa.VECTOR_ALIGN}")
+        if not isinstance(batch, int) or not 1 <= batch <= isa.MAX_BATCH:
+            raise ValueError(f"batch must be in 1..{isa.MAX_BATCH}, got {batch!r}")
         self.vmem = np.zeros(vmem_words, dtype=np.int64)
-        self.vector_width = vector_width
+        self.vector_width, self.batch = vector_width, batch
         self.prefetched: deque[tuple[int, int, int]] = deque()     # (trits, rows, cols) of queued PREFETCHes
         self.stream = PrefetchStream(self.cost)
         self.regs = [0] * isa.SCALAR_REGISTERS
         self.vl = 1
         self.scale = fxp.SFLOAT_ZERO
-        self.quant: _QuantState | None = None
-        self.quant_length: int | None = None
+        self.quant: list[_QuantState | None] = [None] * batch          # Q[slot]
+        self.quant_lengths: list[int | None] = [None] * batch        # its length (kept without data too)
         self.argmax_best: tuple[int, int] | None = None     # A: (value, index); None until an ARGMAX
         self.work: dict[int, int] = {}          # the work area's words written by VSTORE: byte address -> int32
         self.pc = 0
@@ -125,6 +127,10 @@ class InstructionSetSimulator:
         self._work_range(address, 4 * count)
         return np.array([self.work.get(address + 4 * j, 0) for j in range(count)], dtype=np.int64)
 
+    def _external(self, op: str, a: dict, name: str) -> int:
+        """VLOAD's / VSTORE's external address: the field, plus the offset register for the X forms (mod 2**32)."""
+        return (a[name] + self.regs[a["rs"]]) & 0xFFFFFFFF if op.endswith("X") else a[name]
+
     def _image_array(self, address: int, count: int, dtype: str) -> np.ndarray:
         size = np.dtype(dtype).itemsize
         return np.frombuffer(self._read_image(address, count * size), dtype=dtype).astype(np.int64)
@@ -153,17 +159,20 @@ class InstructionSetSimulator:
     def _cycles(self, op: str, a: dict) -> int:
         """The cost model of one instruction (the VL and Q before it executes); the prefetch stream advances."""
         cost, vl = self.cost, self.vl
-        streamed = {"EMBED": 2 * vl + 1, "VLOAD": 4 * vl, "QUANT": 4 * vl, "RMSNORM": 4 * vl}.get(op, 0)
+        streamed = {"EMBED": 2 * vl + 1, "VLOAD": 4 * vl, "VLOADX": 4 * vl, "QUANT": 4 * vl,
+                    "RMSNORM": 4 * vl}.get(op, 0)
+        if op in ("VLOADX", "VSTOREX"):
+            op = op[:-1]                                  # the same costs as VLOAD / VSTORE
         if op == "VSTORE":
             self.counters.bytes_written += 4 * vl
         if op == "MATVEC":
-            cols, rows = self.quant_length or 0, a["rows"]
+            cols, rows, slots = self.quant_lengths[0] or 0, a["rows"], max(a["slots"], 1)
             streamed = rows * row_bytes(cols, self.trit_format)
             self.counters.bytes_read += streamed
-            self.counters.engine_cycles += cost.compute(rows, cols)
+            self.counters.engine_cycles += cost.compute(rows, cols, slots)
             if self.stream:
-                return self.stream.matvec(rows, cols)
-            cycles = cost.matvec(rows, cols, streamed)
+                return self.stream.matvec(rows, cols, slots)
+            cycles = cost.matvec(rows, cols, streamed, slots)
             self.stream.advance(cycles, streamed)
             return cycles
         self.counters.bytes_read += streamed
@@ -199,15 +208,22 @@ class InstructionSetSimulator:
             if operand.kind is isa.Kind.VREG and (value * isa.VMEM_ALIGN) % self.vector_width:
                 self._fail(ErrorCode.VMEM_MISALIGNED, f"{operand.name} = {value * isa.VMEM_ALIGN} is not a multiple "
                                                       f"of the vector width {self.vector_width}")
-        if op == "MATVEC" and self.quant_length is None:
-            self._fail(ErrorCode.NO_QUANT, "MATVEC without a QUANT before it")
+        if op == "QUANT" and a["slot"] >= self.batch:
+            self._fail(ErrorCode.BAD_SLOT, f"QUANT into slot {a['slot']} of a build with {self.batch} Q slot(s)")
+        if op == "MATVEC" and a["slots"] > self.batch:
+            self._fail(ErrorCode.BAD_SLOT, f"MATVEC over {a['slots']} slots on a build with {self.batch}")
+        if op == "MATVEC":
+            lengths = self.quant_lengths[:max(a["slots"], 1)]
+            if lengths[0] is None or any(length != lengths[0] for length in lengths):
+                self._fail(ErrorCode.NO_QUANT, f"MATVEC over Q slots of lengths {lengths} (each needs a QUANT, "
+                                               "all of one length)")
         if op == "PREFETCH" and len(self.prefetched) == isa.PREFETCH_DEPTH:
             self._fail(ErrorCode.BAD_PREFETCH, f"a PREFETCH beyond the queue's {isa.PREFETCH_DEPTH}")
         if op == "PREFETCH" and self.image is not None:
             self._read_image(a["trits"], a["rows"] * row_bytes(a["cols"], self.trit_format))
         cycles = self._cycles(op, a)
         if op == "QUANT":
-            self.quant_length = self.vl
+            self.quant_lengths[a["slot"]] = self.vl
         elif op == "PREFETCH":
             self.prefetched.append((a["trits"], a["rows"], a["cols"]))
         prefetch = self.prefetched.popleft() if op == "MATVEC" and self.prefetched else None
@@ -243,12 +259,13 @@ class InstructionSetSimulator:
             mant = self._image_array(a["mantissas"] + 2 * token * self.vl, self.vl, "<i2")
             exponent = int(self._image_array(a["exponents"] + token, 1, "i1")[0])
             self.vmem[self._vector(a["vd"])] = fxp.saturate(fxp.round_shift(mant, -(exponent + fmt.ACT_FRAC)), fmt.ACT_BITS)
-        elif op == "VLOAD":
-            self.vmem[self._vector(a["vd"])] = self._load_words(a["src"], self.vl)
-        elif op == "VSTORE":
-            self._work_range(a["dst"], 4 * self.vl)
+        elif op in ("VLOAD", "VLOADX"):
+            self.vmem[self._vector(a["vd"])] = self._load_words(self._external(op, a, "src"), self.vl)
+        elif op in ("VSTORE", "VSTOREX"):
+            address = self._external(op, a, "dst")
+            self._work_range(address, 4 * self.vl)
             words = self.vmem[self._vector(a["vs"])]
-            self.work.update({a["dst"] + 4 * j: int(word) for j, word in enumerate(words)})
+            self.work.update({address + 4 * j: int(word) for j, word in enumerate(words)})
         elif op == "VZERO":
             self.vmem[self._vector(a["vd"])] = 0
         elif op == "VCOPY":
@@ -270,13 +287,14 @@ class InstructionSetSimulator:
             norm = self._image_array(a["norm"], self.vl, "<i4")
             front = normalized_input_with_term(x, a["eps"])
             q, peak = quantize_int8(front.x_mant * norm)
-            self.quant = _QuantState(q=q, peak=peak, inv_sqrt=front.inv_sqrt, norm_exp=a["norm_exp"])
+            self.quant[a["slot"]] = _QuantState(q=q, peak=peak, inv_sqrt=front.inv_sqrt, norm_exp=a["norm_exp"])
             # Passes: sum of squares (with the block shift from a running max), products + peak, quantise.
         elif op == "MATVEC":
-            cols, rows = len(self.quant.q), a["rows"]
+            cols, rows, slots = len(self.quant[0].q), a["rows"], max(a["slots"], 1)
             nbytes = rows * row_bytes(cols, self.trit_format)
             data = self._read_image(a["trits"], nbytes)
-            destination = self._vector(a["vd"], rows)
+            stride = a["stride"] * isa.VMEM_ALIGN
+            destinations = [self._vector(a["vd"] + k * stride // isa.VMEM_ALIGN, rows) for k in range(slots)]
             if prefetch is not None and prefetch != (a["trits"], rows, cols):
                 self._fail(ErrorCode.BAD_PREFETCH, f"MATVEC of {rows} x {cols} at 0x{a['trits']:x} takes the "
                                                    f"PREFETCH of {prefetch[1]} x {prefetch[2]} at 0x{prefetch[0]:x}")
@@ -284,10 +302,12 @@ class InstructionSetSimulator:
                 trits = unpack_trits(data, rows, cols, self.trit_format, offset=a["trits"])
             except PackingError as exc:
                 self._fail(ErrorCode.BAD_TRITS, str(exc))
-            acc = ternary_matvec(trits, self.quant.q)
-            scale = fxp.sf_mul(fxp.sf_mul(self.scale, fxp.sf_normalize(self.quant.peak)), self.quant.inv_sqrt)
-            scale = fxp.SFloat(scale.m, scale.e + self.quant.norm_exp)
-            self.vmem[destination] = fxp.scale_vector(acc, scale, fmt.ACT_FRAC)
+            for slot, destination in enumerate(destinations):       # slot by slot, as the engine takes them
+                quant = self.quant[slot]
+                acc = ternary_matvec(trits, quant.q)
+                scale = fxp.sf_mul(fxp.sf_mul(self.scale, fxp.sf_normalize(quant.peak)), quant.inv_sqrt)
+                scale = fxp.SFloat(scale.m, scale.e + quant.norm_exp)
+                self.vmem[destination] = fxp.scale_vector(acc, scale, fmt.ACT_FRAC)
         elif op == "RMSNORM":
             x = self.vmem[self._vector(a["vs"])]
             norm = self._image_array(a["norm"], self.vl, "<i4")

@@ -104,6 +104,7 @@ class Controller(CheckedComponent):
     def __init__(self, *, program_words: int, vmem_words: int, max_length: int = 64, max_cols: int = 64,
                  max_rows: int = 256, trit_format: TritFormat = TritFormat.TRITS_2BIT, vector_width: int = 1):
         self.program_words = program_words
+        self.batch = 1              # Q slots: a QUANT slot or MATVEC slots beyond it stop with BAD_SLOT
         self.vmem_words = vmem_words
         self.max_length, self.max_cols, self.max_rows = max_length, max_cols, max_rows
         self.trit_format, self.vector_width = trit_format, vector_width
@@ -325,10 +326,10 @@ class Controller(CheckedComponent):
 
         with m.Case(codes["QUANT"].opcode, codes["RMSNORM"].opcode):
             is_rms = opcode == codes["RMSNORM"].opcode
-            check((ops.short, E.ILLEGAL_INSTRUCTION), (ops.fits["b"], E.VMEM_OUT_OF_RANGE),
+            check((ops.slot_ok, E.BAD_SLOT), (ops.short, E.ILLEGAL_INSTRUCTION), (ops.fits["b"], E.VMEM_OUT_OF_RANGE),
                   (ops.words_fit, E.IMAGE_OUT_OF_RANGE), (~is_rms | ops.fits["a"], E.VMEM_OUT_OF_RANGE))("NORM_READ")
         with m.Case(codes["MATVEC"].opcode):
-            check((quant_valid, E.NO_QUANT), (ops.matvec_shape, E.ILLEGAL_INSTRUCTION),
+            check((ops.slots_ok, E.BAD_SLOT), (quant_valid, E.NO_QUANT), (ops.matvec_shape, E.ILLEGAL_INSTRUCTION),
                   (ops.product_fits, E.IMAGE_OUT_OF_RANGE), (ops.matvec_dest_fits, E.VMEM_OUT_OF_RANGE))("MATVEC")
         with m.Case(codes["PREFETCH"].opcode):
             # the prefetch queue's level is the unit's, read as EXECUTE decides (as before the split)
@@ -337,9 +338,10 @@ class Controller(CheckedComponent):
         with m.Case(codes["EMBED"].opcode):
             check((ops.token_ok, E.BAD_TOKEN), (ops.product_fits, E.IMAGE_OUT_OF_RANGE),
                   (ops.exponent_fits, E.IMAGE_OUT_OF_RANGE), (ops.fits["a"], E.VMEM_OUT_OF_RANGE))("MOVE")
-        with m.Case(codes["VLOAD"].opcode):
-            check((ops.words_fit | ops.work_fits, E.IMAGE_OUT_OF_RANGE), (ops.fits["a"], E.VMEM_OUT_OF_RANGE))("MOVE")
-        with m.Case(codes["VSTORE"].opcode):
+        with m.Case(codes["VLOAD"].opcode, codes["VLOADX"].opcode):
+            check((ops.external_in_image | ops.work_fits, E.IMAGE_OUT_OF_RANGE),
+                  (ops.fits["a"], E.VMEM_OUT_OF_RANGE))("MOVE")
+        with m.Case(codes["VSTORE"].opcode, codes["VSTOREX"].opcode):
             check((ops.work_fits, E.IMAGE_OUT_OF_RANGE), (ops.fits["b"], E.VMEM_OUT_OF_RANGE))("MOVE")
         with m.Case(codes["SENDV"].opcode):
             check((ops.fits["b"], E.VMEM_OUT_OF_RANGE))("MOVE")

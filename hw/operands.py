@@ -35,8 +35,10 @@ class Operands:
 
     OPERANDS: legal, aligned, token (the rs register), fits[field] (operand + VL within VMEM), short
     (VL <= max_length), matvec_shape / prefetch_shape (within the build's limits), matvec_dest_fits,
-    jump_target.  PREPARE: token_ok (0 <= token < rows), exponent_fits (the byte at w1 + token),
-    words_fit (4 * VL image bytes at w0), work_fits (4 * VL work-area bytes at w0), addi_sum, branch_taken.  product_fits: the product's image
+    jump_target, external (VLOAD's / VSTORE's address: w0, + rs for the X forms), slot_ok (QUANT's slot below the
+    build's batch), slots_ok (MATVEC's slots at most the batch).  PREPARE: token_ok (0 <= token < rows),
+    exponent_fits (the byte at w1 + token), words_fit (4 * VL image bytes at w0), external_in_image /
+    work_fits (4 * VL bytes at `external` in the image / the work area), addi_sum, branch_taken.  product_fits: the product's image
     check (combinational, for EXECUTE: EMBED's row, MATVEC's and PREFETCH's matrix)."""
 
     def __init__(self, m, *, controller, instruction, field, registers, vector_length, image_bytes, searched):
@@ -71,10 +73,13 @@ class Operands:
         self.matvec_shape = operand("matvec_shape", (rows <= c.max_rows) & (cols <= c.max_cols))
         self.prefetch_shape = operand("prefetch_shape", (rows <= c.max_rows) & (field("b") <= c.max_cols))
         self.matvec_dest_fits = operand("matvec_dest_fits", (field("a") << 2) + rows <= c.vmem_words)
+        # The external address of a VLOAD / VSTORE: w0, plus the rs register for VLOADX / VSTOREX (mod 2**32).
+        indexed = (opcode == isa.OPS["VLOADX"].opcode) | (opcode == isa.OPS["VSTOREX"].opcode)
+        self.external = operand("external", (field("w0") + Mux(indexed, selected.as_unsigned(), 0))[:32])
+        self.slot_ok = operand("slot_ok", field("rd") < c.batch)                   # QUANT's Q slot
+        self.slots_ok = operand("slots_ok", field("b") <= c.batch)                 # MATVEC's slots (0: one)
         room_w0 = operand("room_w0", image_bytes - field("w0"))          # image bytes from w0 on (may be < 0)
         room_w1 = operand("room_w1", image_bytes - field("w1"))
-        in_work_area = operand("in_work_area", field("w0") >= image_bytes)     # VLOAD / VSTORE beyond the image
-        room_top = operand("room_top", isa.ADDRESS_SPACE - field("w0"))      # bytes from w0 to the address space's end
         # One multiplier, its factors chosen here: EMBED's row offset / 2 (VL * the token's low 16 bits),
         # MATVEC's or PREFETCH's matrix bytes (rows * bytes of a row of cols trits); and the room it must fit
         # in: w0 + 2 * product + 2 * VL <= image_bytes for EMBED (halved: floor), w0 + product otherwise.
@@ -99,7 +104,10 @@ class Operands:
         self.token_ok = prepared("token_ok", (token >= 0) & (token < rows))
         self.exponent_fits = prepared("exponent_fits", token16 < room_w1)    # the byte at w1 + token
         self.words_fit = prepared("words_fit", (vl << 2) <= room_w0)
-        self.work_fits = prepared("work_fits", in_work_area & ((vl << 2) <= room_top))
+        # VLOAD / VSTORE: all VL words in the image, or all in the work area beyond it (from `external`).
+        self.external_in_image = prepared("external_in_image", (vl << 2) <= image_bytes - self.external)
+        self.work_fits = prepared("work_fits", (self.external >= image_bytes)
+                                  & ((vl << 2) <= isa.ADDRESS_SPACE - self.external))
         self.addi_sum = prepared("addi_sum", (token + field("w1_signed"))[:isa.SCALAR_BITS])
         self.branch_taken = prepared("branch_taken", (token == 0) == (opcode == isa.OPS["BZ"].opcode))
         self._payloads(m, c, field, opcode, vl, token16, product, searched)
@@ -127,14 +135,14 @@ class Operands:
                 with m.Case(op.opcode):
                     for role, name in VECTOR_ROLES.get(op.mnemonic, dict(d="vd", x="vs")).items():
                         m.d.comb += getattr(vector, role).eq(self.vector_address(field, fields[name]))
-            with m.Case(isa.OPS["VLOAD"].opcode):
+            with m.Case(isa.OPS["VLOAD"].opcode, isa.OPS["VLOADX"].opcode):
                 m.d.comb += [mover.opcode.eq(MoveOp.VLOAD), mover.d.eq(self.vector_address(field, "a")),
-                             mover.src.eq(field("w0"))]
+                             mover.src.eq(self.external)]
             with m.Case(isa.OPS["EMBED"].opcode):
                 m.d.comb += [mover.opcode.eq(MoveOp.EMBED), mover.d.eq(self.vector_address(field, "a")),
                              mover.src.eq(field("w0") + (product << 1)), mover.exp_addr.eq(field("w1") + token16)]
             with m.Case(isa.OPS["SENDV"].opcode):
                 m.d.comb += [mover.opcode.eq(MoveOp.SENDV), mover.d.eq(self.vector_address(field, "b"))]
-            with m.Case(isa.OPS["VSTORE"].opcode):
+            with m.Case(isa.OPS["VSTORE"].opcode, isa.OPS["VSTOREX"].opcode):
                 m.d.comb += [mover.opcode.eq(MoveOp.VSTORE), mover.d.eq(self.vector_address(field, "b")),
-                             mover.src.eq(field("w0"))]
+                             mover.src.eq(self.external)]

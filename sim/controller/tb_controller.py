@@ -35,7 +35,7 @@ WORDS = int(os.environ["VMEM_WORDS"])
 PROGRAM_WORDS = int(os.environ["PROGRAM_WORDS"])
 VECTOR_WIDTH = int(os.environ.get("VECTOR_WIDTH", "1"))
 # This harness has the vector unit only; the image instructions are exercised end to end in sim/accelerator.
-NOT_IN_THIS_BUILD = {"QUANT", "MATVEC", "PREFETCH", "RMSNORM", "EMBED", "VLOAD", "SENDV", "VSTORE"}
+NOT_IN_THIS_BUILD = {"QUANT", "MATVEC", "PREFETCH", "RMSNORM", "EMBED", "VLOAD", "VLOADX", "SENDV", "VSTORE", "VSTOREX"}
 
 
 def iss_outcome(instructions, vmem, inputs):
