@@ -28,12 +28,11 @@ from __future__ import annotations
 
 import dataclasses
 
-from golden.image import ImageInfo, SectionKind
+from golden.image import ImageInfo
 
 from . import isa
-from .asm import Program, assemble
-from .compiler import WORK_ALIGN, CompileError, _Emitter
-from golden.errors import MmfreeError
+from .asm import Program
+from .compiler import WORK_ALIGN, CompileError, _Emitter, work_area_base
 
 R_COUNT, R_STATE, R_RESET, R_TOKEN, R_LEFT = "r1", "r2", "r3", "r4", "r5"
 
@@ -79,11 +78,9 @@ def compile_batched(info: ImageInfo, batch: int) -> BatchedProgram:
     out.lines += [".const gate mix", f".const up mix + {_align(inter)}", ".const o mix", ".const logits h",
                   f".vector state {n}", f".vector hsel {d}"]
     slot = lambda name, k: f"{name} + {k * stride}"      # noqa: E731   token slot k's copy of a vector
-    work_base = -(-info.size // WORK_ALIGN) * WORK_ALIGN
+    work_base = work_area_base(info)
     slot_bytes = -(-4 * n * layers // WORK_ALIGN) * WORK_ALIGN
     state_addresses = [work_base + 4 * n * idx for idx in range(layers)]
-    embed_mant = out.section("model.embeddings.mantissas", SectionKind.EMBED_MANTISSAS)
-    embed_exp = out.section("model.embeddings.exponents", SectionKind.EMBED_EXPONENTS)
 
     out.label("step")
     out.emit(f"RECV {R_COUNT}            ; 0: a decode step; 1..{batch}: a prefill of that many tokens")
@@ -101,8 +98,7 @@ def compile_batched(info: ImageInfo, batch: int) -> BatchedProgram:
         start = len(out.lines)
         for k in range(batch):
             out.emit(f"RECV {R_TOKEN}")
-            out.set_length(d)
-            out.emit(f"EMBED {slot('h', k)}, {R_TOKEN}, {vocab}, 0x{embed_mant.offset:x}, 0x{embed_exp.offset:x}")
+            out.embed(slot("h", k), R_TOKEN)
         for idx in range(layers):
             _layer(out, idx, batch, stride, slot, n, d, inter, prefill, state_addresses[idx], slot_bytes)
         if prefill:
@@ -112,11 +108,7 @@ def compile_batched(info: ImageInfo, batch: int) -> BatchedProgram:
         out.prefetch_ahead(start)
         out.emit("JMP step")
 
-    source = "\n".join(out.lines) + "\n"
-    try:
-        program = assemble(source, "<compiled>")
-    except MmfreeError as exc:
-        raise CompileError(f"the batched program does not assemble (a model the ISA cannot hold?): {exc}") from None
+    source, program = out.assemble()
     return BatchedProgram(source=source, program=program, batch=batch, state_memory_addresses=state_addresses,
                           state_slot_bytes=slot_bytes, memory_bytes=work_base + batch * slot_bytes)
 

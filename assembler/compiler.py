@@ -134,6 +134,21 @@ class _Emitter:
         for place, (_, address, rows, cols) in reversed(list(zip(places, matvecs))):
             self.lines.insert(place, f"        PREFETCH 0x{address:x}, {rows}, {cols}")
 
+    def assemble(self) -> tuple[str, Program]:
+        """The program's source and its assembly; CompileError if it does not assemble."""
+        source = "\n".join(self.lines) + "\n"
+        try:
+            return source, assemble(source, "<compiled>")
+        except MmfreeError as exc:
+            raise CompileError(f"the compiled program does not assemble (a model the ISA cannot hold?): {exc}") from None
+
+    def embed(self, dst: str, token: str) -> None:
+        """EMBED the token in register `token` into dst (VL = hidden size)."""
+        mantissas = self.section("model.embeddings.mantissas", SectionKind.EMBED_MANTISSAS)
+        exponents = self.section("model.embeddings.exponents", SectionKind.EMBED_EXPONENTS)
+        self.set_length(self.info.config.hidden_size)
+        self.emit(f"EMBED {dst}, {token}, {self.info.config.vocab_size}, 0x{mantissas.offset:x}, 0x{exponents.offset:x}")
+
     def bitlinear(self, dst: str, src: str, length: int, name: str) -> None:
         self.quant(src, length, name)
         self.matvec(dst, name)
@@ -173,6 +188,11 @@ def vmem_layout(config, *, logits_chunk: int | None = None, states_in_memory: bo
 WORK_ALIGN = 64         # bytes: the work area starts on a multiple of this past the image's end
 
 
+def work_area_base(info: ImageInfo) -> int:
+    """The work area's first byte: the image's end, rounded up to WORK_ALIGN."""
+    return -(-info.size // WORK_ALIGN) * WORK_ALIGN
+
+
 def compile_model(info: ImageInfo, *, emit_logits: bool = False, logits_chunk: int | None = None,
                   states_in_memory: bool = False) -> CompiledProgram:
     """The serving program for the model described by `info` (see the module docstring); `logits_chunk`:
@@ -188,12 +208,9 @@ def compile_model(info: ImageInfo, *, emit_logits: bool = False, logits_chunk: i
         raise CompileError(f"a vocabulary of {vocab} tokens exceeds the ISA's {isa.MAX_VL} (EMBED's rows, ARGMAXC's base)")
     layout, chunk = vmem_layout(cfg, logits_chunk=logits_chunk, states_in_memory=states_in_memory)
     out.lines += layout
-    work_base = -(-info.size // WORK_ALIGN) * WORK_ALIGN
+    work_base = work_area_base(info)
     memory_states = [work_base + 4 * n * idx for idx in range(cfg.num_hidden_layers)] if states_in_memory else []
     state = (lambda idx: "state") if states_in_memory else (lambda idx: f"state{idx}")     # noqa: E731
-
-    embed_mant = out.section("model.embeddings.mantissas", SectionKind.EMBED_MANTISSAS)
-    embed_exp = out.section("model.embeddings.exponents", SectionKind.EMBED_EXPONENTS)
 
     out.label("request")
     out.emit(f"RECV {R_PROMPT}            ; prompt length")
@@ -212,8 +229,7 @@ def compile_model(info: ImageInfo, *, emit_logits: bool = False, logits_chunk: i
 
     out.label("step")
     step_start = len(out.lines)
-    out.set_length(d)
-    out.emit(f"EMBED h, {R_TOKEN}, {vocab}, 0x{embed_mant.offset:x}, 0x{embed_exp.offset:x}")
+    out.embed("h", R_TOKEN)
     for idx in range(cfg.num_hidden_layers):
         p = f"model.layers.{idx}."
         out.comment(f"layer {idx}: MLGRU token mixer")
@@ -286,11 +302,7 @@ def compile_model(info: ImageInfo, *, emit_logits: bool = False, logits_chunk: i
     out.emit(f"LI {R_PROMPT}, 1            ; the fed-back token is the last of the 'prompt'")
     out.emit("JMP step")
 
-    source = "\n".join(out.lines) + "\n"
-    try:
-        program = assemble(source, "<compiled>")
-    except MmfreeError as exc:
-        raise CompileError(f"the compiled program does not assemble (a model the ISA cannot hold?): {exc}") from None
+    source, program = out.assemble()
     return CompiledProgram(source=source, program=program, logits_address=program.symbols["logits"], logits_chunk=chunk,
                            state_addresses=[] if states_in_memory else
                            [program.symbols[f"state{idx}"] for idx in range(cfg.num_hidden_layers)],
