@@ -97,6 +97,7 @@ class LoadedDevice:
     counters: dict[str, int]        # the device's counters once the program waited for a request
     image_sent: bool                # False: the device already held this image (not re-sent)
     seconds: float                  # host seconds from the first STATUS to the program waiting
+    compiled: object                # the program it runs: a CompiledProgram, or a BatchedProgram (build.batch > 1)
 
 
 def load(image: bytes, info: ImageInfo, transport, *, timeout: float = 60.0,
@@ -113,7 +114,11 @@ def load(image: bytes, info: ImageInfo, transport, *, timeout: float = 60.0,
     driver.resync()                          # a new client: nothing an earlier one left half-sent counts
     build = driver.hello()
     dram_ready(driver, build, log=log)       # a LiteDRAM core behind a control bus: its DRAM brought up first
-    compiled = compile_to_fit(info, build.vmem_words)        # the states in the device's DRAM if VMEM is short
+    if build.batch > 1:                      # B request slots: the batched serving program (host.batched)
+        from assembler.batch_compiler import compile_batched
+        compiled = compile_batched(info, build.batch)
+    else:
+        compiled = compile_to_fit(info, build.vmem_words)    # the states in the device's DRAM if VMEM is short
     program = compiled.program.to_bytes()
     driver.check_compatible(info, compiled.memory_bytes, len(compiled.program.instructions), compiled.program.vmem_words,
                             isa.vector_alignment(compiled.program.instructions))
@@ -131,7 +136,23 @@ def load(image: bytes, info: ImageInfo, transport, *, timeout: float = 60.0,
     else:
         log(f"the device holds this image ({len(image):,} bytes, CRC-32 {status.held_image_crc:08x}): not sent again")
     counters = driver.start(len(program) // isa.INSTRUCTION_BYTES, len(image)).counters
-    return LoadedDevice(driver, build, counters, send_image, time.perf_counter() - started)
+    return LoadedDevice(driver, build, counters, send_image, time.perf_counter() - started, compiled)
+
+
+def _generate(loaded: LoadedDevice, prompt: list[int], max_tokens: int, timeout: float):
+    """The request's tokens as they come: the serving program's request, or a batched device's slot 0."""
+    if loaded.build.batch == 1:
+        yield from loaded.driver.generate(prompt, max_tokens, token_timeout=timeout)
+        return
+    from .batched import BatchedSession
+
+    session = BatchedSession(loaded.driver, loaded.compiled, timeout=timeout)
+    session.admit(0, prompt, max_tokens)
+    produced = 0
+    while produced < max_tokens:
+        for token in session.step().values():
+            produced += 1
+            yield token
 
 
 def run(image: bytes, info: ImageInfo, prompt: list[int], max_tokens: int, transport, *,
@@ -146,7 +167,7 @@ def run(image: bytes, info: ImageInfo, prompt: list[int], max_tokens: int, trans
     generating = time.perf_counter()
     on_start()
     tokens = []
-    for token in driver.generate(prompt, max_tokens, token_timeout=timeout):
+    for token in _generate(loaded, prompt, max_tokens, timeout):
         tokens.append(token)
         on_token(token)
     after = driver.wait_for("WAITING").counters

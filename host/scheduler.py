@@ -6,9 +6,9 @@
 
 Only the worker thread touches the device (a DeviceSession: the Driver with program and image loaded). Its
 loop is continuous batching: `schedule()` admits waiting requests into free slots, then `step()` runs one
-decode step, which gives the next token of every busy slot. Today's device serves one request at a time
-(BuildInfo.batch 1: one slot); a batched device (B slots decoded together) needs only a session whose
-admit/step address B slots, and the loop admits a new request into a slot as soon as it frees, between
+decode step, which gives the next token of every busy slot. A device of BuildInfo.batch 1 serves one request
+at a time (one slot); a batched device (B slots decoded together) runs assembler.batch_compiler's program through
+host.batched.BatchedSession, and the loop admits a new request into a slot as soon as it frees, between
 decode steps.
 
 A slot is free only when the device owes it no more tokens: the serving program always sends the
@@ -106,6 +106,10 @@ class DeviceSession:
 
         loaded = load(self.image, self.info, self.transport, timeout=self.timeout, progress=progress, log=self.log)
         self.driver, self.build = loaded.driver, loaded.build
+        self.batched = None
+        if self.build.batch > 1:                 # B slots: prefill and decode steps (host.batched)
+            from .batched import BatchedSession
+            self.batched = BatchedSession(self.driver, loaded.compiled, timeout=self.timeout)
 
     @property
     def batch(self) -> int:
@@ -113,11 +117,16 @@ class DeviceSession:
         return self.build.batch
 
     def admit(self, slot: int, prompt: list[int], max_tokens: int) -> None:
-        """Send a request to `slot` (one slot today: the serving program's RECV)."""
-        self.driver.send_words([len(prompt), max_tokens, *prompt])
+        """Send a request to `slot` (one slot: the serving program's RECV; B slots: its prefill steps)."""
+        if self.batched is not None:
+            self.batched.admit(slot, prompt, max_tokens)
+        else:
+            self.driver.send_words([len(prompt), max_tokens, *prompt])
 
     def step(self) -> dict[int, int]:
         """One decode step: {slot: its next token} for every busy slot."""
+        if self.batched is not None:
+            return self.batched.step()
         return {0: self.driver.next_word(self.timeout)}
 
     def recover(self) -> None:
