@@ -27,7 +27,8 @@ def add_commands(sub) -> None:
                        "or the ternary engine alone, LFSR-driven (timing and size)")
     build.add_argument("--model", help="the model the device is sized for (layout:<preset> needs no weights; default: "
                        f"the board's, the largest released model its memory holds, else {DEFAULT_MODEL})")
-    build.add_argument("--format", choices=sorted(FORMATS), default="2bit", help="weight packing the build reads")
+    build.add_argument("--format", choices=sorted(FORMATS), help="weight packing the build reads (default: the "
+                       "board's: base3 on the DDR3 boards, else 2bit)")
     build.add_argument("--lanes", type=int, default=0, help="engine lanes (default: the board's)")
     build.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
     build.add_argument("--out", help="build directory (default build/<board>[-engine-check])")
@@ -38,7 +39,8 @@ def add_commands(sub) -> None:
     report.add_argument("--model", default="1.3B", help="preset (370M, 1.3B, 2.7B, …), shipped model or directory "
                         "with config.json")
     report.add_argument("--target", choices=sorted(TARGETS), default="ulx3s-85f")
-    report.add_argument("--format", choices=sorted(FORMATS), default="base3", help="weight packing of the image")
+    report.add_argument("--format", choices=sorted(FORMATS), help="weight packing of the image (default: the one the "
+                        "target's build reads, base3 for a target not built)")
     report.add_argument("--bandwidth-gb-s", type=float, help="override the target's peak memory bandwidth")
     report.add_argument("--clock-mhz", type=float, help="override the target's clock")
     report.set_defaults(func=cmd_report)
@@ -81,6 +83,7 @@ def cmd_build(args) -> None:
     board = BOARDS[args.board]
     lanes = args.lanes or board.lanes
     args.model = args.model or board.model or DEFAULT_MODEL
+    args.format = args.format or board.trit_format
     try:
         top, what, parameters = (_device_top if args.top == "device" else _engine_check_top)(board, args, lanes)
     except (TypeError, ValueError) as error:
@@ -107,7 +110,7 @@ def cmd_report(args) -> None:
 
     config = config_for(args.model)
     try:
-        result = project(config, TARGETS[args.target], trit_format(args.format),
+        result = project(config, TARGETS[args.target], trit_format(args.format) if args.format else None,
                          bandwidth_gb_s=args.bandwidth_gb_s, clock_mhz=args.clock_mhz)
     except FileNotFoundError as error:
         raise MmfreeError(str(error)) from None

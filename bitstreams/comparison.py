@@ -27,9 +27,10 @@ PUBLISHED = [
 ]
 
 
-def rows(trit_format: TritFormat = TritFormat.TRITS_BASE3) -> list[dict]:
-    """Each target over its own build's report where one is kept (the boards: their measured clock and cells),
-    else the reference build's (the projected cards scale its cells); a board not built yet has no row."""
+def rows(trit_format: TritFormat | None = None) -> list[dict]:
+    """Each target over its own build's report where one is kept (the boards: their measured clock and cells, the
+    packing they read), else the reference build's (the projected cards scale its cells; base-3); a board not built
+    yet has no row. trit_format: one packing for every row instead."""
     reference, reports = load_build_report("ulx3s-85f"), {}
     for name, target in TARGETS.items():
         if (REPORTS / f"{target.build}.json").exists():

@@ -19,6 +19,8 @@ import functools
 import json
 from pathlib import Path
 
+from golden.packing import TritFormat
+
 REPORTS = Path(__file__).resolve().parent / "reports"
 
 
@@ -142,11 +144,12 @@ DDR3_EFFICIENCY_SOURCE = ("measured: LiteDRAM's controller + PHY model at 1:2 (s
 
 def ddr3_board(name: str, description: str, *, memory: str, capacity_bytes: int) -> Target:
     """A DDR3 board: LiteDRAM's ECP5 PHY at 1:2, so 4 transfers of the x16 bus a controller clock (the device's, no
-    crossing): 8 B/clock peak; the L 64 / V 4 datapath of bench/decode_roofline.py's ddr3 system; the released models
-    keep their states in DRAM there (bench/results/memory_budget.txt); the host link over Ethernet."""
+    crossing): 8 B/clock peak; the boards' L 80 / V 4 base-3 datapath (bitstreams/targets.py: 16 B of trits a clock,
+    twice the peak, as bench/decode_roofline.py's ddr3 system at L 64 in 2-bit); the released models keep their states
+    in DRAM there (bench/results/memory_budget.txt); the host link over Ethernet."""
     return Target(name=name, description=description, memory=memory, capacity_bytes=capacity_bytes, peak_gb_s=0.0,
                   efficiency=DDR3_EFFICIENCY, efficiency_source=DDR3_EFFICIENCY_SOURCE, memory_latency=27,
-                  clock_mhz=None, clock_source="measured: the build's constraint, met after P&R", lanes=64,
+                  clock_mhz=None, clock_source="measured: the build's constraint, met after P&R", lanes=80,
                   vector_width=4, prefetch_bytes=16384, mem_bytes=16, build=name, energy_scale="",
                   static="ecp5_static_w", dram_pj="ddr3_read_pj_per_bit", dram_background="ddr3_background_w",
                   peak_bytes_per_clock=8, states_in_memory=True, load_bytes_per_clock=ETHERNET_LOAD_BYTES_PER_CLOCK)
@@ -241,10 +244,14 @@ def scaled_utilisation(report: dict, lanes: int) -> dict[str, float]:
     return {"lut": lut, "ff": ff, "bram": bram, "dsp": used.get("MULT18X18D", used.get("ICESTORM_DSP", 0))}
 
 
-def project(config, target: Target, trit_format, *, report: dict | None = None,
+def project(config, target: Target, trit_format=None, *, report: dict | None = None,
             bandwidth_gb_s: float | None = None, clock_mhz: float | None = None) -> dict:
-    """The projection of one model on one target, every figure tagged."""
+    """The projection of one model on one target, every figure tagged; trit_format None: the packing the target's
+    own build reads (its report), base-3 for a target not built."""
     report = report if report is not None else load_build_report(target.build)
+    if trit_format is None:
+        own = target.build == target.name and "trit_format" in report["parameters"]
+        trit_format = TritFormat[report["parameters"]["trit_format"]] if own else TritFormat.TRITS_BASE3
     if clock_mhz is not None:
         clock, clock_tag, clock_note = clock_mhz * 1e6, "projected", "given"
     elif target.clock_mhz is None:

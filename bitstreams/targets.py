@@ -34,7 +34,8 @@ class Board:
     None; model: the model a build is sized for by default (`mmfree build --model`: the largest released model the
     board's memory holds; smaller ones then run on it too), None for the shipped model; states_in_memory: compile
     the sizing program with the recurrent states in external memory (VMEM holds one step's working set,
-    assembler.compiler.vmem_layout); capacity: the part's count of each Yosys cell type that is a scarce site (checked after synthesis);
+    assembler.compiler.vmem_layout); trit_format: the weight packing a build reads by default (mmfree.specs.FORMATS:
+    base-3's 1.6 bits a weight for the memory-bound DDR3 boards: a fifth fewer bytes a token than 2-bit); capacity: the part's count of each Yosys cell type that is a scarce site (checked after synthesis);
     synth_opts / nextpnr_opts: extra tool options; notes: what a report of this board must say beside its figures."""
     name: str
     description: str
@@ -60,6 +61,7 @@ class Board:
     ethernet: str | None = None
     model: str | None = None
     states_in_memory: bool = False
+    trit_format: str = "2bit"
     notes: str = ""
 
     @property
@@ -106,15 +108,16 @@ BOARDS = {board.name: board for board in [
           nextpnr_opts="--router router2"),
     # DDR3 through LiteDRAM (ECP5DDRPHY at 1:2): user_clk 75 MHz, DDR3 at 300 MT/s on 16 bits, a 128-bit AXI beat
     # every 2 cycles at best: 8 B/cycle peak, 7.41 measured through hw.axi in simulation (docs/ddr3-litedram.md,
-    # bench/decode_roofline.py's ddr3 system). L 64 (2-bit: 16 B of trits a cycle, twice the peak) and V 4 as that
-    # system; the device runs on user_clk, no clock crossing.
+    # bench/decode_roofline.py's ddr3 system). Base-3 images (a fifth fewer bytes a token than 2-bit: the boards are
+    # memory-bound) and L 80 (16 B of base-3 trits a cycle, twice the peak, as that system's L 64 in 2-bit), V 4;
+    # the device runs on user_clk, no clock crossing.
     Board(name="ecpix5-85f", description="ECPIX-5, Lattice ECP5-5G LFE5UM5G-85F-8BG554I, 512 MiB DDR3 (MT41K256M16, "
                                          "16-bit) through LiteDRAM, Gigabit Ethernet (RGMII, LiteEth UDP) and "
                                          "FTDI USB-serial",
           platform="amaranth_boards.ecpix5:ECPIX585Platform", family="ecp5", memory="ddr3", litedram="ecpix5",
-          clock_hz=75e6, pll=False, lanes=64, vector_width=4, prefetch_bytes=16384, baud=1_000_000,
+          clock_hz=75e6, pll=False, lanes=80, vector_width=4, prefetch_bytes=16384, baud=1_000_000,
           led=("rgb_led", "g"), ethernet="eth_rgmii", model="layout:1.3B", states_in_memory=True,
-          capacity=ECP5_85F_CAPACITY, nextpnr_opts="--router router2", notes=DDR3_PENDING),
+          trit_format="base3", capacity=ECP5_85F_CAPACITY, nextpnr_opts="--router router2", notes=DDR3_PENDING),
     # The ButterStick has no UART: its host interfaces are USB 2.0 (a ULPI PHY) and Gigabit Ethernet (RGMII), and
     # litex-boards reaches its SoC over Etherbone. The link runs over the Ethernet; the fallback UART is on SYZYGY port
     # 0's S0 (tx) / S1 (rx) at 3.3 V for an external USB-serial adapter; that port's bank supply is set by gateware
@@ -123,10 +126,11 @@ BOARDS = {board.name: board for board in [
                                           "(2 ranks of MT41K64M16, 16-bit) through LiteDRAM, Gigabit Ethernet (RGMII, "
                                           "LiteEth UDP), UART on SYZYGY 0",
           platform="amaranth_boards.butterstick:ButterStickPlatform", family="ecp5", memory="ddr3",
-          litedram="butterstick", clock_hz=75e6, pll=False, lanes=64, vector_width=4, prefetch_bytes=16384,
+          litedram="butterstick", clock_hz=75e6, pll=False, lanes=80, vector_width=4, prefetch_bytes=16384,
           baud=1_000_000, uart="syzygy_uart", uart_pins=("S1", "S0", ("syzygy", 0), "LVCMOS33"), vccio=(3.3, 1.8, 1.8),
           led=None,                                # its RGB LEDs are multiplexed: a select line and a colour line
-          ethernet="eth_rgmii", model="layout:370M", states_in_memory=True, capacity=ECP5_85F_CAPACITY,
+          ethernet="eth_rgmii", model="layout:370M", states_in_memory=True, trit_format="base3",
+          capacity=ECP5_85F_CAPACITY,
           nextpnr_opts="--router router2", notes=DDR3_PENDING),
     # The image in the UP5K's 128 KB of SPRAM: models of up to ~400 K ternary weights; 12 MHz board clock.
     Board(name="icebreaker", description="iCEBreaker, Lattice iCE40 UP5K-SG48, 128 KB SPRAM, FTDI USB-serial",
