@@ -166,3 +166,23 @@ def pipelined_tree(m: Module, leaves, combine, *, name: str, levels_per_stage: i
 def max_of(a, b):
     """The larger of two unsigned values (a pipelined_tree combine)."""
     return Mux(a > b, a, b)
+
+
+def ceil_div(value, divisor: int):
+    """ceil(value / divisor) for an unsigned `value` and a constant divisor >= 1: a shift for a power of two, else
+    a multiply by the reciprocal (one DSP) with a shift, exact over value's whole range (checked here): a divider
+    of non-power-of-two constants is a chain of subtractors, the slowest path of a base-3 build (5 trits a byte)."""
+    value = Value.cast(value)
+    if not isinstance(divisor, int) or divisor < 1:
+        raise ValueError(f"divisor must be a positive int, got {divisor!r}")
+    top = (1 << len(value)) - 1 + divisor - 1                     # the largest dividend, value + divisor - 1
+    if divisor & (divisor - 1) == 0:
+        return (value + divisor - 1) >> (divisor.bit_length() - 1)
+    shift = top.bit_length() + divisor.bit_length()
+    while True:
+        multiplier = -(-(1 << shift) // divisor)
+        # m = ceil(2**s / d) gives floor(n m / 2**s) = floor(n / d) for every n < 2**s / (m d - 2**s).
+        if (multiplier * divisor - (1 << shift)) * (top + 1) < (1 << shift):
+            break
+        shift += 1
+    return ((value + divisor - 1) * multiplier) >> shift

@@ -28,7 +28,7 @@ from assembler import isa
 from golden import formats as fmt
 from golden.packing import TritFormat
 
-from .arith import SF_NORMALIZE_STAGES, ShiftControl, round_shift, saturate, sf_normalize_registered
+from .arith import SF_NORMALIZE_STAGES, ShiftControl, ceil_div, round_shift, saturate, sf_normalize_registered
 from .image_reader import ADDRESS_BITS, ReadLayout
 from .norm_unit import QuantState, q_write_signature
 from .rsqrt import SFloatLayout
@@ -195,7 +195,7 @@ class MatVecUnit(CheckedComponent):
                      self.prefetched.eq(queued.level)]
         with m.If(self.prefetch.valid & self.prefetch.ready):
             p = self.prefetch.payload
-            m.d.comb += [read_in.addr.eq(p.trits), read_in.length.eq((p.cols + per_byte - 1) // per_byte),
+            m.d.comb += [read_in.addr.eq(p.trits), read_in.length.eq(ceil_div(p.cols, per_byte)),
                          read_in.rows.eq(p.rows), reads.w_en.eq(1), queued.w_en.eq(1)]
         head = data.View(prefetch_layout, queued.r_data)
 
@@ -224,7 +224,7 @@ class MatVecUnit(CheckedComponent):
             with m.State("READ"):                        # behind any read still queued (none: nothing prefetched)
                 with m.If(reads.w_rdy & ~self.prefetch.valid):
                     m.d.comb += [read_in.addr.eq(command.trits),
-                                 read_in.length.eq((self.quant.length + per_byte - 1) // per_byte),
+                                 read_in.length.eq(ceil_div(self.quant.length, per_byte)),
                                  read_in.rows.eq(command.rows), reads.w_en.eq(1)]
                     m.next = "START"
             with m.State("START"):

@@ -19,6 +19,7 @@ from amaranth import Cat, Const, Mux, Signal, signed
 from assembler import isa
 
 from . import decode
+from .arith import ceil_div
 from .data_mover import MoveOp
 from .vector_unit import VectorOp
 
@@ -85,7 +86,7 @@ class Operands:
         # in: w0 + 2 * product + 2 * VL <= image_bytes for EMBED (halved: floor), w0 + product otherwise.
         per_byte = c.trit_format.trits_per_byte
         is_embed, is_matvec = opcode == isa.OPS["EMBED"].opcode, opcode == isa.OPS["MATVEC"].opcode
-        row_bytes = Mux(is_matvec, (cols + per_byte - 1) // per_byte, (field("b") + per_byte - 1) // per_byte)
+        row_bytes = ceil_div(Mux(is_matvec, cols, field("b")), per_byte)
         multiplier = operand("multiplier", Mux(is_embed, vl, rows))
         multiplicand = operand("multiplicand", Mux(is_embed, selected.as_unsigned()[:16], row_bytes))
         product_room = operand("product_room", Mux(is_embed, (image_bytes - field("w0") - (vl << 1)) >> 1,

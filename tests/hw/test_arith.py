@@ -47,3 +47,29 @@ def test_round_shift_unsigned_registered_matches_golden_on_a_new_pair_every_cycl
     want = [fxp.round_shift(v, s) for v, s in cases]
     bad = [(c, g, w) for c, g, w in zip(cases, got, want) if g != w]
     assert len(got) == len(cases) and not bad, f"{len(bad)} of {len(cases)} differ, e.g. (value, shift), got, want: {bad[:4]}"
+
+
+def test_ceil_div_by_a_constant_is_exact_over_the_whole_range():
+    """hw.arith.ceil_div (a reciprocal multiply for 5, base-3's trits a byte) against Python's integer division on
+    every 16-bit value, for powers of two and others."""
+    import pytest
+
+    from hw.arith import ceil_div
+
+    for divisor in (1, 4, 5, 3, 7):
+        value, quotient = Signal(16), Signal(17)
+        m = Module()
+        m.d.comb += quotient.eq(ceil_div(value, divisor))
+
+        async def bench(ctx, divisor=divisor, value=value, quotient=quotient):
+            for n in range(0, 1 << 16, 1 if divisor == 5 else 97):
+                ctx.set(value, n)
+                assert ctx.get(quotient) == -(-n // divisor), (divisor, n)
+            ctx.set(value, (1 << 16) - 1)
+            assert ctx.get(quotient) == -(-((1 << 16) - 1) // divisor)
+
+        sim = Simulator(m)
+        sim.add_testbench(bench)
+        sim.run()
+    with pytest.raises(ValueError, match="divisor"):
+        ceil_div(Signal(4), 0)
