@@ -19,8 +19,10 @@ import random
 import cocotb
 import numpy as np
 
+from assembler.asm import assemble
 from assembler.batch_compiler import compile_batched
-from assembler.iss import InstructionSetSimulator
+from assembler.isa import ErrorCode
+from assembler.iss import InstructionSetSimulator, IssError
 from golden.config import HGRNBitConfig
 from golden.hwexact import HardwareExactModel
 from golden.image import image_bytes, parse_header
@@ -28,10 +30,12 @@ from golden.packing import TritFormat
 from golden.quantize import quantize_model
 from golden.zoo import random_model
 from sim.accelerator.harness import accelerator_for
+from hw.controller import State
 from sim.accelerator.tb_accelerator import HOST_RATE, check_counters, run_host, start_program
 from sim.clocking import start_and_reset
 from sim.host_link import HostLink
 from sim.memory_model import BENCH_MEMORIES, ExternalMemory
+from sim.vmem import fill, read_all
 
 CONFIG = HGRNBitConfig(**json.loads(os.environ["MODEL_CONFIG"]))
 SEED = int(os.environ["MODEL_SEED"])
@@ -145,8 +149,7 @@ async def batched_program_is_bit_exact(dut):
     starts = [(at, waited) for pc, at, waited in timeline if pc == step_pc]
     iss_at = np.cumsum([c for _, _, c in iss.trace]) - np.array([c for _, _, c in iss.trace])
     iss_starts = [int(iss_at[i]) for i, (pc, _, _) in enumerate(iss.trace) if pc == step_pc] + [iss.counters.cycles]
-    rtl_steps = [(b[0] - a[0]) - (b[1] - a[1]) for a, b in zip(starts, starts[1:])]
-    rtl_steps.append(timeline[-1][1] - starts[-1][0] - (timeline[-1][2] - starts[-1][1]))
+    rtl_steps = [(b[0] - a[0]) - (b[1] - a[1]) for a, b in zip(starts, starts[1:])]     # the last start: the wait
     iss_steps = np.diff(iss_starts).tolist()
     dut._log.info(f"B {BATCH}: steps {host.steps}; cycles (measured, host waits excluded) {rtl_steps}, ISS {iss_steps}; "
                   f"whole run {measured} measured, ISS {iss.counters.cycles} ({100 * (ratio - 1):+.2f} %)")
@@ -156,3 +159,62 @@ async def batched_program_is_bit_exact(dut):
                        "model": info.config.__dict__, "steps": host.steps, "step_cycles": rtl_steps,
                        "iss_step_cycles": iss_steps, "cycles": measured, "iss_cycles": iss.counters.cycles,
                        "counters": counters, "by_kind": dict(by_kind)}, file, indent=1, default=str)
+
+
+@cocotb.test()
+async def slot_checks_stop_as_the_iss_does(dut):
+    """Short programs on the same build: a two-slot MATVEC with a stride (every VMEM word vs the ISS), then the
+    batch's errors in the ISS's order: a QUANT slot or MATVEC slots beyond B (BAD_SLOT), a slot never
+    quantised or of another length (NO_QUANT), the last slot's results beyond VMEM (VMEM_OUT_OF_RANGE)."""
+    await start_and_reset(dut, low=("program_write__en", "start__valid", "host_in__valid", "host_out__ready",
+                                    "vmem_write__en", "stop"), high=("vmem_read__en",))
+    qmodel = quantize_model(random_model(CONFIG, seed=SEED))
+    image = image_bytes(qmodel, FORMAT)
+    info = parse_header(image)
+    compiled = compile_batched(info, BATCH)
+    accelerator = accelerator_for(CONFIG, compiled, trit_format=FORMAT, memory=os.environ["MEMORY"], lanes=LANES,
+                                  vector_width=VECTOR_WIDTH, prefetch_bytes=PREFETCH_BYTES, batch=BATCH)
+    memory = ExternalMemory(dut, image + bytes(compiled.memory_bytes - len(image)), MEMORY, writable=True)
+    memory.start()
+    sections = {s.kind.name: s for s in reversed(info.sections)}          # the first of each kind
+    matrix, norm = sections["TRITS"], sections["NORM_WEIGHT"].offset    # any matrix and norm: they are data here
+    mant, exps = sections["EMBED_MANTISSAS"].offset, sections["EMBED_EXPONENTS"].offset
+    d, vocab, words = info.config.hidden_size, info.config.vocab_size, accelerator.vmem_words
+    quant = lambda slot, length=d: f"SETLEN {length}\nQUANT {64 * slot}, 0x{norm:x}, -8, 3, {slot}"   # noqa: E731
+    matvec = lambda vd, slots, stride: f"MATVEC {vd}, 0x{matrix.offset:x}, 8, {slots}, {stride}"    # noqa: E731
+    embed = [f"LI r1, {3 + 7 * k}\nSETLEN {d}\nEMBED {64 * k}, r1, {vocab}, 0x{mant:x}, 0x{exps:x}" for k in range(BATCH)]
+    last_fit = (words - 8) // 64 * 64
+    quantised = [*embed, *(quant(k) for k in range(BATCH))]
+    programs = [
+        "\n".join([*quantised, matvec(64 * BATCH, BATCH, 128), "HALT"]),           # slot k's rows at 64 B + 128 k
+        "\n".join([quant(BATCH), "HALT"]),
+        "\n".join([quant(0), matvec(512, BATCH + 1, 64), "HALT"]),
+        "\n".join([quant(0), matvec(512, BATCH, 64), "HALT"]),                        # slots 1.. never quantised
+        "\n".join([quant(0), *(quant(k, d // 2) for k in range(1, BATCH)), matvec(512, BATCH, 64), "HALT"]),
+        "\n".join([*quantised, matvec(0, BATCH, last_fit // (BATCH - 1) + 64), "HALT"]),
+        "\n".join([*quantised, matvec(last_fit, 1, 0), "HALT"]),                     # one slot: fits
+    ]
+    link = HostLink(dut, random.Random(SEED), program_words=accelerator.program_words)
+    await fill(dut, np.zeros(words, dtype=np.int64), prefix="vmem_")       # an earlier test's words: the ISS's zeros
+    for index, source in enumerate(programs):
+        program = assemble(source, "<slot checks>")
+        iss = InstructionSetSimulator(program.instructions, image, info.trit_format, vmem_words=words,
+                                      vector_width=VECTOR_WIDTH, batch=BATCH)
+        try:
+            iss.run()
+            want = (State.HALTED, ErrorCode.NONE, None)
+        except IssError as error:
+            want = (State.ERROR, error.code, error.pc)
+        await start_program(dut, program.to_bytes(), len(image), accelerator.program_words)
+        for _ in range(200_000):
+            state, error, pc = await link.cycle()
+            if state in (State.HALTED, State.ERROR):
+                break
+        got = (state, ErrorCode(error), pc if state is State.ERROR else None)
+        dut._log.info(f"program {index}: {got[:2]}, ISS {want[:2]}")
+        assert got == want, f"program {index}:\n{source}\nstopped {got}, the ISS {want}"
+        if index == 0:
+            assert want[0] is State.HALTED
+            vmem = await read_all(dut, words, prefix="vmem_")
+            bad = np.nonzero(vmem != iss.vmem)[0]
+            assert bad.size == 0, f"VMEM differs at {bad[:6].tolist()}: {vmem[bad[:6]].tolist()} vs {iss.vmem[bad[:6]].tolist()}"
