@@ -98,7 +98,7 @@ def measure(batches) -> list[dict]:
         with tempfile.TemporaryDirectory() as scratch:
             path = Path(scratch) / "results.json"
             run_batched(preset("tiny"), seed=3, batch=batch, trit_format=FORMAT, memory=MEMORY, lanes=64,
-                        vector_width=1, build_name=f"bench_batching_tiny_{MEMORY}_L64_V1_B{batch}",
+                        vector_width=1, build_name=f"accelerator_tiny_TRITS_2BIT_{MEMORY}_L64_V1_B{batch}",  # as the test's
                         env={"RESULTS_FILE": str(path), "HOST_RATE": "1.0", "DECODE_STEPS": "1"})
             results.append(json.loads(path.read_text()))
     return results

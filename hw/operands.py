@@ -36,7 +36,9 @@ class Operands:
     OPERANDS: legal, aligned, token (the rs register), fits[field] (operand + VL within VMEM), short
     (VL <= max_length), matvec_shape / prefetch_shape (within the build's limits), matvec_dest_fits,
     jump_target, external (VLOAD's / VSTORE's address: w0, + rs for the X forms), slot_ok (QUANT's slot below the
-    build's batch), slots_ok (MATVEC's slots at most the batch).  PREPARE: token_ok (0 <= token < rows),
+    build's batch), slots_ok (MATVEC's slots at most the batch), quant_ok (every Q slot a MATVEC serves quantised,
+    all of slot 0's length: NO_QUANT), matvec_dest_fits (its last slot's results within VMEM; in PREPARE when the
+    batch is over 1, behind the slot offset's multiply).  PREPARE: token_ok (0 <= token < rows),
     exponent_fits (the byte at w1 + token), words_fit (4 * VL image bytes at w0), external_in_image /
     work_fits (4 * VL bytes at `external` in the image / the work area), addi_sum, branch_taken.  product_fits: the product's image
     check (combinational, for EXECUTE: EMBED's row, MATVEC's and PREFETCH's matrix)."""

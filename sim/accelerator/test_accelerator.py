@@ -68,6 +68,10 @@ def test_model_generates_bit_exactly_through_litedram():
 def test_batched_program_is_bit_exact(batch):
     """The batched serving program (assembler.batch_compiler) on a build of batch B: prefill of prompts of 1, B-1,
     B, B+1 tokens and decode steps of every slot, bit-exact vs the ISS and the golden model (sim/accelerator/tb_batch.py)."""
-    lanes, vector_width, memory = (16, 1, "sdram") if batch == 2 else (64, 4, "ddr")
+    # B 4 on the memory-bound system of bench/batching.py (L 64 on 2 B/cycle: a beat's 16 bytes take 8 cycles)
+    lanes, vector_width, memory = (16, 1, "sdram") if batch == 2 else (64, 1, "sdram")
     run_batched(preset("tiny"), seed=3, batch=batch, trit_format=TritFormat.TRITS_2BIT, memory=memory, lanes=lanes,
-                vector_width=vector_width, build_name=f"accelerator_tiny_TRITS_2BIT_{memory}_L{lanes}_V{vector_width}_B{batch}")
+                vector_width=vector_width, build_name=f"accelerator_tiny_TRITS_2BIT_{memory}_L{lanes}_V{vector_width}_B{batch}",
+                # The host always ready: a step's first EMBEDs follow its RECVs straight after the PREFETCHes, and a
+                # host wait there (not counted by the cost model) lets the stream run ahead of the ISS's estimate.
+                env={"HOST_RATE": "1.0"})
