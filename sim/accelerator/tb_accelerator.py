@@ -135,13 +135,18 @@ def attach_memory(dut, contents: bytes, rng: random.Random):
     return memory
 
 
-@cocotb.test()
-async def model_generates_bit_exactly(dut):
+async def reset_with_model(dut):
+    """Clock and reset with every host input idle; the random model of CONFIG / SEED: (qmodel, image, info)."""
     await start_and_reset(dut, low=("program_write__en", "start__valid", "host_in__valid", "host_out__ready",
                                     "vmem_write__en", "stop"), high=("vmem_read__en",))
     qmodel = quantize_model(random_model(CONFIG, seed=SEED))
     image = image_bytes(qmodel, FORMAT)
-    info = parse_header(image)
+    return qmodel, image, parse_header(image)
+
+
+@cocotb.test()
+async def model_generates_bit_exactly(dut):
+    qmodel, image, info = await reset_with_model(dut)
     compiled = compile_model(info, emit_logits=EMIT_LOGITS, logits_chunk=LOGITS_CHUNK, states_in_memory=STATES_IN_MEMORY)
     words = compiled.program.to_bytes()
     accelerator = accelerator_for(CONFIG, compiled, trit_format=FORMAT, memory=os.environ["MEMORY"], lanes=LANES,

@@ -23,26 +23,16 @@ from assembler.asm import assemble
 from assembler.batch_compiler import compile_batched
 from assembler.isa import ErrorCode
 from assembler.iss import InstructionSetSimulator, IssError
-from golden.config import HGRNBitConfig
 from golden.hwexact import HardwareExactModel
-from golden.image import image_bytes, parse_header
-from golden.packing import TritFormat
-from golden.quantize import quantize_model
-from golden.zoo import random_model
-from sim.accelerator.harness import accelerator_for
 from hw.controller import State
-from sim.accelerator.tb_accelerator import HOST_RATE, check_counters, run_host, start_program
-from sim.clocking import start_and_reset
+from sim.accelerator.harness import accelerator_for
+from sim.accelerator.tb_accelerator import (CONFIG, FORMAT, HOST_RATE, LANES, MEMORY, PREFETCH_BYTES, SEED, VECTOR_WIDTH,
+                                            check_counters, reset_with_model, run_host, start_program)
 from sim.host_link import HostLink
-from sim.memory_model import BENCH_MEMORIES, ExternalMemory
+from sim.memory_model import ExternalMemory
 from sim.vmem import fill, read_all
 
-CONFIG = HGRNBitConfig(**json.loads(os.environ["MODEL_CONFIG"]))
-SEED = int(os.environ["MODEL_SEED"])
-FORMAT = TritFormat[os.environ["FORMAT"]]
-MEMORY = BENCH_MEMORIES[os.environ["MEMORY"]]
-LANES, BATCH = int(os.environ["LANES"]), int(os.environ["BATCH"])
-VECTOR_WIDTH, PREFETCH_BYTES = int(os.environ["VECTOR_WIDTH"]), int(os.environ["PREFETCH_BYTES"])
+BATCH = int(os.environ["BATCH"])
 DECODE_STEPS = int(os.environ.get("DECODE_STEPS", "2"))      # after the last group of prompts (1 after the others)
 
 
@@ -77,11 +67,7 @@ class Host:
 
 @cocotb.test()
 async def batched_program_is_bit_exact(dut):
-    await start_and_reset(dut, low=("program_write__en", "start__valid", "host_in__valid", "host_out__ready",
-                                    "vmem_write__en", "stop"), high=("vmem_read__en",))
-    qmodel = quantize_model(random_model(CONFIG, seed=SEED))
-    image = image_bytes(qmodel, FORMAT)
-    info = parse_header(image)
+    qmodel, image, info = await reset_with_model(dut)
     golden = HardwareExactModel(qmodel)
     compiled = compile_batched(info, BATCH)
     accelerator = accelerator_for(CONFIG, compiled, trit_format=FORMAT, memory=os.environ["MEMORY"], lanes=LANES,
@@ -166,11 +152,7 @@ async def slot_checks_stop_as_the_iss_does(dut):
     """Short programs on the same build: a two-slot MATVEC with a stride (every VMEM word vs the ISS), then the
     batch's errors in the ISS's order: a QUANT slot or MATVEC slots beyond B (BAD_SLOT), a slot never
     quantised or of another length (NO_QUANT), the last slot's results beyond VMEM (VMEM_OUT_OF_RANGE)."""
-    await start_and_reset(dut, low=("program_write__en", "start__valid", "host_in__valid", "host_out__ready",
-                                    "vmem_write__en", "stop"), high=("vmem_read__en",))
-    qmodel = quantize_model(random_model(CONFIG, seed=SEED))
-    image = image_bytes(qmodel, FORMAT)
-    info = parse_header(image)
+    qmodel, image, info = await reset_with_model(dut)
     compiled = compile_batched(info, BATCH)
     accelerator = accelerator_for(CONFIG, compiled, trit_format=FORMAT, memory=os.environ["MEMORY"], lanes=LANES,
                                   vector_width=VECTOR_WIDTH, prefetch_bytes=PREFETCH_BYTES, batch=BATCH)

@@ -77,18 +77,7 @@ async def matvec_matches_golden(dut):
 
     async def prefetch(trial):
         rows, cols, _, _, address = trial
-        dut.prefetch__payload.value = sum(v << PREFETCH[k].offset for k, v in
-                                          {"trits": address, "rows": rows, "cols": cols}.items())
-        dut.prefetch__valid.value = 1
-        for _ in range(100):
-            await ReadOnly()
-            taken = dut.prefetch__ready.value == 1
-            await FallingEdge(dut.clk)              # taken on the rising edge between, if ready
-            if taken:
-                break
-        else:
-            raise AssertionError("the unit does not take a PREFETCH")
-        dut.prefetch__valid.value = 0
+        await offer_prefetch(dut, rows, cols, address)
 
     # Trial 0 reads for itself; trials 1 and 2 are prefetched together (the queue full), then every
     # other trial is prefetched just before its activations arrive.
