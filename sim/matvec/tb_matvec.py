@@ -47,6 +47,13 @@ def sfloat_bits(value: fxp.SFloat) -> int:
     return value.m | ((value.e & ((1 << fmt.SFLOAT_EXP_BITS) - 1)) << SFLOAT["e"].offset)
 
 
+def place_matrix(image: bytearray, trits, offset: int, rng) -> int:
+    """`trits` packed into `image` at `offset`; the next matrix's offset (a random gap: unaligned)."""
+    packed = pack_trits(trits, FORMAT)
+    image[offset:offset + len(packed)] = packed
+    return offset + len(packed) + int(rng.integers(1, 40))
+
+
 def random_sfloat(rng) -> fxp.SFloat:
     return fxp.SFloat(int(rng.integers(1 << 16, 1 << 17)), int(rng.integers(-40, -10)))
 
@@ -68,10 +75,8 @@ async def matvec_matches_golden(dut):
             trits[:], q[:] = 1, 127
         if trial == 3:
             trits[rows // 2:] = 0                  # zero rows
-        packed = pack_trits(trits, FORMAT)
-        image[offset:offset + len(packed)] = packed
         trials.append((rows, cols, trits, q, offset))
-        offset += len(packed) + int(rng.integers(1, 40))
+        offset = place_matrix(image, trits, offset, rng)
     memory = ExternalMemory(dut, bytes(image), MEMORY)
     memory.start()
 
@@ -168,10 +173,8 @@ async def slots_share_one_pass(dut):
         rows = int(rng.integers(1, min(MAX_ROWS, WORDS // max(slots, 1)) + 1))
         cols = int(rng.choice([LANES + 1, MAX_COLS, int(rng.integers(1, MAX_COLS + 1))]))
         trits = rng.integers(-1, 2, size=(rows, cols))
-        packed = pack_trits(trits, FORMAT)
-        image[offset:offset + len(packed)] = packed
         trials.append((slots, rows, cols, trits, offset))
-        offset += len(packed) + int(rng.integers(1, 40))
+        offset = place_matrix(image, trits, offset, rng)
     memory = ExternalMemory(dut, bytes(image), MEMORY)
     memory.start()
     vmem = await read_all(dut, WORDS)                  # as an earlier test left it
