@@ -16,6 +16,14 @@ The units are listed once, in UNITS: each is built from the accelerator's parame
 controller (command and done), to the VMEM ports whose names its signature carries and, with `read` and
 `words`, to the word reader. Clients never overlap on a VMEM port (one unit runs at a time, the host
 only while none does); the `port_conflicts` counter counts cycles in which two did (the tests require 0).
+
+Batch: `batch` B (1..isa.MAX_BATCH, default 1) is the build's Q slots (assembler.isa). The controller checks
+QUANT's slot and MATVEC's slots against it (BAD_SLOT); the norm unit writes a QUANT's activations and state into
+its slot; the MATVEC unit's engine holds B activation vectors and applies each weight beat to the slots a
+MATVEC serves on successive cycles (B cycles a beat at most, hw.ternary_engine: the cheap choice where memory is
+slower than the engine, one adder tree for all), each slot's results rescaled by its own sigma and written
+`stride` words after the previous slot's. One pass over a matrix thus serves B tokens: assembler.batch_compiler's
+program, assembler.cost's compute(rows, cols, slots).
 """
 
 from __future__ import annotations
@@ -109,7 +117,8 @@ class Accelerator(CheckedComponent):
     """Parameters: program_words, vmem_words, lanes (engine L), trit_format, max_length (RMSNORM/QUANT
     vector), max_cols / max_rows (MATVEC), mem_bytes (external data width), burst_beats, fifo_beats (the
     word reader's buffer), vector_width (V: elements a cycle of the vector, norm and data-mover units),
-    prefetch_bytes (the beat reader's buffer: how far a PREFETCHed matrix streams ahead).
+    prefetch_bytes (the beat reader's buffer: how far a PREFETCHed matrix streams ahead), batch (Q slots, see
+    above).
 
     Ports: program_write, start, host_in, host_out, stop, status (see hw.controller); counters
     (CountersLayout); mem_req / mem_resp (see hw.image_reader); mem_write (VSTORE's bytes,
@@ -119,9 +128,11 @@ class Accelerator(CheckedComponent):
 
     @classmethod
     def check_parameters(cls, *, program_words, vmem_words, lanes, trit_format, max_length, max_cols, max_rows, mem_bytes,
-              burst_beats=16, fifo_beats=64, vector_width=1, prefetch_bytes=4096, **_):
+              burst_beats=16, fifo_beats=64, vector_width=1, prefetch_bytes=4096, batch=1, **_):
+        Controller.check_parameters(program_words=program_words, vmem_words=vmem_words, vector_width=vector_width,
+                                    batch=batch)
         params = dict(vmem_words=vmem_words, lanes=lanes, trit_format=trit_format, max_length=max_length,
-                      max_cols=max_cols, max_rows=max_rows, vector_width=vector_width)
+                      max_cols=max_cols, max_rows=max_rows, vector_width=vector_width, batch=batch)
         for _, _, unit in UNITS:
             unit.check_parameters(**unit.own_parameters(params))
         ImageReader.check_parameters(mem_bytes=mem_bytes, out_bytes=4 * vector_width, burst_beats=burst_beats,
@@ -131,12 +142,13 @@ class Accelerator(CheckedComponent):
 
     def __init__(self, *, program_words: int, vmem_words: int, lanes: int, trit_format: TritFormat,
                  max_length: int, max_cols: int, max_rows: int, mem_bytes: int, burst_beats: int = 16,
-                 fifo_beats: int = 64, vector_width: int = 1, prefetch_bytes: int = 4096):
+                 fifo_beats: int = 64, vector_width: int = 1, prefetch_bytes: int = 4096, batch: int = 1):
         self.controller = Controller(program_words=program_words, vmem_words=vmem_words, max_length=max_length,
                                      max_cols=max_cols, max_rows=max_rows, trit_format=trit_format,
-                                     vector_width=vector_width)
+                                     vector_width=vector_width, batch=batch)
+        self.batch = batch
         params = dict(vmem_words=vmem_words, lanes=lanes, trit_format=trit_format, max_length=max_length,
-                      max_cols=max_cols, max_rows=max_rows, vector_width=vector_width)
+                      max_cols=max_cols, max_rows=max_rows, vector_width=vector_width, batch=batch)
         self.units = {name: unit.from_parameters(params) for name, _, unit in UNITS}
         for name, unit in self.units.items():
             setattr(self, name, unit)                   # self.vector, self.norm, self.matvec, ...

@@ -18,6 +18,11 @@ beyond the program memory reports program_words as its pc).
 Capability limits of a build stop as ILLEGAL_INSTRUCTION: QUANT/RMSNORM longer than max_length, MATVEC
 with more than max_rows rows or more than max_cols columns.
 
+Batch: a build of `batch` B Q slots (assembler.isa) stops a QUANT slot >= B or MATVEC slots > B with BAD_SLOT,
+keeps a "quantised" flag per slot (with the norm unit's per-slot state, MATVEC's NO_QUANT: every slot it
+serves quantised, all of slot 0's length), and checks the last slot's results (vd + (slots - 1) stride) against
+VMEM; the QUANT's slot goes to the norm unit, MATVEC's slots and stride to the MATVEC unit.
+
 Protocol. The host writes the program through `program_write` while the controller is not running,
 then sends {program length, image length in bytes} on `start`; the image header is checked (`check`:
 hw.image_check, an error stops with its code at pc 0), then execution begins at pc 0. `status` tells the state
@@ -47,6 +52,7 @@ from .operands import Operands
 from .rsqrt import SFloatLayout
 from .sequencing import dispatch, dispatch_states, offer
 from .vector_unit import ARGMAX_INDEX, VectorCommand, VectorOp
+from .ternary_engine import check_batch
 from .vmem import check_vector_width, check_vmem_words
 
 INSTRUCTION_BITS = decode.INSTRUCTION_BITS
@@ -81,6 +87,7 @@ class Controller(CheckedComponent):
     """Parameters
     program_words: program memory depth (instructions).
     vmem_words: VMEM depth (words); vector operands beyond it stop with VMEM_OUT_OF_RANGE.
+    batch: Q slots (1..isa.MAX_BATCH).
 
     Ports
     program_write: write port of the program memory (128-bit instructions), for the host.
@@ -95,16 +102,18 @@ class Controller(CheckedComponent):
     ISSUE_CYCLES = len(ISSUE_STATES)
 
     @classmethod
-    def check_parameters(cls, *, program_words, vmem_words, vector_width=1, **_):
+    def check_parameters(cls, *, program_words, vmem_words, vector_width=1, batch=1, **_):
+        check_batch(batch)
         if not isinstance(program_words, int) or not 2 <= program_words <= 1 << 16:
             raise ValueError(f"program_words must be in 2..65536, got {program_words!r}")
         check_vector_width(vector_width)
         check_vmem_words(vmem_words, vector_width)
 
     def __init__(self, *, program_words: int, vmem_words: int, max_length: int = 64, max_cols: int = 64,
-                 max_rows: int = 256, trit_format: TritFormat = TritFormat.TRITS_2BIT, vector_width: int = 1):
+                 max_rows: int = 256, trit_format: TritFormat = TritFormat.TRITS_2BIT, vector_width: int = 1,
+                 batch: int = 1):
         self.program_words = program_words
-        self.batch = 1              # Q slots: a QUANT slot or MATVEC slots beyond it stop with BAD_SLOT
+        self.batch = batch          # Q slots: a QUANT slot or MATVEC slots beyond it stop with BAD_SLOT
         self.vmem_words = vmem_words
         self.max_length, self.max_cols, self.max_rows = max_length, max_cols, max_rows
         self.trit_format, self.vector_width = trit_format, vector_width
@@ -117,10 +126,12 @@ class Controller(CheckedComponent):
             "host_out": Out(stream.Signature(32)),
             "vector": Out(stream.Signature(VectorCommand(vmem_words))),
             "vector_done": In(stream.Signature(ARGMAX_INDEX)),
-            "norm": Out(stream.Signature(NormCommand(vmem_words, max_length))), "norm_done": In(stream.Signature(0)),
+            "norm": Out(stream.Signature(NormCommand(vmem_words, max_length, batch))),
+            "norm_done": In(stream.Signature(0)),
             "norm_read": Out(stream.Signature(ReadLayout())),
-            "quant": In(QuantState()),
-            "matvec": Out(stream.Signature(MatVecCommand(vmem_words, max_rows))), "matvec_done": In(stream.Signature(0)),
+            "quant": In(data.ArrayLayout(QuantState(), batch)),
+            "matvec": Out(stream.Signature(MatVecCommand(vmem_words, max_rows, batch))),
+            "matvec_done": In(stream.Signature(0)),
             "matvec_error": In(1), "matvec_mismatch": In(1),
             "prefetch": Out(stream.Signature(PrefetchLayout(max_rows, max_cols))),
             "prefetched": In(range(isa.PREFETCH_DEPTH + 1)),
@@ -151,7 +162,7 @@ class Controller(CheckedComponent):
         registers = [Signal(signed(isa.SCALAR_BITS), name=f"r{i}") for i in range(isa.SCALAR_REGISTERS)]
         vector_length = Signal(range(isa.MAX_VL + 1), init=1)
         image_bytes = Signal(ADDRESS_BITS)
-        quant_valid = Signal()                              # a QUANT has run: MATVEC has activations
+        quant_valid = Signal(self.batch)                    # per Q slot: a QUANT has run, MATVEC has activations
         scale = Signal(SFloatLayout())
         m.d.comb += [self.status.state.eq(state), self.status.error.eq(error), self.status.pc.eq(pc),
                      self.scale.eq(scale)]
@@ -180,7 +191,7 @@ class Controller(CheckedComponent):
         # OPERANDS and PREPARE register everything EXECUTE decides on and the units' command payloads.
         searched = Signal()                                 # an ARGMAX / ARGMAXC ran since start: A holds its best
         ops = Operands(m, controller=self, instruction=instruction, field=field, registers=registers,
-                       vector_length=vector_length, image_bytes=image_bytes, searched=searched)
+                       vector_length=vector_length, image_bytes=image_bytes, searched=searched, quant_valid=quant_valid)
 
         def stop(code: isa.ErrorCode):
             m.d.sync += [state.eq(State.ERROR), error.eq(code)]
@@ -329,7 +340,7 @@ class Controller(CheckedComponent):
             check((ops.slot_ok, E.BAD_SLOT), (ops.short, E.ILLEGAL_INSTRUCTION), (ops.fits["b"], E.VMEM_OUT_OF_RANGE),
                   (ops.words_fit, E.IMAGE_OUT_OF_RANGE), (~is_rms | ops.fits["a"], E.VMEM_OUT_OF_RANGE))("NORM_READ")
         with m.Case(codes["MATVEC"].opcode):
-            check((ops.slots_ok, E.BAD_SLOT), (quant_valid, E.NO_QUANT), (ops.matvec_shape, E.ILLEGAL_INSTRUCTION),
+            check((ops.slots_ok, E.BAD_SLOT), (ops.quant_ok, E.NO_QUANT), (ops.matvec_shape, E.ILLEGAL_INSTRUCTION),
                   (ops.product_fits, E.IMAGE_OUT_OF_RANGE), (ops.matvec_dest_fits, E.VMEM_OUT_OF_RANGE))("MATVEC")
         with m.Case(codes["PREFETCH"].opcode):
             # the prefetch queue's level is the unit's, read as EXECUTE decides (as before the split)
@@ -355,8 +366,12 @@ class Controller(CheckedComponent):
         m.d.comb += [cmd.opcode.eq(field("opcode")), cmd.length.eq(vector_length),
                      cmd.d.eq(vector_address("a")), cmd.x.eq(vector_address("b")), cmd.eps.eq(field("w1")),
                      cmd.norm_exp.eq(field("c_exp"))]
+        if self.batch > 1:
+            m.d.comb += self.norm.payload.slot.eq(field("rd"))
         cmd = self.matvec.payload
         m.d.comb += [cmd.d.eq(vector_address("a")), cmd.trits.eq(field("w0")), cmd.rows.eq(field("c"))]
+        if self.batch > 1:
+            m.d.comb += [cmd.slots.eq(field("b")), cmd.stride.eq(vector_address("w1"))]
         cmd = self.prefetch.payload
         m.d.comb += [cmd.trits.eq(field("w0")), cmd.rows.eq(field("c")), cmd.cols.eq(field("b"))]
 
@@ -367,8 +382,9 @@ class Controller(CheckedComponent):
             m.d.comb += [self.norm_read.payload.addr.eq(field("w0")),
                          self.norm_read.payload.length.eq(vector_length << 2), self.norm_read.payload.rows.eq(1)]
         with dispatch(m, "NORM", command=self.norm, done=self.norm_done):
-            with m.If(opcode == ops["QUANT"].opcode):
-                m.d.sync += quant_valid.eq(1)
+            for k in range(self.batch):
+                with m.If((opcode == ops["QUANT"].opcode) & (field("rd") == k)):
+                    m.d.sync += quant_valid[k].eq(1)
             m.d.sync += pc.eq(pc + 1)
             m.next = "FETCH"
         with offer(m, "PREFETCH", command=self.prefetch, next_state="FETCH"):

@@ -109,5 +109,5 @@ def build_info(accelerator: Accelerator, memory_bytes: int, memory_kind: MemoryK
                      program_words=accelerator.program_words, vmem_words=accelerator.vmem_words,
                      max_length=accelerator.norm.max_length, max_cols=engine.max_cols,
                      max_rows=accelerator.matvec.max_rows, memory_bytes=memory_bytes,
-                     vector_width=accelerator.vector_width, batch=1, memory_kind=memory_kind.value, frame_timeout_cycles=timeout_cycles,
+                     vector_width=accelerator.vector_width, batch=accelerator.batch, memory_kind=memory_kind.value, frame_timeout_cycles=timeout_cycles,
                      control_bus=control_bus.value)

@@ -15,6 +15,16 @@ it sends its own `read` for the whole matrix (rows of ceil(cols / trits per byte
 come on `weights` (beat_bytes wide, each row from a fresh word; the engine masks the padding past
 `cols`); `done` when the last row is in VMEM; `error` when the engine saw an illegal packed code
 (sticky until the next command). `flush` forgets the queued prefetches (the reader is flushed beside).
+
+Batch (MATVEC over Q slots, assembler.isa). Built with `batch` B, `q_write` carries the Q slot its
+activations belong to (the engine holds B vectors) and `quant` holds each slot's QUANT state; `cmd`'s
+`slots` (0 or 1: slot 0 alone) and `stride` (VMEM words) ask for one pass over the matrix serving slots
+0..slots−1: the engine applies each beat to the slots on successive cycles (hw.ternary_engine), its row sums
+come slot-interleaved, and slot k's row i is rescaled with slot k's sigma and written to d + k·stride + i.
+The rescale factor is one pipeline shared by the slots: its input turns round the B slots a cycle each, and
+each slot's factor (mantissa, output shift) is kept in a register of its own as it comes out, so
+`rescale_latency` (the settle after a QUANT) grows by B cycles over a one-slot build's; the factor's shift
+control is registered beside each result's product (the slot chosen per result).
 """
 
 from __future__ import annotations
@@ -33,17 +43,20 @@ from .image_reader import ADDRESS_BITS, ReadLayout
 from .norm_unit import QuantState, q_write_signature
 from .rsqrt import SFloatLayout
 from .component import CheckedComponent
-from .pipeline import Pipeline
+from .pipeline import DelayLine, Pipeline
 from .sequencing import offer_done
 from .ternary_engine import TernaryMatVec
 from .vmem import WriteSignature, check_vector_width, check_vmem_words
 
 
 class MatVecCommand(data.StructLayout):
-    """{d: VMEM word address, trits: image byte address, rows}."""
+    """{d: VMEM word address, trits: image byte address, rows, slots: Q slots served (0 or 1: slot 0 alone),
+    stride: VMEM words from one slot's results to the next's}; slots and stride are empty in a one-slot build."""
 
-    def __init__(self, vmem_words: int, max_rows: int):
-        super().__init__({"d": (vmem_words - 1).bit_length(), "trits": ADDRESS_BITS, "rows": range(max_rows + 1)})
+    def __init__(self, vmem_words: int, max_rows: int, batch: int = 1):
+        address = (vmem_words - 1).bit_length()
+        super().__init__({"d": address, "trits": ADDRESS_BITS, "rows": range(max_rows + 1),
+                          "slots": range(batch + 1) if batch > 1 else 0, "stride": address if batch > 1 else 0})
 
 
 class PrefetchLayout(data.StructLayout):
@@ -55,14 +68,14 @@ class PrefetchLayout(data.StructLayout):
 
 class MatVecUnit(CheckedComponent):
     """Parameters
-    lanes, trit_format, max_cols, max_rows: the engine's (hw.ternary_engine.TernaryMatVec).
+    lanes, trit_format, max_cols, max_rows, batch: the engine's (hw.ternary_engine.TernaryMatVec).
     vmem_words: VMEM depth (words).  vector_width: V, activations per q_write (lanes a multiple of it).
 
     Ports
     cmd: stream of MatVecCommand.  prefetch: stream of PrefetchLayout.  prefetched: queued prefetches.
     read: stream of image reads {addr, length, rows} (to hw.image_reader.ImageReader).
     weights: stream of beat_bytes-wide words (from the reader).
-    q_write: q_write_signature.  quant: In(QuantState).  scale: In(SFloatLayout), the S register.
+    q_write: q_write_signature.  quant: In(ArrayLayout(QuantState, batch)), each slot's.  scale: In(SFloatLayout), the S register.
     write: VMEM write-port master (hw.vmem).  done: stream, one per command.
     error: illegal packed code seen.  mismatch: the command was not the prefetch it took.  flush: see above.
 
@@ -72,8 +85,9 @@ class MatVecUnit(CheckedComponent):
     """
 
     @classmethod
-    def check_parameters(cls, *, lanes, trit_format, max_cols, max_rows, vmem_words, vector_width=1, **_):
-        TernaryMatVec.check_parameters(lanes=lanes, trit_format=trit_format, max_cols=max_cols, max_rows=max_rows)
+    def check_parameters(cls, *, lanes, trit_format, max_cols, max_rows, vmem_words, vector_width=1, batch=1, **_):
+        TernaryMatVec.check_parameters(lanes=lanes, trit_format=trit_format, max_cols=max_cols, max_rows=max_rows,
+                                       batch=batch)
         check_vector_width(vector_width)
         check_vmem_words(vmem_words, vector_width)
         if lanes % vector_width:
@@ -85,20 +99,22 @@ class MatVecUnit(CheckedComponent):
     RESULT_STAGES = 2
 
     def __init__(self, *, lanes: int, trit_format: TritFormat, max_cols: int, max_rows: int, vmem_words: int,
-                 vector_width: int = 1):
-        self.engine = TernaryMatVec(lanes=lanes, trit_format=trit_format, max_cols=max_cols, max_rows=max_rows)
+                 vector_width: int = 1, batch: int = 1):
+        self.engine = TernaryMatVec(lanes=lanes, trit_format=trit_format, max_cols=max_cols, max_rows=max_rows,
+                                    batch=batch)
+        self.batch = batch
         self.vmem_words, self.vector_width = vmem_words, vector_width
         self.lanes, self.trit_format = lanes, trit_format
         self.max_cols, self.max_rows = max_cols, max_rows
         self._rescale_latency = None
         super().__init__({
-            "cmd": In(stream.Signature(MatVecCommand(vmem_words, max_rows))),
+            "cmd": In(stream.Signature(MatVecCommand(vmem_words, max_rows, batch))),
             "prefetch": In(stream.Signature(PrefetchLayout(max_rows, max_cols))),
             "prefetched": Out(range(isa.PREFETCH_DEPTH + 1)),
             "read": Out(stream.Signature(ReadLayout())),
             "weights": In(stream.Signature(8 * self.engine.beat_bytes)),
-            "q_write": In(q_write_signature(vector_width)),
-            "quant": In(QuantState()),
+            "q_write": In(q_write_signature(vector_width, batch)),
+            "quant": In(data.ArrayLayout(QuantState(), batch)),
             "scale": In(SFloatLayout()),
             "write": Out(WriteSignature(rows=vmem_words // vector_width, vector_width=vector_width)),
             "done": Out(stream.Signature(0)),
@@ -128,9 +144,13 @@ class MatVecUnit(CheckedComponent):
         group_reg, word_reg = Signal(range(groups)), Signal(range(isa.MAX_VL // lanes + 2))
         # The writes are registered on arrival: they come from the norm unit's output stage across the chip.
         # (The last lands a cycle later, still cycles before the controller can dispatch the MATVEC.)
-        q_addr, q_data, q_en = (Signal.like(getattr(self.q_write, name), name=f"q_write_{name}")
-                                for name in ("addr", "data", "en"))
-        m.d.sync += [q_addr.eq(self.q_write.addr), q_data.eq(self.q_write.data), q_en.eq(self.q_write.en)]
+        q_addr, q_data, q_en, q_slot = (Signal.like(getattr(self.q_write, name), name=f"q_write_{name}")
+                                        for name in ("addr", "data", "en", "slot"))
+        m.d.sync += [q_addr.eq(self.q_write.addr), q_data.eq(self.q_write.data), q_en.eq(self.q_write.en),
+                     q_slot.eq(self.q_write.slot)]
+        B = self.batch
+        quant = [self.quant[k] for k in range(B)]
+        slot_of = (lambda view, slot: view[slot]) if B > 1 else (lambda view, slot: view[0])
         writes = q_en.any()
         starts = q_addr == 0
         group = Mux(starts, 0, group_reg)
@@ -143,8 +163,9 @@ class MatVecUnit(CheckedComponent):
         with m.If(writes):
             m.d.sync += [word.eq(filled), group_reg.eq(Mux(group == groups - 1, 0, group + 1)),
                          word_reg.eq(Mux(group == groups - 1, word_index + 1, word_index))]
-        closes = (group == groups - 1) | (q_addr + v >= self.quant.length)
-        m.d.comb += [engine.act_write.addr.eq(word_index), engine.act_write.data.eq(filled),
+        closes = (group == groups - 1) | (q_addr + v >= slot_of(self.quant, q_slot).length)
+        act_address = word_index if B == 1 else Cat(word_index[:engine.word_bits], q_slot)
+        m.d.comb += [engine.act_write.addr.eq(act_address), engine.act_write.data.eq(filled),
                      engine.act_write.en.eq(writes & closes)]
 
         # --- The rescale factor: a free-running pipeline of one operation a stage. Its inputs (the QUANT
@@ -153,23 +174,40 @@ class MatVecUnit(CheckedComponent):
         # register, exponent, shift control.
         mant2, exp2 = unsigned(2 * fmt.SFLOAT_MANT_BITS), signed(fmt.SFLOAT_EXP_BITS + 2)
         rescale = Pipeline(m, "rescale")
-        peak_m, peak_e = rescale.built(sf_normalize_registered(m, self.quant.peak, 0, "peak"), SF_NORMALIZE_STAGES)
+        # The slot whose state enters the pipeline turns round the B slots; each stage reads its slot's state
+        # as it was fed (`fed(depth)`: the slot at that stage).
+        feed = Signal(range(B))
+        if B > 1:
+            m.d.sync += feed.eq(Mux(feed == B - 1, 0, feed + 1))
+        feed_line = DelayLine(m, feed, "rescale_slot")
+        fed = (lambda depth: self.quant[0]) if B == 1 else (lambda depth: self.quant[feed_line.at(depth)])
+        peak_m, peak_e = rescale.built(sf_normalize_registered(m, fed(0).peak, 0, "peak"), SF_NORMALIZE_STAGES)
         s = rescale.register({"peak_m": peak_m, "peak_e": peak_e})
         s = rescale.register({"first": (self.scale.m * s["peak_m"], mant2), "first_e": (self.scale.e + s["peak_e"], exp2)})
         first_m, first_e = rescale.built(sf_normalize_registered(m, s["first"], s["first_e"], "scale_peak"),
                                          SF_NORMALIZE_STAGES)
         s = rescale.register({"first_m": first_m, "first_e": first_e})
-        s = rescale.register({"second": (s["first_m"] * self.quant.inv_sqrt.m, mant2),
-                              "second_e": (s["first_e"] + self.quant.inv_sqrt.e, exp2)})
+        inv_sqrt = fed(rescale.depth).inv_sqrt
+        s = rescale.register({"second": (s["first_m"] * inv_sqrt.m, mant2),
+                              "second_e": (s["first_e"] + inv_sqrt.e, exp2)})
         sigma_m, sigma_e = rescale.built(sf_normalize_registered(m, s["second"], s["second_e"], "sigma"),
                                          SF_NORMALIZE_STAGES)
         s = rescale.register({"sigma_m": (sigma_m, fmt.SFLOAT_MANT_BITS), "sigma_e": sigma_e})
-        sigma_mantissa = s["sigma_m"]
-        out_shift = rescale.register({"out_shift": (-(s["sigma_e"] + self.quant.norm_exp + fmt.ACT_FRAC),
-                                                    exp2)})["out_shift"]     # -(sigma.e + norm_exp + 16)
-        rescale_shift = rescale.built(ShiftControl(m, out_shift, width=engine.acc_bits + fmt.SFLOAT_MANT_BITS + 1,
-                                                   max_left=fmt.ACT_BITS, name="rescale_shift"), ShiftControl.STAGES)
-        self._rescale_latency = rescale_latency = rescale.depth
+        norm_exp = fed(rescale.depth).norm_exp
+        s = rescale.register({"sigma_m": s["sigma_m"],
+                              "out_shift": (-(s["sigma_e"] + norm_exp + fmt.ACT_FRAC), exp2)})  # -(sigma.e + norm_exp + 16)
+        if B == 1:
+            sigma_ms, out_shifts = [s["sigma_m"]], [s["out_shift"]]
+            rescale_latency = rescale.depth
+        else:                   # each slot's factor kept as it comes out: all valid B cycles after the last change
+            sigma_ms = [Signal.like(s["sigma_m"], name=f"sigma_m{k}") for k in range(B)]
+            out_shifts = [Signal.like(s["out_shift"], name=f"out_shift{k}") for k in range(B)]
+            out_slot = feed_line.at(rescale.depth)
+            for k in range(B):
+                with m.If(out_slot == k):
+                    m.d.sync += [sigma_ms[k].eq(s["sigma_m"]), out_shifts[k].eq(s["out_shift"])]
+            rescale_latency = rescale.depth + B
+        self._rescale_latency = rescale_latency
         # Results wait until the factor follows the current inputs: `settling` restarts whenever they change
         # (a QUANT, a SETSCALE), long before the MATVEC that uses them, so it rarely waits at all.
         settling = Signal(range(rescale_latency + 1), init=rescale_latency)
@@ -216,7 +254,7 @@ class MatVecUnit(CheckedComponent):
             with m.State("TAKE"):                        # the oldest prefetch must be this product
                 m.d.comb += queued.r_en.eq(1)
                 with m.If((head.trits == command.trits) & (head.rows == command.rows)
-                          & (head.cols == self.quant.length)):
+                          & (head.cols == quant[0].length)):
                     m.next = "START"
                 with m.Else():
                     m.d.sync += self.mismatch.eq(1)
@@ -224,12 +262,14 @@ class MatVecUnit(CheckedComponent):
             with m.State("READ"):                        # behind any read still queued (none: nothing prefetched)
                 with m.If(reads.w_rdy & ~self.prefetch.valid):
                     m.d.comb += [read_in.addr.eq(command.trits),
-                                 read_in.length.eq(ceil_div(self.quant.length, per_byte)),
+                                 read_in.length.eq(ceil_div(quant[0].length, per_byte)),
                                  read_in.rows.eq(command.rows), reads.w_en.eq(1)]
                     m.next = "START"
             with m.State("START"):
                 m.d.comb += [engine.cmd.valid.eq(1), engine.cmd.payload.rows.eq(command.rows),
-                             engine.cmd.payload.cols.eq(self.quant.length)]
+                             engine.cmd.payload.cols.eq(quant[0].length)]
+                if B > 1:
+                    m.d.comb += engine.cmd.payload.slots.eq(command.slots)
                 with m.If(engine.cmd.ready):
                     m.next = "RUN"
             with m.State("RUN"):
@@ -241,17 +281,40 @@ class MatVecUnit(CheckedComponent):
 
         # --- Rescale each row sum into VMEM (three stages: product, rounding shift, saturate and write;
         # the engine's result FIFO absorbs nothing else) ------------------------------------------------------
+        # The sums come slot-interleaved (hw.ternary_engine): row `arrived` of slot `slot`, whose results start
+        # `offset` = slot * stride words after d.
         m.d.comb += engine.result.ready.eq(settling == 0)
         taken = engine.result.valid & engine.result.ready
         arrived = Signal.like(written)
+        slot, last_slot = Signal(range(B)), Signal(range(B))
+        offset = Signal(range(self.vmem_words))
+        row_end = slot == last_slot                           # the row's last slot
         with m.If(taken):
-            m.d.sync += arrived.eq(arrived + 1)
+            m.d.sync += arrived.eq(arrived + row_end)
+            if B > 1:
+                m.d.sync += [slot.eq(Mux(row_end, 0, slot + 1)), offset.eq(Mux(row_end, 0, offset + command.stride))]
         with m.If(self.cmd.valid & self.cmd.ready):
-            m.d.sync += arrived.eq(0)
+            m.d.sync += [arrived.eq(0), slot.eq(0), offset.eq(0)]
+            if B > 1:
+                slots = self.cmd.payload.slots
+                m.d.sync += last_slot.eq(Mux(slots == 0, 0, slots - 1))
+        if B == 1:
+            sigma_mantissa, out_shift = sigma_ms[0], out_shifts[0]
+        else:
+            sigma_mantissa, out_shift = Signal.like(sigma_ms[0]), Signal.like(out_shifts[0])
+            with m.Switch(slot):
+                for k in range(B):
+                    with m.Case(k):
+                        m.d.comb += [sigma_mantissa.eq(sigma_ms[k]), out_shift.eq(out_shifts[k])]
         results = Pipeline(m, "result")
-        s = results.register({"valid": taken, "index": arrived, "product": (engine.result.payload * sigma_mantissa,
-                                                                           signed(engine.acc_bits + fmt.SFLOAT_MANT_BITS + 1))})
-        s = results.register({"valid": s["valid"], "index": s["index"],
+        # The shift's control registered beside the product, from the slot's shift (ShiftControl.STAGES = 1).
+        rescale_shift = ShiftControl(m, out_shift, width=engine.acc_bits + fmt.SFLOAT_MANT_BITS + 1,
+                                     max_left=fmt.ACT_BITS, name="rescale_shift")
+        assert ShiftControl.STAGES == 1
+        s = results.register({"valid": taken, "row_end": row_end, "index": (arrived + offset, range(self.vmem_words + self.max_rows)),
+                              "product": (engine.result.payload * sigma_mantissa,
+                                          signed(engine.acc_bits + fmt.SFLOAT_MANT_BITS + 1))})
+        s = results.register({"valid": s["valid"], "row_end": s["row_end"], "index": s["index"],
                               "scaled": round_shift(m, s["product"], rescale_shift, name="rescaled")})
         assert results.depth == self.RESULT_STAGES
         valid2, index2, scaled2 = s["valid"], s["index"], s["scaled"]
@@ -262,6 +325,6 @@ class MatVecUnit(CheckedComponent):
         m.d.comb += [self.write.addr.eq(target >> lane_bits), self.write.en.eq(Mux(valid2, 1 << target[:lane_bits], 0)
                                                                               if lane_bits else valid2)]
         m.d.comb += [self.write.data[lane].eq(result) for lane in range(v)]
-        with m.If(valid2):
-            m.d.sync += written.eq(written + 1)
+        with m.If(valid2 & s["row_end"]):
+            m.d.sync += written.eq(written + 1)                 # rows whose every slot is written
         return m

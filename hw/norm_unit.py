@@ -35,6 +35,11 @@ from the start of pass 1, and pass 2 runs no faster than they arrive; `starved` 
 when the last result is written. `scale` is the S register (sqrt(n) for RMSNORM). Results: VMEM rows
 through `write` (RMSNORM) or V int8 a cycle through `q_write` {addr: element index of lane 0, data,
 en: lane enables} in index order from 0 (QUANT).
+
+Batch (assembler.isa's Q slots). Built with `batch` B, a QUANT's `cmd.slot` (0..B−1) names the Q slot it
+fills: its activations leave on `q_write` with that slot (the MATVEC unit's engine holds B vectors) and its
+state lands in `quant[slot]`, the other slots' states unchanged. RMSNORM ignores the slot. With B = 1 the
+slot fields are empty and `quant` holds one state.
 """
 
 from __future__ import annotations
@@ -51,6 +56,7 @@ from .arith import (ROUND_SHIFT_UNSIGNED_STAGES, SF_NORMALIZE_STAGES, ShiftContr
 from .component import CheckedComponent
 from .pipeline import DelayLine, Pipeline
 from .rsqrt import ReciprocalSqrt, SFloatLayout
+from .ternary_engine import check_batch
 from .sequencing import element_pass, offer, offer_done, on_completion, wait_cycles
 from .vmem import ACT, READ_LATENCY, ReadSignature, WriteSignature, check_vector_width, check_vmem_words, lane_enables
 
@@ -65,19 +71,20 @@ class NormOp(enum.Enum, shape=8):
 
 
 class NormCommand(data.StructLayout):
-    """The unit's command: {opcode, length, d, x (VMEM word addresses), eps: unsigned 32, norm_exp}."""
+    """The unit's command: {opcode, length, d, x (VMEM word addresses), eps: unsigned 32, norm_exp, slot: the
+    QUANT's Q slot (empty in a one-slot build)}."""
 
-    def __init__(self, vmem_words: int, max_length: int):
+    def __init__(self, vmem_words: int, max_length: int, batch: int = 1):
         address = unsigned((vmem_words - 1).bit_length())
         super().__init__({"opcode": NormOp, "length": range(max_length + 1), "d": address, "x": address,
-                          "eps": 32, "norm_exp": signed(8)})
+                          "eps": 32, "norm_exp": signed(8), "slot": range(batch)})
 
 
-def q_write_signature(vector_width: int) -> wiring.Signature:
+def q_write_signature(vector_width: int, batch: int = 1) -> wiring.Signature:
     """QUANT's activations to the MATVEC unit, V int8 a write: addr = the element index of lane 0 (a
-    multiple of V, below isa.MAX_VL), en per lane."""
+    multiple of V, below isa.MAX_VL), en per lane, slot = the Q slot (empty when batch is 1)."""
     return wiring.Signature({"addr": Out(range(isa.MAX_VL)), "data": Out(data.ArrayLayout(signed(8), vector_width)),
-                             "en": Out(vector_width)})
+                             "en": Out(vector_width), "slot": Out(range(batch))})
 
 
 class QuantState(data.StructLayout):
@@ -89,13 +96,13 @@ class QuantState(data.StructLayout):
 class NormUnit(CheckedComponent):
     """Parameters
     vmem_words: VMEM depth (words, a multiple of V).  max_length: longest vector (the norm-weight
-    buffer's depth).  vector_width: V, elements a cycle (hw.vmem).
+    buffer's depth).  vector_width: V, elements a cycle (hw.vmem).  batch: Q slots (1..isa.MAX_BATCH).
 
     Ports
     cmd: stream of NormCommand.  weights: stream of V signed 32-bit norm-weight mantissas a beat.
     scale: In(SFloatLayout), the S register.
     read_x, write: VMEM port masters (hw.vmem).  q_write: {addr, data: V x signed(8), en: V} to the
-    engine's activations.  quant: Out(QuantState) after a QUANT.  done: stream (no payload), one per command.
+    engine's activations.  quant: Out(ArrayLayout(QuantState, batch)), each slot's state after its QUANT.  done: stream (no payload), one per command.
     starved: pass 2 waits for a norm-weight beat not yet arrived (performance counters).
 
     Attributes (counted from the registers elaborate makes; the first access elaborates the unit)
@@ -104,27 +111,29 @@ class NormUnit(CheckedComponent):
     """
 
     @classmethod
-    def check_parameters(cls, *, vmem_words, max_length, vector_width=1, **_):
+    def check_parameters(cls, *, vmem_words, max_length, vector_width=1, batch=1, **_):
+        check_batch(batch)
         check_vector_width(vector_width)
         check_vmem_words(vmem_words, vector_width)
         if not isinstance(max_length, int) or not 1 <= max_length <= isa.MAX_VL:
             raise ValueError(f"max_length must be in 1..{isa.MAX_VL}, got {max_length!r}")
 
-    def __init__(self, *, vmem_words: int, max_length: int, vector_width: int = 1):
+    def __init__(self, *, vmem_words: int, max_length: int, vector_width: int = 1, batch: int = 1):
         self.vmem_words, self.max_length, self.vector_width = vmem_words, max_length, vector_width
+        self.batch = batch
         self.lane_bits = (vector_width - 1).bit_length()
         self.weight_rows = -(-max_length // vector_width)
         self._depths = None
         rows = vmem_words // vector_width
         V = vector_width
         super().__init__({
-            "cmd": In(stream.Signature(NormCommand(vmem_words, max_length))),
+            "cmd": In(stream.Signature(NormCommand(vmem_words, max_length, batch))),
             "weights": In(stream.Signature(data.ArrayLayout(signed(32), V))),
             "scale": In(SFloatLayout()),
             "read_x": Out(ReadSignature(rows=rows, vector_width=V)),
             "write": Out(WriteSignature(rows=rows, vector_width=V)),
-            "q_write": Out(q_write_signature(V)),
-            "quant": Out(QuantState()),
+            "q_write": Out(q_write_signature(V, batch)),
+            "quant": Out(data.ArrayLayout(QuantState(), batch)),
             "done": Out(stream.Signature(0)),
             "starved": Out(1),
         })
@@ -274,7 +283,7 @@ class NormUnit(CheckedComponent):
         rms_depth, quant_depth = rms.depth, quant.depth
         m.d.comb += [self.write.addr.eq((command.d >> lane_bits) + index_line.at(rms_depth)),
                      self.write.en.eq(Mux(out_line.at(rms_depth) & ~is_quant, live_line.at(rms_depth), 0)),
-                     self.q_write.addr.eq(index_line.at(quant_depth) << lane_bits),
+                     self.q_write.addr.eq(index_line.at(quant_depth) << lane_bits), self.q_write.slot.eq(command.slot),
                      self.q_write.en.eq(Mux(out_line.at(quant_depth) & is_quant, live_line.at(quant_depth), 0))]
         m.d.comb += [self.write.data[k].eq(y[k]) for k in lanes]
         m.d.comb += [self.q_write.data[k].eq(q_value[k]) for k in lanes]
@@ -340,9 +349,11 @@ class NormUnit(CheckedComponent):
             with m.State("SCALE"):
                 m.d.sync += [rho_m.eq(rho_mantissa),
                              out_shift.eq(-(rho_exponent + p_shift + command.norm_exp + fmt.ACT_FRAC))]
-                with m.If(is_quant):
-                    m.d.sync += [self.quant.peak.eq(p_peak), self.quant.inv_sqrt.eq(inv_sqrt),
-                                 self.quant.norm_exp.eq(command.norm_exp), self.quant.length.eq(command.length)]
+                for k in range(self.batch):
+                    with m.If(is_quant & (command.slot == k)):
+                        state = self.quant[k]
+                        m.d.sync += [state.peak.eq(p_peak), state.inv_sqrt.eq(inv_sqrt),
+                                     state.norm_exp.eq(command.norm_exp), state.length.eq(command.length)]
                 m.next = "OUT"
             element_pass(m, "OUT", issue=out_issue, index=index, length=rows, next_state="OUT_END")
             wait_cycles(m, "OUT_END", counter=drain, cycles=latency, next_state="DONE")

@@ -37,12 +37,15 @@ class Operands:
     OPERANDS: legal, aligned, token (the rs register), fits[field] (operand + VL within VMEM), short
     (VL <= max_length), matvec_shape / prefetch_shape (within the build's limits), matvec_dest_fits,
     jump_target, external (VLOAD's / VSTORE's address: w0, + rs for the X forms), slot_ok (QUANT's slot below the
-    build's batch), slots_ok (MATVEC's slots at most the batch).  PREPARE: token_ok (0 <= token < rows),
+    build's batch), slots_ok (MATVEC's slots at most the batch), quant_ok (every Q slot a MATVEC serves quantised,
+    all of slot 0's length: NO_QUANT), matvec_dest_fits (its last slot's results within VMEM; in PREPARE when the
+    batch is over 1, behind the slot offset's multiply).  PREPARE: token_ok (0 <= token < rows),
     exponent_fits (the byte at w1 + token), words_fit (4 * VL image bytes at w0), external_in_image /
     work_fits (4 * VL bytes at `external` in the image / the work area), addi_sum, branch_taken.  product_fits: the product's image
     check (combinational, for EXECUTE: EMBED's row, MATVEC's and PREFETCH's matrix)."""
 
-    def __init__(self, m, *, controller, instruction, field, registers, vector_length, image_bytes, searched):
+    def __init__(self, m, *, controller, instruction, field, registers, vector_length, image_bytes, searched,
+                 quant_valid):
         c = controller
         opcode, vl = field("opcode"), vector_length
         self.operands_step, self.prepare_step = [], []
@@ -70,15 +73,26 @@ class Operands:
         self.fits = {name: operand(f"fits_{name}", self.vector_address(field, name) + vl <= c.vmem_words)
                      for name in VECTOR_FIELDS}
         self.short = operand("short", vl <= c.max_length)
-        rows, cols = field("c"), c.quant.length
+        rows, cols = field("c"), c.quant[0].length
         self.matvec_shape = operand("matvec_shape", (rows <= c.max_rows) & (cols <= c.max_cols))
         self.prefetch_shape = operand("prefetch_shape", (rows <= c.max_rows) & (field("b") <= c.max_cols))
-        self.matvec_dest_fits = operand("matvec_dest_fits", (field("a") << 2) + rows <= c.vmem_words)
+        # MATVEC: the Q slots it serves (0..max(slots, 1) - 1) all quantised, all of slot 0's length; its last
+        # slot's results (vd + (slots - 1) stride, VMEM_ALIGN words a unit) within VMEM: the offset's multiply
+        # here, the sum and compare in PREPARE (a one-slot build compares here, as before batching).
+        slots = field("b")
+        served = [quant_valid[0]] + [(slots <= k) | (quant_valid[k] & (c.quant[k].length == c.quant[0].length))
+                                     for k in range(1, c.batch)]
+        self.quant_ok = operand("quant_ok", Cat(served).all())
+        align_bits = (isa.VMEM_ALIGN - 1).bit_length()
+        if c.batch == 1:
+            self.matvec_dest_fits = operand("matvec_dest_fits", (field("a") << align_bits) + rows <= c.vmem_words)
+        else:
+            last_offset = operand("last_slot_offset", Mux(slots == 0, 0, slots - 1) * field("w1"))
+        self.slots_ok = operand("slots_ok", slots <= c.batch)                      # MATVEC's slots (0: one)
         # The external address of a VLOAD / VSTORE: w0, plus the rs register for VLOADX / VSTOREX (mod 2**32).
         indexed = (opcode == isa.OPS["VLOADX"].opcode) | (opcode == isa.OPS["VSTOREX"].opcode)
         self.external = operand("external", (field("w0") + Mux(indexed, selected.as_unsigned(), 0))[:32])
         self.slot_ok = operand("slot_ok", field("rd") < c.batch)                   # QUANT's Q slot
-        self.slots_ok = operand("slots_ok", field("b") <= c.batch)                 # MATVEC's slots (0: one)
         room_w0 = operand("room_w0", image_bytes - field("w0"))          # image bytes from w0 on (may be < 0)
         room_w1 = operand("room_w1", image_bytes - field("w1"))
         # One multiplier, its factors chosen here: EMBED's row offset / 2 (VL * the token's low 16 bits),
@@ -109,6 +123,9 @@ class Operands:
         self.external_in_image = prepared("external_in_image", (vl << 2) <= image_bytes - self.external)
         self.work_fits = prepared("work_fits", (self.external >= image_bytes)
                                   & ((vl << 2) <= isa.ADDRESS_SPACE - self.external))
+        if c.batch > 1:
+            self.matvec_dest_fits = prepared("matvec_dest_fits",
+                                             ((field("a") + last_offset) << align_bits) + rows <= c.vmem_words)
         self.addi_sum = prepared("addi_sum", (token + field("w1_signed"))[:isa.SCALAR_BITS])
         self.branch_taken = prepared("branch_taken", (token == 0) == (opcode == isa.OPS["BZ"].opcode))
         self._payloads(m, c, field, opcode, vl, token16, product, searched)

@@ -17,6 +17,15 @@ both sides. Results queue in a small FIFO; a beat is taken only while the FIFO h
 already in flight (credits), so the pipeline itself never stalls and nothing is lost or duplicated;
 with a ready consumer one beat is consumed per cycle. An illegal packed code (2-bit `10`, base-3 byte ≥ 243) sets
 the sticky `error` until the next command; the row is still computed (the code counts as 0).
+
+Batch (MATVEC over Q slots, assembler.isa). Built with `batch` B, the activation memory holds B vectors
+(slot s's word w at address s·2**word_bits + w, written with `act_write.addr` in that form) and `cmd.slots`
+(1..B) says how many a product serves. Each weight beat is applied to slots 0..slots−1 on successive
+cycles: the engine looks at the beat `slots` cycles and takes it (`ready`) in the last, so a row costs
+slots · ceil(cols / LANES) cycles (assembler.cost.CostModel.compute). Where memory is slower than the
+engine (every memory-bound build) this costs nothing, and it needs no second adder tree and no beat buffer:
+one tree, one accumulator per slot (the slot travels beside the beat down the pipeline). Results come out
+slot-interleaved: row 0 of slots 0..slots−1, then row 1, ... With B = 1 the slot logic vanishes (zero-width).
 """
 
 from __future__ import annotations
@@ -29,6 +38,7 @@ from amaranth.lib.wiring import In, Out
 
 from .component import CheckedComponent
 
+from assembler import isa
 from golden import formats as fmt
 from golden.packing import BASE3_LIMIT, CODE_2BIT, ILLEGAL_2BIT_CODE, TritFormat
 
@@ -53,6 +63,12 @@ def base3_decode_table() -> list[int]:
     return table
 
 
+def check_batch(batch) -> None:
+    """A build's Q slots: 1..isa.MAX_BATCH."""
+    if not isinstance(batch, int) or isinstance(batch, bool) or not 1 <= batch <= isa.MAX_BATCH:
+        raise ValueError(f"batch must be an integer in 1..{isa.MAX_BATCH}, got {batch!r}")
+
+
 def pipeline_depth(lanes: int) -> int:
     """The engine's cycles from a beat's acceptance to its row sum reaching the accumulator, for `lanes`."""
     levels = (2 * lanes - 1).bit_length()          # lanes selected terms + lanes one-bit terms
@@ -65,17 +81,20 @@ class TernaryMatVec(CheckedComponent):
     trit_format: golden.packing.TritFormat of the weight stream.
     max_cols: longest row supported; sets the accumulator width (no supported shape overflows).
     max_rows: largest row count of one command.
+    batch: activation vectors held (Q slots, 1..isa.MAX_BATCH).
 
     Ports
-    cmd: stream of {rows: unsigned, cols: unsigned}; cols = 0 is refused with `error`.
+    cmd: stream of {rows: unsigned, cols: unsigned, slots: 1..batch}; cols = 0 is refused with `error`.
     weights: stream of unsigned(8 * lanes / trits_per_byte) packed beats.
-    act_write: {addr, data: unsigned(8 * lanes), en} synchronous write of one activation word.
-    result: stream of signed(accumulator_bits(max_cols)): sum_j trit[i, j] * q[j] for each row i.
+    act_write: {addr, data: unsigned(8 * lanes), en} synchronous write of one activation word (addr: slot
+    in the bits above word_bits, the word below).
+    result: stream of signed(accumulator_bits(max_cols)): sum_j trit[i, j] * q_s[j] for each row i and slot s
+    (slot-interleaved).
     busy: a command is taking beats.  error: sticky illegal-code / bad-command flag.
     """
 
     @classmethod
-    def check_parameters(cls, *, lanes, trit_format=TritFormat.TRITS_2BIT, max_cols=8192, max_rows=65535, **_):
+    def check_parameters(cls, *, lanes, trit_format=TritFormat.TRITS_2BIT, max_cols=8192, max_rows=65535, batch=1, **_):
         if not isinstance(trit_format, TritFormat):
             raise TypeError(f"trit_format must be a TritFormat, not {trit_format!r}")
         per_byte = trit_format.trits_per_byte
@@ -85,9 +104,10 @@ class TernaryMatVec(CheckedComponent):
             raise ValueError(f"max_cols must be in 1..{fmt.MAX_ROW_LENGTH}, got {max_cols!r}")
         if not isinstance(max_rows, int) or max_rows < 1:
             raise ValueError(f"max_rows must be a positive integer, got {max_rows!r}")
+        check_batch(batch)
 
     def __init__(self, *, lanes: int, trit_format: TritFormat = TritFormat.TRITS_2BIT,
-                 max_cols: int = 8192, max_rows: int = 65535):
+                 max_cols: int = 8192, max_rows: int = 65535, batch: int = 1):
         per_byte = trit_format.trits_per_byte
         self.lanes = lanes
         self.trit_format = trit_format
@@ -95,14 +115,19 @@ class TernaryMatVec(CheckedComponent):
         self.max_rows = max_rows
         self.beat_bytes = lanes // per_byte
         self.words = -(-max_cols // lanes)
+        self.batch = batch
+        # A slot's words start on a power of two (no multiplier in the address); one slot: just the words.
+        self.word_bits = (self.words - 1).bit_length()
+        self.act_depth = self.words if batch == 1 else batch << self.word_bits
         self.acc_bits = fmt.accumulator_bits(max_cols)
         # Room for every row that can be in flight at once, so credits never throttle a free consumer.
         self.result_fifo_depth = self.pipeline_depth + 4
         super().__init__({
             "cmd": In(stream.Signature(data.StructLayout({"rows": range(max_rows + 1),
-                                                          "cols": range(max_cols + 1)}))),
+                                                          "cols": range(max_cols + 1),
+                                                          "slots": range(1, batch + 1)}))),
             "weights": In(stream.Signature(unsigned(8 * self.beat_bytes))),
-            "act_write": In(wiring.Signature({"addr": Out(range(self.words)), "data": Out(8 * lanes),
+            "act_write": In(wiring.Signature({"addr": Out(range(self.act_depth)), "data": Out(8 * lanes),
                                               "en": Out(1)})),
             "result": Out(stream.Signature(signed(self.acc_bits))),
             "busy": Out(1),
@@ -126,18 +151,26 @@ class TernaryMatVec(CheckedComponent):
         cols = Signal(range(self.max_cols + 1))
         remaining = Signal(range(self.max_cols + 1))        # columns of this row not yet issued
         word = Signal(range(self.words))
+        slot = Signal(range(self.batch))                    # the slot the held beat is applied to this cycle
+        last_slot = Signal(range(self.batch))               # slots - 1
         m.d.comb += self.busy.eq(rows_left != 0)
         m.d.comb += self.cmd.ready.eq(~self.busy)
         with m.If(self.cmd.valid & self.cmd.ready):
             m.d.sync += [rows_left.eq(Mux(self.cmd.payload.cols == 0, 0, self.cmd.payload.rows)),
                          cols.eq(self.cmd.payload.cols), remaining.eq(self.cmd.payload.cols), word.eq(0),
-                         self.error.eq(self.cmd.payload.cols == 0)]
+                         self.error.eq(self.cmd.payload.cols == 0), slot.eq(0),
+                         last_slot.eq(Mux(self.cmd.payload.slots == 0, 0, self.cmd.payload.slots - 1))]
 
-        take = Signal()
+        # `issue`: the beat on `weights` enters the pipeline for `slot`; `take`: its last slot, the beat is taken.
+        issue, take = Signal(), Signal()
         last_beat = Signal()
-        m.d.comb += [self.weights.ready.eq(self.busy & (outstanding < self.result_fifo_depth)),
-                     take.eq(self.weights.valid & self.weights.ready),
+        credit = self.busy & (outstanding < self.result_fifo_depth)
+        m.d.comb += [self.weights.ready.eq(credit & (slot == last_slot)),
+                     issue.eq(self.weights.valid & credit), take.eq(self.weights.valid & self.weights.ready),
                      last_beat.eq(remaining <= lanes)]
+        if self.batch > 1:
+            with m.If(issue):
+                m.d.sync += slot.eq(Mux(slot == last_slot, 0, slot + 1))
         with m.If(take):
             with m.If(last_beat):
                 m.d.sync += [rows_left.eq(rows_left - 1), remaining.eq(cols), word.eq(0)]
@@ -148,12 +181,13 @@ class TernaryMatVec(CheckedComponent):
         # Block RAM even when shallow (as LUT RAM the wide word costs a read mux per bit), and no
         # read-during-write emulation (a bypass mux and register per bit): the protocol writes
         # activations only while no command is in flight.
-        act = Memory(shape=unsigned(8 * lanes), depth=self.words, init=[], attrs={"ram_style": "block", "no_rw_check": 1})
+        act = Memory(shape=unsigned(8 * lanes), depth=self.act_depth, init=[], attrs={"ram_style": "block", "no_rw_check": 1})
         m.submodules.act = act
         act_wr = act.write_port()
         act_rd = act.read_port(domain="sync")
         m.d.comb += [act_wr.addr.eq(self.act_write.addr), act_wr.data.eq(self.act_write.data),
-                     act_wr.en.eq(self.act_write.en), act_rd.addr.eq(word)]
+                     act_wr.en.eq(self.act_write.en),
+                     act_rd.addr.eq(word if self.batch == 1 else Cat(word, slot))]
 
         nonzero = Signal(lanes)
         negative = Signal(lanes)
@@ -184,7 +218,8 @@ class TernaryMatVec(CheckedComponent):
         # On the last beat of a row 1 <= remaining <= lanes, so its low bits suffice; the mask is made a
         # stage early so that no comparator sits in front of the lane select (Fmax).
         tail = remaining[:lanes.bit_length()]
-        m.d.sync += [s1_valid.eq(take), s1_row_end.eq(last_beat),
+        s1_slot = Signal.like(slot)
+        m.d.sync += [s1_valid.eq(issue), s1_row_end.eq(last_beat), s1_slot.eq(slot),
                      live.eq(Mux(last_beat, Cat(tail > l for l in range(lanes)), (1 << lanes) - 1))]
         with m.If(s1_valid & illegal):
             m.d.sync += self.error.eq(1)
@@ -192,24 +227,25 @@ class TernaryMatVec(CheckedComponent):
         # --- Stage 1b: register the block-RAM outputs (ECP5 DP16KD clock-to-out is ~6 ns: Fmax) --------
         act_word = Signal(8 * lanes)
         nonzero_r, negative_r, live_r = Signal(lanes), Signal(lanes), Signal(lanes)
-        s1b_valid, s1b_row_end = Signal(), Signal()
+        s1b_valid, s1b_row_end, s1b_slot = Signal(), Signal(), Signal.like(slot)
         m.d.sync += [act_word.eq(act_rd.data), nonzero_r.eq(nonzero), negative_r.eq(negative),
-                     live_r.eq(live), s1b_valid.eq(s1_valid), s1b_row_end.eq(s1_row_end)]
+                     live_r.eq(live), s1b_valid.eq(s1_valid), s1b_row_end.eq(s1_row_end), s1b_slot.eq(s1_slot)]
         nonzero, negative, live = nonzero_r, negative_r, live_r
 
         # --- Stage 2: select a, ~a or 0 per lane; flag the +1 of each negated lane (-a = ~a + 1) -------
         selected = [Signal(signed(8), name=f"sel{l}") for l in range(lanes)]
         plus_one = Signal(lanes)                    # the +1 of each negated lane, summed in the tree
-        s2_valid, s2_row_end = Signal(), Signal()
+        s2_valid, s2_row_end, s2_slot = Signal(), Signal(), Signal.like(slot)
         for l in range(lanes):
             a = act_word[8 * l:8 * l + 8]
             m.d.sync += selected[l].eq(Mux(nonzero[l] & live[l], a ^ negative[l].replicate(8), 0))
-        m.d.sync += [plus_one.eq(negative & nonzero & live), s2_valid.eq(s1b_valid), s2_row_end.eq(s1b_row_end)]
+        m.d.sync += [plus_one.eq(negative & nonzero & live), s2_valid.eq(s1b_valid), s2_row_end.eq(s1b_row_end),
+                     s2_slot.eq(s1b_slot)]
 
         # --- Adder tree, a register every ADDER_LEVELS_PER_STAGE levels ------------------------------
         # The +1 bits enter as 1-bit terms beside the lanes, so their count is pipelined like the rest.
         terms = list(selected) + [Cat(bit, Const(0, 1)).as_signed() for bit in plus_one]
-        valid, row_end = s2_valid, s2_row_end
+        valid, row_end, tag = s2_valid, s2_row_end, s2_slot
         level = 0
         while len(terms) > 1:
             terms = [terms[i] + terms[i + 1] if i + 1 < len(terms) else terms[i] for i in range(0, len(terms), 2)]
@@ -217,22 +253,32 @@ class TernaryMatVec(CheckedComponent):
             if level % ADDER_LEVELS_PER_STAGE == 0 or len(terms) == 1:
                 registered = [Signal(signed(len(t)), name=f"tree{level}_{i}") for i, t in enumerate(terms)]
                 next_valid, next_row_end = Signal(name=f"tree{level}_valid"), Signal(name=f"tree{level}_row_end")
+                next_tag = Signal.like(slot, name=f"tree{level}_slot")
                 m.d.sync += [r.eq(t) for r, t in zip(registered, terms)]
-                m.d.sync += [next_valid.eq(valid), next_row_end.eq(row_end)]
-                terms, valid, row_end = registered, next_valid, next_row_end
+                m.d.sync += [next_valid.eq(valid), next_row_end.eq(row_end), next_tag.eq(tag)]
+                terms, valid, row_end, tag = registered, next_valid, next_row_end, next_tag
         beat_sum = terms[0]
 
-        # --- Row accumulator and result FIFO -------------------------------------------------------
+        # --- Row accumulators (one a slot) and result FIFO -------------------------------------------------
+        accs = [Signal(signed(self.acc_bits), name=f"acc{k}") for k in range(self.batch)]
         acc = Signal(signed(self.acc_bits))
         total = Signal(signed(self.acc_bits))
+        if self.batch == 1:
+            m.d.comb += acc.eq(accs[0])
+        else:
+            with m.Switch(tag):
+                for k, register in enumerate(accs):
+                    with m.Case(k):
+                        m.d.comb += acc.eq(register)
         m.d.comb += total.eq(acc + beat_sum)
         m.submodules.results = results = SyncFIFOBuffered(width=self.acc_bits, depth=self.result_fifo_depth)
         m.d.comb += [results.w_data.eq(total), results.w_en.eq(valid & row_end),
                      self.result.payload.eq(results.r_data), self.result.valid.eq(results.r_rdy),
                      results.r_en.eq(self.result.ready)]
-        with m.If(valid):
-            m.d.sync += acc.eq(Mux(row_end, 0, total))
-        row_taken = take & last_beat
+        for k, register in enumerate(accs):
+            with m.If(valid & (tag == k)):
+                m.d.sync += register.eq(Mux(row_end, 0, total))
+        row_taken = issue & last_beat                       # a slot's row enters: one result to come
         row_read = self.result.valid & self.result.ready
         with m.If(row_taken & ~row_read):
             m.d.sync += outstanding.eq(outstanding + 1)

@@ -7,6 +7,7 @@ import dataclasses
 import hashlib
 import json
 
+from assembler.batch_compiler import compile_batched
 from assembler.compiler import compile_model
 from golden.config import HGRNBitConfig
 from golden.image import image_bytes, image_layout
@@ -22,12 +23,12 @@ MEMORY_PORTS = {"native": None, "axi": "axi_ram", "litedram": "ddr3_ecpix5"}   #
 
 
 def accelerator_for(config: HGRNBitConfig, compiled, *, trit_format: TritFormat, memory: str, lanes: int,
-                    vector_width: int, prefetch_bytes: int) -> Accelerator:
+                    vector_width: int, prefetch_bytes: int, batch: int = 1) -> Accelerator:
     """The accelerator of the testbench: Accelerator.for_model for `config` and its compiled program."""
     return Accelerator.for_model(config, program_instructions=len(compiled.program.instructions),
                                  vmem_words=compiled.program.vmem_words, lanes=lanes, trit_format=trit_format,
                                  mem_bytes=BENCH_MEMORIES[memory].mem_bytes, vector_width=vector_width,
-                                 prefetch_bytes=prefetch_bytes)
+                                 prefetch_bytes=prefetch_bytes, batch=batch)
 
 
 def run_model(config: HGRNBitConfig, *, seed: int, trit_format: TritFormat, memory: str, lanes: int,
@@ -72,3 +73,19 @@ def run_model(config: HGRNBitConfig, *, seed: int, trit_format: TritFormat, memo
                            "AXI_PAUSE": str(axi_pause), "LOGITS_CHUNK": str(logits_chunk or ""),
                            "STATES_IN_MEMORY": str(int(states_in_memory)), **test_filter, **(env or {})},
                       extra_build_args=extra_build_args, log_file=log_file)
+
+
+def run_batched(config: HGRNBitConfig, *, seed: int, batch: int, trit_format: TritFormat, memory: str, lanes: int,
+                build_name: str, vector_width: int = 1, prefetch_bytes: int = 4096, env: dict[str, str] | None = None,
+                log_file=None):
+    """The batched serving program (assembler.batch_compiler, `batch` Q slots) on an accelerator of that batch
+    behind the memory preset `memory` (native port): the testbench sim.accelerator.tb_batch."""
+    compiled = compile_batched(image_layout(config, trit_format), batch)
+    accelerator = accelerator_for(config, compiled, trit_format=trit_format, memory=memory, lanes=lanes,
+                                  vector_width=vector_width, prefetch_bytes=prefetch_bytes, batch=batch)
+    return run_cocotb(accelerator, toplevel="accelerator", test_module="sim.accelerator.tb_batch",
+                      build_name=build_name,
+                      env={"MODEL_CONFIG": json.dumps(dataclasses.asdict(config)), "MODEL_SEED": str(seed),
+                           "FORMAT": trit_format.name, "MEMORY": memory, "LANES": str(lanes), "BATCH": str(batch),
+                           "VECTOR_WIDTH": str(vector_width), "PREFETCH_BYTES": str(prefetch_bytes), **(env or {})},
+                      log_file=log_file)

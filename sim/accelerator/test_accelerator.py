@@ -15,7 +15,7 @@ import pytest
 
 from golden.config import preset
 from golden.packing import TritFormat
-from sim.accelerator.harness import run_model
+from sim.accelerator.harness import run_batched, run_model
 
 BOARD_PROGRAM = dict(logits_chunk=64, states_in_memory=True)       # how the DDR3 boards run the released models
 CASES = [("tiny", 3, TritFormat.TRITS_2BIT, "sdram", 16, 1, BOARD_PROGRAM),
@@ -62,3 +62,16 @@ def test_model_generates_bit_exactly_through_litedram():
     run_model(preset("tiny"), seed=3, trit_format=TritFormat.TRITS_2BIT, memory="ddr3_ecpix5", lanes=64,
               vector_width=4, build_name="accelerator_tiny_TRITS_2BIT_litedram_L64_V4_spill", env={"TOKENS": "3"},
               memory_port="litedram", **BOARD_PROGRAM)
+
+
+@pytest.mark.parametrize("batch", [2, pytest.param(4, marks=pytest.mark.slow)])
+def test_batched_program_is_bit_exact(batch):
+    """The batched serving program (assembler.batch_compiler) on a build of batch B: prefill of prompts of 1, B-1,
+    B, B+1 tokens and decode steps of every slot, bit-exact vs the ISS and the golden model (sim/accelerator/tb_batch.py)."""
+    # B 4 on the memory-bound system of bench/batching.py (L 64 on 2 B/cycle: a beat's 16 bytes take 8 cycles)
+    lanes, vector_width, memory = (16, 1, "sdram") if batch == 2 else (64, 1, "sdram")
+    run_batched(preset("tiny"), seed=3, batch=batch, trit_format=TritFormat.TRITS_2BIT, memory=memory, lanes=lanes,
+                vector_width=vector_width, build_name=f"accelerator_tiny_TRITS_2BIT_{memory}_L{lanes}_V{vector_width}_B{batch}",
+                # The host always ready: a step's first EMBEDs follow its RECVs straight after the PREFETCHes, and a
+                # host wait there (not counted by the cost model) lets the stream run ahead of the ISS's estimate.
+                env={"HOST_RATE": "1.0"})

@@ -7,6 +7,11 @@ rows * ceil(cols / LANES) weight beats, each row starting on a fresh beat, with 
 the columns past `cols` (the engine must mask them) and random int8 garbage past `cols` in the activation
 memory; random stalls on `weights.valid` and `result.ready`. Every result is compared with
 golden.hwexact.ternary_matvec on the unpadded matrix.
+
+A build with ENGINE_BATCH B > 1 also runs `slots_share_each_beat`: B activation vectors (slot s at
+s·2**word_bits), products over 1..B slots (fewer than B too) with stalls, each beat applied to every slot, the
+results slot-interleaved (row i of slots 0..slots-1, then row i + 1), each compared with the golden product
+of its slot's vector; without stalls a product takes slots x rows x beats cycles plus the pipeline's fill.
 """
 
 import os
@@ -22,7 +27,7 @@ from hw.ternary_engine import TernaryMatVec
 from sim.clocking import start_and_reset
 
 ENGINE = TernaryMatVec(lanes=int(os.environ["ENGINE_LANES"]), trit_format=TritFormat[os.environ["ENGINE_FORMAT"]],
-                       max_cols=int(os.environ["ENGINE_MAX_COLS"]))
+                       max_cols=int(os.environ["ENGINE_MAX_COLS"]), batch=int(os.environ.get("ENGINE_BATCH", "1")))
 LAYOUT = ENGINE.cmd.payload.shape()
 
 
@@ -30,13 +35,14 @@ async def reset(dut):
     await start_and_reset(dut, low=("cmd__valid", "weights__valid", "result__ready", "act_write__en"))
 
 
-async def write_activations(dut, q: np.ndarray, rng: random.Random):
+async def write_activations(dut, q: np.ndarray, rng: random.Random, slot: int = 0):
     lanes = ENGINE.lanes
     padded = [int(v) for v in q] + [rng.randint(-128, 127) for _ in range(ENGINE.words * lanes - len(q))]
     for word in range(ENGINE.words):
         value = sum((padded[word * lanes + l] & 0xFF) << (8 * l) for l in range(lanes))
         await FallingEdge(dut.clk)
-        dut.act_write__addr.value, dut.act_write__data.value, dut.act_write__en.value = word, value, 1
+        dut.act_write__addr.value = (slot << ENGINE.word_bits) | word
+        dut.act_write__data.value, dut.act_write__en.value = value, 1
     await FallingEdge(dut.clk)
     dut.act_write__en.value = 0
 
@@ -51,19 +57,25 @@ def weight_beats(trits: np.ndarray, rng: np.random.Generator) -> list[int]:
     return [int.from_bytes(data[i:i + beat_bytes], "little") for i in range(0, len(data), beat_bytes)]
 
 
-async def run_product(dut, trits, q, *, seed, weight_stall=0.3, result_stall=0.3, beats=None):
-    """Drive one command; return (results, cycles from command to last result)."""
+async def run_product(dut, trits, q, *, seed, weight_stall=0.3, result_stall=0.3, beats=None, slots=None):
+    """Drive one command (over `slots` vectors, written from `q`, a list of them, when slots is given; else
+    slot 0 from `q`); return (results, cycles from command to last result)."""
     rng = random.Random(seed)
-    await write_activations(dut, q, rng)
+    vectors = [q] if slots is None else q
+    for slot, vector in enumerate(vectors):
+        await write_activations(dut, vector, rng, slot)
     beats = weight_beats(trits, np.random.default_rng(seed)) if beats is None else beats
     rows, cols = trits.shape
     cmd = (rows << LAYOUT["rows"].offset) | (cols << LAYOUT["cols"].offset)
+    if slots is not None:
+        cmd |= slots << LAYOUT["slots"].offset
+    expected_results = rows * len(vectors)
     results, sent, cmd_done, cycles = [], 0, False, 0
-    limit = 50 * (len(beats) + rows) + 200
-    while len(results) < rows:
+    limit = 50 * (len(beats) * len(vectors) + rows) + 200
+    while len(results) < expected_results:
         await FallingEdge(dut.clk)
         cycles += 1
-        assert cycles < limit, f"timeout: {len(results)} of {rows} results after {cycles} cycles"
+        assert cycles < limit, f"timeout: {len(results)} of {expected_results} results after {cycles} cycles"
         dut.cmd__valid.value = int(not cmd_done)
         dut.cmd__payload.value = cmd
         offer = sent < len(beats) and rng.random() >= weight_stall
@@ -148,3 +160,29 @@ async def illegal_code_sets_error(dut):
     assert dut.error.value == 1
     results, _ = await run_product(dut, trits, np.zeros(cols, dtype=np.int64), seed=4)
     assert dut.error.value == 0 and results == [0]
+
+
+@cocotb.test(skip=ENGINE.batch == 1)
+async def slots_share_each_beat(dut):
+    """B activation vectors; products over every slot count (1..B, fewer than B included), with stalls, then the
+    widest without stalls at slots x beats cycles a row; every slot's rows against its own golden product."""
+    await reset(dut)
+    rng = np.random.default_rng(7)
+    lanes, batch = ENGINE.lanes, ENGINE.batch
+    cases = [(slots, rows, cols) for slots, (rows, cols) in
+             zip([batch, 1, max(1, batch - 1), 2, batch], [(5, 3 * lanes + 1), (4, lanes), (3, ENGINE.max_cols),
+                                                           (6, 1), (2, 2 * lanes - 1)])]
+    for k, (slots, rows, cols) in enumerate(cases):
+        trits = rng.integers(-1, 2, size=(rows, cols)).astype(np.int8)
+        qs = [rng.integers(-128, 128, size=cols) for _ in range(slots)]
+        results, _ = await run_product(dut, trits, qs, seed=20 + k, slots=slots)
+        expected = np.stack([ternary_matvec(trits, q) for q in qs], axis=1).reshape(-1).tolist()
+        assert results == expected, f"case {k} ({slots} slots, {rows}x{cols}): {results} vs {expected}"
+        assert not dut.error.value
+    rows, cols = 8, 4 * lanes
+    trits = rng.integers(-1, 2, size=(rows, cols)).astype(np.int8)
+    qs = [rng.integers(-128, 128, size=cols) for _ in range(batch)]
+    results, cycles = await run_product(dut, trits, qs, seed=30, slots=batch, weight_stall=0, result_stall=0)
+    assert results == np.stack([ternary_matvec(trits, q) for q in qs], axis=1).reshape(-1).tolist()
+    ideal = batch * rows * 4                      # assembler.cost.CostModel.compute
+    assert ideal <= cycles <= ideal + ENGINE.pipeline_depth + 3, f"{cycles} cycles for {ideal} beat-slots"

@@ -7,6 +7,11 @@ delay. Reference: acc = golden.hwexact.ternary_matvec(trits, q); y = scale_vecto
 sigma = sf_mul(sf_mul(S, sf_normalize(peak)), 1/sqrt) * 2**norm_exp; every VMEM word must agree.
 Matrices: random shapes up to the maximum (cols not a multiple of LANES), all -1 x -128 and +1 x 127
 rows, all-zero rows; matrices placed at unaligned image offsets.
+
+A build of BATCH B > 1 also runs `slots_share_one_pass`: each slot's q written with its slot on q_write and its
+own QUANT state (peaks, 1/sqrt, norm_exp differ; slots a product does not serve hold other lengths), products
+over B, 1, fewer than B and 2 slots with strides, some prefetched; slot k's rows land at d + k·stride, each
+rescaled by its own sigma; every VMEM word compared with the golden model's.
 """
 
 import os
@@ -33,12 +38,20 @@ MAX_COLS, MAX_ROWS = int(os.environ["MAX_COLS"]), int(os.environ["MAX_ROWS"])
 MEMORY = MEMORIES[os.environ["MEMORY"]]
 QUANT, SFLOAT = QuantState(), SFloatLayout()
 VECTOR_WIDTH = int(os.environ["VECTOR_WIDTH"])
-CMD, PREFETCH = MatVecCommand(WORDS, MAX_ROWS), PrefetchLayout(MAX_ROWS, MAX_COLS)
+BATCH = int(os.environ.get("BATCH", "1"))
+CMD, PREFETCH = MatVecCommand(WORDS, MAX_ROWS, BATCH), PrefetchLayout(MAX_ROWS, MAX_COLS)
 IMAGE_BYTES = 1 << 15
 
 
 def sfloat_bits(value: fxp.SFloat) -> int:
     return value.m | ((value.e & ((1 << fmt.SFLOAT_EXP_BITS) - 1)) << SFLOAT["e"].offset)
+
+
+def place_matrix(image: bytearray, trits, offset: int, rng) -> int:
+    """`trits` packed into `image` at `offset`; the next matrix's offset (a random gap: unaligned)."""
+    packed = pack_trits(trits, FORMAT)
+    image[offset:offset + len(packed)] = packed
+    return offset + len(packed) + int(rng.integers(1, 40))
 
 
 def random_sfloat(rng) -> fxp.SFloat:
@@ -62,27 +75,14 @@ async def matvec_matches_golden(dut):
             trits[:], q[:] = 1, 127
         if trial == 3:
             trits[rows // 2:] = 0                  # zero rows
-        packed = pack_trits(trits, FORMAT)
-        image[offset:offset + len(packed)] = packed
         trials.append((rows, cols, trits, q, offset))
-        offset += len(packed) + int(rng.integers(1, 40))
+        offset = place_matrix(image, trits, offset, rng)
     memory = ExternalMemory(dut, bytes(image), MEMORY)
     memory.start()
 
     async def prefetch(trial):
         rows, cols, _, _, address = trial
-        dut.prefetch__payload.value = sum(v << PREFETCH[k].offset for k, v in
-                                          {"trits": address, "rows": rows, "cols": cols}.items())
-        dut.prefetch__valid.value = 1
-        for _ in range(100):
-            await ReadOnly()
-            taken = dut.prefetch__ready.value == 1
-            await FallingEdge(dut.clk)              # taken on the rising edge between, if ready
-            if taken:
-                break
-        else:
-            raise AssertionError("the unit does not take a PREFETCH")
-        dut.prefetch__valid.value = 0
+        await offer_prefetch(dut, rows, cols, address)
 
     # Trial 0 reads for itself; trials 1 and 2 are prefetched together (the queue full), then every
     # other trial is prefetched just before its activations arrive.
@@ -142,3 +142,83 @@ async def matvec_matches_golden(dut):
     got = await read_all(dut, WORDS)
     assert (got == vmem).all(), "the product after a flush differs (prefetched bytes leaked?)"
 
+
+
+def quant_bits(peak: int, inv_sqrt: fxp.SFloat, norm_exp: int, length: int) -> int:
+    return (peak << QUANT["peak"].offset | sfloat_bits(inv_sqrt) << QUANT["inv_sqrt"].offset
+            | (norm_exp & 0xFF) << QUANT["norm_exp"].offset | length << QUANT["length"].offset)
+
+
+async def offer_prefetch(dut, rows: int, cols: int, address: int) -> None:
+    dut.prefetch__payload.value = sum(v << PREFETCH[k].offset for k, v in
+                                      {"trits": address, "rows": rows, "cols": cols}.items())
+    dut.prefetch__valid.value = 1
+    for _ in range(100):
+        await ReadOnly()
+        taken = dut.prefetch__ready.value == 1
+        await FallingEdge(dut.clk)
+        if taken:
+            break
+    else:
+        raise AssertionError("the unit does not take a PREFETCH")
+    dut.prefetch__valid.value = 0
+
+
+@cocotb.test(skip=BATCH == 1)
+async def slots_share_one_pass(dut):
+    rng, py_rng = await start_unit_test(dut, low=("cmd__valid", "done__ready", "q_write__en", "prefetch__valid", "flush"), seed=23)
+    image = bytearray(rng.integers(0, 256, size=IMAGE_BYTES, dtype=np.uint8).tobytes())
+    trials, offset = [], 7
+    for slots in (BATCH, 1, BATCH - 1, 2, 0):          # 0: slot 0 alone, as 1
+        rows = int(rng.integers(1, min(MAX_ROWS, WORDS // max(slots, 1)) + 1))
+        cols = int(rng.choice([LANES + 1, MAX_COLS, int(rng.integers(1, MAX_COLS + 1))]))
+        trits = rng.integers(-1, 2, size=(rows, cols))
+        trials.append((slots, rows, cols, trits, offset))
+        offset = place_matrix(image, trits, offset, rng)
+    memory = ExternalMemory(dut, bytes(image), MEMORY)
+    memory.start()
+    vmem = await read_all(dut, WORDS)                  # as an earlier test left it
+    for index, (slots, rows, cols, trits, address) in enumerate(trials):
+        served = max(slots, 1)
+        if index % 2:
+            await offer_prefetch(dut, rows, cols, address)
+        states, qs = [], []
+        for slot in range(BATCH):                      # every slot quantised; those not served of other lengths
+            length = cols if slot < served else int(rng.integers(1, MAX_COLS + 1))
+            q = rng.integers(-127, 128, size=length)
+            state = (int(rng.integers(1, 1 << 34)), random_sfloat(rng), int(rng.integers(-20, -5)), length)
+            states.append(state)
+            qs.append(q)
+            for i in range(0, length, VECTOR_WIDTH):
+                await FallingEdge(dut.clk)
+                chunk = q[i:i + VECTOR_WIDTH]
+                dut.q_write__addr.value = i
+                dut.q_write__slot.value = slot
+                dut.q_write__data.value = sum((int(value) & 0xFF) << 8 * k for k, value in enumerate(chunk))
+                dut.q_write__en.value = (1 << len(chunk)) - 1
+            await FallingEdge(dut.clk)
+            dut.q_write__en.value = 0
+            dut.quant.value = sum(quant_bits(*s) << k * QUANT.size for k, s in enumerate(states))
+        scale = random_sfloat(rng)
+        dut.scale.value = sfloat_bits(scale)
+        stride = 0
+        if served > 1:                                 # slot k's rows at d + k stride, not overlapping
+            low, high = -(-rows // VECTOR_WIDTH), (WORDS - rows) // (served - 1) // VECTOR_WIDTH
+            stride = int(rng.integers(low, max(low, high) + 1)) * VECTOR_WIDTH
+        room = WORDS - (served - 1) * stride - rows
+        d = int(rng.integers(0, room // VECTOR_WIDTH + 1)) * VECTOR_WIDTH
+        fields = {"d": d, "trits": address, "rows": rows, "slots": slots, "stride": stride}
+        taken = await command_until_done(dut, sum(v << CMD[k].offset for k, v in fields.items()), py_rng,
+                                         max_cycles=100 * served * rows * (MAX_COLS // LANES + 2) + 2000)
+        dut._log.info(f"slots {slots}: {rows}x{cols} stride {stride} prefetched={bool(index % 2)} {taken} cycles")
+        assert dut.mismatch.value == 0 and dut.error.value == 0
+        for k in range(served):
+            peak, inv_sqrt, norm_exp, _ = states[k]
+            sigma = fxp.sf_mul(fxp.sf_mul(scale, fxp.sf_normalize(peak)), inv_sqrt)
+            sigma = fxp.SFloat(sigma.m, sigma.e + norm_exp)
+            start = d + k * stride
+            vmem[start:start + rows] = fxp.scale_vector(ternary_matvec(trits, qs[k]), sigma, fmt.ACT_FRAC)
+        got = await read_all(dut, WORDS)
+        bad = np.nonzero(got != vmem)[0]
+        assert bad.size == 0, (f"product {index} ({slots} slots, {rows}x{cols}): VMEM differs at {bad[:6].tolist()}: "
+                               f"{got[bad[:6]].tolist()} vs {vmem[bad[:6]].tolist()}")

@@ -9,8 +9,8 @@ from sim.vmem import add_vmem, host_ports
 
 
 class NormUnitHarness(wiring.Component):
-    def __init__(self, *, vmem_words: int, max_length: int, vector_width: int):
-        self.unit = NormUnit(vmem_words=vmem_words, max_length=max_length, vector_width=vector_width)
+    def __init__(self, *, vmem_words: int, max_length: int, vector_width: int, batch: int = 1):
+        self.unit = NormUnit(vmem_words=vmem_words, max_length=max_length, vector_width=vector_width, batch=batch)
         self.vmem_words, self.vector_width = vmem_words, vector_width
         u = self.unit
         super().__init__({

@@ -11,6 +11,9 @@ Inputs: random vectors at every scale, all zero, +-max words, a single nonzero e
 of the quantiser, lengths 1, V - 1, V, V + 1, odd lengths and the longest, norm weights of both signs
 at full 18-bit range. Some trials run at full speed (weights always offered, done always taken) and
 check the cycle count against NormUnit.command_cycles.
+
+Batch (BATCH B > 1): each QUANT names a random Q slot; every activation write must carry it, its state must
+land in quant[slot] and every other slot's state stay as the reference model of all B slots holds it.
 """
 
 import os
@@ -32,10 +35,11 @@ from sim.vmem import fill, read_all
 WORDS = int(os.environ["VMEM_WORDS"])
 MAX_LENGTH = int(os.environ["MAX_LENGTH"])
 V = int(os.environ["VECTOR_WIDTH"])
-LAYOUT = NormCommand(WORDS, MAX_LENGTH)
+BATCH = int(os.environ.get("BATCH", "1"))
+LAYOUT = NormCommand(WORDS, MAX_LENGTH, BATCH)
 QUANT = QuantState()
 SFLOAT = SFloatLayout()
-UNIT = NormUnit(vmem_words=WORDS, max_length=MAX_LENGTH, vector_width=V)
+UNIT = NormUnit(vmem_words=WORDS, max_length=MAX_LENGTH, vector_width=V, batch=BATCH)
 EXPECTED_CYCLES = {length: UNIT.command_cycles(length) for length in range(1, MAX_LENGTH + 1)}
 
 
@@ -58,10 +62,11 @@ def beats(weights):
             for i in range(0, len(padded), V)]
 
 
-async def execute(dut, op, length, d, x, eps, norm_exp, weights, rng, *, full_speed=False):
+async def execute(dut, op, length, d, x, eps, norm_exp, weights, rng, *, full_speed=False, slot=0):
     """One command; returns (q: index -> int8, cycles from the command taken to done first offered, both
     counted)."""
-    fields = {"opcode": op.value, "length": length, "d": d, "x": x, "eps": eps, "norm_exp": norm_exp & 0xFF}
+    fields = {"opcode": op.value, "length": length, "d": d, "x": x, "eps": eps, "norm_exp": norm_exp & 0xFF,
+              "slot": slot}
     await FallingEdge(dut.clk)
     dut.cmd__payload.value = sum(v << LAYOUT[k].offset for k, v in fields.items())
     dut.cmd__valid.value = 1
@@ -85,6 +90,8 @@ async def execute(dut, op, length, d, x, eps, norm_exp, weights, rng, *, full_sp
         if enables:
             address = int(dut.q_write__addr.value)
             assert address == next_row * V, f"q row at {address}, expected {next_row * V}"
+            if BATCH > 1:
+                assert int(dut.q_write__slot.value) == slot, f"q row for slot {int(dut.q_write__slot.value)}, not {slot}"
             next_row += 1
             raw = int(dut.q_write__data.value)
             for lane in range(V):
@@ -131,6 +138,7 @@ async def norm_unit_matches_golden(dut):
     await fill(dut, vmem)
     kinds = ["unit", "wide", "tiny", "zero", "max", "single"]
     half_rows = WORDS // 2 // V
+    states = [None] * BATCH                     # each Q slot's state (the reference), None before its QUANT
     for trial in range(int(os.environ.get("TRIALS", "24"))):
         op = NormOp.QUANT if trial % 2 else NormOp.RMSNORM
         length = int(rng.choice(lengths())) if trial % 3 else int(rng.integers(1, MAX_LENGTH + 1))
@@ -153,8 +161,9 @@ async def norm_unit_matches_golden(dut):
         sqrt_n = sqrt_length(length)
         dut.scale.value = pack_sfloat(sqrt_n.m, sqrt_n.e)
         full_speed = trial % 5 == 4
+        slot = int(rng.integers(0, BATCH))
         q, cycles = await execute(dut, op, length, d_addr, x_addr, eps, norm_exp, weights, py_rng,
-                                  full_speed=full_speed)
+                                  full_speed=full_speed, slot=slot)
 
         x = vmem[x_addr:x_addr + length].copy()
         front = normalized_input_with_term(x, eps)
@@ -176,8 +185,13 @@ async def norm_unit_matches_golden(dut):
             got_q = np.array([q[i] for i in range(length)])
             bad = np.nonzero(got_q != want_q)[0]
             assert bad.size == 0, f"{label}: q differs at {bad[:6].tolist()}: {got_q[bad[:6]].tolist()} vs {want_q[bad[:6]].tolist()}"
-            state = int(dut.quant.value)
+            states[slot] = (peak, front.inv_sqrt.m, front.inv_sqrt.e, norm_exp, length)
+        all_states = int(dut.quant.value)
+        for k, want in enumerate(states):
+            if want is None:
+                continue
+            state = all_states >> (k * QUANT.size)
             inv = field(QUANT, "inv_sqrt", state)
             got_state = (field(QUANT, "peak", state), inv & ((1 << fmt.SFLOAT_MANT_BITS) - 1),
                          field(SFLOAT, "e", inv), field(QUANT, "norm_exp", state), field(QUANT, "length", state))
-            assert got_state == (peak, front.inv_sqrt.m, front.inv_sqrt.e, norm_exp, length), f"{label}: state {got_state}"
+            assert got_state == want, f"{label}: slot {k}'s state {got_state}, expected {want}"

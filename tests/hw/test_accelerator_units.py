@@ -63,7 +63,19 @@ def test_vmem_clients_carry_the_vmem_client_signatures(accelerator):
 
 
 @pytest.mark.parametrize("name, value", [("vector_width", 3), ("vmem_words", 1002), ("lanes", 0),
-                                         ("trit_format", "2bit"), ("max_length", 0)])
+                                         ("trit_format", "2bit"), ("max_length", 0), ("batch", 0), ("batch", 17),
+                                         ("batch", 2.0)])
 def test_a_bad_parameter_is_refused_by_name_before_anything_is_built(name, value):
     with pytest.raises((ValueError, TypeError), match=name):
         Accelerator(**{**PARAMS, name: value})
+
+
+def test_the_batch_reaches_every_unit_that_holds_q_slots_and_the_build_info():
+    from hw.device import build_info
+    from host.protocol import MemoryKind
+    accelerator = Accelerator(**PARAMS, batch=4)
+    assert (accelerator.batch, accelerator.controller.batch, accelerator.norm.batch, accelerator.matvec.batch,
+            accelerator.matvec.engine.batch) == (4, 4, 4, 4, 4)
+    assert accelerator.matvec.engine.act_depth == 4 << accelerator.matvec.engine.word_bits
+    assert len(accelerator.norm.quant.as_value()) == 4 * len(Accelerator(**PARAMS).norm.quant.as_value())
+    assert build_info(accelerator, 1 << 20, MemoryKind.SDR_SDRAM, 1000).batch == 4
