@@ -48,9 +48,9 @@ def golden():
 def server(tmp_path_factory):
     """The base URL of `mmfree serve` on the simulated device; its console is checked for tracebacks after."""
     console = tmp_path_factory.mktemp("serve") / "console.txt"
-    with open(console, "w") as out:
+    with open(console, "w") as out:                       # a queue with room for every concurrent request below
         process = subprocess.Popen([sys.executable, "-c", "import sys; from mmfree.cli import main; sys.exit(main())",
-                                    "serve", *DEVICE, "--port", "0", "--queue", "4"], stdout=out, stderr=subprocess.STDOUT)
+                                    "serve", *DEVICE, "--port", "0", "--queue", "8"], stdout=out, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 600                     # the first start builds the device (cached after)
     while not (url := re.search(r"listening on (http://\S+)", console.read_text())):
         assert process.poll() is None and time.monotonic() < deadline, console.read_text()
