@@ -14,6 +14,7 @@ from host.driver import DeviceError, Driver, IncompatibleError, LinkError
 from host.link_csr import dram_ready
 from hw.link import LinkFrontEnd
 from sim.link.csr_bench import READ_DATA_CYCLES, SteppedTransport, TimedCsrSlave
+from sim.link.noise import CorruptingTransport
 from sim.litedram.csr_model import LiteDRAMCsrModel, ModelProtocolError
 
 CONTROL = load_control("ecpix5")
@@ -113,27 +114,10 @@ def test_an_empty_batch_and_a_full_one():
         [0x1234] * p.CSR_MAX_READS
 
 
-class Corrupting:
-    """Flips a bit in the first `count` frames written through it (noise on the line)."""
-
-    def __init__(self, inner, count):
-        self.inner, self.count = inner, count
-
-    def write(self, data):
-        if self.count:
-            self.count -= 1
-            data = bytearray(data)
-            data[7] ^= 0x20
-        self.inner.write(bytes(data))
-
-    def read(self, timeout):
-        return self.inner.read(timeout)
-
-
 def test_a_damaged_batch_is_refused_then_resent_and_runs_once():
     driver, transport, model = bench()
     lane_select, increment = CONTROL.address("ddrphy_dly_sel"), CONTROL.address("ddrphy_rdly_dq_inc")
-    driver.transport = Corrupting(transport, 1)
+    driver.transport = CorruptingTransport(transport, 1, at=7, mask=0x20)
     assert driver.csr(p.csr_op(p.CsrOp.WRITE, lane_select, 1) + p.csr_op(p.CsrOp.WRITE, increment, 1)) == []
     assert transport.frames_sent[p.Command.CSR] == 2     # refused (BAD_CRC) with nothing done, then run
     assert model.delay == [1, 0]                        # the pulse once: the damaged frame did nothing

@@ -29,6 +29,7 @@ from host.run import run
 from host.transport import SimTransport
 from hw.accelerator import ACTIVITY_COUNTERS, CountersLayout
 from sim.link.fuzz import FUZZ_TIMEOUT_CYCLES, fuzz_target
+from sim.link.noise import CorruptingTransport
 
 FORMAT = TritFormat.TRITS_2BIT
 
@@ -147,28 +148,11 @@ def test_image_for_another_build_is_refused(session):
         driver.check_compatible(parse_header(other), 1 << 20, len(big.program.instructions) * 4, 1 << 20)
 
 
-class _Corrupting:
-    """Flips a bit in the first `count` frames written through it (the link's noise)."""
-
-    def __init__(self, inner, count):
-        self.inner, self.count = inner, count
-
-    def write(self, data):
-        if self.count:
-            self.count -= 1
-            data = bytearray(data)
-            data[-1] ^= 0x08                  # in the CRC: the frame arrives whole, damaged
-        self.inner.write(bytes(data))
-
-    def read(self, timeout):
-        return self.inner.read(timeout)
-
-
 def test_damaged_frames_are_retried_a_bounded_number_of_times(session):
     driver, _, _, _ = session
-    noisy = Driver(_Corrupting(driver.transport, 2), timeout=60.0, retries=2)
+    noisy = Driver(CorruptingTransport(driver.transport, 2), timeout=60.0, retries=2)
     assert noisy.hello().protocol == p.PROTOCOL_VERSION          # two NAK BAD_CRC, then through
-    hopeless = Driver(_Corrupting(driver.transport, 3), timeout=60.0, retries=2)
+    hopeless = Driver(CorruptingTransport(driver.transport, 3), timeout=60.0, retries=2)
     with pytest.raises(DeviceError) as refused:
         hopeless.hello()
     assert refused.value.nak is p.NakCode.BAD_CRC
