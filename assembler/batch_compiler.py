@@ -19,9 +19,11 @@ shares the weight reads. The recurrent states live in the work area past the ima
 offset in a prefill step).
 
 VMEM: B copies of the single program's working set (h, r, x and the shared MLGRU/GLU scratch, compiler.vmem_layout),
-`stride` words apart, so that one MATVEC writes the B results; the logits of the B slots over that scratch
-(a decode step needs the whole vocabulary of every slot in VMEM: larger vocabularies, whose ARGMAX runs chunk by
-chunk with one running best, are refused for batches here).
+`stride` words apart, so that one MATVEC writes the B results. The head writes the logits over that scratch (dead
+once the head's QUANTs have run), in chunks of lm_head rows when the vocabulary is longer than the room (a slot's
+`stride` words in a decode step, all B slots' in a prefill step, which searches one token's logits), as the single
+program does (compiler.vmem_layout): each chunk's MATVEC serves every slot, and each slot's chunk is searched
+into its own running best A[slot] (ARGMAX, then ARGMAXC; assembler.isa), its token sent after the last chunk.
 """
 
 from __future__ import annotations
@@ -51,8 +53,9 @@ def _align(words: int) -> int:
     return -(-words // isa.VECTOR_ALIGN) * isa.VECTOR_ALIGN
 
 
-def compile_batched(info: ImageInfo, batch: int) -> BatchedProgram:
-    """The serving program for a build of `batch` Q slots (2..isa.MAX_BATCH), see the module docstring."""
+def compile_batched(info: ImageInfo, batch: int, *, logits_chunk: int | None = None) -> BatchedProgram:
+    """The serving program for a build of `batch` Q slots (2..isa.MAX_BATCH), see the module docstring;
+    `logits_chunk`: at most this many logits a chunk (default: as many as the room holds)."""
     if not isinstance(batch, int) or not 2 <= batch <= isa.MAX_BATCH:
         raise CompileError(f"batch must be in 2..{isa.MAX_BATCH} (1: assembler.compiler.compile_model), got {batch!r}")
     cfg = info.config
@@ -65,9 +68,7 @@ def compile_batched(info: ImageInfo, batch: int) -> BatchedProgram:
     mix_words = max(5 * _align(n), 2 * _align(inter), _align(d))
     parts = {"h": _align(d), "r": _align(d), "x": _align(max(d, n)), "mix": mix_words}
     stride = sum(parts.values())
-    if _align(vocab) > stride:
-        raise CompileError(f"a batched decode step keeps every slot's {vocab} logits in VMEM, beyond a slot's "
-                           f"{stride} words of scratch: not for this model yet")
+    decode_chunk, prefill_chunk = (_chunk(vocab, room, logits_chunk) for room in (stride, batch * stride))
     out.lines.append(f".vector slots {batch * stride}")
     offset = 0
     for name, words in parts.items():
@@ -102,9 +103,9 @@ def compile_batched(info: ImageInfo, batch: int) -> BatchedProgram:
         for idx in range(layers):
             _layer(out, idx, batch, stride, slot, n, d, inter, prefill, state_addresses[idx], slot_bytes)
         if prefill:
-            _prefill_head(out, batch, slot, d, vocab)
+            _prefill_head(out, batch, slot, d, vocab, prefill_chunk)
         else:
-            _decode_head(out, batch, stride, slot, d, vocab)
+            _decode_head(out, batch, stride, slot, d, vocab, decode_chunk)
         out.prefetch_ahead(start)
         out.emit("JMP step")
 
@@ -182,7 +183,25 @@ def _layer(out, idx, batch, stride, slot, n, d, inter, prefill, state_address, s
         out.emit(f"VADD {slot('h', k)}, {slot('r', k)}, {slot('o', k)}")
 
 
-def _prefill_head(out, batch, slot, d, vocab):
+def _chunk(vocab: int, room: int, limit: int | None) -> int:
+    """Logits a chunk: the whole vocabulary if it fits `room` words (and `limit`), else the most that do,
+    a multiple of VECTOR_ALIGN (every chunk's MATVEC writes from an aligned address)."""
+    chunk = min(vocab, room, vocab if limit is None else limit)
+    if chunk < vocab:
+        chunk -= chunk % isa.VECTOR_ALIGN
+    if chunk < 1:
+        raise CompileError(f"logits chunk {limit} is shorter than {isa.VECTOR_ALIGN} words")
+    return chunk
+
+
+def _search(out, vocab, chunk, first, target, slot):
+    """ARGMAX (the first chunk) or ARGMAXC over `chunk` logits at `target` into A[slot]."""
+    out.set_length(min(chunk, vocab - first))
+    search = f"ARGMAX {R_TOKEN}, {target}" if first == 0 else f"ARGMAXC {R_TOKEN}, {target}, {first}"
+    out.emit(search + (f", {slot}" if slot else ""))
+
+
+def _prefill_head(out, batch, slot, d, vocab, chunk):
     """The logits of the prefill's last token (token slot count - 1) alone: its h copied out, then searched."""
     out.comment("head: the last prompt token's h, its logits searched")
     out.emit(f"ADDI {R_LEFT}, {R_COUNT}, 0")
@@ -194,20 +213,22 @@ def _prefill_head(out, batch, slot, d, vocab):
         out.label(f"select_{k}_done")
     out.rms_norm("x", "hsel", d, "model.norm.weight")
     out.quant("x", d, "lm_head")
-    out.matvec("logits", "lm_head")
-    out.set_length(vocab)
-    out.emit(f"ARGMAX {R_TOKEN}, logits")
+    for first in range(0, vocab, chunk):
+        out.matvec("slots", "lm_head", first, min(chunk, vocab - first))
+        _search(out, vocab, chunk, first, "slots", 0)
     out.emit(f"SEND {R_TOKEN}")
 
 
-def _decode_head(out, batch, stride, slot, d, vocab):
-    """Every slot's logits by one pass over lm_head, each searched and its token sent."""
-    out.comment("head: every slot's logits, one pass over lm_head")
+def _decode_head(out, batch, stride, slot, d, vocab, chunk):
+    """Every slot's logits by one pass over lm_head (a chunk of rows at a time), each slot's searched into its
+    own A slot and its token sent after the last chunk."""
+    out.comment(f"head: every slot's logits, one pass over lm_head in chunks of {chunk}")
     for k in range(batch):
         out.rms_norm(slot("x", k), slot("h", k), d, "model.norm.weight")
         out.quant(slot("x", k), d, "lm_head", slot=k)
-    out.matvec("logits", "lm_head", slots=batch, stride=stride)
-    for k in range(batch):
-        out.set_length(vocab)
-        out.emit(f"ARGMAX {R_TOKEN}, {slot('logits', k)}")
-        out.emit(f"SEND {R_TOKEN}")
+    for first in range(0, vocab, chunk):
+        out.matvec("logits", "lm_head", first, min(chunk, vocab - first), slots=batch, stride=stride)
+        for k in range(batch):
+            _search(out, vocab, chunk, first, slot("logits", k), k)
+            if first + chunk >= vocab:
+                out.emit(f"SEND {R_TOKEN}")

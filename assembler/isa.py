@@ -12,9 +12,9 @@ Machine state
   the image streams into the accelerator while other instructions run.
 - VL: the vector length register (1..MAX_VL), the element count of every vector instruction.
 - r0..r15: 32-bit signed scalar registers (token ids, counters).
-- A: ARGMAX's running best, (value, index), left by ARGMAX and ARGMAXC (empty when a program starts): a
-  vector too long for VMEM (the logits over a 32,000-token vocabulary) is searched in chunks, each as its
-  MATVEC writes it.
+- A[0..B-1]: ARGMAX's running bests, (value, index), one a slot, left by ARGMAX and ARGMAXC (empty when a
+  program starts): a vector too long for VMEM (the logits over a 32,000-token vocabulary) is searched in
+  chunks, each as its MATVEC writes it; a batched program searches each Q slot's logits in its own A slot.
 - S: the scale register, a scalar float (17-bit mantissa, signed 8-bit exponent; golden.fixedpoint.SFloat).
 - Q[0..B-1]: the quantiser states left by QUANT for the next MATVEC, one a slot (B: the build's batch,
   1..MAX_BATCH): int8 activations (in the engine's block RAM), their count, peak, 1/sqrt(sum of squares)
@@ -187,13 +187,15 @@ _OPS = [
     Op("VCOPY", 0x13, (_v("vd", "a", "destination vector"), _v("vs", "b", "source vector")),
        "VMEM[vd + j] = VMEM[vs + j]", "data"),
     Op("SENDV", 0x14, (_v("vs", "b", "source vector"),), "give VMEM[vs .. vs + VL - 1] to the host (logits)", "data"),
-    Op("ARGMAX", 0x15, (_r("rd", "rd", "destination"), _v("vs", "b", "source vector")),
-       "A = (VMEM[vs + j], j) for the lowest j with VMEM[vs + j] maximal; rd = A.index", "data"),
+    Op("ARGMAX", 0x15, (_r("rd", "rd", "destination"), _v("vs", "b", "source vector"),
+                        _i("slot", "rs", "A slot, 0..B-1 (default 0)", optional=True, values=range(MAX_BATCH))),
+       "A[slot] = (VMEM[vs + j], j) for the lowest j with VMEM[vs + j] maximal; rd = A[slot].index", "data"),
     Op("ARGMAXC", 0x16, (_r("rd", "rd", "destination"), _v("vs", "b", "source vector: the next chunk"),
-                         _i("base", "c", "index of the chunk's first element, 0..65535")),
-       "ARGMAX continued over a chunk whose element j has index base + j: A = (VMEM[vs + j], base + j) for "
-       "the lowest j with VMEM[vs + j] maximal if A is empty or that value exceeds A.value (ties keep A: the "
-       "lowest index wins when the chunks come in index order); rd = A.index", "data"),
+                         _i("base", "c", "index of the chunk's first element, 0..65535"),
+                         _i("slot", "rs", "A slot, 0..B-1 (default 0)", optional=True, values=range(MAX_BATCH))),
+       "ARGMAX continued over a chunk whose element j has index base + j: A[slot] = (VMEM[vs + j], base + j) "
+       "for the lowest j with VMEM[vs + j] maximal if A[slot] is empty or that value exceeds A[slot].value (ties "
+       "keep A[slot]: the lowest index wins when the chunks come in index order); rd = A[slot].index", "data"),
     # --- BitLinear: quantise, ternary product, rescale ---
     Op("QUANT", 0x20, (_v("vs", "b", "input vector x (ACT)"), _w("norm", "w0", "int32 [VL] norm mantissas"),
                        _i("norm_exp", "c_exp", "norm weight exponent, signed 8-bit"),
@@ -255,7 +257,7 @@ class ErrorCode(enum.IntEnum):
     IMAGE_CRC = 9           # the image header's CRC-32 does not match
     VMEM_MISALIGNED = 10    # a vector operand not a multiple of the build's vector width
     BAD_PREFETCH = 11       # PREFETCH beyond PREFETCH_DEPTH, or a MATVEC unlike the PREFETCH it takes
-    BAD_SLOT = 12           # a QUANT slot or MATVEC slots beyond the build's batch (isa.MAX_BATCH at most)
+    BAD_SLOT = 12           # a QUANT / ARGMAX slot or MATVEC slots beyond the build's batch (isa.MAX_BATCH at most)
 
 
 @dataclasses.dataclass(frozen=True)

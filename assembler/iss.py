@@ -80,7 +80,7 @@ class InstructionSetSimulator:
         self.scale = fxp.SFLOAT_ZERO
         self.quant: list[_QuantState | None] = [None] * batch          # Q[slot]
         self.quant_lengths: list[int | None] = [None] * batch        # its length (kept without data too)
-        self.argmax_best: tuple[int, int] | None = None     # A: (value, index); None until an ARGMAX
+        self.argmax_best: list[tuple[int, int] | None] = [None] * batch    # A[slot]: (value, index); None until an ARGMAX
         self.work: dict[int, int] = {}          # the work area's words written by VSTORE: byte address -> int32
         self.pc = 0
         self.halted = False
@@ -210,6 +210,8 @@ class InstructionSetSimulator:
                                                       f"of the vector width {self.vector_width}")
         if op == "QUANT" and a["slot"] >= self.batch:
             self._fail(ErrorCode.BAD_SLOT, f"QUANT into slot {a['slot']} of a build with {self.batch} Q slot(s)")
+        if op in ("ARGMAX", "ARGMAXC") and a["slot"] >= self.batch:
+            self._fail(ErrorCode.BAD_SLOT, f"{op} in A slot {a['slot']} of a build with {self.batch} slot(s)")
         if op == "MATVEC" and a["slots"] > self.batch:
             self._fail(ErrorCode.BAD_SLOT, f"MATVEC over {a['slots']} slots on a build with {self.batch}")
         if op == "MATVEC":
@@ -279,9 +281,10 @@ class InstructionSetSimulator:
                 chunk = self.vmem[self._vector(a["vs"])]
                 j = int(np.argmax(chunk))                   # the lowest j on ties
                 candidate = (int(chunk[j]), j + a.get("base", 0))
-                if op == "ARGMAX" or self.argmax_best is None or candidate[0] > self.argmax_best[0]:
-                    self.argmax_best = candidate
-                regs[a["rd"]] = self.argmax_best[1]
+                best = self.argmax_best[a["slot"]]
+                if op == "ARGMAX" or best is None or candidate[0] > best[0]:
+                    self.argmax_best[a["slot"]] = best = candidate
+                regs[a["rd"]] = best[1]
         elif op == "QUANT":
             x = self.vmem[self._vector(a["vs"])]
             norm = self._image_array(a["norm"], self.vl, "<i4")

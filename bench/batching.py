@@ -35,11 +35,13 @@ import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from assembler.batch_compiler import compile_batched  # noqa: E402
 from assembler.compiler import compile_model  # noqa: E402
-from assembler.iss import InstructionSetSimulator, decode_step_counters  # noqa: E402
+from assembler.throughput import batch_cycles  # noqa: E402
 from golden.config import HGRNBitConfig, preset  # noqa: E402
 from golden.image import image_layout  # noqa: E402
 from golden.packing import TritFormat  # noqa: E402
@@ -61,34 +63,13 @@ def cost_for(config, compiled, *, lanes: int, vector_width: int, batch: int):
                                                write_cycles=memory.write_cycles)
 
 
-def single_request(config, *, lanes: int, vector_width: int) -> dict:
-    """The single-request program: cycles of a PROMPT-token prefill to its first token, and of a decode step."""
+def derived(config, batch: int, *, lanes: int, vector_width: int) -> dict:
+    """The program of batch B (1: the single-request one) on such a build: assembler.throughput.batch_cycles."""
     info = image_layout(config, FORMAT)
-    compiled = compile_model(info, states_in_memory=True)
-    accelerator, cost = cost_for(config, compiled, lanes=lanes, vector_width=vector_width, batch=1)
-    iss = InstructionSetSimulator(compiled.program.instructions, None, FORMAT, cost=cost,
-                                  vmem_words=accelerator.vmem_words, vector_width=vector_width)
-    iss.send(PROMPT, 1, *[0] * PROMPT)
-    assert iss.run() == "waiting"
-    decode = decode_step_counters(compiled.program.instructions, FORMAT, cost)
-    return {"prefill": iss.counters.cycles, "decode": decode.cycles, "decode_bytes": decode.bytes_read}
-
-
-def batched(config, batch: int, *, lanes: int, vector_width: int) -> dict:
-    """The batched program: cycles of a PROMPT-token prefill (B tokens a step), and of one decode step of B."""
-    info = image_layout(config, FORMAT)
-    compiled = compile_batched(info, batch)
+    compiled = compile_batched(info, batch) if batch > 1 else compile_model(info, states_in_memory=True)
     accelerator, cost = cost_for(config, compiled, lanes=lanes, vector_width=vector_width, batch=batch)
-    iss = InstructionSetSimulator(compiled.program.instructions, None, FORMAT, cost=cost,
-                                  vmem_words=accelerator.vmem_words, vector_width=vector_width, batch=batch)
-    for start in range(0, PROMPT, batch):
-        count = min(batch, PROMPT - start)
-        iss.send(count, 0, int(start == 0), *[0] * batch)
-        assert iss.run() == "waiting"
-    prefill, before = iss.counters.cycles, iss.counters.bytes_read
-    iss.send(0, *[0] * batch)
-    assert iss.run() == "waiting"
-    return {"prefill": prefill, "decode": iss.counters.cycles - prefill, "decode_bytes": iss.counters.bytes_read - before}
+    run = batch_cycles(info, batch, cost, prompt=PROMPT, vmem_words=accelerator.vmem_words, vector_width=vector_width)
+    return {"prefill": run.prefill, "decode": run.decode, "decode_bytes": run.decode_bytes}
 
 
 def measure(batches) -> list[dict]:
@@ -104,6 +85,74 @@ def measure(batches) -> list[dict]:
     return results
 
 
+def measure_device(config, batch: int, *, lanes: int, vector_width: int, seed: int = 0) -> dict:
+    """Measured: the whole simulated Device (hw.device.Device in the fast Verilator harness, sim/fast: link,
+    controller, engine, the SDRAM model) at batch B, driven over its link as `mmfree serve` drives it (host.run.load,
+    host.batched). Cycles from the device's own counters, host waits excluded. Every token is checked against the
+    sequential golden model (golden.hwexact). B = 1 runs the single-request program with its states in external
+    memory (as the derived column), B > 1 the batched program:
+    - prefill: a PROMPT-token prompt to its first token (B = 1: one request; B > 1: ceil(PROMPT / B) prefill steps);
+    - decode: B = 1, a 1-token request run to 2 tokens less the same request run to 1 (one decode step with
+      the fed-back token); B > 1, one decode step of all B slots, each holding a 1-token request."""
+    from golden.hwexact import HardwareExactModel
+    from golden.image import image_bytes, parse_header
+    from golden.quantize import quantize_model
+    from golden.zoo import random_model
+    from host.batched import BatchedSession
+    from host.run import device_for, device_recipe, load
+    from host.transport import SimTransport
+
+    model = quantize_model(random_model(config, seed=seed))
+    golden = HardwareExactModel(model)
+    image = image_bytes(model, FORMAT)
+    info = parse_header(image)
+    compiled = compile_batched(info, batch) if batch > 1 else compile_model(info, states_in_memory=True)
+    parameters = dict(lanes=lanes, memory=MEMORY, program_instructions=len(compiled.program.instructions),
+                      vmem_words=compiled.program.vmem_words, vector_width=vector_width, batch=batch,
+                      memory_bytes=compiled.memory_bytes)
+    transport = SimTransport(device_for(info, **parameters), memory=MEMORY, recipe=device_recipe(info, **parameters),
+                             log=lambda line: print(f"[sim] {line}", file=sys.stderr, flush=True))
+    rng = np.random.default_rng(seed)
+    prompt = [int(t) for t in rng.integers(0, config.vocab_size, size=PROMPT)]
+    singles = [[int(t)] for t in rng.integers(0, config.vocab_size, size=batch)]
+    try:
+        loaded = load(image, info, transport, compiled=compiled, timeout=3600)
+        driver = loaded.driver
+
+        def cycles() -> int:
+            counters = driver.wait_for("WAITING", timeout=3600).counters
+            return counters["cycles"] - counters["host_wait"]
+
+        def request(tokens: list[int], generate: int) -> tuple[list[int], int]:
+            before = cycles()
+            produced = list(driver.generate(tokens, generate, token_timeout=3600))
+            return produced, cycles() - before
+
+        if batch == 1:
+            first, prefill = request(prompt, 1)
+            one, short = request(singles[0], 1)
+            two, long = request(singles[0], 2)
+            assert first == golden.generate(prompt, 1) and two == golden.generate(singles[0], 2) and one == two[:1]
+            decode = long - short
+        else:
+            session = BatchedSession(driver, compiled, timeout=3600)
+            before = cycles()
+            session.admit(0, prompt, 1)
+            prefill = cycles() - before
+            first = list(session.step().values())
+            assert first == golden.generate(prompt, 1)
+            for slot, single in enumerate(singles):
+                session.admit(slot, single, 2)
+            assert session.step() == {slot: golden.generate(single, 1)[0] for slot, single in enumerate(singles)}
+            before = cycles()
+            step = session.step()
+            decode = cycles() - before
+            assert step == {slot: golden.generate(single, 2)[1] for slot, single in enumerate(singles)}
+    finally:
+        transport.close()
+    return {"prefill": prefill, "decode": decode}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="models/stdlib-256", help="a model directory (its config.json) or a preset")
@@ -112,6 +161,11 @@ def main() -> None:
     parser.add_argument("--clock-mhz", type=float, default=75.0, help="for tokens/s (the ULX3S build's clock)")
     parser.add_argument("--measure", type=int, nargs="*", default=None, metavar="B",
                         help="also run the cocotb calibration at these batches (minutes each)")
+    parser.add_argument("--measure-device", type=int, nargs="*", default=None, metavar="B",
+                        help="also measure the whole simulated Device at these batches over its link (the fast "
+                             "harness; 1 is the baseline), at the largest --vector-width")
+    parser.add_argument("--layers", type=int, help="the model with this many of its layers (measured runs of the "
+                        "370M's shapes: the ratio is per layer pass)")
     parser.add_argument("--out", type=Path, default=None, help="write the report here too")
     args = parser.parse_args()
     model = Path(args.model)
@@ -119,22 +173,26 @@ def main() -> None:
         config = dataclasses.replace(preset("370M"), vocab_size=256, bos_token_id=None, eos_token_id=None)
     else:
         config = HGRNBitConfig.from_json_file(model / "config.json") if model.is_dir() else preset(args.model)
+    if args.layers:
+        config = dataclasses.replace(config, num_hidden_layers=args.layers)
     memory = BENCH_MEMORIES[MEMORY]
     lines = [f"# bench/batching.py --model {args.model} --lanes {args.lanes} --vector-width "
              f"{' '.join(map(str, args.vector_width))} --clock-mhz {args.clock_mhz:g}"
-             + (f" --measure {' '.join(map(str, args.measure))}" if args.measure else ""),
+             + (f" --layers {args.layers}" if args.layers else "")
+             + (f" --measure {' '.join(map(str, args.measure))}" if args.measure else "")
+             + (f" --measure-device {' '.join(map(str, args.measure_device))}" if args.measure_device else ""),
              f"# system: {MEMORY} ({memory.mem_bytes}-byte beats, {memory.bytes_per_cycle:.3f} B/cycle with refresh, "
              f"latency {memory.latency}), engine L {args.lanes}, 2-bit weights; model hidden {config.hidden_size}, "
              f"{config.num_hidden_layers} layers, vocab {config.vocab_size}; {PROMPT}-token prompt",
              "# derived: ISS cost model (hw.accelerator.Accelerator.cost_model), calibrated by the measured runs below",
              ""]
     for vector_width in args.vector_width:
-        one = single_request(config, lanes=args.lanes, vector_width=vector_width)
+        one = derived(config, 1, lanes=args.lanes, vector_width=vector_width)
         lines.append(f"V {vector_width}:")
         lines.append(f"  {'B':>2} {'prefill cycles':>15} {'prefill tok/s':>14} {'x B=1':>7}   {'decode step cycles':>18} "
                      f"{'decode tok/s (all B)':>20} {'x one':>6}")
         for batch in BATCHES:
-            run = one if batch == 1 else batched(config, batch, lanes=args.lanes, vector_width=vector_width)
+            run = one if batch == 1 else derived(config, batch, lanes=args.lanes, vector_width=vector_width)
             prefill_rate = PROMPT * args.clock_mhz * 1e6 / run["prefill"]
             decode_rate = batch * args.clock_mhz * 1e6 / run["decode"]
             lines.append(f"  {batch:>2} {run['prefill']:>15,} {prefill_rate:>14.1f} {one['prefill'] / run['prefill']:>6.2f}x"
@@ -152,6 +210,22 @@ def main() -> None:
                      f"({100 * (sum(r for r, _ in v) / sum(i for _, i in v) - 1):+.2f} %)" for kind, v in kinds.items()]
             lines.append(f"  B {result['batch']}: " + "; ".join(parts) + f"; whole run {result['cycles']:,} measured / "
                          f"{result['iss_cycles']:,} ISS ({100 * (result['cycles'] / result['iss_cycles'] - 1):+.2f} %)")
+    if args.measure_device:
+        vector_width = max(args.vector_width)
+        lines.append(f"measured: the whole simulated Device over its link (sim/fast, Verilator), L {args.lanes}, "
+                     f"V {vector_width}, this system and model; every token the golden model's; device counters, "
+                     f"host waits excluded")
+        lines.append(f"  {'B':>2} {'prefill cycles':>15} {'prefill tok/s':>14} {'x B=1':>7}   {'decode step cycles':>18} "
+                     f"{'decode tok/s (all B)':>20} {'x one':>6}")
+        runs = {batch: measure_device(config, batch, lanes=args.lanes, vector_width=vector_width)
+                for batch in sorted(set(args.measure_device) | {1})}
+        one = runs[1]
+        for batch, run in runs.items():
+            lines.append(f"  {batch:>2} {run['prefill']:>15,} {PROMPT * args.clock_mhz * 1e6 / run['prefill']:>14.1f} "
+                         f"{one['prefill'] / run['prefill']:>6.2f}x   {run['decode']:>18,} "
+                         f"{batch * args.clock_mhz * 1e6 / run['decode']:>20.1f} {batch * one['decode'] / run['decode']:>5.2f}x"
+                         f"   (measured)")
+        lines.append("")
     text = "\n".join(lines)
     print(text)
     if args.out:

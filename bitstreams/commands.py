@@ -43,6 +43,8 @@ def add_commands(sub) -> None:
                         "target's build reads, base3 for a target not built)")
     report.add_argument("--bandwidth-gb-s", type=float, help="override the target's peak memory bandwidth")
     report.add_argument("--clock-mhz", type=float, help="override the target's clock")
+    report.add_argument("--batch", type=int, default=8, help="Q slots of the prefill and batched-decode rows "
+                        "(1: none; default %(default)s)")
     report.set_defaults(func=cmd_report)
 
 
@@ -108,10 +110,14 @@ def cmd_build(args) -> None:
 def cmd_report(args) -> None:
     from .projection import TARGETS, format_projection, project
 
+    from assembler.isa import MAX_BATCH
+
+    if not 1 <= args.batch <= MAX_BATCH:
+        raise MmfreeError(f"--batch {args.batch}: a build has 1..{MAX_BATCH} Q slots")
     config = config_for(args.model)
     try:
         result = project(config, TARGETS[args.target], trit_format(args.format) if args.format else None,
-                         bandwidth_gb_s=args.bandwidth_gb_s, clock_mhz=args.clock_mhz)
+                         bandwidth_gb_s=args.bandwidth_gb_s, clock_mhz=args.clock_mhz, batch=args.batch)
     except FileNotFoundError as error:
         raise MmfreeError(str(error)) from None
     print(format_projection(args.model, result))

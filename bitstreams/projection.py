@@ -244,10 +244,30 @@ def scaled_utilisation(report: dict, lanes: int) -> dict[str, float]:
     return {"lut": lut, "ff": ff, "bram": bram, "dsp": used.get("MULT18X18D", used.get("ICESTORM_DSP", 0))}
 
 
+def batching(config, target: Target, trit_format, *, clock: float, bytes_per_cycle: float, batch: int,
+             prompt: int = 64) -> dict:
+    """Prefill and decode at batch B against one (assembler.throughput: the ISS cost model of the target's
+    datapath and memory over the single-request and the batched programs): tokens/s and the ratios."""
+    from assembler.throughput import batch_cycles
+    from golden.image import image_layout
+    from hw.accelerator import cost_model_for
+
+    layout = image_layout(config, trit_format)
+    cost = cost_model_for(lanes=target.lanes, vector_width=target.vector_width, prefetch_bytes=target.prefetch_bytes,
+                          mem_bytes=target.mem_bytes, bytes_per_cycle=bytes_per_cycle,
+                          memory_latency=target.memory_latency)
+    one, many = (batch_cycles(layout, b, cost, prompt=prompt, vector_width=target.vector_width,
+                              states_in_memory=target.states_in_memory) for b in (1, batch))
+    return {"batch": batch, "prompt": prompt,
+            "prefill_one": one.prefill_tokens_per_s(clock), "prefill": many.prefill_tokens_per_s(clock),
+            "decode_one": one.decode_tokens_per_s(clock), "decode": many.decode_tokens_per_s(clock)}
+
+
 def project(config, target: Target, trit_format=None, *, report: dict | None = None,
-            bandwidth_gb_s: float | None = None, clock_mhz: float | None = None) -> dict:
+            bandwidth_gb_s: float | None = None, clock_mhz: float | None = None, batch: int | None = None) -> dict:
     """The projection of one model on one target, every figure tagged; trit_format None: the packing the target's
-    own build reads (its report), base-3 for a target not built."""
+    own build reads (its report), base-3 for a target not built. batch: also prefill and decode with B Q slots
+    (`batching`), projected: a batch-B build's clock and size are taken as the build's."""
     report = report if report is not None else load_build_report(target.build)
     if trit_format is None:
         own = target.build == target.name and "trit_format" in report["parameters"]
@@ -295,6 +315,11 @@ def project(config, target: Target, trit_format=None, *, report: dict | None = N
         "tokens_per_joule": Figure(tokens_s / watts["total"].value, "tokens/J", "projected"),
         "load_seconds": (Figure(image_bytes / (target.load_bytes_per_clock * clock), "s", rate_tag, LOAD_SOURCE)
                          if target.load_bytes_per_clock else None),
+        "batching": (None if not batch or batch == 1 else
+                     {name: Figure(value, "tokens/s", rate_tag if name.endswith("_one") else "projected")
+                      if isinstance(value, float) else value
+                      for name, value in batching(config, target, trit_format, clock=clock,
+                                                  bytes_per_cycle=bandwidth / clock, batch=batch).items()}),
     }
 
 
@@ -314,8 +339,18 @@ def format_projection(model: str, result: dict) -> str:
              f"  energy efficiency  {result['tokens_per_joule']}",
              *([f"  image load         {result['load_seconds']}  [over Ethernet: {result['load_seconds'].note}]"]
                if result["load_seconds"] else []),
+             *(_batching_lines(result["batching"]) if result.get("batching") else []),
              "  power coefficients and their sources: docs/power.md"]
     return "\n".join(lines)
+
+
+def _batching_lines(rows: dict) -> list[str]:
+    b, prompt = rows["batch"], rows["prompt"]
+    ratio = lambda name: rows[name].value / rows[f"{name}_one"].value     # noqa: E731
+    return [f"  prefill            {rows['prefill_one']} one token a weight pass; {rows['prefill']} at B {b} "
+            f"({ratio('prefill'):.2f}x; a {prompt}-token prompt, B tokens a pass)",
+            f"  batched decode     {rows['decode_one']} one request; {rows['decode']} for {b} requests together "
+            f"({ratio('decode'):.2f}x; a batch-{b} build, its clock taken as the build's: projected)"]
 
 
 def markdown() -> str:

@@ -9,6 +9,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from assembler.isa import MAX_BATCH
 from golden.errors import MmfreeError
 from golden.zoo import DEFAULT_MODEL
 from mmfree.specs import FORMATS, image_for, weights_and_prompt
@@ -26,6 +27,8 @@ def _add_build_arguments(parser, model_help: str, model_suffix: str) -> None:
     parser.add_argument("--vector-width", type=int, default=1, help="V of the simulated build: elements a cycle of the "
                         "vector, norm and data-mover units (a power of two dividing the lanes)")
     parser.add_argument("--prefetch-bytes", type=int, default=4096, help="the simulated build's prefetch buffer")
+    parser.add_argument("--batch", type=int, default=1, help="Q slots of the simulated build (1..%d): B requests "
+                        "decoded together, prompts prefilled B tokens a weight pass (docs/serving.md)" % MAX_BATCH)
     parser.add_argument("--timeout-cycles", type=int, help="the simulated link's inter-byte frame timeout in cycles "
                         "(default: host.protocol.FRAME_TIMEOUT_CYCLES)")
 
@@ -75,17 +78,21 @@ def add_commands(sub, model_help: str) -> None:
 def _device_for_model(args, info):
     """The simulated Device for --model/--format/--lanes/--memory (sized for the model's compiled program),
     and its recipe (sim.fast.build)."""
+    from assembler.batch_compiler import compile_batched
     from assembler.compiler import compile_model
     from host.run import device_for, device_recipe
 
     from sim.memory_model import MEMORIES
 
-    compiled = compile_model(info)
+    if not 1 <= args.batch <= MAX_BATCH:
+        raise MmfreeError(f"--batch {args.batch}: a build has 1..{MAX_BATCH} Q slots")
+    compiled = compile_batched(info, args.batch) if args.batch > 1 else compile_model(info)
     if args.lanes is None:                  # an engine that takes one memory beat a cycle
         args.lanes = MEMORIES[args.memory].mem_bytes * info.trit_format.trits_per_byte
     parameters = dict(lanes=args.lanes, memory=args.memory, program_instructions=len(compiled.program.instructions),
                       vmem_words=compiled.program.vmem_words, timeout_cycles=getattr(args, "timeout_cycles", None),
-                      vector_width=args.vector_width, prefetch_bytes=args.prefetch_bytes)
+                      vector_width=args.vector_width, prefetch_bytes=args.prefetch_bytes, batch=args.batch,
+                      memory_bytes=compiled.memory_bytes)
     try:
         return device_for(info, **parameters), device_recipe(info, **parameters)
     except (TypeError, ValueError) as error:
@@ -212,8 +219,8 @@ def cmd_sim_device(args) -> None:
                             waves=Path(args.waves) if args.waves else None, log_file=log,
                             log=lambda line: print(f"[sim] {line}", flush=True))
     build = device.build
-    print(f"[sim] the simulated device for {args.model} ({info.trit_format.name}, {build.lanes} lanes, {args.memory} "
-          f"memory model, {build.memory_bytes:,} bytes of memory); simulator output: {log}")
+    print(f"[sim] the simulated device for {args.model} ({info.trit_format.name}, {build.lanes} lanes, batch "
+          f"{build.batch}, {args.memory} memory model, {build.memory_bytes:,} bytes of memory); simulator output: {log}")
     if simulation.tcp_port is not None:
         print(f"listening on tcp:127.0.0.1:{simulation.tcp_port}   (mmfree run --device tcp:127.0.0.1:{simulation.tcp_port})")
     if simulation.pty:

@@ -49,19 +49,24 @@ def simulated_device(info: ImageInfo, *, lanes: int, memory: str, program_instru
 
 
 def device_recipe(info: ImageInfo, *, lanes: int, memory: str, program_instructions: int, vmem_words: int,
-                  timeout_cycles: int | None = None, vector_width: int = 1, prefetch_bytes: int = 4096) -> str:
+                  timeout_cycles: int | None = None, vector_width: int = 1, prefetch_bytes: int = 4096,
+                  batch: int = 1, memory_bytes: int | None = None) -> str:
     """Everything device_for builds its Device from, as text: with the RTL's sources it names the build
     (sim.fast.build's `recipe`: a warm start skips elaborating the design)."""
     from sim.memory_model import MEMORIES, MEMORY_KINDS
 
     return repr(("device_for", info.config, info.trit_format.name, info.size, lanes, MEMORIES[memory],
-                 MEMORY_KINDS[memory], program_instructions, vmem_words, timeout_cycles, vector_width, prefetch_bytes))
+                 MEMORY_KINDS[memory], program_instructions, vmem_words, timeout_cycles, vector_width, prefetch_bytes,
+                 batch, memory_bytes))
 
 
 def device_for(info: ImageInfo, *, lanes: int, memory: str, program_instructions: int, vmem_words: int,
-               timeout_cycles: int | None = None, vector_width: int = 1, prefetch_bytes: int = 4096):
+               timeout_cycles: int | None = None, vector_width: int = 1, prefetch_bytes: int = 4096,
+               batch: int = 1, memory_bytes: int | None = None):
     """The hw.device.Device a simulation of this model uses: an accelerator sized for the model and its
-    program, the memory preset's beat width (sim.memory_model.MEMORIES), memory for the image."""
+    program, the memory preset's beat width (sim.memory_model.MEMORIES), batch B Q slots (assembler.isa), and
+    external memory for `memory_bytes` (the program's image and work area, CompiledProgram.memory_bytes;
+    default: the image) rounded up to a power of two."""
     from host.protocol import FRAME_TIMEOUT_CYCLES
     from hw.accelerator import Accelerator
     from hw.device import Device
@@ -69,8 +74,8 @@ def device_for(info: ImageInfo, *, lanes: int, memory: str, program_instructions
 
     accelerator = Accelerator.for_model(info.config, program_instructions=program_instructions, vmem_words=vmem_words,
                                         lanes=lanes, trit_format=info.trit_format, mem_bytes=MEMORIES[memory].mem_bytes,
-                                        vector_width=vector_width, prefetch_bytes=prefetch_bytes)
-    memory_bytes = 1 << max(16, (info.size - 1).bit_length())
+                                        vector_width=vector_width, prefetch_bytes=prefetch_bytes, batch=batch)
+    memory_bytes = 1 << max(16, (max(info.size, memory_bytes or 0) - 1).bit_length())
     return Device(accelerator, memory_bytes=memory_bytes, memory_kind=MEMORY_KINDS[memory],
                   timeout_cycles=timeout_cycles or FRAME_TIMEOUT_CYCLES)
 
@@ -101,8 +106,12 @@ class LoadedDevice:
 
 
 def load(image: bytes, info: ImageInfo, transport, *, timeout: float = 60.0,
-         progress: Callable[[int], None] | None = None, log: Callable[[str], None] = lambda line: None) -> LoadedDevice:
+         progress: Callable[[int], None] | None = None, log: Callable[[str], None] = lambda line: None,
+         compiled=None) -> LoadedDevice:
     """Connect, check the build, load program and image, start: the device then waits for a request.
+
+    compiled: the program to run (default: the batched serving program on a batched build, else
+    compile_to_fit for the device's VMEM); checked against the build like the default one.
 
     The driver checks the build first (IncompatibleError); a device with a LiteDRAM control bus has its DRAM
     brought up (once per power-up; host.link_csr.dram_ready). An image the device already holds (same length
@@ -114,7 +123,9 @@ def load(image: bytes, info: ImageInfo, transport, *, timeout: float = 60.0,
     driver.resync()                          # a new client: nothing an earlier one left half-sent counts
     build = driver.hello()
     dram_ready(driver, build, log=log)       # a LiteDRAM core behind a control bus: its DRAM brought up first
-    if build.batch > 1:                      # B request slots: the batched serving program (host.batched)
+    if compiled is not None:
+        pass
+    elif build.batch > 1:                    # B request slots: the batched serving program (host.batched)
         from assembler.batch_compiler import compile_batched
         compiled = compile_batched(info, build.batch)
     else:

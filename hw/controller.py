@@ -18,8 +18,8 @@ beyond the program memory reports program_words as its pc).
 Capability limits of a build stop as ILLEGAL_INSTRUCTION: QUANT/RMSNORM longer than max_length, MATVEC
 with more than max_rows rows or more than max_cols columns.
 
-Batch: a build of `batch` B Q slots (assembler.isa) stops a QUANT slot >= B or MATVEC slots > B with BAD_SLOT,
-keeps a "quantised" flag per slot (with the norm unit's per-slot state, MATVEC's NO_QUANT: every slot it
+Batch: a build of `batch` B Q slots (assembler.isa) stops a QUANT or ARGMAX slot >= B or MATVEC slots > B with BAD_SLOT,
+keeps a "quantised" and a "searched" flag per slot (with the norm unit's per-slot state, MATVEC's NO_QUANT: every slot it
 serves quantised, all of slot 0's length), and checks the last slot's results (vd + (slots - 1) stride) against
 VMEM; the QUANT's slot goes to the norm unit, MATVEC's slots and stride to the MATVEC unit.
 
@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import functools
 
-from amaranth import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, enum, memory, stream
 from amaranth.lib.wiring import In, Out
 
@@ -189,7 +189,7 @@ class Controller(CheckedComponent):
             m.d.sync += [writeback.eq(1), writeback_rd.eq(rd), writeback_value.eq(value)]
 
         # OPERANDS and PREPARE register everything EXECUTE decides on and the units' command payloads.
-        searched = Signal()                                 # an ARGMAX / ARGMAXC ran since start: A holds its best
+        searched = Signal(self.batch)                       # per A slot: an ARGMAX / ARGMAXC into it ran since start
         ops = Operands(m, controller=self, instruction=instruction, field=field, registers=registers,
                        vector_length=vector_length, image_bytes=image_bytes, searched=searched, quant_valid=quant_valid)
 
@@ -277,7 +277,11 @@ class Controller(CheckedComponent):
                             with m.Case(op.opcode):
                                 names = [o.field for o in op.operands if o.kind is isa.Kind.VREG]
                                 in_range = Cat(ops.fits[name] for name in names).all()
-                                with m.If(~in_range):
+                                slot_ok = ops.argmax_slot_ok if mnemonic in ("ARGMAX", "ARGMAXC") else Const(1, 1)
+                                with m.If(~slot_ok):
+                                    stop(isa.ErrorCode.BAD_SLOT)
+                                    m.next = "IDLE"
+                                with m.Elif(~in_range):
                                     stop(isa.ErrorCode.VMEM_OUT_OF_RANGE)
                                     m.next = "IDLE"
                                 with m.Else():
@@ -300,7 +304,7 @@ class Controller(CheckedComponent):
             with dispatch(m, "VECTOR", command=self.vector, done=self.vector_done):
                 with m.If((opcode == isa.OPS["ARGMAX"].opcode) | (opcode == isa.OPS["ARGMAXC"].opcode)):
                     write_rd(self.vector_done.payload)
-                    m.d.sync += searched.eq(1)
+                    m.d.sync += searched.eq(searched | (Const(1, self.batch) << field("rs")))
                 m.d.sync += pc.eq(pc + 1)
                 m.next = "FETCH"
             self._data_states(m, opcode, field, vector_length, quant_valid, stop, pc)

@@ -37,7 +37,7 @@ class Operands:
     OPERANDS: legal, aligned, token (the rs register), fits[field] (operand + VL within VMEM), short
     (VL <= max_length), matvec_shape / prefetch_shape (within the build's limits), matvec_dest_fits,
     jump_target, external (VLOAD's / VSTORE's address: w0, + rs for the X forms), slot_ok (QUANT's slot below the
-    build's batch), slots_ok (MATVEC's slots at most the batch), quant_ok (every Q slot a MATVEC serves quantised,
+    build's batch), argmax_slot_ok (ARGMAX's / ARGMAXC's A slot below it), slots_ok (MATVEC's slots at most the batch), quant_ok (every Q slot a MATVEC serves quantised,
     all of slot 0's length: NO_QUANT), matvec_dest_fits (its last slot's results within VMEM; in PREPARE when the
     batch is over 1, behind the slot offset's multiply).  PREPARE: token_ok (0 <= token < rows),
     exponent_fits (the byte at w1 + token), words_fit (4 * VL image bytes at w0), external_in_image /
@@ -93,6 +93,7 @@ class Operands:
         indexed = (opcode == isa.OPS["VLOADX"].opcode) | (opcode == isa.OPS["VSTOREX"].opcode)
         self.external = operand("external", (field("w0") + Mux(indexed, selected.as_unsigned(), 0))[:32])
         self.slot_ok = operand("slot_ok", field("rd") < c.batch)                   # QUANT's Q slot
+        self.argmax_slot_ok = operand("argmax_slot_ok", field("rs") < c.batch)     # ARGMAX's / ARGMAXC's A slot
         room_w0 = operand("room_w0", image_bytes - field("w0"))          # image bytes from w0 on (may be < 0)
         room_w1 = operand("room_w1", image_bytes - field("w1"))
         # One multiplier, its factors chosen here: EMBED's row offset / 2 (VL * the token's low 16 bits),
@@ -144,7 +145,9 @@ class Operands:
         mover = Signal.like(controller.mover.payload, name="mover_command")
         m.d.sync += [controller.vector.payload.eq(vector), controller.mover.payload.eq(mover)]
         m.d.comb += [vector.opcode.eq(opcode), vector.length.eq(vl), vector.base.eq(field("c")),
-                     vector.fresh.eq((opcode == isa.OPS["ARGMAX"].opcode) | ~searched), mover.length.eq(vl)]
+                     vector.slot.eq(field("rs")),
+                     vector.fresh.eq((opcode == isa.OPS["ARGMAX"].opcode) | ~searched.bit_select(field("rs"), 1)),
+                     mover.length.eq(vl)]
         with m.Switch(opcode):
             for op in isa.OPS.values():
                 if op.mnemonic not in VectorOp.__members__:

@@ -47,7 +47,7 @@ after it is read, and never read again); other overlaps are undefined (the ISA s
 
 from __future__ import annotations
 
-from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.hdl import Fragment
 from amaranth.lib import data, enum, memory, stream
 from amaranth.lib.wiring import In, Out
@@ -86,13 +86,15 @@ class VectorOp(enum.Enum, shape=8):
 class VectorCommand(data.StructLayout):
     """The vector unit's command for a VMEM of `vmem_words` words: {opcode: VectorOp, length: 1..MAX_VL,
     d, x, y, z: VMEM word addresses (multiples of the build's V), base: ARGMAXC's index of element 0,
-    fresh: start the running best A afresh (ARGMAX, or an ARGMAXC with no search before it in the program)}."""
+    slot: the running best A[slot] an ARGMAX / ARGMAXC searches into (0..isa.MAX_BATCH - 1; the controller
+    stops a slot beyond the build's batch), fresh: start A[slot] afresh (ARGMAX, or an ARGMAXC with no search
+    into that slot before it in the program)}."""
 
     def __init__(self, vmem_words: int):
         address = unsigned((vmem_words - 1).bit_length())
         super().__init__({"opcode": VectorOp, "length": range(isa.MAX_VL + 1),
                           "d": address, "x": address, "y": address, "z": address,
-                          "base": unsigned(isa.FIELDS["c"].bits), "fresh": 1})
+                          "base": unsigned(isa.FIELDS["c"].bits), "slot": range(isa.MAX_BATCH), "fresh": 1})
 
 
 # ARGMAX's index: ARGMAXC's base (the 16-bit c field) plus an element index below MAX_VL.
@@ -109,11 +111,12 @@ class VectorUnit(CheckedComponent):
     """Parameters
     vmem_words: VMEM depth in ACT words (16..isa.VMEM_WORDS, a multiple of vector_width).
     vector_width: V, elements per cycle (hw.vmem.check_vector_width).
+    batch: B, the running bests A[0..B-1] kept (1..isa.MAX_BATCH; a command's slot must be below it).
 
     Ports
     cmd: stream of VectorCommand(vmem_words).
     done: stream of ARGMAX_INDEX, one per command when its last write is done: the running best's index
-    (A, kept from one ARGMAX / ARGMAXC to the next, across other commands) after ARGMAX / ARGMAXC, else 0.
+    (A[slot], kept from one ARGMAX / ARGMAXC to the next, across other commands) after ARGMAX / ARGMAXC, else 0.
     read_x, read_y, read_z: VMEM read-port masters (hw.vmem.ReadSignature: a row READ_LATENCY cycles
     after its address). write: VMEM write-port master (hw.vmem.WriteSignature, V lane enables).
 
@@ -123,12 +126,14 @@ class VectorUnit(CheckedComponent):
     """
 
     @classmethod
-    def check_parameters(cls, *, vmem_words, vector_width, **_) -> None:
+    def check_parameters(cls, *, vmem_words, vector_width, batch=1, **_) -> None:
         check_vector_width(vector_width)
         check_vmem_words(vmem_words, vector_width)
+        if not isinstance(batch, int) or not 1 <= batch <= isa.MAX_BATCH:
+            raise ValueError(f"batch must be in 1..{isa.MAX_BATCH}, got {batch!r}")
 
-    def __init__(self, *, vmem_words: int, vector_width: int = 1):
-        self.vmem_words, self.vector_width = vmem_words, vector_width
+    def __init__(self, *, vmem_words: int, vector_width: int = 1, batch: int = 1):
+        self.vmem_words, self.vector_width, self.batch = vmem_words, vector_width, batch
         self.rows = vmem_words // vector_width
         self._latencies = None
         port = ReadSignature(rows=self.rows, vector_width=vector_width)
@@ -204,17 +209,21 @@ class VectorUnit(CheckedComponent):
             level = tree.register(level)
             nodes = [{name: level[f"{name}{k}"] for name in ("value", "lane", "ok")} for k in range(len(nodes) // 2)]
         argmax_latency = tree.depth
-        # A, the running best: a `fresh` command (ARGMAX) starts it anew, ARGMAXC carries on from it (later
-        # elements and chunks must be strictly greater: the lowest index wins ties); others leave it alone.
-        best, best_index, seen = Signal(ACT), Signal(ARGMAX_INDEX), Signal()
+        # A[slot], the running bests: a `fresh` command (ARGMAX) starts its slot's anew, ARGMAXC carries on from
+        # it (later elements and chunks must be strictly greater: the lowest index wins ties); others leave them.
+        # The command's slot is held for its whole search, so one best is read and written: a B-way mux.
+        bests = Array(Signal(ACT, name=f"best{k}") for k in range(self.batch))
+        best_indices = Array(Signal(ARGMAX_INDEX, name=f"best_index{k}") for k in range(self.batch))
+        seens = Array(Signal(name=f"seen{k}") for k in range(self.batch))
+        slot = Signal(range(self.batch))
         index_base = Signal.like(command.base)
         node = nodes[0]
         with m.If(accept & command.fresh):
-            m.d.sync += [seen.eq(0), best_index.eq(0)]
-        with m.Elif(searching & node["ok"] & (~seen | (node["value"] > best))):
-            m.d.sync += [best.eq(node["value"]), seen.eq(1),
-                         best_index.eq(index_base + Cat(node["lane"], row_delay.at(argmax_latency)))]
-        m.d.comb += self.done.payload.eq(Mux(searching, best_index, 0))
+            m.d.sync += [seens[command.slot[:len(slot)]].eq(0), best_indices[command.slot[:len(slot)]].eq(0)]
+        with m.Elif(searching & node["ok"] & (~seens[slot] | (node["value"] > bests[slot]))):
+            m.d.sync += [bests[slot].eq(node["value"]), seens[slot].eq(1),
+                         best_indices[slot].eq(index_base + Cat(node["lane"], row_delay.at(argmax_latency)))]
+        m.d.comb += self.done.payload.eq(Mux(searching, best_indices[slot], 0))
 
         # --- The y pass: |y| per lane (0 past the end), OR across the lanes into the running peak ----
         peak_pipe = Pipeline(m, "peak", READ_LATENCY)
@@ -240,7 +249,8 @@ class VectorUnit(CheckedComponent):
             with m.State("IDLE"):
                 m.d.comb += self.cmd.ready.eq(1)
                 with m.If(self.cmd.valid):
-                    m.d.sync += [op.eq(command.opcode), index_base.eq(command.base), d_row.eq(command.d >> lane_bits),
+                    m.d.sync += [op.eq(command.opcode), index_base.eq(command.base), slot.eq(command.slot),
+                                 d_row.eq(command.d >> lane_bits),
                                  x_row.eq(command.x >> lane_bits), y_row.eq(command.y >> lane_bits),
                                  z_row.eq(command.z >> lane_bits), row.eq(0),
                                  row_count.eq(((command.length - 1) >> lane_bits) + 1),

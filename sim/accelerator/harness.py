@@ -77,15 +77,17 @@ def run_model(config: HGRNBitConfig, *, seed: int, trit_format: TritFormat, memo
 
 def run_batched(config: HGRNBitConfig, *, seed: int, batch: int, trit_format: TritFormat, memory: str, lanes: int,
                 build_name: str, vector_width: int = 1, prefetch_bytes: int = 4096, env: dict[str, str] | None = None,
-                log_file=None):
-    """The batched serving program (assembler.batch_compiler, `batch` Q slots) on an accelerator of that batch
-    behind the memory preset `memory` (native port): the testbench sim.accelerator.tb_batch."""
-    compiled = compile_batched(image_layout(config, trit_format), batch)
+                log_file=None, logits_chunk: int | None = None):
+    """The batched serving program (assembler.batch_compiler, `batch` Q slots, the head's logits in chunks of
+    `logits_chunk`) on an accelerator of that batch behind the memory preset `memory` (native port): the
+    testbench sim.accelerator.tb_batch."""
+    compiled = compile_batched(image_layout(config, trit_format), batch, logits_chunk=logits_chunk)
     accelerator = accelerator_for(config, compiled, trit_format=trit_format, memory=memory, lanes=lanes,
                                   vector_width=vector_width, prefetch_bytes=prefetch_bytes, batch=batch)
     return run_cocotb(accelerator, toplevel="accelerator", test_module="sim.accelerator.tb_batch",
                       build_name=build_name,
                       env={"MODEL_CONFIG": json.dumps(dataclasses.asdict(config)), "MODEL_SEED": str(seed),
                            "FORMAT": trit_format.name, "MEMORY": memory, "LANES": str(lanes), "BATCH": str(batch),
-                           "VECTOR_WIDTH": str(vector_width), "PREFETCH_BYTES": str(prefetch_bytes), **(env or {})},
+                           "VECTOR_WIDTH": str(vector_width), "PREFETCH_BYTES": str(prefetch_bytes),
+                           "LOGITS_CHUNK": str(logits_chunk or 0), **(env or {})},
                       log_file=log_file)

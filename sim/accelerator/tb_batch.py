@@ -9,7 +9,8 @@ the ISS's tokens of each request equal the sequential hardware-exact golden mode
 slot's recurrent state in the work area equals the ISS's, and the golden model's for the requests served
 last; the counters and cycles against the ISS as tb_accelerator checks them (within 5 % over the run and per
 instruction kind, EMBED within 15 %: see EMBED_TOLERANCE). Cycles per prefill and decode step, measured and estimated, go to the log and, with
-RESULTS_FILE set, to a JSON file (bench/batching.py).
+RESULTS_FILE set, to a JSON file (bench/batching.py). LOGITS_CHUNK: the head in chunks, each slot searched into its
+own running best.
 """
 
 import json
@@ -34,6 +35,9 @@ from sim.vmem import fill, read_all
 
 BATCH = int(os.environ["BATCH"])
 DECODE_STEPS = int(os.environ.get("DECODE_STEPS", "2"))      # after the last group of prompts (1 after the others)
+# > 0: the head's logits in chunks of this many (assembler.batch_compiler's logits_chunk): every slot searched into
+# its own A slot, chunk after chunk, as the released models' 32,000-token heads are.
+LOGITS_CHUNK = int(os.environ.get("LOGITS_CHUNK", "0")) or None
 # A step's first EMBED follows its PREFETCHes by a few cycles: the cost model has it wait behind the just-started
 # stream about 20 cycles longer than the RTL does (measured: 140 cycles vs the ISS's 163 at L 16 on SDRAM, the
 # following EMBEDs within 5 %). The batched program's B EMBEDs a step make that kind large enough to be checked,
@@ -74,7 +78,7 @@ class Host:
 async def batched_program_is_bit_exact(dut):
     qmodel, image, info = await reset_with_model(dut)
     golden = HardwareExactModel(qmodel)
-    compiled = compile_batched(info, BATCH)
+    compiled = compile_batched(info, BATCH, logits_chunk=LOGITS_CHUNK)
     accelerator = accelerator_for(CONFIG, compiled, trit_format=FORMAT, memory=os.environ["MEMORY"], lanes=LANES,
                                   vector_width=VECTOR_WIDTH, prefetch_bytes=PREFETCH_BYTES, batch=BATCH)
     assert accelerator.batch == BATCH
@@ -159,7 +163,7 @@ async def slot_checks_stop_as_the_iss_does(dut):
     batch's errors in the ISS's order: a QUANT slot or MATVEC slots beyond B (BAD_SLOT), a slot never
     quantised or of another length (NO_QUANT), the last slot's results beyond VMEM (VMEM_OUT_OF_RANGE)."""
     qmodel, image, info = await reset_with_model(dut)
-    compiled = compile_batched(info, BATCH)
+    compiled = compile_batched(info, BATCH, logits_chunk=LOGITS_CHUNK)
     accelerator = accelerator_for(CONFIG, compiled, trit_format=FORMAT, memory=os.environ["MEMORY"], lanes=LANES,
                                   vector_width=VECTOR_WIDTH, prefetch_bytes=PREFETCH_BYTES, batch=BATCH)
     memory = ExternalMemory(dut, image + bytes(compiled.memory_bytes - len(image)), MEMORY, writable=True)

@@ -126,6 +126,8 @@ def random_vector_program(rng: random.Random, nprng: np.random.Generator) -> lis
         for operand in spec.operands:
             if operand.kind is isa.Kind.SREG:
                 operands.append(f"r{rng.randint(1, 7)}")
+            elif operand.name == "slot":            # ARGMAX's A slot: a build of batch 1 stops slot 1 (BAD_SLOT)
+                operands.append(str(rng.choice([0, 0, 0, 0, 0, 0, 0, 1])))
             else:
                 # Operands are equal or disjoint (the ISA leaves partial overlaps undefined): block starts.
                 block = WORDS // 4

@@ -19,8 +19,8 @@ POISON = fmt.ACT_MAX
 
 
 class VectorUnitHarness(wiring.Component):
-    def __init__(self, vmem_words: int, vector_width: int):
-        self.unit = VectorUnit(vmem_words=vmem_words, vector_width=vector_width)
+    def __init__(self, vmem_words: int, vector_width: int, batch: int = 1):
+        self.unit = VectorUnit(vmem_words=vmem_words, vector_width=vector_width, batch=batch)
         self.vmem_words, self.vector_width = vmem_words, vector_width
         super().__init__({
             "cmd": In(self.unit.cmd.signature.flip()),

@@ -13,7 +13,8 @@ and segment edges, huge multipliers that set the largest block shift); lengths 1
 and others not multiples of V; in place (d = x, y or z) and out of place. The words past the end of a
 source's last row hold values that would win ARGMAX (ACT_MAX) or set the largest block shift (ACT_MIN)
 if a lane past the end counted. ARGMAX: ties within a row (across lanes) and across rows; ARGMAXC: the
-running best carried over the commands between, ties with it across chunks, bases up to 65535.
+running best carried over the commands between, ties with it across chunks, bases up to 65535; with
+BATCH B > 1 each search goes to a random A slot, whose best is carried over the other slots' searches.
 """
 
 import os
@@ -29,6 +30,7 @@ from sim.vmem import fill, read_all
 
 WORDS = int(os.environ["VMEM_WORDS"])
 V = int(os.environ["VECTOR_WIDTH"])
+BATCH = int(os.environ.get("BATCH", "1"))
 LATENCY, ARGMAX_LATENCY, PEAK_LATENCY = (int(os.environ[n]) for n in ("LATENCY", "ARGMAX_LATENCY", "PEAK_LATENCY"))
 LAYOUT = VectorCommand(WORDS)
 LIMIT = fmt.SIGMOID_RANGE << fmt.ACT_FRAC
@@ -66,9 +68,10 @@ def reference(op: VectorOp, vmem: np.ndarray, length, d, x, y, z, base=0, runnin
     return 0
 
 
-async def execute(dut, op: VectorOp, length, d, x, y, z, rng, base=0, fresh=0) -> tuple[int, int, list[int]]:
+async def execute(dut, op: VectorOp, length, d, x, y, z, rng, base=0, fresh=0, slot=0) -> tuple[int, int, list[int]]:
     """Run one command; (ARGMAX index, cycle `done` was first offered, rows read per port)."""
-    fields = {"opcode": op.value, "length": length, "d": d, "x": x, "y": y, "z": z, "base": base, "fresh": fresh}
+    fields = {"opcode": op.value, "length": length, "d": d, "x": x, "y": y, "z": z, "base": base, "fresh": fresh,
+              "slot": slot}
     payload = sum(value << LAYOUT[name].offset for name, value in fields.items())
     index, offered, cycle, reads = [], [], [0], [0, 0, 0]
 
@@ -127,7 +130,7 @@ def lengths() -> list[int]:
 async def every_operation_matches_golden(dut):
     rng, py_rng = await start_unit_test(dut, low=("cmd__valid", "done__ready"), seed=1)
     vmem = np.zeros(WORDS, dtype=np.int64)
-    running = RunningBest()
+    bests = [RunningBest() for _ in range(BATCH)]           # A[slot]
     ops = list(VectorOp)
     kinds = ["wide", "small", "special", "gate", "zero", "extreme"]
     choices = lengths()
@@ -148,6 +151,8 @@ async def every_operation_matches_golden(dut):
             y = x                                    # one vector as both sources (x * x)
         for base in (x, y, z):
             vmem[base:base + length] = random_vector(rng, length, kinds[int(rng.integers(0, len(kinds)))])
+        slot = int(rng.integers(0, BATCH))
+        running = bests[slot]
         if op in (VectorOp.ARGMAX, VectorOp.ARGMAXC) and trial % 2:
             vmem[x:x + length] = tied_vector(rng, length)
         if op is VectorOp.ARGMAXC and running.best is not None and trial % 4 == 3:
@@ -164,9 +169,9 @@ async def every_operation_matches_golden(dut):
         base = int(rng.choice([0, 1, (1 << 16) - 1, int(rng.integers(0, 1 << 16))]))
         fresh = int(op is VectorOp.ARGMAX or running.best is None)
         want_index = reference(op, vmem, length, d, x, y, z, base, running)
-        index, offered, reads = await execute(dut, op, length, d, x, y, z, py_rng, base, fresh)
+        index, offered, reads = await execute(dut, op, length, d, x, y, z, py_rng, base, fresh, slot)
         got = await read_all(dut, WORDS)
-        where = f"trial {trial} {op.name} len {length} d={d} x={x} y={y} z={z}"
+        where = f"trial {trial} {op.name} len {length} d={d} x={x} y={y} z={z} slot {slot}"
         bad = np.nonzero(got != vmem)[0]
         assert bad.size == 0, (f"{where}: VMEM differs at {bad[:8].tolist()}: got {got[bad[:8]].tolist()} "
                                f"want {vmem[bad[:8]].tolist()}")

@@ -22,12 +22,12 @@ from golden.zoo import random_model
 class BatchedSession:
     """The host side of the batched program on the ISS: prefill steps into a request slot, decode steps of all."""
 
-    def __init__(self, name: str, seed: int, batch: int, trit_format=TritFormat.TRITS_2BIT):
+    def __init__(self, name: str, seed: int, batch: int, trit_format=TritFormat.TRITS_2BIT, logits_chunk=None):
         qmodel = quantize_model(random_model(preset(name), seed=seed))
         self.image = image_bytes(qmodel, trit_format)
         self.info = parse_header(self.image)
         self.golden = HardwareExactModel(qmodel)
-        self.compiled = compile_batched(self.info, batch)
+        self.compiled = compile_batched(self.info, batch, logits_chunk=logits_chunk)
         self.batch = batch
         self.iss = InstructionSetSimulator(self.compiled.program.instructions, self.image, trit_format, batch=batch)
 
@@ -71,9 +71,13 @@ def _prefill_all(session: BatchedSession, slot: int, prompt: list[int]) -> int:
     return first
 
 
-@pytest.mark.parametrize("batch", [2, 4])
-def test_prompts_of_every_length_against_the_batch_prefill_like_token_by_token(batch):
-    session = BatchedSession("tiny", seed=11, batch=batch)
+@pytest.mark.parametrize("batch, logits_chunk", [(2, None), (4, None), (3, 64)])
+def test_prompts_of_every_length_against_the_batch_prefill_like_token_by_token(batch, logits_chunk):
+    """logits_chunk 64: the 256-token head in four chunks, each slot searched into its own A slot (as the
+    released models' 32,000-token heads are)."""
+    session = BatchedSession("tiny", seed=11, batch=batch, logits_chunk=logits_chunk)
+    if logits_chunk:        # every chunk after the first: one search a slot (decode), one (prefill)
+        assert session.compiled.source.count("ARGMAXC") == (256 // logits_chunk - 1) * (batch + 1)
     rng = np.random.default_rng(batch)
     vocab = session.info.config.vocab_size
     for length in (1, batch - 1, batch, batch + 1, 3 * batch):
@@ -155,11 +159,51 @@ def test_a_slot_beyond_the_build_stops_with_bad_slot():
     assert error.value.code is ErrorCode.BAD_SLOT
 
 
-def test_batches_outside_the_range_and_large_vocabularies_are_refused():
+def test_batches_outside_the_range_are_refused():
     info = parse_header(image_bytes(quantize_model(random_model(preset("tiny"), seed=0)), TritFormat.TRITS_2BIT))
     for batch in (1, isa.MAX_BATCH + 1):
         with pytest.raises(CompileError, match="batch must be"):
             compile_batched(info, batch)
+    with pytest.raises(CompileError, match="chunk"):
+        compile_batched(info, 2, logits_chunk=isa.VECTOR_ALIGN - 1)
+
+
+def test_a_released_models_head_is_searched_in_chunks_one_weight_pass_for_the_batch():
+    """The 370M's 32,000 logits do not fit a slot's scratch: the decode head's MATVECs cover lm_head once, in
+    chunks, each serving all B slots; every slot is searched in its own A slot (the ISS runs it data-free)."""
     from golden.image import image_layout
-    with pytest.raises(CompileError, match="logits"):
-        compile_batched(image_layout(preset("370M"), TritFormat.TRITS_2BIT), 2)
+    info = image_layout(preset("370M"), TritFormat.TRITS_2BIT)
+    compiled = compile_batched(info, 4)
+    program = compiled.program
+    decode = program.instructions[program.symbols["decode"]:]
+    lm_head = next(section for section in info.sections if section.name == "lm_head.weight")
+    head = [dict(zip((o.name for o in i.op.operands), i.args)) for i in decode
+            if i.op.mnemonic == "MATVEC" and lm_head.offset <= i.args[1] < lm_head.offset + lm_head.length]
+    assert len(head) > 1 and sum(a["rows"] for a in head) == 32000 and all(a["slots"] == 4 for a in head)
+    searches = [dict(zip((o.name for o in i.op.operands), i.args), op=i.op.mnemonic) for i in decode
+                if i.op.mnemonic in ("ARGMAX", "ARGMAXC")]
+    assert [a["slot"] for a in searches] == [k for _ in head for k in range(4)]
+    assert [a["op"] for a in searches[:4]] == ["ARGMAX"] * 4 and {a["op"] for a in searches[4:]} == {"ARGMAXC"}
+
+
+def test_each_a_slot_keeps_its_own_running_best():
+    """Two slots' chunked searches interleaved (as the batched head runs them) give each slot the answer of
+    searching it alone; ties keep the earlier chunk in every slot, and a slot beyond the build stops."""
+    source = """
+        SETLEN 4
+        ARGMAX r1, 0
+        ARGMAX r2, 4, 1
+        ARGMAXC r3, 8, 100
+        ARGMAXC r4, 12, 100, 1
+        HALT
+    """
+    iss = InstructionSetSimulator(assemble(source).instructions, bytes(64), TritFormat.TRITS_2BIT, vmem_words=4096,
+                                  batch=2)
+    iss.vmem[0:16] = [5, 9, 9, 1,   7, 3, 2, 7,   9, 9, 0, 0,   8, 6, 8, 8]
+    assert iss.run() == "halted"
+    # slot 0: 9 at index 1 (its second chunk ties at 100: kept); slot 1: 7 at index 0, then 8 at 100
+    assert iss.regs[1:5] == [1, 0, 1, 100]
+    program = assemble("SETLEN 4\nARGMAX r1, 0, 2\nHALT").instructions
+    with pytest.raises(IssError) as error:
+        InstructionSetSimulator(program, bytes(64), TritFormat.TRITS_2BIT, vmem_words=4096, batch=2).run()
+    assert error.value.code is ErrorCode.BAD_SLOT

@@ -58,6 +58,26 @@ def test_clock_scales_a_compute_bound_rate_and_an_unmet_build_uses_its_fmax():
     assert result["clock"].value == 41.5
 
 
+def test_batched_rows_gain_up_to_b_and_turn_compute_bound_where_the_engine_is_narrow():
+    """The prefill / batched-decode rows (`mmfree report`): one request's rate is the projection's own decode
+    rate; B slots gain at most Bx; a memory-bound target (16 lanes behind 0.02 GB/s) gains nearly Bx, the same
+    engine behind fast memory (compute-bound already at B 1: the engine takes the B slots one after another)
+    about nothing."""
+    target = p.TARGETS["ulx3s-85f"]
+    slow = p.project(preset("370M"), target, BASE3, report=REPORT, bandwidth_gb_s=0.02, batch=4)
+    fast = p.project(preset("370M"), target, BASE3, report=REPORT, bandwidth_gb_s=50, batch=4)
+    for result in (slow, fast):
+        rows = result["batching"]
+        assert rows["decode_one"].value == pytest.approx(result["tokens_per_s"].value, rel=1e-12)
+        assert rows["prefill"].tag == rows["decode"].tag == "projected"
+        for name in ("prefill", "decode"):
+            assert rows[name].value / rows[f"{name}_one"].value <= 4 + 1e-9, (name, rows)
+    for name in ("prefill", "decode"):
+        assert slow["batching"][name].value / slow["batching"][f"{name}_one"].value > 3.5
+        assert 0.9 < fast["batching"][name].value / fast["batching"][f"{name}_one"].value < 1.5
+    assert p.project(preset("370M"), target, BASE3, report=REPORT, batch=1)["batching"] is None
+
+
 def test_power_adds_up_and_grows_with_traffic_and_clock():
     target = p.TARGETS["ulx3s-85f"]
     usage = p.scaled_utilisation(REPORT, 16)
