@@ -30,6 +30,8 @@ def add_commands(sub) -> None:
     build.add_argument("--format", choices=sorted(FORMATS), help="weight packing the build reads (default: the "
                        "board's: base3 on the DDR3 boards, else 2bit)")
     build.add_argument("--lanes", type=int, default=0, help="engine lanes (default: the board's)")
+    build.add_argument("--batch", type=int, default=1, help="Q slots: requests decoded together, prompts prefilled "
+                       "B tokens a weight pass (the batched serving program; docs/serving.md); default %(default)s")
     build.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
     build.add_argument("--out", help="build directory (default build/<board>[-engine-check])")
     build.add_argument("--report-dir", help="where the report's .json/.md go (default: the build directory)")
@@ -49,22 +51,29 @@ def add_commands(sub) -> None:
 
 
 def _device_top(board, args, lanes: int):
+    from assembler.batch_compiler import compile_batched
     from assembler.compiler import compile_model
+    from assembler.isa import MAX_BATCH
 
     from .flow import make_top
 
+    if not 1 <= args.batch <= MAX_BATCH:
+        raise MmfreeError(f"--batch {args.batch}: a build has 1..{MAX_BATCH} Q slots")
     _, info = image_for(args.model, args.format)
-    # A DDR3 board's VMEM holds one step's working set: the recurrent states live in its DRAM (hw's VSTORE/VLOAD).
-    compiled = compile_model(info, states_in_memory=board.states_in_memory)
-    top = make_top(board, info.config, trit_format=info.trit_format, lanes=lanes,
+    # A DDR3 board's VMEM holds one step's working set: the recurrent states live in its DRAM (hw's VSTORE/VLOAD);
+    # the batched program keeps every request slot's states there.
+    compiled = (compile_batched(info, args.batch) if args.batch > 1 else
+                compile_model(info, states_in_memory=board.states_in_memory))
+    top = make_top(board, info.config, trit_format=info.trit_format, lanes=lanes, batch=args.batch,
                    program_instructions=len(compiled.program.instructions), vmem_words=compiled.program.vmem_words)
     parameters = {"model": args.model, "hidden_size": info.config.hidden_size, "layers": info.config.num_hidden_layers,
                   "vocab_size": info.config.vocab_size, "trit_format": info.trit_format.name, "lanes": lanes,
                   "vector_width": top.device.accelerator.vector_width,
                   "prefetch_bytes": top.device.accelerator.prefetch_bytes,
                   "program_words": top.device.accelerator.program_words,
-                  "vmem_words": top.device.accelerator.vmem_words}
-    return top, f"{args.model} ({info.trit_format.name}), {lanes} lanes, V {board.vector_width}", parameters
+                  "vmem_words": top.device.accelerator.vmem_words, "batch": args.batch}
+    return top, (f"{args.model} ({info.trit_format.name}), {lanes} lanes, V {board.vector_width}"
+                 + (f", batch {args.batch}" if args.batch > 1 else "")), parameters
 
 
 def _engine_check_top(board, args, lanes: int):

@@ -30,8 +30,10 @@ class BuildError(RuntimeError):
     pass
 
 
-def make_top(board: Board, config, *, trit_format, program_instructions: int, vmem_words: int, lanes: int | None = None):
-    """The board's top for a model: an accelerator sized for `config` and its program, the link, the memory."""
+def make_top(board: Board, config, *, trit_format, program_instructions: int, vmem_words: int, lanes: int | None = None,
+             batch: int = 1):
+    """The board's top for a model: an accelerator sized for `config` and its program (`batch` Q slots: the
+    batched serving program, assembler.batch_compiler), the link, the memory."""
     from hw.accelerator import Accelerator
     from hw.board import BoardTop
     from host.protocol import MemoryKind
@@ -46,7 +48,7 @@ def make_top(board: Board, config, *, trit_format, program_instructions: int, vm
         vmem_words = board.vmem_words
     sizes = dict(config=config, program_instructions=program_instructions, vmem_words=vmem_words,
                  lanes=lanes or board.lanes, trit_format=trit_format, vector_width=board.vector_width,
-                 prefetch_bytes=board.prefetch_bytes)
+                 prefetch_bytes=board.prefetch_bytes, batch=batch)
     if board.memory == "ddr3":
         return _ddr3_top(board, sizes)
     if board.memory == "sdram":

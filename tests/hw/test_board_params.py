@@ -39,3 +39,12 @@ def test_the_controller_must_be_built_for_the_memory_clock(device):
 def test_the_ulx3s_build_runs_its_sdram_on_its_own_clock():
     board = BOARDS["ulx3s-85f"]
     assert board.memory_hz < board.clock_hz and board.memory_hz <= 60e6        # hw/sdram.py: ~60 MHz at most
+
+
+def test_a_batched_build_carries_its_batch_to_the_device_and_its_build_info():
+    """`mmfree build --batch B`: the board's accelerator has B Q slots, and HELLO tells the host (which then
+    loads the batched serving program)."""
+    config = HGRNBitConfig(vocab_size=32, hidden_size=16, num_hidden_layers=1)
+    device = make_top(BOARDS["ulx3s-85f"], config, trit_format=TritFormat.TRITS_2BIT, program_instructions=64,
+                      vmem_words=256, batch=4).device
+    assert device.accelerator.batch == 4 and device.build.batch == 4
