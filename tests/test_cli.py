@@ -7,15 +7,30 @@ import pytest
 from golden.checkpoint import save_checkpoint
 from golden.config import preset
 from golden.zoo import random_model
-from mmfree.cli import main
+from mmfree.cli import build_parser, main
 
 
 def test_demo_runs_from_an_image_and_reports_agreement(capsys):
+    """The agreement line is what the two models say, computed here independently: the hardware-exact model of
+    the image's weights against the float model's greedy decode (random:tiny agrees on all 6: a demo whose
+    hardware-exact path broke would not)."""
+    from golden.hwexact import HardwareExactModel
+    from golden.model import generate_greedy
+    from golden.quantize import quantize_model
+    from golden.tokenizer import ByteTokenizer
+    from golden.zoo import load_model
+
     assert main(["demo", "--max-tokens", "6", "--model", "random:tiny"]) == 0
     out = capsys.readouterr().out
     assert "TRITS_BASE3" in out and "TRITS_2BIT" in out
-    assert re.search(r"agreement\s+(all 6|first \d of 6) generated tokens identical", out)
+    model = load_model("random:tiny")
+    prompt = ByteTokenizer(model.config.vocab_size).encode(build_parser().parse_args(["demo"]).prompt)
+    float_tokens = generate_greedy(model, prompt, 6)
+    hw_tokens = HardwareExactModel(quantize_model(model)).generate(prompt, 6)
+    assert float_tokens == hw_tokens, "random:tiny's two models agree on every token (the expectation of this test)"
+    assert re.search(r"agreement\s+all 6 generated tokens identical", out)
     assert "random weights" in out
+
 
 
 def test_demo_with_the_shipped_model_writes_text(capsys):

@@ -101,10 +101,20 @@ async def check(dut, label, instructions, vmem, inputs, rng):
                                                        max_cycles=3000 if endless else 200_000)
     if endless and first_illegal is None:
         assert state is State.RUNNING, f"{label}: an endless program stopped ({state.name}/{code.name})"
+        # Stopped at an arbitrary point: what it sent so far is what the ISS sent first.
+        assert sent == want_sent[:len(sent)], f"{label}: an endless program sent {sent}, ISS {want_sent[:len(sent)]}"
         return "endless"
     if first_illegal is not None and (want_state is not State.ERROR or want_pc >= first_illegal) \
             and code is isa.ErrorCode.ILLEGAL_INSTRUCTION and pc == first_illegal:
-        return "illegal"                # the ISS ran a NOP in its place; the controller must stop there
+        # The ISS ran a NOP in its place; the controller must stop there, with what the ISS has done when it
+        # first reaches that word (the ISS on the program with a HALT there).
+        halted = [d if d is not None else isa.Instruction(isa.OPS["NOP"], ()) for d in decoded]
+        halted[first_illegal] = isa.Instruction(isa.OPS["HALT"], ())
+        _, _, _, until_sent, until_vmem = iss_outcome(halted, vmem, inputs)
+        assert sent == until_sent, f"{label}: sent {sent} before the illegal word, ISS {until_sent}"
+        bad = np.nonzero(got_vmem != until_vmem)[0]
+        assert bad.size == 0, f"{label}: VMEM differs at {bad[:8].tolist()} when stopped at the illegal word"
+        return "illegal"
     assert (state, code) == (want_state, want_code), f"{label}: state {state.name}/{code.name}, ISS {want_state.name}/{want_code.name}"
     if want_state is State.ERROR:
         # A jump target past the program memory is reported as program_words (the pc register's limit).
