@@ -44,13 +44,13 @@ def golden():
     return lambda prompt, tokens: TOKENIZER.decode(model.generate(TOKENIZER.encode(prompt), tokens))
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def _serve(tmp_path_factory, *extra):
     """The base URL of `mmfree serve` on the simulated device; its console is checked for tracebacks after."""
     console = tmp_path_factory.mktemp("serve") / "console.txt"
     with open(console, "w") as out:                       # a queue with room for every concurrent request below
         process = subprocess.Popen([sys.executable, "-c", "import sys; from mmfree.cli import main; sys.exit(main())",
-                                    "serve", *DEVICE, "--port", "0", "--queue", "8"], stdout=out, stderr=subprocess.STDOUT)
+                                    "serve", *DEVICE, *extra, "--port", "0", "--queue", "8"], stdout=out,
+                                   stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 600                     # the first start builds the device (cached after)
     while not (url := re.search(r"listening on (http://\S+)", console.read_text())):
         assert process.poll() is None and time.monotonic() < deadline, console.read_text()
@@ -60,6 +60,17 @@ def server(tmp_path_factory):
     process.wait(timeout=60)
     text = console.read_text()
     assert process.returncode == 0 and "[serve] stopped" in text and "Traceback" not in text, text
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    yield from _serve(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def batched_server(tmp_path_factory):
+    """The same on a device of two Q slots (`--batch 2`: the build of sim/link/test_batched_device.py)."""
+    yield from _serve(tmp_path_factory, "--batch", "2")
 
 
 @pytest.fixture
@@ -107,6 +118,28 @@ def test_chat_uses_the_documented_template(client, golden):
     assert chunks[0].choices[0].delta.role == "assistant"
     assert "".join(c.choices[0].delta.content or "" for c in chunks) == golden(template, 6)
     assert chunks[-1].choices[0].finish_reason == "length"
+
+
+def test_a_batched_device_serves_concurrent_requests_each_the_golden_continuation(batched_server, golden):
+    """Continuous batching over HTTP: requests of different lengths admitted into the two slots as they free,
+    streamed and not, one cut by a stop string (its slot drains unseen): every text the golden model's."""
+    client = OpenAI(base_url=batched_server, api_key="unused", max_retries=0, timeout=120)
+    full = golden("ab", 12)
+    stop = full[5:7]
+    jobs = [("ab", 12, stop, False), ("def f(x):", 7, None, True), ("zz", 3, None, False), ("import os\n", 6, None, True),
+            ("q", 4, None, False)]
+
+    def complete(job):
+        prompt, tokens, until, stream = job
+        answer = client.completions.create(model=MODEL, prompt=prompt, max_tokens=tokens, stop=until, stream=stream)
+        return "".join(c.choices[0].text for c in answer) if stream else answer.choices[0].text
+
+    with ThreadPoolExecutor(len(jobs)) as pool:
+        answers = list(pool.map(complete, jobs))
+    for (prompt, tokens, until, _), answer in zip(jobs, answers):
+        want = golden(prompt, tokens)
+        assert answer == (want[:want.find(until)] if until else want), prompt
+    assert client.completions.create(model=MODEL, prompt="xy", max_tokens=4).choices[0].text == golden("xy", 4)
 
 
 def test_stop_strings_cut_the_text(client, golden):
