@@ -36,3 +36,30 @@ def pytest_collection_modifyitems(session, config, items):
         return next((index for index, prefix in enumerate(LONGEST_FIRST) if item.nodeid.startswith(prefix)),
                     len(LONGEST_FIRST))
     items.sort(key=rank)                          # stable: collection order within a rank
+
+
+def pytest_configure(config):
+    """One folder of functional-coverage exports a session (sim.coverage): the workers and the simulators they
+    start inherit it; the controller merges it at the end."""
+    if not hasattr(config, "workerinput"):
+        import os
+        import time
+
+        from sim.coverage import DEFAULT_DIR
+        os.environ["COVERAGE_DIR"] = str(DEFAULT_DIR / f"session-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """The session's functional coverage, per unit (bins hit / declared; each bench fails on an unhit bin)."""
+    if hasattr(config, "workerinput"):
+        return
+    import os
+    from pathlib import Path
+
+    from sim.coverage import report
+
+    folder = Path(os.environ["COVERAGE_DIR"])
+    if folder.is_dir():
+        text = report(folder)
+        (folder / "report.txt").write_text(text + "\n")
+        terminalreporter.write_line(text)

@@ -12,6 +12,11 @@ of the quantiser, lengths 1, V - 1, V, V + 1, odd lengths and the longest, norm 
 at full 18-bit range. Some trials run at full speed (weights always offered, done always taken) and
 check the cycle count against NormUnit.command_cycles.
 
+Directed trials reach what random stimulus does not: RMSNORM outputs saturated on both sides (norm exponents
+that push |y| past ACT_MAX), and an epsilon term whose rounding (round_shift of eps by 2 x_shift, not a
+truncation) changes the 1/sqrt the QUANT state holds. Functional coverage (sim.coverage, COVERAGE below): every
+bin must be hit by the run.
+
 Batch (BATCH B > 1): each QUANT names a random Q slot; every activation write must carry it, its state must
 land in quant[slot] and every other slot's state stay as the reference model of all B slots holds it.
 """
@@ -30,6 +35,7 @@ from golden.quantize import eps_term
 from hw.norm_unit import NormCommand, NormOp, NormUnit, QuantState
 from hw.rsqrt import SFloatLayout
 from sim.clocking import start_unit_test
+from sim.coverage import Coverage
 from sim.vmem import fill, read_all
 
 WORDS = int(os.environ["VMEM_WORDS"])
@@ -41,6 +47,42 @@ QUANT = QuantState()
 SFLOAT = SFloatLayout()
 UNIT = NormUnit(vmem_words=WORDS, max_length=MAX_LENGTH, vector_width=V, batch=BATCH)
 EXPECTED_CYCLES = {length: UNIT.command_cycles(length) for length in range(1, MAX_LENGTH + 1)}
+
+
+COVERAGE = {
+    "zero vector": "x all zero (sum of squares 0: 1/sqrt of the epsilon term alone)",
+    "extreme operand": "x holds ACT_MIN or ACT_MAX",
+    "block shift right": "max|x| beyond 18 bits: x_mant = x >> s, s > 0 (the epsilon term shifted by 2 s)",
+    "block shift 0": "max|x| within the 18-bit mantissa: x_mant = x",
+    "block shift maximum": "max|x| = 2**31 (ACT_MIN): the largest shift, 15",
+    "length 1": "a one-element vector",
+    "length off the lanes": "a length not a multiple of V (a partial last row)",
+    "longest vector": "the build's max_length",
+    "epsilon rounds up": "round_shift(eps, 2 s) > eps >> 2 s: the epsilon term's rounding matters",
+    "epsilon rounding changes 1/sqrt": "1/sqrt differs between the rounded and a truncated epsilon term",
+    "y saturates +": "an RMSNORM output clamped to ACT_MAX",
+    "y saturates -": "an RMSNORM output clamped to ACT_MIN",
+    "y rounds": "an RMSNORM output rounded (right shift dropping nonzero bits)",
+    "quantiser tie": "127 u / peak exactly k + 1/2 (rounded away from zero)",
+    "quantiser +-127": "an activation at the int8 limit",
+}
+
+
+def eps_rounding_case(rng: np.random.Generator, length: int) -> tuple[np.ndarray, int]:
+    """(x, eps) where the epsilon term's rounding decides 1/sqrt: max|x| in [2**17, 2**18) (block shift 1, the
+    term round(eps / 4)), eps = 4 (R - S) + 2 for S = sum x_mant**2 and R just below a radicand step of sf_rsqrt,
+    so eps / 4 = R - S + 1/2 rounds to R - S + 1 (across the step) where truncation gives R - S."""
+    x = rng.integers(-(1 << 12), 1 << 12, size=length)
+    x[int(rng.integers(0, length))] = int(rng.choice([-1, 1])) * int(rng.integers(1 << 17, 1 << 18))
+    x_mant, shift = fxp.block_normalize(x)
+    assert shift == 1
+    base = int(np.dot(x_mant, x_mant))
+    low, high = base, base + (1 << 29)                 # eps < 2**32; sf_rsqrt steps many times over that range
+    assert fxp.sf_rsqrt(low) != fxp.sf_rsqrt(high)
+    while high - low > 1:                              # a step: sf_rsqrt(low) != sf_rsqrt(low + 1)
+        middle = (low + high) // 2
+        low, high = (middle, high) if fxp.sf_rsqrt(middle) == fxp.sf_rsqrt(low) else (low, middle)
+    return x, 4 * (low - base) + 2
 
 
 def field(layout, name, value):
@@ -139,8 +181,10 @@ async def norm_unit_matches_golden(dut):
     kinds = ["unit", "wide", "tiny", "zero", "max", "single"]
     half_rows = WORDS // 2 // V
     states = [None] * BATCH                     # each Q slot's state (the reference), None before its QUANT
+    coverage = Coverage(f"norm V{V}", COVERAGE)
     for trial in range(int(os.environ.get("TRIALS", "24"))):
-        op = NormOp.QUANT if trial % 2 else NormOp.RMSNORM
+        saturating, eps_rounding = trial % 11 == 10, trial % 13 == 12       # directed (module docstring)
+        op = NormOp.QUANT if (trial % 2 or eps_rounding) and not saturating else NormOp.RMSNORM
         length = int(rng.choice(lengths())) if trial % 3 else int(rng.integers(1, MAX_LENGTH + 1))
         rows = -(-length // V)
         x_addr = V * int(rng.integers(0, half_rows - rows + 1))
@@ -155,9 +199,14 @@ async def norm_unit_matches_golden(dut):
             ties[int(rng.integers(0, length))] = 254 * c
             vmem[x_addr:x_addr + length] = ties
             weights = np.ones(length, dtype=np.int64)
-        await fill(dut, vmem)
         eps = eps_term(length, 1e-6 if op is NormOp.QUANT else 1e-5)
         norm_exp = int(rng.integers(-24, -10))
+        if saturating:                                  # |y| up to x_rms * |w| * 2**(norm_exp): past ACT_MAX
+            vmem[x_addr:x_addr + length] = vector(rng, length, "unit")
+            norm_exp = int(rng.integers(-4, 8))
+        if eps_rounding:
+            vmem[x_addr:x_addr + length], eps = eps_rounding_case(rng, length)
+        await fill(dut, vmem)
         sqrt_n = sqrt_length(length)
         dut.scale.value = pack_sfloat(sqrt_n.m, sqrt_n.e)
         full_speed = trial % 5 == 4
@@ -169,18 +218,39 @@ async def norm_unit_matches_golden(dut):
         front = normalized_input_with_term(x, eps)
         products = front.x_mant * weights
         label = f"trial {trial} {op.name} length {length} V {V}"
+        coverage.hit("zero vector", not x.any())
+        coverage.hit("extreme operand", ((x == fmt.ACT_MIN) | (x == fmt.ACT_MAX)).any())
+        coverage.hit("block shift right", front.x_shift > 0)
+        coverage.hit("block shift 0", front.x_shift == 0)
+        coverage.hit("block shift maximum", front.x_shift == fxp.block_shift(1 << (fmt.ACT_BITS - 1)))
+        coverage.hit("length 1", length == 1)
+        coverage.hit("length off the lanes", length % V != 0 or V == 1)
+        coverage.hit("longest vector", length == MAX_LENGTH)
+        if front.x_shift > 0:
+            truncated = eps >> (2 * front.x_shift)
+            coverage.hit("epsilon rounds up", fxp.round_shift(eps, 2 * front.x_shift) > truncated)
+            coverage.hit("epsilon rounding changes 1/sqrt",
+                         fxp.sf_rsqrt(int(np.dot(front.x_mant, front.x_mant)) + truncated) != front.inv_sqrt)
         if full_speed:
             assert cycles == EXPECTED_CYCLES[length], f"{label}: {cycles} cycles, model {EXPECTED_CYCLES[length]}"
         if op is NormOp.RMSNORM:
             u_mant, u_shift = fxp.block_normalize(products)
             rho = fxp.sf_mul(sqrt_n, front.inv_sqrt)
             vmem[d_addr:d_addr + length] = fxp.scale_vector(u_mant, rho, u_shift + norm_exp + fmt.ACT_FRAC)
+            shift = -(rho.e + u_shift + norm_exp + fmt.ACT_FRAC)
+            unsaturated = fxp.round_shift(u_mant * rho.m, shift)
+            coverage.hit("y saturates +", unsaturated > fmt.ACT_MAX)
+            coverage.hit("y saturates -", unsaturated < fmt.ACT_MIN)
+            coverage.hit("y rounds", shift > 0 and ((u_mant * rho.m) % (1 << shift) != 0).any())
             got = await read_all(dut, WORDS)
             bad = np.nonzero(got != vmem)[0]
             assert bad.size == 0, f"{label}: VMEM differs at {bad[:6].tolist()}: {got[bad[:6]].tolist()} vs {vmem[bad[:6]].tolist()}"
             assert not q, f"{label}: RMSNORM wrote activations"
         else:
             want_q, peak = quantize_int8(products)
+            if peak:
+                coverage.hit("quantiser tie", (products != 0) & ((254 * np.abs(products) + peak) % (2 * peak) == 0))
+            coverage.hit("quantiser +-127", np.abs(want_q) == fmt.INT8_MAX)
             assert sorted(q) == list(range(length)), f"{label}: activations written {sorted(q)[:8]}…"
             got_q = np.array([q[i] for i in range(length)])
             bad = np.nonzero(got_q != want_q)[0]
@@ -195,3 +265,4 @@ async def norm_unit_matches_golden(dut):
             got_state = (field(QUANT, "peak", state), inv & ((1 << fmt.SFLOAT_MANT_BITS) - 1),
                          field(SFLOAT, "e", inv), field(QUANT, "norm_exp", state), field(QUANT, "length", state))
             assert got_state == want, f"{label}: slot {k}'s state {got_state}, expected {want}"
+    coverage.finish()

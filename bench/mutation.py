@@ -1,0 +1,187 @@
+"""Mutation score of the unit benches (issue 21): small bugs put into hw/ one at a time, each run against the bench
+that verifies that unit; a mutant the bench fails is killed, one it passes survived.
+
+    python bench/mutation.py [--units norm vector ...] [--limit N] [--seed S] [--jobs J]
+                             [--out bench/results/mutation.txt] [--list]
+
+Mutants (MUTATORS, over the Python source of hw/ with `ast`: the generator the RTL comes from):
+    compare      a comparison flipped at its boundary (> <-> >=, < <-> <=) or negated (== <-> !=)
+    arith        + <-> -, and << <-> >> in expressions
+    logic        & <-> |
+    constant     an integer literal n in an expression off by one (n -> n + 1, or n - 1 for n > 1)
+    saturation   a call of arith.saturate(x, bits) replaced by x (the saturation dropped)
+    rounding     the rounding term of a right shift dropped: a `... + half` / `... - half` operand of a shift
+                 removed (round -> truncate)
+Each mutant is applied to a private copy of the tree (a temporary directory: the working tree is never
+touched), then the unit's bench (UNITS: a file of hw/ -> its pytest target) runs there with its own build
+directory; `pytest -x` stops at the first failing check. Outcomes: killed (the bench failed), survived (it
+passed), not built (the mutant does not elaborate or its Verilog does not compile: Amaranth/Verilator refused
+it, a bug no bench is needed for), timeout (counted as killed: a hang is detected). The report lists every
+survivor with its file, line and change; each must be killed by a new check or argued equivalent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import concurrent.futures
+import dataclasses
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# A file of hw/ -> the bench that verifies it (pytest node ids; the fast variants of the default run).
+UNITS = {
+    "norm": ("hw/norm_unit.py", ["sim/norm"]),
+    "vector": ("hw/vector_unit.py", ["sim/vector/test_vector_unit.py::test_vector_unit_matches_golden[V1]"]),
+    "rsqrt": ("hw/rsqrt.py", ["sim/rsqrt"]),
+    "matvec": ("hw/matvec_unit.py", ["sim/matvec"]),
+    "engine": ("hw/ternary_engine.py", ["sim/engine/test_ternary_engine.py"]),
+    "arith": ("hw/arith.py", ["sim/norm", "sim/vector/test_vector_unit.py::test_vector_unit_matches_golden[V1]"]),
+    "data_mover": ("hw/data_mover.py", ["sim/data_mover"]),
+    "image_reader": ("hw/image_reader.py", ["sim/image_reader"]),
+    "image_check": ("hw/image_check.py", ["sim/image_check"]),
+    "uart": ("hw/uart.py", ["sim/uart"]),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Mutant:
+    unit: str
+    path: str               # relative to the root
+    line: int
+    column: int
+    kind: str
+    before: str             # the source segment replaced
+    after: str
+
+    def describe(self) -> str:
+        return f"{self.path}:{self.line}:{self.column} {self.kind}: {self.before!r} -> {self.after!r}"
+
+
+COMPARE_FLIPS = {ast.Gt: ">=", ast.GtE: ">", ast.Lt: "<=", ast.LtE: "<", ast.Eq: "!=", ast.NotEq: "=="}
+BINOP_FLIPS = {ast.Add: ("arith", "-"), ast.Sub: ("arith", "+"), ast.LShift: ("arith", ">>"), ast.RShift: ("arith", "<<"),
+               ast.BitAnd: ("logic", "|"), ast.BitOr: ("logic", "&")}
+
+
+def _segment(source: str, node) -> str:
+    return ast.get_source_segment(source, node) or ""
+
+
+def mutants_of(unit: str, path: str) -> list[Mutant]:
+    """Every mutant of MUTATORS in the file's functions (module-level constants and docstrings left alone)."""
+    source = (ROOT / path).read_text()
+    tree = ast.parse(source)
+    found = []
+
+    def add(node, kind, before, after):
+        if before and after != before:
+            found.append(Mutant(unit, path, node.lineno, node.col_offset, kind, before, after))
+
+    for function in (n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))):
+        for node in ast.walk(function):
+            if isinstance(node, ast.Compare) and len(node.ops) == 1 and type(node.ops[0]) in COMPARE_FLIPS:
+                left, right = _segment(source, node.left), _segment(source, node.comparators[0])
+                add(node, "compare", _segment(source, node), f"{left} {COMPARE_FLIPS[type(node.ops[0])]} {right}")
+            elif isinstance(node, ast.BinOp) and type(node.op) in BINOP_FLIPS:
+                kind, symbol = BINOP_FLIPS[type(node.op)]
+                left, right = _segment(source, node.left), _segment(source, node.right)
+                add(node, kind, _segment(source, node), f"({left}) {symbol} ({right})")
+                if isinstance(node.op, ast.RShift) and isinstance(node.left, ast.BinOp) and \
+                        isinstance(node.left.op, (ast.Add, ast.Sub)):
+                    add(node, "rounding", _segment(source, node),
+                        f"({_segment(source, node.left.left)}) >> ({right})")
+            elif isinstance(node, ast.Constant) and type(node.value) is int and 0 < node.value < 1 << 20:
+                value = node.value
+                add(node, "constant", _segment(source, node), str(value + 1 if value == 1 or value % 2 else value - 1))
+            elif isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == "saturate" \
+                    and node.args:
+                add(node, "saturation", _segment(source, node), f"({_segment(source, node.args[0])})")
+    return found
+
+
+def apply(mutant: Mutant, source: str) -> str:
+    """The source with the mutant's segment (found at its line and column) replaced."""
+    lines = source.splitlines(keepends=True)
+    line = lines[mutant.line - 1]           # ast's column counts UTF-8 bytes
+    offset = sum(len(line) for line in lines[:mutant.line - 1]) + len(line.encode()[:mutant.column].decode())
+    assert source[offset:offset + len(mutant.before)] == mutant.before, mutant.describe()
+    return source[:offset] + mutant.after + source[offset + len(mutant.before):]
+
+
+def _copy_tree(target: Path) -> None:
+    files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    for name in files:
+        if name.startswith(("hw/", "sim/", "golden/", "assembler/", "host/", "conftest.py", "pyproject.toml")):
+            destination = target / name
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, destination)
+
+
+def run_mutant(mutant: Mutant, timeout: float) -> tuple[Mutant, str, float]:
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="mutant-") as scratch:
+        tree = Path(scratch)
+        _copy_tree(tree)
+        path = tree / mutant.path
+        path.write_text(apply(mutant, path.read_text()))
+        command = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "-p", "no:warnings",
+                   *UNITS[mutant.unit][1]]
+        try:
+            result = subprocess.run(command, cwd=tree, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return mutant, "timeout", time.monotonic() - started
+    output = result.stdout + result.stderr
+    if result.returncode == 0:
+        outcome = "survived"
+    elif "AssertionError" in output:        # a cocotb check or a Python-side one (sim.runner asserts on failures)
+        outcome = "killed"
+    else:                                   # the design did not elaborate or its Verilog did not build
+        outcome = "not built"
+    return mutant, outcome, time.monotonic() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--units", nargs="+", choices=sorted(UNITS), default=sorted(UNITS))
+    parser.add_argument("--limit", type=int, default=0, help="at most this many mutants, drawn evenly (0: all)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument("--timeout", type=float, default=900.0, help="seconds a mutant's bench may run")
+    parser.add_argument("--list", action="store_true", help="list the mutants and stop")
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    mutants = [m for unit in args.units for m in mutants_of(unit, UNITS[unit][0])]
+    if args.limit and len(mutants) > args.limit:
+        mutants = sorted(random.Random(args.seed).sample(mutants, args.limit), key=lambda m: (m.path, m.line))
+    if args.list:
+        print("\n".join(m.describe() for m in mutants))
+        return
+    results = []
+    with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
+        for mutant, outcome, seconds in pool.map(lambda m: run_mutant(m, args.timeout), mutants):
+            print(f"{outcome:9} {seconds:6.0f} s  {mutant.describe()}", flush=True)
+            results.append((mutant, outcome, seconds))
+    counts = {k: sum(1 for _, o, _ in results if o == k) for k in ("killed", "timeout", "survived", "not built")}
+    scored = counts["killed"] + counts["timeout"] + counts["survived"]
+    lines = [f"# bench/mutation.py --units {' '.join(args.units)} --limit {args.limit} --seed {args.seed}",
+             f"# {len(results)} mutants: killed {counts['killed']}, timeout {counts['timeout']} (counted killed), "
+             f"survived {counts['survived']}, not built {counts['not built']}",
+             f"mutation score (measured): {100 * (counts['killed'] + counts['timeout']) / max(scored, 1):.1f} % "
+             f"of the {scored} mutants that build", "", "survivors:"]
+    lines += [f"  {m.describe()}" for m, o, _ in results if o == "survived"] or ["  none"]
+    lines += ["", "every mutant:"] + [f"  {o:9} {s:5.0f} s  {m.describe()}" for m, o, s in results]
+    text = "\n".join(lines)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
