@@ -117,7 +117,9 @@ BOARDS = {board.name: board for board in [
           platform="amaranth_boards.ecpix5:ECPIX585Platform", family="ecp5", memory="ddr3", litedram="ecpix5",
           clock_hz=75e6, pll=False, lanes=80, vector_width=4, prefetch_bytes=16384, baud=1_000_000,
           led=("rgb_led", "g"), ethernet="eth_rgmii", model="layout:1.3B", states_in_memory=True,
-          trit_format="base3", capacity=ECP5_85F_CAPACITY, nextpnr_opts="--router router2", notes=DDR3_PENDING),
+          trit_format="base3", capacity=ECP5_85F_CAPACITY, notes=DDR3_PENDING,
+          # router2 oscillated on this design (overuse 51 -> 460 after 310 iterations); router1 converged in 24 min.
+          nextpnr_opts="--router router1"),
     # The ButterStick has no UART: its host interfaces are USB 2.0 (a ULPI PHY) and Gigabit Ethernet (RGMII), and
     # litex-boards reaches its SoC over Etherbone. The link runs over the Ethernet; the fallback UART is on SYZYGY port
     # 0's S0 (tx) / S1 (rx) at 3.3 V for an external USB-serial adapter; that port's bank supply is set by gateware
@@ -130,8 +132,8 @@ BOARDS = {board.name: board for board in [
           baud=1_000_000, uart="syzygy_uart", uart_pins=("S1", "S0", ("syzygy", 0), "LVCMOS33"), vccio=(3.3, 1.8, 1.8),
           led=None,                                # its RGB LEDs are multiplexed: a select line and a colour line
           ethernet="eth_rgmii", model="layout:370M", states_in_memory=True, trit_format="base3",
-          capacity=ECP5_85F_CAPACITY,
-          nextpnr_opts="--router router2", notes=DDR3_PENDING),
+          capacity=ECP5_85F_CAPACITY, notes=DDR3_PENDING,
+          nextpnr_opts="--router router1"),        # router2 diverged here (overuse 3,241 -> 5,456)
     # The image in the UP5K's 128 KB of SPRAM: models of up to ~400 K ternary weights; 12 MHz board clock.
     Board(name="icebreaker", description="iCEBreaker, Lattice iCE40 UP5K-SG48, 128 KB SPRAM, FTDI USB-serial",
           platform="amaranth_boards.icebreaker:ICEBreakerPlatform", family="ice40", memory="spram", clock_hz=12e6,

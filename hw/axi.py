@@ -2,7 +2,7 @@
 
     read_req {addr, beats} ─► split at 4 KB / 256 beats ─► AR (registered) ─────────► axi.ar*
     read_resp ◄── register ◄─────────────────────────────── R (RREADY always 1) ◄─── axi.r*
-    write {addr, byte} ─► FIFO ─► gather (a beat's bytes) ─► AW + W (registered, one beat, WSTRB) ─► axi.aw*, axi.w*
+    write {addr, byte} ─► FIFO ─► stage (same beat?) ─► gather (a beat's bytes) ─► AW + W (registered, one beat, WSTRB) ─► axi.aw*, axi.w*
                           outstanding-write counter ◄── B (BREADY always 1) ◄─────────────── axi.b*
     error ◄── sticky: RRESP / BRESP not OKAY, or an R beat / B response nobody asked for
 
@@ -20,8 +20,9 @@ write (AWLEN 0, AWADDR the beat's address, WSTRB their lanes), sent when a byte 
 write channel is idle for a cycle, AW and W offered together and each dropped when taken; so a byte is taken
 every cycle (the link's image load, VSTORE's words) and one write a beat goes out. Up to `max_writes`
 writes wait for their B responses at once. The bytes enter through a small FIFO (WRITE_FIFO_DEPTH, registered
-on both sides): the writer's valid and address never reach the gather logic's compare and enables in the same
-cycle (the data mover sits across the chip from a board's memory controller).
+on both sides) and one more register stage that compares each byte's beat with the previous byte's: the writer's
+valid and address never reach the gather logic in the same cycle, and the gather's enables read a registered
+"same beat" bit (the data mover sits across the chip from a board's memory controller).
 
 Ordering. AXI orders nothing between its read and write channels, yet the accelerator reads what it and the
 link wrote: a read request is not taken while a byte waits in the FIFO, is gathered or any write is outstanding (all B
@@ -148,9 +149,21 @@ class AXI4MemoryPort(CheckedComponent):
         write_fifo = SyncFIFOBuffered(width=len(self.write.payload.as_value()), depth=self.WRITE_FIFO_DEPTH)
         m.submodules.write_fifo = write_fifo
         wiring.connect(m, wiring.flipped(self.write), write_fifo.w_stream)
-        write = stream.Signature(self.write.payload.shape()).create(path=("buffered_write",))
-        m.d.comb += [write.valid.eq(write_fifo.r_stream.valid), write_fifo.r_stream.ready.eq(write.ready),
-                     write.payload.eq(write_fifo.r_stream.payload)]
+        # Then one register stage that decides, as a byte enters it, whether the byte continues the beat of the
+        # byte before it (a compare against that byte's beat): bytes reach the gather in order, so while a beat is
+        # gathered it is the previous byte's, and the gather's enables read a register, not a compare (the gather
+        # registers sit at the memory controller, across the chip from the FIFO: ECPIX-5, 72.8 MHz before).
+        write = stream.Signature(self.write.payload.shape()).create(path=("staged_write",))
+        continues = Signal()                               # the staged byte's beat is the previous byte's
+        last_beat = Signal(ADDRESS_BITS - lane_bits)       # the beat of the byte staged last
+        buffered = write_fifo.r_stream
+        m.d.comb += buffered.ready.eq(~write.valid | write.ready)
+        with m.If(buffered.valid & buffered.ready):
+            beat_in = self.write.payload.shape()(buffered.payload).addr >> lane_bits
+            m.d.sync += [write.valid.eq(1), write.payload.eq(buffered.payload), last_beat.eq(beat_in),
+                         continues.eq(beat_in == last_beat)]
+        with m.Elif(write.ready):
+            m.d.sync += write.valid.eq(0)
 
         # Outstanding transactions: writes from acceptance to B, read bursts from AR to the last R beat.
         writes = Signal(range(self.max_writes + 1))
@@ -186,7 +199,7 @@ class AXI4MemoryPort(CheckedComponent):
         following = Mux(rest <= self.line_beats, rest, self.line_beats)
         ar_free = ~axi.arvalid | axi.arready
         m.d.comb += self.read_req.ready.eq(~pending & (writes == 0) & ~gathering & ~self.write.valid
-                                           & (write_fifo.level == 0))
+                                           & (write_fifo.level == 0) & ~write.valid)
         with m.If(ar_taken):
             m.d.sync += axi.arvalid.eq(0)
         with m.If(pending & ar_free & (reads < self.MAX_READ_BURSTS - 1)):
@@ -201,7 +214,7 @@ class AXI4MemoryPort(CheckedComponent):
         gather_beat = Signal(ADDRESS_BITS - lane_bits)
         gather_data, gather_strobe = Signal.like(axi.wdata), Signal.like(axi.wstrb)
         address = write.payload.addr
-        same_beat = gathering & (gather_beat == (address >> lane_bits))
+        same_beat = gathering & continues                  # gathering: the gathered beat is the previous byte's
         issue_free = ~axi.awvalid & ~axi.wvalid & (writes != self.max_writes)
         m.d.comb += [issued.eq(gathering & issue_free & (~write.valid | ~same_beat)),
                      write.ready.eq(~gathering | same_beat | issue_free)]
