@@ -26,6 +26,7 @@ from golden import fixedpoint as fxp
 from golden import formats as fmt
 from hw.vector_unit import VectorCommand, VectorOp
 from sim.clocking import command_until_done, start_unit_test
+from sim.coverage import Coverage
 from sim.vmem import fill, read_all
 
 WORDS = int(os.environ["VMEM_WORDS"])
@@ -40,6 +41,59 @@ SPECIAL = [fmt.ACT_MIN, fmt.ACT_MAX, 0, 1, -1, fmt.ACT_ONE, -fmt.ACT_ONE, LIMIT,
 REGION = WORDS // 4                      # x, y, z, d each in a quarter of VMEM (row-aligned)
 READS = {VectorOp.VZERO: (0, 0, 0), VectorOp.ARGMAX: (1, 0, 0), VectorOp.ARGMAXC: (1, 0, 0), VectorOp.VADD: (1, 1, 0),
          VectorOp.VMUL: (1, 2, 0), VectorOp.VMULADD: (1, 2, 1)}       # rows read per port, in rows of the vector
+
+
+COVERAGE = Coverage(f"vector V{V}", {
+    **{f"op {op.name}": f"{op.name} executed" for op in VectorOp},
+    "add saturates +": "VADD (or VMULADD's add) clamped to ACT_MAX", "add saturates -": "clamped to ACT_MIN",
+    "mul saturates +": "VMUL's product clamped to ACT_MAX", "mul saturates -": "clamped to ACT_MIN",
+    "mul rounding tie": "a VMUL product exactly half an ACT unit (rounded away from zero)",
+    "mul block shift": "y beyond 18 bits: the block shift of y's mantissas > 0",
+    "mul block shift maximum": "y holds ACT_MIN: the largest block shift",
+    "sigmoid past the table": "|x| beyond the sigmoid table's range (the output pinned)",
+    "sigmoid negative": "a negative sigmoid input (odd symmetry)",
+    "argmax tie in a vector": "the maximum at several indices of one search",
+    "argmaxc keeps a tie": "an ARGMAXC chunk whose maximum equals A's value (A's lower index kept)",
+    "argmaxc takes a greater": "an ARGMAXC chunk beating A",
+    "length 1": "a one-element vector", "length off the lanes": "a length not a multiple of V",
+    "longest vector": "a vector filling its quarter of VMEM",
+    "in place": "the destination one of the sources",
+})
+
+
+def sample_coverage(op: VectorOp, xs, ys, zs, length, in_place, running_before):
+    """COVERAGE's bins of one command, from the reference's intermediates (golden.fixedpoint's formulas)."""
+    cover = COVERAGE.hit
+    cover(f"op {op.name}")
+    cover("length 1", length == 1)
+    cover("length off the lanes", length % V != 0 or V == 1)
+    cover("longest vector", length == REGION)
+    cover("in place", in_place and op not in (VectorOp.ARGMAX, VectorOp.ARGMAXC, VectorOp.VZERO))
+    if op in (VectorOp.VMUL, VectorOp.VMULADD, VectorOp.VSILU):
+        b = ys if op is not VectorOp.VSILU else fxp.vsigmoid(xs)
+        b_mant, shift = fxp.block_normalize(b)
+        product, right = xs * b_mant, fmt.ACT_FRAC - shift
+        rounded = fxp.round_shift(product, right)
+        cover("mul saturates +", rounded > fmt.ACT_MAX)
+        cover("mul saturates -", rounded < fmt.ACT_MIN)
+        cover("mul rounding tie", right > 0 and (np.abs(product) % (1 << right) == 1 << (right - 1)).any())
+        cover("mul block shift", shift > 0)
+        cover("mul block shift maximum", shift == fxp.block_shift(1 << (fmt.ACT_BITS - 1)))
+        if op is VectorOp.VMULADD:
+            total = fxp.vmul(xs, ys) + zs
+            cover("add saturates +", total > fmt.ACT_MAX)
+            cover("add saturates -", total < fmt.ACT_MIN)
+    if op is VectorOp.VADD:
+        cover("add saturates +", xs + ys > fmt.ACT_MAX)
+        cover("add saturates -", xs + ys < fmt.ACT_MIN)
+    if op in (VectorOp.VSIGMOID, VectorOp.VSILU):
+        cover("sigmoid past the table", np.abs(xs) >= (fmt.SIGMOID_RANGE << fmt.ACT_FRAC))
+        cover("sigmoid negative", xs < 0)
+    if op in (VectorOp.ARGMAX, VectorOp.ARGMAXC):
+        cover("argmax tie in a vector", (xs == xs.max()).sum() > 1)
+        if op is VectorOp.ARGMAXC and running_before is not None:
+            cover("argmaxc keeps a tie", xs.max() == running_before[0])
+            cover("argmaxc takes a greater", xs.max() > running_before[0])
 
 
 class RunningBest:
@@ -155,6 +209,10 @@ async def every_operation_matches_golden(dut):
         running = bests[slot]
         if op in (VectorOp.ARGMAX, VectorOp.ARGMAXC) and trial % 2:
             vmem[x:x + length] = tied_vector(rng, length)
+        if op is VectorOp.ARGMAXC and running.best is not None and trial % 4 == 1 and running.best[0] < fmt.ACT_MAX:
+            # A chunk that beats A by the least step.
+            vmem[x:x + length] = np.minimum(vmem[x:x + length], running.best[0])
+            vmem[x + int(rng.integers(0, length))] = running.best[0] + 1
         if op is VectorOp.ARGMAXC and running.best is not None and trial % 4 == 3:
             # A tie across chunks: this chunk's maximum equals A's value, which must keep A's (lower) index.
             vmem[x:x + length] = np.minimum(vmem[x:x + length], running.best[0])
@@ -168,6 +226,7 @@ async def every_operation_matches_golden(dut):
         # `fresh` as the controller sets it (ARGMAX, or nothing searched yet). Bases up to the field's top.
         base = int(rng.choice([0, 1, (1 << 16) - 1, int(rng.integers(0, 1 << 16))]))
         fresh = int(op is VectorOp.ARGMAX or running.best is None)
+        sample_coverage(op, *(vmem[a:a + length].copy() for a in (x, y, z)), length, d in (x, y, z), running.best)
         want_index = reference(op, vmem, length, d, x, y, z, base, running)
         index, offered, reads = await execute(dut, op, length, d, x, y, z, py_rng, base, fresh, slot)
         got = await read_all(dut, WORDS)
@@ -183,3 +242,4 @@ async def every_operation_matches_golden(dut):
         peak_pass = rows + PEAK_LATENCY + 1 if op in (VectorOp.VMUL, VectorOp.VMULADD) else 0
         want_offered = peak_pass + rows + max(LATENCY, ARGMAX_LATENCY)
         assert offered == want_offered, f"{where}: done offered after {offered} cycles, want {want_offered}"
+    COVERAGE.finish()
