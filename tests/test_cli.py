@@ -56,10 +56,8 @@ def test_image_and_image_info_from_a_checkpoint(capsys, tmp_path):
 
 @pytest.mark.parametrize("argv, message", [
     (["demo", "--model", "/no/such/dir"], "no such checkpoint directory"),
-    (["fidelity", "--text", "/no/such/text"], "cannot read UTF-8 text"),
     (["demo", "--model", "random:huge"], "unknown model preset"),
     (["demo", "--model", "random:tiny-odd"], "byte-level tokenizer needs a vocabulary of at least 256"),
-    (["image-info", "/no/such/file"], "model image not found"),
     (["build", "--board", "butterstick", "--top", "engine-check"], "names no LED"),
 ])
 def test_user_errors_are_clean(capsys, argv, message):
