@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from .config import CONFIG_FILE, HGRNBitConfig
-from .errors import CheckpointError
+from .errors import CheckpointError, expect_type
 from .model import HGRNBitForCausalLM
 
 SAFETENSORS_FILE = "model.safetensors"
@@ -84,6 +84,7 @@ def check_state_dict(model: HGRNBitForCausalLM, state: dict[str, torch.Tensor], 
 
 def load_checkpoint(directory: str | Path) -> HGRNBitForCausalLM:
     """The float model of a checkpoint directory (float32, eval mode). No network access."""
+    expect_type(directory, (str, Path), "load_checkpoint's directory", CheckpointError)
     directory = Path(directory)
     if not directory.is_dir():
         raise CheckpointError(f"{directory}: not a checkpoint directory")

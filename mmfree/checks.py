@@ -79,6 +79,8 @@ def check_input_file(value: str, option: str) -> None:
     path = Path(value)
     if not value:
         raise MmfreeError(f"{option}: an empty path")
+    if "\0" in value:
+        raise MmfreeError(f"{option} {value!r}: a path cannot hold a NUL byte")
     if not path.exists():
         raise MmfreeError(f"{option} {value}: no such file")
     if not path.is_file():
@@ -98,6 +100,8 @@ def check_output(value, option: str, *, directory: bool = False) -> None:
     path = Path(value)
     if not str(value):
         raise MmfreeError(f"{option}: an empty path")
+    if "\0" in str(value):
+        raise MmfreeError(f"{option} {str(value)!r}: a path cannot hold a NUL byte")
     if path.exists():
         if directory and not path.is_dir():
             raise MmfreeError(f"{option} {value}: exists and is not a directory")

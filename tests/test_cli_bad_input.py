@@ -30,6 +30,7 @@ CASES = [
     (["image", "--out", "{tmp}"], "is a directory; give a file name"),
     (["image", "--out", "{text}/m.mmfi"], "is a file, not a directory"),
     (["image", "--out", "{tmp}/m.mmfi", "--format", "3bit"], "invalid choice: '3bit'"),
+    (["image", "--out", "a\0b"], "a path cannot hold a NUL byte"),
     (["image"], "the following arguments are required: --out"),
     (["image", "--model", "layout:tiny", "--out", "{tmp}/m.mmfi"], "needs weights"),
     # rtl
