@@ -10,6 +10,7 @@ import time
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mmfree.checks import NUMBER_RANGES
 from mmfree.cli import build_parser, main
 
 EXAMPLE_LIMIT_S = 10            # one example: the parser built, the checks run (an image header read at most)
@@ -72,3 +73,9 @@ def test_random_command_lines_answer_cleanly(data, bad_inputs, capsys, time_limi
         assert re.search(r"^(mmfree[\w -]*: )?error: ", err, re.MULTILINE), (argv, err)
     else:
         assert err == "", (argv, err)
+
+
+def test_every_numeric_option_has_a_checked_range():
+    """A numeric option added without a range in mmfree.checks.NUMBER_RANGES would go unchecked."""
+    numeric = {action.dest for options in COMMANDS.values() for _, action in options if action.type in (int, float)}
+    assert numeric and numeric <= set(NUMBER_RANGES), numeric - set(NUMBER_RANGES)
