@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from golden.errors import MmfreeError
+from golden.errors import MmfreeError, expect_type
 
 from . import isa
 
@@ -251,6 +251,7 @@ class Assembler:
 
 
 def assemble(text: str, source: str = "<source>", base: Path | None = None) -> Program:
+    expect_type(text, str, f"{source}: the assembly source (text)")
     assembler = Assembler()
     assembler.read(text, source, base=base)
     return assembler.assemble()

@@ -25,7 +25,7 @@ from __future__ import annotations
 import dataclasses
 
 from golden import formats as fmt
-from golden.errors import MmfreeError
+from golden.errors import MmfreeError, expect_type
 from golden.fixedpoint import SFloat
 from golden.hwexact import sqrt_length
 from golden.image import ImageInfo, SectionKind, parse_header
@@ -200,6 +200,8 @@ def compile_model(info: ImageInfo, *, emit_logits: bool = False, logits_chunk: i
     (n int32 a layer from the image's end, rounded up to WORK_ALIGN): each layer VLOADs its state before the
     MLGRU's update and VSTOREs it after its last use, so VMEM holds one (what a model whose states do not
     fit on chip needs: 24 x 1024 words for the 370M)."""
+    expect_type(info, ImageInfo, "compile_model's info (golden.image.parse_header or image_layout; compile_image "
+                "takes an image's bytes)", CompileError)
     cfg = info.config
     d, n, inter, vocab = cfg.hidden_size, cfg.inner_size, cfg.mlp_size, cfg.vocab_size
     out = _Emitter(info)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from golden.errors import MmfreeError
 from golden.zoo import DEFAULT_MODEL
-from mmfree.specs import FORMATS, config_for, image_for, trit_format
+from mmfree.specs import FORMATS, config_for, image_for, model_check, trit_format
 
 from .targets import BOARDS
 
@@ -29,13 +29,13 @@ def add_commands(sub) -> None:
                        f"the board's, the largest released model its memory holds, else {DEFAULT_MODEL})")
     build.add_argument("--format", choices=sorted(FORMATS), help="weight packing the build reads (default: the "
                        "board's: base3 on the DDR3 boards, else 2bit)")
-    build.add_argument("--lanes", type=int, default=0, help="engine lanes (default: the board's)")
+    build.add_argument("--lanes", type=int, help="engine lanes (default: the board's)")
     build.add_argument("--batch", type=int, default=1, help="Q slots: requests decoded together, prompts prefilled "
                        "B tokens a weight pass (the batched serving program; docs/serving.md); default %(default)s")
     build.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
-    build.add_argument("--out", help="build directory (default build/<board>[-engine-check])")
+    build.add_argument("--out", dest="build_dir", help="build directory (default build/<board>[-engine-check])")
     build.add_argument("--report-dir", help="where the report's .json/.md go (default: the build directory)")
-    build.set_defaults(func=cmd_build)
+    build.set_defaults(func=cmd_build, checks=(model_check(layouts=True), check_build))
 
     report = sub.add_parser("report", help="projected decode tokens/s and watts of a model on a target")
     report.add_argument("--model", default="1.3B", help="preset (370M, 1.3B, 2.7B, …), shipped model or directory "
@@ -47,18 +47,15 @@ def add_commands(sub) -> None:
     report.add_argument("--clock-mhz", type=float, help="override the target's clock")
     report.add_argument("--batch", type=int, default=8, help="Q slots of the prefill and batched-decode rows "
                         "(1: none; default %(default)s)")
-    report.set_defaults(func=cmd_report)
+    report.set_defaults(func=cmd_report, checks=(lambda args: config_for(args.model),))
 
 
 def _device_top(board, args, lanes: int):
     from assembler.batch_compiler import compile_batched
     from assembler.compiler import compile_model
-    from assembler.isa import MAX_BATCH
 
     from .flow import make_top
 
-    if not 1 <= args.batch <= MAX_BATCH:
-        raise MmfreeError(f"--batch {args.batch}: a build has 1..{MAX_BATCH} Q slots")
     _, info = image_for(args.model, args.format)
     # A DDR3 board's VMEM holds one step's working set: the recurrent states live in its DRAM (hw's VSTORE/VLOAD);
     # the batched program keeps every request slot's states there.
@@ -80,12 +77,25 @@ def _engine_check_top(board, args, lanes: int):
     from hw.board import EngineCheckTop
     from hw.ternary_engine import TernaryMatVec
 
-    if board.led is None:
-        raise ValueError(f"{board.name} names no LED for the engine's folded output (bitstreams/targets.py)")
     engine = TernaryMatVec(lanes=lanes, trit_format=trit_format(args.format), max_cols=ENGINE_CHECK_MAX_COLS)
     parameters = {"trit_format": engine.trit_format.name, "lanes": lanes, "max_cols": ENGINE_CHECK_MAX_COLS}
     what = f"the ternary engine alone ({engine.trit_format.name}), {lanes} lanes"
     return EngineCheckTop(engine, led=board.led), what, parameters
+
+
+def check_build(args) -> None:
+    """The engine's lanes for the packing the build reads (hw.ternary_engine.TernaryMatVec.check_parameters),
+    and an LED on the board for the engine check's output."""
+    from hw.ternary_engine import TernaryMatVec
+
+    board = BOARDS[args.board]
+    try:
+        TernaryMatVec.check_parameters(lanes=args.lanes or board.lanes,
+                                       trit_format=trit_format(args.format or board.trit_format))
+    except (TypeError, ValueError) as error:
+        raise MmfreeError(f"--lanes: {error}") from None
+    if args.top == "engine-check" and board.led is None:
+        raise MmfreeError(f"{board.name} names no LED for the engine's folded output (bitstreams/targets.py)")
 
 
 def cmd_build(args) -> None:
@@ -100,7 +110,7 @@ def cmd_build(args) -> None:
     except (TypeError, ValueError) as error:
         raise MmfreeError(str(error)) from None
     name = board.name if args.top == "device" else f"{board.name}-{args.top}"
-    out = Path(args.out or f"build/{name}")
+    out = Path(args.build_dir or f"build/{name}")
     print(f"[build] {board.description}: {what}, {board.clock_hz / 1e6:g} MHz, seed {args.seed}; "
           f"tool output in {out / 'build.log'}", file=sys.stderr)
     try:
@@ -119,10 +129,6 @@ def cmd_build(args) -> None:
 def cmd_report(args) -> None:
     from .projection import TARGETS, format_projection, project
 
-    from assembler.isa import MAX_BATCH
-
-    if not 1 <= args.batch <= MAX_BATCH:
-        raise MmfreeError(f"--batch {args.batch}: a build has 1..{MAX_BATCH} Q slots")
     config = config_for(args.model)
     try:
         result = project(config, TARGETS[args.target], trit_format(args.format) if args.format else None,

@@ -12,11 +12,10 @@ from pathlib import Path
 
 import torch
 
-from .config import HGRNBitConfig
-from .errors import CheckpointError, ConfigError
+from .config import CONFIG_FILE, HGRNBitConfig
+from .errors import CheckpointError, expect_type
 from .model import HGRNBitForCausalLM
 
-CONFIG_FILE = "config.json"
 SAFETENSORS_FILE = "model.safetensors"
 SAFETENSORS_INDEX = "model.safetensors.index.json"
 TORCH_FILE = "pytorch_model.bin"
@@ -85,13 +84,11 @@ def check_state_dict(model: HGRNBitForCausalLM, state: dict[str, torch.Tensor], 
 
 def load_checkpoint(directory: str | Path) -> HGRNBitForCausalLM:
     """The float model of a checkpoint directory (float32, eval mode). No network access."""
+    expect_type(directory, (str, Path), "load_checkpoint's directory", CheckpointError)
     directory = Path(directory)
     if not directory.is_dir():
         raise CheckpointError(f"{directory}: not a checkpoint directory")
-    config_path = directory / CONFIG_FILE
-    if not config_path.is_file():
-        raise ConfigError(f"{config_path}: missing; a checkpoint directory needs {CONFIG_FILE}")
-    config = HGRNBitConfig.from_json_file(config_path)
+    config = HGRNBitConfig.from_directory(directory)
     state, source = _read_weights(directory)
     model = HGRNBitForCausalLM(config)
     check_state_dict(model, state, source)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from .errors import ConfigError
 
+CONFIG_FILE = "config.json"             # a checkpoint directory's configuration (upstream layout)
 MODEL_TYPE = "hgrn_bit"
 
 # The fused inference kernel upstream normalises BitLinear inputs with eps = 1e-6 whatever the
@@ -152,6 +153,14 @@ class HGRNBitConfig:
         except json.JSONDecodeError as error:
             raise ConfigError(f"{path}:{error.lineno}:{error.colno}: invalid JSON: {error.msg}") from None
         return cls.from_dict(data, source=str(path))
+
+    @classmethod
+    def from_directory(cls, directory: str | Path) -> "HGRNBitConfig":
+        """The config.json of a checkpoint directory."""
+        path = Path(directory) / CONFIG_FILE
+        if not path.is_file():
+            raise ConfigError(f"{path}: missing; a checkpoint directory needs {CONFIG_FILE}")
+        return cls.from_json_file(path)
 
     def to_json_file(self, path: str | Path) -> None:
         data = self.to_dict()

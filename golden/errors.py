@@ -23,3 +23,11 @@ class ImageError(MmfreeError, ValueError):
 
 class PackingError(MmfreeError, ValueError):
     """A ternary matrix cannot be packed (values outside {-1, 0, +1}) or a packed stream holds an illegal code."""
+
+
+def expect_type(value, kinds: type | tuple[type, ...], what: str, error: type[MmfreeError] = MmfreeError) -> None:
+    """Raise `error` naming `what` when `value` is none of `kinds`: a notebook's wrong argument answered in the
+    project's terms, not as an AttributeError from deep inside."""
+    if not isinstance(value, kinds):
+        names = " or ".join(kind.__name__ for kind in (kinds if isinstance(kinds, tuple) else (kinds,)))
+        raise error(f"{what} must be a {names}, not {type(value).__name__} ({value!r:.60})")

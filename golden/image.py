@@ -35,7 +35,7 @@ import numpy as np
 
 from . import formats as fmt
 from .config import HGRNBitConfig
-from .errors import ConfigError, ImageError, PackingError
+from .errors import ConfigError, ImageError, PackingError, expect_type
 from .fixedpoint import SFloat
 from .packing import TritFormat, pack_trits, packed_size, unpack_trits
 from .quantize import BlockFloatVector, QuantizedLayer, QuantizedLinear, QuantizedModel
@@ -169,6 +169,7 @@ def image_layout(config: HGRNBitConfig, trit_format: TritFormat = TritFormat.TRI
 
     What a compiler needs to lay out a program for a model too large to hold (e.g. 2.7B) in Python.
     """
+    expect_type(config, HGRNBitConfig, "image_layout's config", ImageError)
     config_json = json.dumps(config.to_dict(), sort_keys=True).encode("utf-8")
     plan = _section_plan(config, trit_format)
     _, offset = _placement(config_json, len(plan))
@@ -181,6 +182,7 @@ def image_layout(config: HGRNBitConfig, trit_format: TritFormat = TritFormat.TRI
 
 def image_bytes(qmodel: QuantizedModel, trit_format: TritFormat = TritFormat.TRITS_BASE3) -> bytes:
     """Serialise a quantized model to a model image."""
+    expect_type(qmodel, QuantizedModel, "the model to serialise (golden.quantize.quantize_model's result)", ImageError)
     config_json = json.dumps(qmodel.config.to_dict(), sort_keys=True).encode("utf-8")
     payloads = list(_payloads(qmodel, trit_format))
     plan = [(name, kind, rows, cols, len(payload)) for name, kind, rows, cols, payload, _, _ in payloads]
@@ -208,8 +210,12 @@ def image_bytes(qmodel: QuantizedModel, trit_format: TritFormat = TritFormat.TRI
 
 def write_image(qmodel: QuantizedModel, path: str | Path,
                 trit_format: TritFormat = TritFormat.TRITS_BASE3) -> int:
+    expect_type(path, (str, Path), "write_image's path", ImageError)
     data = image_bytes(qmodel, trit_format)
-    Path(path).write_bytes(data)
+    try:
+        Path(path).write_bytes(data)
+    except OSError as error:
+        raise ImageError(f"{path}: cannot write the model image ({error.strerror or error})") from None
     return len(data)
 
 
@@ -217,6 +223,7 @@ def write_image(qmodel: QuantizedModel, path: str | Path,
 
 def parse_header(data: bytes, source: str = "image") -> ImageInfo:
     """Validate the header and section table (not the payloads) and describe the image."""
+    expect_type(data, (bytes, bytearray, memoryview), f"parse_header's data ({source})", ImageError)
     if len(data) < HEADER.size:
         raise ImageError(f"{source}: truncated: {len(data)} bytes, a header needs {HEADER.size}")
     magic, version, flags, header_length, config_length, count, trit_format, total = HEADER.unpack_from(data)
@@ -343,9 +350,12 @@ def parse_image(data: bytes, source: str = "image") -> tuple[QuantizedModel, Ima
 
 
 def read_image(path: str | Path) -> tuple[QuantizedModel, ImageInfo]:
+    expect_type(path, (str, Path), "read_image's path", ImageError)
     path = Path(path)
     try:
         data = path.read_bytes()
     except FileNotFoundError:
         raise ImageError(f"{path}: model image not found") from None
+    except OSError as error:
+        raise ImageError(f"{path}: cannot read the model image ({error.strerror or error})") from None
     return parse_image(data, str(path))

@@ -55,18 +55,32 @@ def random_model(config: HGRNBitConfig, seed: int = 0) -> HGRNBitForCausalLM:
     return model.eval()
 
 
-def load_model(spec: str = DEFAULT_MODEL) -> HGRNBitForCausalLM:
-    from .checkpoint import load_checkpoint
-
+def check_model_source(spec: str) -> None:
+    """What load_model accepts, checked without loading weights (or torch): a known preset and a numeric seed
+    for random:, a shipped model, or a directory holding a readable config.json. Raises MmfreeError."""
     if spec.startswith("random:"):
         parts = spec.split(":")
         if len(parts) not in (2, 3) or (len(parts) == 3 and not parts[2].isdigit()):
             raise MmfreeError(f"bad model spec {spec!r}; expected random:<preset>[:seed]")
-        return random_model(preset(parts[1]), int(parts[2]) if len(parts) == 3 else 0)
-    if shipped_model_dir(spec):
-        return load_checkpoint(shipped_model_dir(spec))
-    if not Path(spec).exists():
+        preset(parts[1])
+        return
+    if spec and shipped_model_dir(spec):
+        return
+    path = Path(spec)
+    if not spec or not path.exists():
         raise MmfreeError(f"model {spec!r}: no such checkpoint directory or shipped model "
                           f"(shipped: {sorted(p.parent.name for p in MODELS_DIR.glob('*/config.json'))}; "
                           "or use random:<preset>[:seed])")
-    return load_checkpoint(spec)
+    if not path.is_dir():
+        raise MmfreeError(f"model {spec!r}: not a checkpoint directory (a file; a model image is an .mmfi file)")
+    HGRNBitConfig.from_directory(path)
+
+
+def load_model(spec: str = DEFAULT_MODEL) -> HGRNBitForCausalLM:
+    from .checkpoint import load_checkpoint
+
+    check_model_source(spec)
+    if spec.startswith("random:"):
+        parts = spec.split(":")
+        return random_model(preset(parts[1]), int(parts[2]) if len(parts) == 3 else 0)
+    return load_checkpoint(shipped_model_dir(spec) or spec)

@@ -12,7 +12,8 @@ from pathlib import Path
 from assembler.isa import MAX_BATCH
 from golden.errors import MmfreeError
 from golden.zoo import DEFAULT_MODEL
-from mmfree.specs import FORMATS, image_for, weights_and_prompt
+from mmfree.checks import nonempty
+from mmfree.specs import FORMATS, image_for, model_check, weights_and_prompt
 from sim.memory_model import MEMORIES
 
 
@@ -55,7 +56,7 @@ def add_commands(sub, model_help: str) -> None:
     run.add_argument("--prompt", default='class Config:\n    """')
     run.add_argument("--max-tokens", type=int, default=16)
     run.add_argument("--clock-mhz", type=float, default=100.0, help="clock for the tokens/s projection")
-    run.set_defaults(func=cmd_run)
+    run.set_defaults(func=cmd_run, checks=(model_check(layouts=False), check_device))
 
     serve = sub.add_parser("serve", help="an OpenAI-compatible HTTP server over the accelerator (docs/serving.md)")
     _add_device_arguments(serve, model_help)
@@ -63,7 +64,7 @@ def add_commands(sub, model_help: str) -> None:
     serve.add_argument("--port", type=int, default=8000, help="HTTP port (0: any free one)")
     serve.add_argument("--queue", type=int, default=16, help="requests that may wait for the device; one more is "
                        "answered 429 (default %(default)s)")
-    serve.set_defaults(func=cmd_serve)
+    serve.set_defaults(func=cmd_serve, checks=(model_check(layouts=False), check_device, nonempty("host")))
 
     sim_device = sub.add_parser("sim-device", help="the simulated device as a server: a TCP port and a serial port")
     _add_build_arguments(sim_device, model_help, "; or an .mmfi image (sizes the device)")
@@ -72,7 +73,7 @@ def add_commands(sub, model_help: str) -> None:
     sim_device.add_argument("--waves", help="write a trace here, .fst (needs Debian's liblz4-dev) or .vcd "
                             "(GTKWave; grows while it runs)")
     sim_device.add_argument("--log", help="simulator output file (default: a new file in the temp folder)")
-    sim_device.set_defaults(func=cmd_sim_device)
+    sim_device.set_defaults(func=cmd_sim_device, checks=(model_check(layouts=False),))
 
 
 def _device_for_model(args, info):
@@ -84,8 +85,6 @@ def _device_for_model(args, info):
 
     from sim.memory_model import MEMORIES
 
-    if not 1 <= args.batch <= MAX_BATCH:
-        raise MmfreeError(f"--batch {args.batch}: a build has 1..{MAX_BATCH} Q slots")
     compiled = compile_batched(info, args.batch) if args.batch > 1 else compile_model(info)
     if args.lanes is None:                  # an engine that takes one memory beat a cycle
         args.lanes = MEMORIES[args.memory].mem_bytes * info.trit_format.trits_per_byte
@@ -106,11 +105,41 @@ def _run_log_file() -> Path:
     return Path(name)
 
 
-def _transport(args, info):
-    """--device: sim (a simulated device of this run's own), tcp:HOST:PORT (a running `mmfree sim-device`),
-    udp://HOST[:PORT] (a board's Ethernet port), or a serial port (a board, or the simulated device's pseudo-terminal)."""
-    device = args.device
+def device_address(device: str):
+    """--device: ("sim", None) (a simulated device of this run's own), ("tcp", (HOST, PORT)) (a running
+    `mmfree sim-device`), ("udp", (HOST, PORT)) (a board's Ethernet port), or ("serial", PATH) (a board, or
+    the simulated device's pseudo-terminal). Raises MmfreeError for a malformed one."""
+    from host.transport import UdpTransport
+
     if device == "sim":
+        return "sim", None
+    if device.startswith("tcp:"):
+        host, _, port = device[4:].rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise MmfreeError(f"--device {device}: expected tcp:HOST:PORT, e.g. tcp:127.0.0.1:5555")
+        return "tcp", (host, int(port))
+    if device.startswith("udp://"):
+        return "udp", UdpTransport.parse(device)
+    if not device:
+        raise MmfreeError("--device: empty; give sim, tcp:HOST:PORT, udp://HOST[:PORT] or a serial port's path")
+    return "serial", device
+
+
+def check_device(args) -> None:
+    """--device is well formed, and --waves comes with a simulated device of the run's own."""
+    kind, address = device_address(args.device)
+    if args.waves and kind != "sim":
+        raise MmfreeError("--waves needs --device sim (or `mmfree sim-device --waves`)")
+    if kind == "serial" and not Path(address).exists():
+        from host.transport import SerialTransport
+
+        raise SerialTransport.cannot_open(address, "no such file")
+
+
+def _transport(args, info):
+    """The transport to --device (device_address)."""
+    kind, address = device_address(args.device)
+    if kind == "sim":
         from host.transport import SimTransport
 
         log = _run_log_file()
@@ -119,28 +148,23 @@ def _transport(args, info):
               f"simulator output: {log}", file=sys.stderr)
         return SimTransport(device, memory=args.memory, log_file=log, waves=args.waves, recipe=recipe,
                             log=lambda line: print(f"[sim] {line}", file=sys.stderr, flush=True))
-    if args.waves:
-        raise MmfreeError("--waves needs --device sim (or `mmfree sim-device --waves`)")
-    if device.startswith("tcp:"):
+    if kind == "tcp":
         from host.transport import TcpTransport
 
-        host, _, port = device[4:].rpartition(":")
-        if not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise MmfreeError(f"--device {device}: expected tcp:HOST:PORT, e.g. tcp:127.0.0.1:5555")
-        return TcpTransport(host, int(port))
-    if device.startswith("udp://"):
+        return TcpTransport(*address)
+    if kind == "udp":
         from host.transport import UdpTransport
 
-        return UdpTransport(*UdpTransport.parse(device))
+        return UdpTransport(*address)
     from host.transport import SerialTransport
-    return SerialTransport(device, baudrate=args.baud)
+    return SerialTransport(address, baudrate=args.baud)
 
 
 def cmd_run(args) -> None:
     from host.run import run
     from host.text import LoadProgress, TextStream
 
-    data, info, tokenizer, prompt = weights_and_prompt(args.model, args.format, args.prompt, "mmfree run")
+    data, info, tokenizer, prompt = weights_and_prompt(args.model, args.format, args.prompt)
     text = TextStream(tokenizer, context=prompt)
     transport = _transport(args, info)
     try:
@@ -180,9 +204,7 @@ def cmd_serve(args) -> None:
     from host.server import ENDPOINT_LIST, ApiServer
     from host.text import LoadProgress
 
-    if args.queue < 1:
-        raise MmfreeError(f"--queue {args.queue}: at least 1 request must be able to wait")
-    data, info, tokenizer, _ = weights_and_prompt(args.model, args.format, "", "mmfree serve")
+    data, info, tokenizer, _ = weights_and_prompt(args.model, args.format, "")
     transport = _transport(args, info)
     scheduler = server = None
     try:
@@ -211,8 +233,6 @@ def cmd_sim_device(args) -> None:
     from sim.memory_model import MEMORIES
 
     data, info = image_for(args.model, args.format)
-    if data is None:
-        raise MmfreeError("mmfree sim-device sizes the device for a model's program: give a model or an image")
     device, recipe = _device_for_model(args, info)
     log = Path(args.log) if args.log else _run_log_file()
     simulation = FastDevice(device, MEMORIES[args.memory], tcp_port=args.port, pty=not args.no_pty, recipe=recipe,

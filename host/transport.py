@@ -26,8 +26,12 @@ class SerialTransport:
         try:
             self.port = serial.Serial(port, baudrate=baudrate, timeout=0)
         except (serial.SerialException, OSError, ValueError) as error:
-            raise MmfreeError(f"cannot open the serial port {port} ({error}): check the path, your permissions "
-                              "(e.g. the dialout group) and that the board is plugged in") from None
+            raise self.cannot_open(port, error) from None
+
+    @staticmethod
+    def cannot_open(port: str, reason) -> MmfreeError:
+        return MmfreeError(f"cannot open the serial port {port} ({reason}): check the path, your permissions "
+                           "(e.g. the dialout group) and that the board is plugged in")
 
     def write(self, data: bytes) -> None:
         self.port.write(data)

@@ -29,7 +29,8 @@ from pathlib import Path
 
 from golden.errors import MmfreeError
 from golden.zoo import DEFAULT_MODEL
-from mmfree.specs import FORMATS, image_for, trit_format, weights_and_prompt
+from mmfree.checks import check_arguments, nonempty, prepare_outputs
+from mmfree.specs import FORMATS, check_image_header, image_for, model_check, trit_format, weights_and_prompt
 
 
 def default_text() -> str:
@@ -159,10 +160,7 @@ def cmd_rtl_engine(args) -> None:
 
     from hw.ternary_engine import TernaryMatVec
 
-    try:
-        engine = TernaryMatVec(lanes=args.lanes, trit_format=trit_format(args.format), max_cols=args.max_cols)
-    except (TypeError, ValueError) as error:
-        raise MmfreeError(str(error)) from None
+    engine = TernaryMatVec(lanes=args.lanes, trit_format=trit_format(args.format), max_cols=args.max_cols)
     Path(args.out).write_text(verilog.convert(engine, name=args.name))
     print(f"wrote {args.out}: module {args.name}, {engine.lanes} lanes, {args.format}, "
           f"{engine.beat_bytes}-byte beats, {engine.acc_bits}-bit accumulators (max_cols {engine.max_cols})")
@@ -186,6 +184,16 @@ def cmd_rtl_accelerator(args) -> None:
     print(f"wrote {args.out}: module {args.name}, {args.lanes} lanes, {info.trit_format.name}, program memory "
           f"{accelerator.program_words} instructions, VMEM {accelerator.vmem_words} words, "
           f"{args.mem_bytes}-byte memory port")
+
+
+def check_engine(args) -> None:
+    """rtl engine's parameters, as the engine checks them (hw.ternary_engine.TernaryMatVec.check_parameters)."""
+    from hw.ternary_engine import TernaryMatVec
+
+    try:
+        TernaryMatVec.check_parameters(lanes=args.lanes, trit_format=trit_format(args.format), max_cols=args.max_cols)
+    except (TypeError, ValueError) as error:
+        raise MmfreeError(str(error)) from None
 
 
 def _cost_model(args):
@@ -248,9 +256,9 @@ def cmd_iss(args) -> None:
     from assembler.iss import InstructionSetSimulator
     from host.text import continuation_text
 
-    data, info, tokenizer, prompt = weights_and_prompt(args.model, args.format, args.prompt, "the ISS")
+    data, info, tokenizer, prompt = weights_and_prompt(args.model, args.format, args.prompt)
     if not prompt:
-        raise MmfreeError("the prompt must hold at least one token")
+        raise MmfreeError("--prompt: the prompt must hold at least one token")
     compiled = compile_model(info)
     iss = InstructionSetSimulator(compiled.program.instructions, data, info.trit_format, _cost_model(args))
     iss.send(len(prompt), args.max_tokens, *prompt)
@@ -264,8 +272,13 @@ def cmd_iss(args) -> None:
           file=sys.stderr)
 
 
+OUTPUT_RULE = """Bad input: one `error:` line, exit status 2, before any work. Output paths (--out, -o, --asm,
+--report-dir, --log, --waves): missing parent directories are created, and said so on stderr; a path that
+cannot be written is refused (mmfree/checks.py)."""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mmfree", description=__doc__,
+    parser = argparse.ArgumentParser(prog="mmfree", description=__doc__, epilog=OUTPUT_RULE,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     model_help = f"shipped model name, checkpoint directory or random:<preset>[:seed] (default {DEFAULT_MODEL})"
@@ -274,7 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--model", default=DEFAULT_MODEL, help=model_help)
     demo.add_argument("--prompt", default='class Config:\n    """')
     demo.add_argument("--max-tokens", type=int, default=120)
-    demo.set_defaults(func=cmd_demo)
+    demo.set_defaults(func=cmd_demo, checks=(model_check(layouts=False, images=False),))
 
     fidelity = sub.add_parser("fidelity", help="hardware-exact vs float model on text")
     fidelity.add_argument("--model", default=DEFAULT_MODEL, help=model_help)
@@ -282,19 +295,19 @@ def build_parser() -> argparse.ArgumentParser:
     fidelity.add_argument("--text", help=text_help)
     fidelity.add_argument("--windows", type=int, default=8, help="number of windows scored")
     fidelity.add_argument("--window", type=int, default=1024, help="tokens per window")
-    fidelity.set_defaults(func=cmd_fidelity)
+    fidelity.set_defaults(func=cmd_fidelity, checks=(model_check(layouts=False, images=False),))
 
     perplexity = sub.add_parser("perplexity", help="float-model perplexity over a whole text")
     perplexity.add_argument("--model", default=DEFAULT_MODEL, help=model_help)
     perplexity.add_argument("--text", help=text_help)
     perplexity.add_argument("--window", type=int, default=1024, help="tokens per window")
-    perplexity.set_defaults(func=cmd_perplexity)
+    perplexity.set_defaults(func=cmd_perplexity, checks=(model_check(layouts=False, images=False),))
 
     image = sub.add_parser("image", help="compile a model to a model image")
     image.add_argument("--model", default=DEFAULT_MODEL, help=model_help)
     image.add_argument("--out", required=True)
     image.add_argument("--format", choices=sorted(FORMATS), default="base3")
-    image.set_defaults(func=cmd_image)
+    image.set_defaults(func=cmd_image, checks=(model_check(layouts=False, images=False),))
 
     rtl = sub.add_parser("rtl", help="emit Verilog").add_subparsers(dest="core", required=True)
     engine = rtl.add_parser("engine", help="the ternary matrix-vector engine")
@@ -303,7 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
     engine.add_argument("--max-cols", type=int, default=8192)
     engine.add_argument("--name", default="ternary_matvec")
     engine.add_argument("--out", required=True)
-    engine.set_defaults(func=cmd_rtl_engine)
+    engine.set_defaults(func=cmd_rtl_engine, checks=(check_engine, nonempty("name")))
     accel = rtl.add_parser("accelerator", help="the whole accelerator, sized for a model")
     accel.add_argument("--model", default=DEFAULT_MODEL, help="as for compile (layout:<preset> needs no weights)")
     accel.add_argument("--lanes", type=int, default=64)
@@ -311,11 +324,11 @@ def build_parser() -> argparse.ArgumentParser:
     accel.add_argument("--mem-bytes", type=int, default=2, help="external memory width in bytes (2: ULX3S SDRAM)")
     accel.add_argument("--name", default="accelerator")
     accel.add_argument("--out", required=True)
-    accel.set_defaults(func=cmd_rtl_accelerator)
+    accel.set_defaults(func=cmd_rtl_accelerator, checks=(model_check(layouts=True), nonempty("name")))
 
     info = sub.add_parser("image-info", help="validate and describe a model image")
     info.add_argument("image")
-    info.set_defaults(func=cmd_image_info)
+    info.set_defaults(func=cmd_image_info, checks=(lambda args: check_image_header(args.image, "image"),))
 
     asm = sub.add_parser("asm", help="assemble a program")
     asm.add_argument("source")
@@ -344,14 +357,14 @@ def build_parser() -> argparse.ArgumentParser:
     compile_.add_argument("--asm", help="also write the assembly source here")
     compile_.add_argument("--emit-logits", action="store_true", help="send the logits before each token")
     cost_options(compile_)
-    compile_.set_defaults(func=cmd_compile)
+    compile_.set_defaults(func=cmd_compile, checks=(model_check(layouts=True),))
 
     iss = sub.add_parser("iss", help="generate text on the instruction-level simulator")
     iss.add_argument("--model", default=DEFAULT_MODEL, help=model_help + "; or an .mmfi image")
     iss.add_argument("--prompt", default='class Config:\n    """')
     iss.add_argument("--max-tokens", type=int, default=40)
     cost_options(iss)
-    iss.set_defaults(func=cmd_iss)
+    iss.set_defaults(func=cmd_iss, checks=(model_check(layouts=False), nonempty("prompt")))
 
     from bitstreams.commands import add_commands
     add_commands(sub)
@@ -361,15 +374,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if getattr(args, "max_tokens", 1) < 0 or getattr(args, "window", 2) < 2 or getattr(args, "windows", 1) < 1:
-        print("error: --max-tokens must be >= 0, --window >= 2, --windows >= 1", file=sys.stderr)
-        return 2
+def main(argv: list[str] | None = None, *, validate_only: bool = False) -> int:
+    """Run one command line; 0 on success, 2 on a user's error (one `error:` line on stderr, after argparse's
+    usage for a malformed command line). validate_only: parse and check the arguments (mmfree.checks: the
+    commands' own checks) and return before any work: no model load, build, simulation or file written."""
     try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exit:                  # argparse has printed its usage and error (or the help)
+        return exit.code
+    try:
+        check_arguments(args)
+        if validate_only:
+            return 0
+        prepare_outputs(args)
         args.func(args)
     except MmfreeError as error:
         print(f"error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        if error.filename is None:              # not a file the user named: a bug to report, with its traceback
+            raise
+        print(f"error: {error.filename}: {error.strerror} (check the path and its permissions)", file=sys.stderr)
         return 2
     except ModuleNotFoundError as error:
         top = (error.name or "").split(".")[0]

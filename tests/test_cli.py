@@ -71,10 +71,8 @@ def test_image_and_image_info_from_a_checkpoint(capsys, tmp_path):
 
 @pytest.mark.parametrize("argv, message", [
     (["demo", "--model", "/no/such/dir"], "no such checkpoint directory"),
-    (["fidelity", "--text", "/no/such/text"], "cannot read UTF-8 text"),
     (["demo", "--model", "random:huge"], "unknown model preset"),
     (["demo", "--model", "random:tiny-odd"], "byte-level tokenizer needs a vocabulary of at least 256"),
-    (["image-info", "/no/such/file"], "model image not found"),
     (["build", "--board", "butterstick", "--top", "engine-check"], "names no LED"),
 ])
 def test_user_errors_are_clean(capsys, argv, message):
@@ -163,12 +161,23 @@ def test_build_the_engine_for_the_icebreaker_with_its_report(capsys, tmp_path):
 
 
 def test_run_device_errors_are_one_line(capsys, tmp_path):
-    """Bad --device values answer with one error line (no device, no traceback), after the README's set-up."""
-    cases = [(["--device", str(tmp_path / "ttyNONE")], "cannot open the serial port"),
-             (["--device", "tcp:localhost"], "expected tcp:HOST:PORT"),
-             (["--device", "tcp:127.0.0.1:1"], "cannot connect to 127.0.0.1:1"),
-             (["--device", str(tmp_path / "ttyNONE"), "--waves", str(tmp_path / "w.fst")], "--waves needs --device sim")]
+    """A --device that passes the checks (tests/test_cli_bad_input.py has those that do not) but cannot be
+    reached answers with one error line naming it and what to check: no traceback, no pyserial to install."""
+    not_a_port = tmp_path / "ttyFILE"
+    not_a_port.write_text("")
+    cases = [(["--device", str(not_a_port)], f"cannot open the serial port {not_a_port} ("),
+             (["--device", str(not_a_port)], "your permissions (e.g. the dialout group) and that the board is plugged in"),
+             (["--device", "tcp:127.0.0.1:1"], "cannot connect to 127.0.0.1:1")]
     for extra, message in cases:
         assert main(["run", "--model", "random:tiny:1", "--format", "2bit", "--max-tokens", "1", *extra]) == 2
         err = capsys.readouterr().err
         assert message in err and "Traceback" not in err and err.count("\n") == 1, err
+
+
+def test_the_board_path_is_in_the_base_install():
+    """`make demo` installs the base dependencies alone: a board's serial link must need nothing more."""
+    import tomllib
+    from pathlib import Path
+
+    project = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())["project"]
+    assert any(dependency.startswith("pyserial") for dependency in project["dependencies"])

@@ -7,11 +7,9 @@ IncompatibleError) with a message: never another exception, never a hang (each c
 
 from __future__ import annotations
 
-import signal
 import struct
 import time
 from collections import deque
-from contextlib import contextmanager
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -103,28 +101,10 @@ class DamagingDevice:
         pass
 
 
-class Overrun(Exception):
-    pass
-
-
-@contextmanager
-def bounded(seconds: float):
-    """Fail the case (instead of hanging the suite) when it runs past `seconds`."""
-    def expire(*_):
-        raise Overrun(f"the call ran past {seconds:g} s")
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
-def outcome(call) -> str:
-    """'ok' or the MmfreeError's class; anything else (or a hang) fails the test."""
+def outcome(call, time_limit) -> str:
+    """'ok' or the MmfreeError's class; anything else (or a hang: time_limit, tests/conftest.py) fails the test."""
     started = time.monotonic()
-    with bounded(CASE_SECONDS):
+    with time_limit(CASE_SECONDS):
         try:
             call()
             result = "ok"
@@ -137,7 +117,9 @@ def outcome(call) -> str:
 
 damage = st.tuples(st.sampled_from(DAMAGES), st.integers(0, 1 << 16), st.binary(max_size=48))
 plans = st.lists(damage, max_size=10)
-FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# time_limit is a function-scoped fixture that holds no state between examples
+FUZZ = settings(max_examples=120, deadline=None,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 
 
 def driver_for(device) -> Driver:
@@ -158,21 +140,21 @@ OPERATIONS = {
 
 @FUZZ
 @given(st.sampled_from(sorted(OPERATIONS)), plans, st.sampled_from(sorted(STATES)), st.integers(0, 12))
-def test_damaged_answers_give_clean_errors(operation, plan, state, error):
+def test_damaged_answers_give_clean_errors(time_limit, operation, plan, state, error):
     device = DamagingDevice(plan, state=state, error=error)
-    outcome(lambda: OPERATIONS[operation](driver_for(device)))
+    outcome(lambda: OPERATIONS[operation](driver_for(device)), time_limit)
 
 
 @FUZZ
 @given(plans, st.lists(st.one_of(st.binary(min_size=4, max_size=4), st.binary(max_size=8)), min_size=1, max_size=4),
        st.sampled_from(sorted(STATES)))
-def test_damaged_words_while_waiting_for_tokens(plan, words, state):
+def test_damaged_words_while_waiting_for_tokens(time_limit, plan, words, state):
     """WORD frames the device sends on its own (of any length), damaged, while next_word waits."""
     device = DamagingDevice(plan, state=state)
     for word in words:
         device.emit(p.Reply.WORD, word)
     driver = driver_for(device)
-    outcome(lambda: [driver.next_word(TIMEOUT) for _ in words])
+    outcome(lambda: [driver.next_word(TIMEOUT) for _ in words], time_limit)
 
 
 frames = st.builds(lambda kind, payload: p.encode(kind, payload),
@@ -181,12 +163,12 @@ frames = st.builds(lambda kind, payload: p.encode(kind, payload),
 
 @settings(FUZZ, max_examples=60)
 @given(st.lists(st.one_of(st.binary(max_size=64), frames), max_size=8), st.sampled_from(sorted(OPERATIONS)))
-def test_any_bytes_from_the_device(pieces, operation):
+def test_any_bytes_from_the_device(time_limit, pieces, operation):
     """Whatever bytes come back, frames of any kind and payload among them, and nothing else."""
     device = DamagingDevice([])
     device.answer = lambda kind, payload: []
     device.out += b"".join(pieces)
-    outcome(lambda: OPERATIONS[operation](driver_for(device)))
+    outcome(lambda: OPERATIONS[operation](driver_for(device)), time_limit)
 
 
 # The cases that escaped before host/driver.py caught them (kept as plain regressions).
@@ -208,9 +190,9 @@ def test_a_damaged_frame_while_waiting_for_tokens_is_a_link_error():
         driver_for(device).next_word(TIMEOUT)
 
 
-def test_a_fifo_that_never_makes_room_is_a_link_error():
+def test_a_fifo_that_never_makes_room_is_a_link_error(time_limit):
     device = DamagingDevice([], fifo_free=0)
     started = time.monotonic()
-    with bounded(CASE_SECONDS), pytest.raises(LinkError, match="room"):
+    with time_limit(CASE_SECONDS), pytest.raises(LinkError, match="room"):
         driver_for(device).send_words([1, 2, 3])
     assert time.monotonic() - started < 4 * TIMEOUT + 1

@@ -30,7 +30,6 @@ from golden.zoo import load_model
 from host.driver import DeviceError, LinkError
 from host.scheduler import Scheduler
 from host.server import ApiServer
-from mmfree.cli import main
 
 MODEL = "random:tiny:8"
 DEVICE = ["--model", MODEL, "--format", "2bit", "--lanes", "16", "--memory", "sdram",
@@ -301,14 +300,6 @@ def test_a_device_failure_is_500_then_the_device_is_loaded_again_or_503(scripted
     else:
         assert status == 503 and "unavailable" in answer["error"]["message"]
         assert "no answer from the device" in answer["error"]["message"]
-
-
-@pytest.mark.parametrize("extra, message", [(["--device", "tcp:localhost"], "expected tcp:HOST:PORT"),
-                                            (["--queue", "0"], "--queue 0: at least 1")])
-def test_serve_option_errors_are_one_line(capsys, extra, message):
-    assert main(["serve", "--model", "random:tiny:1", "--format", "2bit", *extra]) == 2
-    err = capsys.readouterr().err
-    assert message in err and "Traceback" not in err and err.count("\n") == 1, err
 
 
 def test_a_port_in_use_is_one_clear_error(scripted):
