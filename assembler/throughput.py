@@ -29,6 +29,7 @@ class BatchCycles:
     prefill: int                # cycles from the prompt's first word to its first generated token
     decode: int                 # cycles of one decode step, which generates `batch` tokens
     decode_bytes: int           # external-memory bytes a decode step reads
+    decode_engine: int          # cycles the ternary engine is busy in a decode step (its compute bound)
 
     def prefill_tokens_per_s(self, clock_hz: float) -> float:
         return self.prompt * clock_hz / self.prefill
@@ -53,14 +54,15 @@ def batch_cycles(info: ImageInfo, batch: int, cost: CostModel, *, prompt: int = 
         iss.send(prompt, 1, *[0] * prompt)
         assert iss.run() == "waiting"
         step = decode_step_counters(program.instructions, format_, cost)
-        return BatchCycles(1, prompt, iss.counters.cycles, step.cycles, step.bytes_read)
+        return BatchCycles(1, prompt, iss.counters.cycles, step.cycles, step.bytes_read, step.engine_cycles)
     program = compile_batched(info, batch).program
     iss = InstructionSetSimulator(program.instructions, None, format_, cost=cost,
                                   vmem_words=vmem_words or program.vmem_words, vector_width=vector_width, batch=batch)
     for start in range(0, prompt, batch):
         iss.send(min(batch, prompt - start), 0, int(start == 0), *[0] * batch)
         assert iss.run() == "waiting"
-    prefill, before = iss.counters.cycles, iss.counters.bytes_read
+    prefill, before, engine = iss.counters.cycles, iss.counters.bytes_read, iss.counters.engine_cycles
     iss.send(0, *[0] * batch)
     assert iss.run() == "waiting"
-    return BatchCycles(batch, prompt, prefill, iss.counters.cycles - prefill, iss.counters.bytes_read - before)
+    return BatchCycles(batch, prompt, prefill, iss.counters.cycles - prefill, iss.counters.bytes_read - before,
+                       iss.counters.engine_cycles - engine)

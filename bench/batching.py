@@ -85,13 +85,26 @@ def measure(batches) -> list[dict]:
     return results
 
 
-def measure_device(config, batch: int, *, lanes: int, vector_width: int, seed: int = 0) -> dict:
+def config_for(model: str, layers: int | None = None) -> HGRNBitConfig:
+    """--model: a model directory (its config.json), a preset, or 370M-bytes (the 370M's layers, a byte
+    vocabulary); `layers`: that many of its layers."""
+    if model == "370M-bytes":
+        config = dataclasses.replace(preset("370M"), vocab_size=256, bos_token_id=None, eos_token_id=None)
+    else:
+        path = Path(model)
+        config = HGRNBitConfig.from_json_file(path / "config.json") if path.is_dir() else preset(model)
+    return dataclasses.replace(config, num_hidden_layers=layers) if layers else config
+
+
+def measure_device(config, batch: int, *, lanes: int, vector_width: int, seed: int = 0,
+                   prompts: tuple[int, ...] = (PROMPT,)) -> dict:
     """Measured: the whole simulated Device (hw.device.Device in the fast Verilator harness, sim/fast: link,
     controller, engine, the SDRAM model) at batch B, driven over its link as `mmfree serve` drives it (host.run.load,
     host.batched). Cycles from the device's own counters, host waits excluded. Every token is checked against the
     sequential golden model (golden.hwexact). B = 1 runs the single-request program with its states in external
     memory (as the derived column), B > 1 the batched program:
-    - prefill: a PROMPT-token prompt to its first token (B = 1: one request; B > 1: ceil(PROMPT / B) prefill steps);
+    - prefill: a P-token prompt to its first token, for each P of `prompts` (B = 1: one request; B > 1:
+      ceil(P / B) prefill steps), {"prefill": {P: cycles}};
     - decode: B = 1, a 1-token request run to 2 tokens less the same request run to 1 (one decode step with
       the fed-back token); B > 1, one decode step of all B slots, each holding a 1-token request."""
     from golden.hwexact import HardwareExactModel
@@ -113,7 +126,8 @@ def measure_device(config, batch: int, *, lanes: int, vector_width: int, seed: i
     transport = SimTransport(device_for(info, **parameters), memory=MEMORY, recipe=device_recipe(info, **parameters),
                              log=lambda line: print(f"[sim] {line}", file=sys.stderr, flush=True))
     rng = np.random.default_rng(seed)
-    prompt = [int(t) for t in rng.integers(0, config.vocab_size, size=PROMPT)]
+    requests = {length: [int(t) for t in rng.integers(0, config.vocab_size, size=length)] for length in prompts}
+    prefill = {}
     singles = [[int(t)] for t in rng.integers(0, config.vocab_size, size=batch)]
     try:
         loaded = load(image, info, transport, compiled=compiled, timeout=3600)
@@ -129,18 +143,20 @@ def measure_device(config, batch: int, *, lanes: int, vector_width: int, seed: i
             return produced, cycles() - before
 
         if batch == 1:
-            first, prefill = request(prompt, 1)
+            for length, prompt in requests.items():
+                first, prefill[length] = request(prompt, 1)
+                assert first == golden.generate(prompt, 1)
             one, short = request(singles[0], 1)
             two, long = request(singles[0], 2)
-            assert first == golden.generate(prompt, 1) and two == golden.generate(singles[0], 2) and one == two[:1]
+            assert two == golden.generate(singles[0], 2) and one == two[:1]
             decode = long - short
         else:
             session = BatchedSession(driver, compiled, timeout=3600)
-            before = cycles()
-            session.admit(0, prompt, 1)
-            prefill = cycles() - before
-            first = list(session.step().values())
-            assert first == golden.generate(prompt, 1)
+            for length, prompt in requests.items():
+                before = cycles()
+                session.admit(0, prompt, 1)
+                prefill[length] = cycles() - before
+                assert list(session.step().values()) == golden.generate(prompt, 1)
             for slot, single in enumerate(singles):
                 session.admit(slot, single, 2)
             assert session.step() == {slot: golden.generate(single, 1)[0] for slot, single in enumerate(singles)}
@@ -168,13 +184,7 @@ def main() -> None:
                         "370M's shapes: the ratio is per layer pass)")
     parser.add_argument("--out", type=Path, default=None, help="write the report here too")
     args = parser.parse_args()
-    model = Path(args.model)
-    if args.model == "370M-bytes":
-        config = dataclasses.replace(preset("370M"), vocab_size=256, bos_token_id=None, eos_token_id=None)
-    else:
-        config = HGRNBitConfig.from_json_file(model / "config.json") if model.is_dir() else preset(args.model)
-    if args.layers:
-        config = dataclasses.replace(config, num_hidden_layers=args.layers)
+    config = config_for(args.model, args.layers)
     memory = BENCH_MEMORIES[MEMORY]
     lines = [f"# bench/batching.py --model {args.model} --lanes {args.lanes} --vector-width "
              f"{' '.join(map(str, args.vector_width))} --clock-mhz {args.clock_mhz:g}"
@@ -217,8 +227,10 @@ def main() -> None:
                      f"host waits excluded")
         lines.append(f"  {'B':>2} {'prefill cycles':>15} {'prefill tok/s':>14} {'x B=1':>7}   {'decode step cycles':>18} "
                      f"{'decode tok/s (all B)':>20} {'x one':>6}")
-        runs = {batch: measure_device(config, batch, lanes=args.lanes, vector_width=vector_width)
-                for batch in sorted(set(args.measure_device) | {1})}
+        runs = {}
+        for batch in sorted(set(args.measure_device) | {1}):
+            run = measure_device(config, batch, lanes=args.lanes, vector_width=vector_width)
+            runs[batch] = {"prefill": run["prefill"][PROMPT], "decode": run["decode"]}
         one = runs[1]
         for batch, run in runs.items():
             lines.append(f"  {batch:>2} {run['prefill']:>15,} {PROMPT * args.clock_mhz * 1e6 / run['prefill']:>14.1f} "
