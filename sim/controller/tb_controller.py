@@ -28,6 +28,7 @@ from golden.packing import TritFormat
 from hw.controller import State
 from hw.vector_unit import VectorOp
 from sim.clocking import start_and_reset
+from sim.coverage import Coverage
 from sim.host_link import HostLink
 from sim.vmem import fill, read_all
 
@@ -38,8 +39,21 @@ VECTOR_WIDTH = int(os.environ.get("VECTOR_WIDTH", "1"))
 NOT_IN_THIS_BUILD = {"QUANT", "MATVEC", "PREFETCH", "RMSNORM", "EMBED", "VLOAD", "VLOADX", "SENDV", "VSTORE", "VSTOREX"}
 
 
+# The error codes this harness's programs can reach (the image's, the matrix ones and the slots' are the data
+# path's: sim/accelerator, sim/matvec; VMEM_MISALIGNED needs V > 1).
+REACHABLE_ERRORS = {isa.ErrorCode.ILLEGAL_INSTRUCTION, isa.ErrorCode.PC_OUT_OF_RANGE, isa.ErrorCode.VMEM_OUT_OF_RANGE,
+                    isa.ErrorCode.BAD_SLOT} | ({isa.ErrorCode.VMEM_MISALIGNED} if VECTOR_WIDTH > 1 else set())
+COVERAGE = Coverage(f"controller V{VECTOR_WIDTH}", {
+    **{f"op {name}": f"{name} executed (the ISS's trace of a compared run)" for name in isa.OPS
+       if name not in NOT_IN_THIS_BUILD},
+    **{f"error {code.name}": f"a program stopped with {code.name}" for code in REACHABLE_ERRORS},
+    **{f"outcome {name}": f"a run ended {name}" for name in ("HALTED", "WAITING", "ERROR", "illegal", "endless")},
+})
+
+
 def iss_outcome(instructions, vmem, inputs):
-    iss = InstructionSetSimulator(instructions, b"", TritFormat.TRITS_2BIT, vmem_words=WORDS, vector_width=VECTOR_WIDTH)
+    iss = InstructionSetSimulator(instructions, b"", TritFormat.TRITS_2BIT, vmem_words=WORDS, vector_width=VECTOR_WIDTH,
+                                  trace=True)
     iss.vmem[:] = vmem
     iss.send(*inputs)
     try:
@@ -47,6 +61,10 @@ def iss_outcome(instructions, vmem, inputs):
         code, pc = isa.ErrorCode.NONE, None
     except IssError as error:
         state, code, pc = State.ERROR, error.code, error.pc
+    for _, mnemonic, _ in iss.trace:
+        COVERAGE.hit(f"op {mnemonic}")
+    if code in REACHABLE_ERRORS:
+        COVERAGE.hit(f"error {code.name}")
     return state, code, pc, iss.host_out, iss.vmem
 
 
@@ -114,6 +132,7 @@ async def check(dut, label, instructions, vmem, inputs, rng):
         assert sent == until_sent, f"{label}: sent {sent} before the illegal word, ISS {until_sent}"
         bad = np.nonzero(got_vmem != until_vmem)[0]
         assert bad.size == 0, f"{label}: VMEM differs at {bad[:8].tolist()} when stopped at the illegal word"
+        COVERAGE.hit("error ILLEGAL_INSTRUCTION")      # the ISS runs a NOP for a word it cannot decode
         return "illegal"
     assert (state, code) == (want_state, want_code), f"{label}: state {state.name}/{code.name}, ISS {want_state.name}/{want_code.name}"
     if want_state is State.ERROR:
@@ -227,4 +246,7 @@ async def controller_matches_iss(dut):
                              random_vmem(), [rng.randrange(1 << 32)], rng)
         outcomes[result] = outcomes.get(result, 0) + 1
     dut._log.info(f"outcomes: {outcomes}")
+    for outcome in outcomes:
+        COVERAGE.hit(f"outcome {outcome}")
+    COVERAGE.finish()
     assert outcomes.get("illegal", 0) > 0 and outcomes.get("HALTED", 0) > 0 and outcomes.get("ERROR", 0) > 0
