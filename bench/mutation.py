@@ -75,16 +75,21 @@ def _segment(source: str, node) -> str:
 
 
 def mutants_of(unit: str, path: str) -> list[Mutant]:
-    """Every mutant of MUTATORS in the file's functions (module-level constants and docstrings left alone)."""
+    """Every mutant of MUTATORS in the file's hardware-building functions: `elaborate` and the helpers that take
+    the module `m` (constructors, parameter checks and latency bookkeeping left alone: their mistakes either
+    stop elaboration or are the parameter tests' business, tests/hw)."""
     source = (ROOT / path).read_text()
     tree = ast.parse(source)
     found = []
+
+    def builds_hardware(function) -> bool:
+        return function.name == "elaborate" or any(a.arg == "m" for a in function.args.args + function.args.kwonlyargs)
 
     def add(node, kind, before, after):
         if before and after != before:
             found.append(Mutant(unit, path, node.lineno, node.col_offset, kind, before, after))
 
-    for function in (n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))):
+    for function in (n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and builds_hardware(n)):
         for node in ast.walk(function):
             if isinstance(node, ast.Compare) and len(node.ops) == 1 and type(node.ops[0]) in COMPARE_FLIPS:
                 left, right = _segment(source, node.left), _segment(source, node.comparators[0])
@@ -103,7 +108,7 @@ def mutants_of(unit: str, path: str) -> list[Mutant]:
             elif isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == "saturate" \
                     and node.args:
                 add(node, "saturation", _segment(source, node), f"({_segment(source, node.args[0])})")
-    return found
+    return list(dict.fromkeys(found))             # a nested helper is walked twice: each mutant once
 
 
 def apply(mutant: Mutant, source: str) -> str:
@@ -168,19 +173,23 @@ def main() -> None:
         for mutant, outcome, seconds in pool.map(lambda m: run_mutant(m, args.timeout), mutants):
             print(f"{outcome:9} {seconds:6.0f} s  {mutant.describe()}", flush=True)
             results.append((mutant, outcome, seconds))
+            text = summary(args, results, len(mutants))
+            if args.out:                            # after every mutant: a run cut short keeps what it measured
+                args.out.write_text(text + "\n")
+    print(text)
+
+
+def summary(args, results, planned: int) -> str:
     counts = {k: sum(1 for _, o, _ in results if o == k) for k in ("killed", "timeout", "survived", "not built")}
     scored = counts["killed"] + counts["timeout"] + counts["survived"]
     lines = [f"# bench/mutation.py --units {' '.join(args.units)} --limit {args.limit} --seed {args.seed}",
-             f"# {len(results)} mutants: killed {counts['killed']}, timeout {counts['timeout']} (counted killed), "
+             f"# {len(results)} of {planned} mutants run: killed {counts['killed']}, timeout {counts['timeout']} (counted killed), "
              f"survived {counts['survived']}, not built {counts['not built']}",
              f"mutation score (measured): {100 * (counts['killed'] + counts['timeout']) / max(scored, 1):.1f} % "
              f"of the {scored} mutants that build", "", "survivors:"]
     lines += [f"  {m.describe()}" for m, o, _ in results if o == "survived"] or ["  none"]
     lines += ["", "every mutant:"] + [f"  {o:9} {s:5.0f} s  {m.describe()}" for m, o, s in results]
-    text = "\n".join(lines)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -48,6 +48,7 @@ from hw.controller import State
 from hw.image_check import check_read_bytes
 from sim.accelerator.harness import accelerator_for
 from sim.clocking import start_and_reset
+from sim.coverage import Coverage
 from sim.host_link import HostLink
 from sim.memory_model import BENCH_MEMORIES, ExternalMemory
 from sim.vmem import read_all
@@ -176,6 +177,14 @@ async def model_generates_bit_exactly(dut):
     link = HostLink(dut, rng, program_words=program_words, words=requests, offer_rate=HOST_RATE,
                     ready_rate=HOST_RATE)
     send_pcs = {pc for pc, mnemonic, _ in iss.trace if mnemonic == "SEND"}
+    # End-to-end coverage: every kind of instruction the program holds ran (the ISS's trace of the same run, whose
+    # words the RTL must match) and every token asked for was generated.
+    coverage = Coverage(f"accelerator {FORMAT.name} {os.environ['MEMORY']} L{LANES} V{VECTOR_WIDTH}", {
+        **{f"op {name}": f"{name} executed" for name in sorted({i.op.mnemonic for i in compiled.program.instructions})},
+        "generated tokens": f"{generate} tokens after a {len(prompt)}-token prompt"})
+    for _, mnemonic, _ in iss.trace:
+        coverage.hit(f"op {mnemonic}")
+    coverage.hit("generated tokens", len(iss.host_out) == generate)
     cycles, timeline, snapshots = await run_host(dut, link, len(expected), snapshot_pcs=send_pcs)
     received = link.received
     assert len(received) == len(expected), f"received {len(received)} words, expected {len(expected)}"
@@ -221,6 +230,7 @@ async def model_generates_bit_exactly(dut):
     if os.environ.get("RESULTS_FILE"):
         with open(os.environ["RESULTS_FILE"], "w") as file:
             json.dump(result, file, indent=1, default=str)
+    coverage.finish()
 
 
 def check_counters(dut, iss, image: bytes, timeline, cycles: int, kind_tolerance: dict[str, float] | None = None):
