@@ -28,6 +28,7 @@ from hw.matvec_unit import MatVecCommand, PrefetchLayout
 from hw.norm_unit import QuantState
 from hw.rsqrt import SFloatLayout
 from sim.clocking import command_until_done, start_unit_test
+from sim.coverage import Coverage
 from sim.memory_model import MEMORIES, ExternalMemory
 from sim.vmem import read_all
 
@@ -54,6 +55,16 @@ def place_matrix(image: bytearray, trits, offset: int, rng) -> int:
     return offset + len(packed) + int(rng.integers(1, 40))
 
 
+COVERAGE = {
+    "y saturates +": "a rescaled row sum clamped to ACT_MAX", "y saturates -": "clamped to ACT_MIN",
+    "y rounds": "a rescaled row sum rounded (bits dropped)", "largest sums": "every trit -1 x q -128 (|acc| largest)",
+    "zero rows": "rows of zero trits (acc 0)", "one column": "a one-column matrix",
+    "columns off the lanes": "cols not a multiple of LANES (a partial beat)", "longest rows": "cols = MAX_COLS",
+    "most rows": "rows = MAX_ROWS", "prefetched": "a product taking a PREFETCHed matrix",
+    "read for itself": "a product reading its matrix itself", "mismatch": "a product unlike the prefetch it takes",
+}
+
+
 def random_sfloat(rng) -> fxp.SFloat:
     return fxp.SFloat(int(rng.integers(1 << 16, 1 << 17)), int(rng.integers(-40, -10)))
 
@@ -61,6 +72,7 @@ def random_sfloat(rng) -> fxp.SFloat:
 @cocotb.test()
 async def matvec_matches_golden(dut):
     rng, py_rng = await start_unit_test(dut, low=("cmd__valid", "done__ready", "q_write__en", "prefetch__valid", "flush"), seed=21)
+    coverage = Coverage(f"matvec L{LANES} V{VECTOR_WIDTH}", COVERAGE)
     image = bytearray(rng.integers(0, 256, size=IMAGE_BYTES, dtype=np.uint8).tobytes())
     trials = []
     offset = 13                                    # unaligned on purpose
@@ -118,6 +130,18 @@ async def matvec_matches_golden(dut):
         sigma = fxp.sf_mul(fxp.sf_mul(scale, fxp.sf_normalize(peak)), inv_sqrt)
         sigma = fxp.SFloat(sigma.m, sigma.e + norm_exp)
         vmem[d:d + rows] = fxp.scale_vector(acc, sigma, fmt.ACT_FRAC)
+        shift = -(sigma.e + fmt.ACT_FRAC)
+        unsaturated = fxp.round_shift(acc * sigma.m, shift)
+        coverage.hit("y saturates +", unsaturated > fmt.ACT_MAX)
+        coverage.hit("y saturates -", unsaturated < fmt.ACT_MIN)
+        coverage.hit("y rounds", shift > 0 and ((acc * sigma.m) % (1 << shift) != 0).any())
+        coverage.hit("largest sums", (trits == -1).all() and (q == -128).all())
+        coverage.hit("zero rows", (~trits.any(axis=1)).any())
+        coverage.hit("one column", cols == 1)
+        coverage.hit("columns off the lanes", cols % LANES != 0)
+        coverage.hit("longest rows", cols == MAX_COLS)
+        coverage.hit("most rows", rows == MAX_ROWS)
+        coverage.hit("prefetched" if index in (1, 2) or (index > 2 and index % 2) else "read for itself")
         got = await read_all(dut, WORDS)
         bad = np.nonzero(got != vmem)[0]
         assert bad.size == 0, (f"product {index} ({rows}x{cols}): VMEM differs at {bad[:6].tolist()}: "
@@ -130,6 +154,7 @@ async def matvec_matches_golden(dut):
     wrong = {"d": 0, "trits": trials[0][4] + 1, "rows": rows}
     await command_until_done(dut, sum(v << CMD[k].offset for k, v in wrong.items()), py_rng, max_cycles=2000)
     assert dut.mismatch.value == 1
+    coverage.hit("mismatch")
     assert (await read_all(dut, WORDS) == vmem).all(), "a mismatched MATVEC wrote VMEM"
     dut.flush.value = 1
     await FallingEdge(dut.clk)
@@ -141,6 +166,7 @@ async def matvec_matches_golden(dut):
     vmem[:rows] = fxp.scale_vector(acc, sigma, fmt.ACT_FRAC)
     got = await read_all(dut, WORDS)
     assert (got == vmem).all(), "the product after a flush differs (prefetched bytes leaked?)"
+    coverage.finish()
 
 
 
