@@ -23,6 +23,7 @@ from cocotb.triggers import FallingEdge, ReadOnly
 
 from golden.hwexact import ternary_matvec
 from golden.packing import TritFormat, pack_trits
+from sim.coverage import Coverage
 from hw.ternary_engine import TernaryMatVec
 from sim.clocking import start_and_reset
 
@@ -95,8 +96,25 @@ async def run_product(dut, trits, q, *, seed, weight_stall=0.3, result_stall=0.3
     return results, cycles
 
 
+COVERAGE = Coverage(f"engine {ENGINE.trit_format.name} L{ENGINE.lanes} B{ENGINE.batch}", {
+    "largest positive sum": "a row of -1 x -128 over the longest row: acc = 128 max_cols",
+    "largest negative sum": "a row of +1 x -128 over the longest row: acc = -128 max_cols",
+    "zero row": "a row of zero trits", "one column": "a one-column product",
+    "partial last beat": "cols not a multiple of the lanes (the engine masks the rest)",
+    "longest row": "cols = max_cols", "illegal code": "a weight code that is no trit (BAD_TRITS)",
+    **({"several slots": "one beat applied to several Q slots"} if ENGINE.batch > 1 else {}),
+})
+
+
 def check(trits, q, results):
     expected = ternary_matvec(trits, np.asarray(q)).tolist()
+    cols = trits.shape[1]
+    COVERAGE.hit("largest positive sum", cols == ENGINE.max_cols and 128 * cols in expected)
+    COVERAGE.hit("largest negative sum", cols == ENGINE.max_cols and -128 * cols in expected)
+    COVERAGE.hit("zero row", (~trits.any(axis=1)).any())
+    COVERAGE.hit("one column", cols == 1)
+    COVERAGE.hit("partial last beat", cols % ENGINE.lanes != 0)
+    COVERAGE.hit("longest row", cols == ENGINE.max_cols)
     bad = [i for i, (a, b) in enumerate(zip(results, expected)) if a != b]
     assert not bad and len(results) == len(expected), \
         f"{len(bad)} rows differ; first row {bad[0] if bad else None}: got {results[bad[0]] if bad else None}, " \
@@ -122,10 +140,12 @@ async def random_matrices_with_stalls(dut):
 
 @cocotb.test()
 async def extremes(dut):
-    """All -1 x -128 and all +1 x 127 over the longest row, all-zero rows, a single column."""
+    """All -1 x -128 and all +1 x -128 (the largest sums of either sign), all +1 x 127, over the longest row;
+    all-zero rows, a single column."""
     await reset(dut)
     cols = ENGINE.max_cols
     cases = [(-np.ones((2, cols)), np.full(cols, -128)),
+             (np.ones((2, cols)), np.full(cols, -128)),
              (np.ones((2, cols)), np.full(cols, 127)),
              (np.zeros((3, cols)), np.full(cols, -128)),
              (np.array([[1], [-1], [0]]), np.array([-128]))]
@@ -158,6 +178,7 @@ async def illegal_code_sets_error(dut):
     bad_byte = 0b10 if ENGINE.trit_format is TritFormat.TRITS_2BIT else 250
     results, _ = await run_product(dut, trits, np.zeros(cols, dtype=np.int64), seed=3, beats=[bad_byte])
     assert dut.error.value == 1
+    COVERAGE.hit("illegal code")
     results, _ = await run_product(dut, trits, np.zeros(cols, dtype=np.int64), seed=4)
     assert dut.error.value == 0 and results == [0]
 
@@ -179,6 +200,7 @@ async def slots_share_each_beat(dut):
         expected = np.stack([ternary_matvec(trits, q) for q in qs], axis=1).reshape(-1).tolist()
         assert results == expected, f"case {k} ({slots} slots, {rows}x{cols}): {results} vs {expected}"
         assert not dut.error.value
+        COVERAGE.hit("several slots", slots > 1)
     rows, cols = 8, 4 * lanes
     trits = rng.integers(-1, 2, size=(rows, cols)).astype(np.int8)
     qs = [rng.integers(-128, 128, size=cols) for _ in range(batch)]
@@ -186,3 +208,9 @@ async def slots_share_each_beat(dut):
     assert results == np.stack([ternary_matvec(trits, q) for q in qs], axis=1).reshape(-1).tolist()
     ideal = batch * rows * 4                      # assembler.cost.CostModel.compute
     assert ideal <= cycles <= ideal + ENGINE.pipeline_depth + 3, f"{cycles} cycles for {ideal} beat-slots"
+
+
+@cocotb.test()
+async def coverage_complete(dut):
+    """Last: every bin the tests above declared was reached (sim.coverage)."""
+    COVERAGE.finish()
