@@ -17,6 +17,7 @@ from golden import fixedpoint as fxp
 from golden import formats as fmt
 from hw.data_mover import MoveCommand, MoveOp
 from sim.clocking import command_until_done, start_unit_test
+from sim.coverage import Coverage
 from sim.memory_model import MEMORIES, ExternalMemory
 from sim.vmem import fill, read_all
 
@@ -50,8 +51,19 @@ async def execute(dut, rng, **fields):
     return sent, written
 
 
+COVERAGE = {
+    **{f"op {op.name}": f"{op.name} executed" for op in MoveOp},
+    "embed saturates +": "an EMBED element clamped to ACT_MAX (a left shift past 32 bits)",
+    "embed saturates -": "an EMBED element clamped to ACT_MIN",
+    "embed shifts left": "an EMBED row with e + 16 > 0", "embed rounds": "an EMBED row shifted right, bits dropped",
+    "int16 extremes": "an EMBED row of -32768 / 32767", "length 1": "a one-word move",
+    "length off the lanes": "a length not a multiple of V", "store at the top": "a VSTORE ending at 2**32",
+}
+
+
 @cocotb.test()
 async def data_moves_match_golden(dut):
+    coverage = Coverage(f"data mover V{LANES}", COVERAGE)
     rng, py_rng = await start_unit_test(dut, low=("cmd__valid", "done__ready", "host_out__ready", "mem_write__ready"),
                                         seed=31)
     image = bytearray(rng.integers(0, 256, size=IMAGE_BYTES, dtype=np.uint8).tobytes())
@@ -71,6 +83,9 @@ async def data_moves_match_golden(dut):
         op = [MoveOp.VLOAD, MoveOp.EMBED, MoveOp.SENDV, MoveOp.VSTORE][trial % 4]
         length = width if op is MoveOp.EMBED else int(rng.choice([1, 2, 7, 32, 60, LANES - 1 or 1, LANES + 1]))
         d = int(rng.integers(0, (WORDS - length) // LANES + 1)) * LANES       # rows: V-aligned
+        coverage.hit(f"op {op.name}")
+        coverage.hit("length 1", length == 1)
+        coverage.hit("length off the lanes", length % LANES != 0 or LANES == 1)
         if op is MoveOp.VLOAD:
             src = int(rng.integers(0, IMAGE_BYTES - 4 * length))
             await execute(dut, py_rng, opcode=op.value, length=length, d=d, src=src, exp_addr=0)
@@ -79,8 +94,14 @@ async def data_moves_match_golden(dut):
             token = int(rng.integers(0, vocab)) if trial > 2 else trial % 2
             await execute(dut, py_rng, opcode=op.value, length=length, d=d, src=table_at + 2 * width * token,
                           exp_addr=exps_at + token)
-            vmem[d:d + length] = fxp.saturate(fxp.round_shift(table[token], -(int(exps[token]) + fmt.ACT_FRAC)),
-                                              fmt.ACT_BITS)
+            shift = -(int(exps[token]) + fmt.ACT_FRAC)
+            unsaturated = fxp.round_shift(table[token], shift)
+            vmem[d:d + length] = fxp.saturate(unsaturated, fmt.ACT_BITS)
+            coverage.hit("embed saturates +", unsaturated > fmt.ACT_MAX)
+            coverage.hit("embed saturates -", unsaturated < fmt.ACT_MIN)
+            coverage.hit("embed shifts left", shift < 0)
+            coverage.hit("embed rounds", shift > 0 and (table[token] % (1 << shift) != 0).any())
+            coverage.hit("int16 extremes", (np.abs(table[token]) >= (1 << 15) - 1).all())
         elif op is MoveOp.SENDV:
             sent, _ = await execute(dut, py_rng, opcode=op.value, length=length, d=d, src=0, exp_addr=0)
             assert sent == vmem[d:d + length].tolist(), f"trial {trial}: SENDV sent {sent[:6]}…"
@@ -89,6 +110,8 @@ async def data_moves_match_golden(dut):
             _, written = await execute(dut, py_rng, opcode=op.value, length=length, d=d, src=dst, exp_addr=0)
             want = list(zip(range(dst, dst + 4 * length), vmem[d:d + length].astype("<i4").tobytes()))
             assert written == want, f"trial {trial}: VSTORE wrote {written[:6]}…, want {want[:6]}…"
+            coverage.hit("store at the top", dst + 4 * length == 1 << 32)
         got = await read_all(dut, WORDS)
         bad = np.nonzero(got != vmem)[0]
         assert bad.size == 0, f"trial {trial} {op.name}: VMEM differs at {bad[:6].tolist()}: {got[bad[:6]].tolist()} vs {vmem[bad[:6]].tolist()}"
+    coverage.finish()
