@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -17,6 +18,8 @@ import tempfile
 from pathlib import Path
 
 from amaranth.back import verilog
+
+from sim.xcheck import XCHECK_PORTS, port_roles
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD_ROOT = ROOT / "sim_build"
@@ -112,7 +115,7 @@ def _simulator_version(simulator: str) -> str:
 
 def run_cocotb(component, *, toplevel: str, test_module: str, build_name: str, env: dict[str, str],
                log_file: Path | None = None, extra_build_args: tuple[str, ...] = (),
-               extra_sources: tuple[Path, ...] = ()) -> Path:
+               extra_sources: tuple[Path, ...] = (), simulator: str | None = None) -> Path:
     """Emit `component` as Verilog, build it, and run every cocotb test of `test_module` (raises on failure).
     build_name: a readable prefix of the build folder, which is keyed by a hash of everything the build
     depends on (Verilog, extra sources, options, simulator), so equal designs share one build between
@@ -120,10 +123,12 @@ def run_cocotb(component, *, toplevel: str, test_module: str, build_name: str, e
     stale one. Each run gets its own folder under the build (results, waves).
     log_file: the build's and the simulation's output go there instead of the terminal.
     extra_build_args: more simulator options (e.g. Verilator's --coverage-toggle). extra_sources: Verilog
-    of modules the component instantiates (e.g. vendor primitives' simulation models). Returns the run folder."""
+    of modules the component instantiates (e.g. vendor primitives' simulation models). simulator: "verilator"
+    or "icarus" (default: $SIM, else Verilator). The bench learns the component's port roles for the
+    four-state checks (sim/xcheck.py) from XCHECK_PORTS. Returns the run folder."""
     from cocotb_tools.runner import get_results, get_runner
 
-    simulator = os.environ.get("SIM", "verilator")
+    simulator = simulator or os.environ.get("SIM", "verilator")
     waves = os.environ.get("WAVES", "0") not in ("", "0")
     text = verilog.convert(component, name=toplevel)
     build_args, timescale = [], None
@@ -155,8 +160,9 @@ def run_cocotb(component, *, toplevel: str, test_module: str, build_name: str, e
             _keep_runtime(build_dir, runtime_key)
     test_dir = Path(tempfile.mkdtemp(prefix=f"{test_module.rsplit('.', 1)[-1]}-", dir=build_dir))
     sys_path = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
+    extra_env = {**env, XCHECK_PORTS: json.dumps(port_roles(component)), "PYTHONPATH": sys_path}
     results = runner.test(hdl_toplevel=toplevel, test_module=test_module, build_dir=build_dir,
-                          test_dir=test_dir, waves=waves, extra_env={**env, "PYTHONPATH": sys_path}, **logs)
+                          test_dir=test_dir, waves=waves, extra_env=extra_env, **logs)
     tests, failures = get_results(results)
     assert tests > 0, f"no cocotb test ran from {test_module}"
     assert failures == 0, f"{failures} of {tests} cocotb tests failed in {test_module} (see {results})"

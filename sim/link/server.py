@@ -23,6 +23,7 @@ from cocotb.triggers import ClockCycles, FallingEdge, ReadOnly
 
 from sim.clocking import start_and_reset
 from sim.memory_model import MEMORIES, ExternalMemory
+from sim.xcheck import dont_care
 
 POLL_CYCLES = 32            # cycles the device runs between socket polls while no byte moves
 
@@ -70,6 +71,8 @@ async def serve(dut):
         dut.rx__valid.value = int(bool(incoming))
         if incoming:
             dut.rx__payload.value = incoming[0]
+        else:
+            dont_care(dut.rx__payload)
         dut.tx__ready.value = 1
         await ReadOnly()
         if incoming and dut.rx__ready.value == 1:
