@@ -115,7 +115,8 @@ def _simulator_version(simulator: str) -> str:
 
 def run_cocotb(component, *, toplevel: str, test_module: str, build_name: str, env: dict[str, str],
                log_file: Path | None = None, extra_build_args: tuple[str, ...] = (),
-               extra_sources: tuple[Path, ...] = (), simulator: str | None = None) -> Path:
+               extra_sources: tuple[Path, ...] = (), simulator: str | None = None,
+               unwatched: tuple[str, ...] = ()) -> Path:
     """Emit `component` as Verilog, build it, and run every cocotb test of `test_module` (raises on failure).
     build_name: a readable prefix of the build folder, which is keyed by a hash of everything the build
     depends on (Verilog, extra sources, options, simulator), so equal designs share one build between
@@ -125,7 +126,9 @@ def run_cocotb(component, *, toplevel: str, test_module: str, build_name: str, e
     extra_build_args: more simulator options (e.g. Verilator's --coverage-toggle). extra_sources: Verilog
     of modules the component instantiates (e.g. vendor primitives' simulation models). simulator: "verilator"
     or "icarus" (default: $SIM, else Verilator). The bench learns the component's port roles for the
-    four-state checks (sim/xcheck.py) from XCHECK_PORTS. Returns the run folder."""
+    four-state checks (sim/xcheck.py) from XCHECK_PORTS; unwatched: outputs left out of its watch, for they
+    pass on what the outside world left unknown (a memory's words never written), which the bench checks
+    itself. Returns the run folder."""
     from cocotb_tools.runner import get_results, get_runner
 
     simulator = simulator or os.environ.get("SIM", "verilator")
@@ -160,7 +163,7 @@ def run_cocotb(component, *, toplevel: str, test_module: str, build_name: str, e
             _keep_runtime(build_dir, runtime_key)
     test_dir = Path(tempfile.mkdtemp(prefix=f"{test_module.rsplit('.', 1)[-1]}-", dir=build_dir))
     sys_path = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
-    extra_env = {**env, XCHECK_PORTS: json.dumps(port_roles(component)), "PYTHONPATH": sys_path}
+    extra_env = {**env, XCHECK_PORTS: json.dumps(port_roles(component, unwatched)), "PYTHONPATH": sys_path}
     results = runner.test(hdl_toplevel=toplevel, test_module=test_module, build_dir=build_dir,
                           test_dir=test_dir, waves=waves, extra_env=extra_env, **logs)
     tests, failures = get_results(results)

@@ -19,20 +19,28 @@ import os
 XCHECK_PORTS = "XCHECK_PORTS"        # the environment variable run_cocotb passes port_roles in
 
 
-def port_roles(component) -> dict:
+def port_roles(component, unwatched: tuple[str, ...] = ()) -> dict:
     """The Verilog ports of `component` (Amaranth's names: the signature's path joined by "__") by role:
     "outputs": {port: the `valid` port that qualifies it, or None: always driven};
-    "dont_care": the input payloads whose `valid` is an input too (X while it is low)."""
+    "dont_care": the input payloads whose `valid` is an input too (X while it is low).
+    Left out: ports of no bits (Verilog's `[-1:0]`), and a read port's `data` (an output beside an input `addr`:
+    it holds the word of whatever address the bench gives; the bench checks the words it reads, sim/vmem.py),
+    and the outputs named in `unwatched`."""
+    from amaranth.hdl import Value
     flows = {"__".join(str(part) for part in path): member.flow.name
-             for path, member, _ in component.signature.flatten(component)}
+             for path, member, value in component.signature.flatten(component) if len(Value.cast(value))}
     outputs, dont_care = {}, []
     for name, flow in flows.items():
-        stream = name[:-len("payload")] if name.endswith("payload") else None
-        qualified = stream is not None and flows.get(stream + "valid") == flow
+        port = name.rpartition("__")[0] + "__" if "__" in name else ""
+        if name in unwatched or (flow == "Out" and name == port + "data" and flows.get(port + "addr") == "In"):
+            continue
+        qualified = name == port + "payload" and flows.get(port + "valid") == flow
         if flow == "Out":
-            outputs[name] = stream + "valid" if qualified else None
+            outputs[name] = port + "valid" if qualified else None
         elif qualified:
             dont_care.append(name)
+    if unknown := set(unwatched) - set(flows):
+        raise ValueError(f"unwatched names no port of {type(component).__name__}: {sorted(unknown)}")
     return {"outputs": outputs, "dont_care": dont_care}
 
 
