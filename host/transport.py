@@ -8,7 +8,9 @@ nothing) and close(); the driver (host/driver.py) sees the same bytes on each.
 
 from __future__ import annotations
 
+import os
 import socket
+import tempfile
 import threading
 import time
 
@@ -125,8 +127,11 @@ class CocotbTransport(TcpTransport):
                  log_file=None, env: dict[str, str] | None = None):
         """log_file: where the build's and the simulator's output go (default: the terminal); env: more of the
         bench's settings (sim/link/server.py: the control bus's model)."""
+        from sim.link.cycle_clock import CycleCounter
         from sim.runner import run_cocotb
 
+        self.cycle_file = tempfile.NamedTemporaryFile(prefix="device-cycles-", delete=False).name
+        self.counter = CycleCounter(self.cycle_file, create=True)
         self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.listener.bind(("127.0.0.1", 0))
         self.listener.listen(1)
@@ -136,7 +141,7 @@ class CocotbTransport(TcpTransport):
         def simulate():
             try:
                 run_cocotb(device, toplevel="device", test_module="sim.link.server", build_name=build_name,
-                           env={"LINK_PORT": str(port), "MEMORY": memory,
+                           env={"LINK_PORT": str(port), "CYCLE_FILE": self.cycle_file, "MEMORY": memory,
                                 "MEMORY_BYTES": str(device.build.memory_bytes), **(env or {})}, log_file=log_file)
             except BaseException as error:         # reported by the next read or close
                 self.failure = error
@@ -156,15 +161,28 @@ class CocotbTransport(TcpTransport):
                     raise MmfreeError(f"the simulation did not connect within {connect_timeout:g} s")
         self._adopt(connection, "the cocotb simulation")
 
+    def clock(self) -> float:
+        """The device's time (sim/link/cycle_clock.py: its cycles at a nominal pace), what the driver's waits
+        count: a timeout is the same stretch of device time under Verilator and the slower Icarus."""
+        return self.counter.seconds()
+
     def read(self, timeout: float) -> bytes:
-        try:
-            return super().read(timeout)
-        except MmfreeError as ended:
-            raise MmfreeError(f"{ended} ({self.failure or 'it ended'})") from None
+        """What arrives within `timeout` seconds of device time (self.clock)."""
+        deadline = self.clock() + timeout
+        while True:
+            try:
+                data = super().read(0.05)
+            except MmfreeError as ended:
+                raise MmfreeError(f"{ended} ({self.failure or 'it ended'})") from None
+            if data or self.clock() >= deadline:
+                return data
+            if not self.thread.is_alive():
+                raise MmfreeError(f"the cocotb simulation ended ({self.failure or 'no failure reported'})")
 
     def close(self) -> None:
         super().close()
         self.listener.close()
+        os.unlink(self.cycle_file)
         self.thread.join(timeout=60)
         if self.failure:                            # a failure after the last read is not lost
             raise MmfreeError(f"the cocotb simulation failed: {self.failure}")
