@@ -118,7 +118,38 @@ class SimTransport(TcpTransport):
         self.simulation.check()
 
 
-class CocotbTransport(TcpTransport):
+class _DeviceTime:
+    """For a transport to a device simulated in cocotb on a thread (`self.thread`, `self.failure`): the bench counts
+    the device's cycles into CYCLE_FILE (sim/link/cycle_clock.py) and every wait counts them, not wall-clock
+    seconds, so a timeout is the same stretch of device time under Verilator and the slower Icarus."""
+
+    def _start_counting(self) -> None:
+        from sim.link.cycle_clock import CycleCounter
+        self.cycle_file = tempfile.NamedTemporaryFile(prefix="device-cycles-", delete=False).name
+        self.counter = CycleCounter(self.cycle_file, create=True)
+
+    def _stop_counting(self) -> None:
+        os.unlink(self.cycle_file)
+
+    def clock(self) -> float:
+        """The device's time: its cycles at sim/link/cycle_clock.py's nominal pace (the driver's waits count it)."""
+        return self.counter.seconds()
+
+    def read(self, timeout: float) -> bytes:
+        """What arrives within `timeout` seconds of device time (self.clock)."""
+        deadline = self.clock() + timeout
+        while True:
+            try:
+                data = super().read(0.05)
+            except MmfreeError as ended:
+                raise MmfreeError(f"{ended} ({self.failure or 'it ended'})") from None
+            if data or self.clock() >= deadline:
+                return data
+            if self.failure or not self.thread.is_alive():
+                raise MmfreeError(f"the cocotb simulation ended ({self.failure or 'no failure reported'})")
+
+
+class CocotbTransport(_DeviceTime, TcpTransport):
     """The device (hw.device.Device) in cocotb + Verilator, its rx/tx bytes over a local TCP socket
     (sim/link/server.py), a Python step per cycle: the cycle-level reference for the fast harness
     (SimTransport). Building the simulation takes a while the first time (cached after)."""
@@ -127,11 +158,9 @@ class CocotbTransport(TcpTransport):
                  log_file=None, env: dict[str, str] | None = None):
         """log_file: where the build's and the simulator's output go (default: the terminal); env: more of the
         bench's settings (sim/link/server.py: the control bus's model)."""
-        from sim.link.cycle_clock import CycleCounter
         from sim.runner import run_cocotb
 
-        self.cycle_file = tempfile.NamedTemporaryFile(prefix="device-cycles-", delete=False).name
-        self.counter = CycleCounter(self.cycle_file, create=True)
+        self._start_counting()
         self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.listener.bind(("127.0.0.1", 0))
         self.listener.listen(1)
@@ -161,28 +190,10 @@ class CocotbTransport(TcpTransport):
                     raise MmfreeError(f"the simulation did not connect within {connect_timeout:g} s")
         self._adopt(connection, "the cocotb simulation")
 
-    def clock(self) -> float:
-        """The device's time (sim/link/cycle_clock.py: its cycles at a nominal pace), what the driver's waits
-        count: a timeout is the same stretch of device time under Verilator and the slower Icarus."""
-        return self.counter.seconds()
-
-    def read(self, timeout: float) -> bytes:
-        """What arrives within `timeout` seconds of device time (self.clock)."""
-        deadline = self.clock() + timeout
-        while True:
-            try:
-                data = super().read(0.05)
-            except MmfreeError as ended:
-                raise MmfreeError(f"{ended} ({self.failure or 'it ended'})") from None
-            if data or self.clock() >= deadline:
-                return data
-            if not self.thread.is_alive():
-                raise MmfreeError(f"the cocotb simulation ended ({self.failure or 'no failure reported'})")
-
     def close(self) -> None:
         super().close()
         self.listener.close()
-        os.unlink(self.cycle_file)
+        self._stop_counting()
         self.thread.join(timeout=60)
         if self.failure:                            # a failure after the last read is not lost
             raise MmfreeError(f"the cocotb simulation failed: {self.failure}")
@@ -240,7 +251,7 @@ class UdpTransport:
         self.connection.close()
 
 
-class CocotbUdpTransport(UdpTransport):
+class CocotbUdpTransport(_DeviceTime, UdpTransport):
     """hw.eth_device.EthernetDevice in cocotb + Verilator (sim/eth/server.py): the host driver's datagrams
     become real Ethernet/IPv4/UDP frames on the simulated GMII pins. env: more variables for the testbench
     (FAULTS, STATS_FILE); the first build takes a while (cached after)."""
@@ -255,7 +266,8 @@ class CocotbUdpTransport(UdpTransport):
         connection.bind(("127.0.0.1", 0))
         self.failure: BaseException | None = None
         top = EthernetDevice(device, phy="gmii")
-        variables = {"HOST_UDP_PORT": str(connection.getsockname()[1]), "MEMORY": memory,
+        self._start_counting()
+        variables = {"HOST_UDP_PORT": str(connection.getsockname()[1]), "CYCLE_FILE": self.cycle_file, "MEMORY": memory,
                      "MEMORY_BYTES": str(device.build.memory_bytes), **(env or {})}
 
         def simulate():
@@ -283,11 +295,6 @@ class CocotbUdpTransport(UdpTransport):
                     raise MmfreeError(f"the simulation did not start within {connect_timeout:g} s")
         super().__init__(*address, connection=connection)
 
-    def read(self, timeout: float) -> bytes:
-        if self.failure:
-            raise MmfreeError(f"the cocotb simulation failed: {self.failure}")
-        return super().read(timeout)
-
     def close(self) -> None:
         try:
             self.connection.send(b"")               # the testbench's signal to end
@@ -295,5 +302,6 @@ class CocotbUdpTransport(UdpTransport):
             pass
         super().close()
         self.thread.join(timeout=120)
+        self._stop_counting()
         if self.failure:
             raise MmfreeError(f"the cocotb simulation failed: {self.failure}")
