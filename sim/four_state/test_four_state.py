@@ -10,7 +10,7 @@ from sim.four_state.forwarder import PayloadForwarder
 from sim.runner import icarus_missing, run_cocotb
 from sim.xcheck import port_roles
 
-pytestmark = pytest.mark.skipif(icarus_missing() is not None, reason=icarus_missing() or "")
+needs_icarus = pytest.mark.skipif(icarus_missing() is not None, reason=icarus_missing() or "")
 
 
 def run_forwarder(careless: bool, log_file):
@@ -26,10 +26,12 @@ def test_port_roles_follow_the_signature():
                      "dont_care": ["request__payload"]}
 
 
+@needs_icarus
 def test_a_design_that_keeps_dont_care_payloads_inside_passes(tmp_path):
     run_forwarder(False, tmp_path / "log")
 
 
+@needs_icarus
 def test_a_dont_care_payload_forwarded_to_an_output_is_caught(tmp_path):
     log = tmp_path / "log"
     with pytest.raises(SystemExit):                     # how cocotb's runner fails a test under pytest
@@ -37,11 +39,13 @@ def test_a_dont_care_payload_forwarded_to_an_output_is_caught(tmp_path):
     assert "seen is" in log.read_text() and "(X or Z)" in log.read_text()
 
 
+@needs_icarus
 def test_rsqrt_under_icarus():
     run_cocotb(ReciprocalSqrt(), toplevel="reciprocal_sqrt", test_module="sim.rsqrt.tb_rsqrt",
                build_name="rsqrt", env={"COUNT": "100"}, simulator="icarus")
 
 
+@needs_icarus
 def test_uart_under_icarus():
     run_cocotb(UART(divisor=4), toplevel="uart", test_module="sim.uart.tb_uart", build_name="uart_4",
                env={"DIVISOR": "4"}, simulator="icarus")
