@@ -77,11 +77,14 @@ class Driver:
         self.build: p.BuildInfo | None = None
         self.lossy = getattr(transport, "lossy", False)
         self.window = getattr(transport, "window", 1)
+        # What the waits count: a simulated device's own time where its transport keeps one (CocotbTransport:
+        # device cycles, whatever the simulator's pace), else wall-clock seconds.
+        self.clock = getattr(transport, "clock", time.monotonic)
 
     # --- frames ------------------------------------------------------------------------------
     def _next_frame(self, deadline: float) -> tuple[int, bytes]:
         while not self.frames:
-            left = deadline - time.monotonic()
+            left = deadline - self.clock()
             if left <= 0:
                 raise LinkError(f"no answer from the device within {self.timeout:g} s")
             self.frames.extend(self.decoder.feed(self.transport.read(min(left, 0.5))))
@@ -102,7 +105,7 @@ class Driver:
         name = command.name if isinstance(command, p.Command) else f"command 0x{command:02x}"
         for attempt in range(self.retries + 1):
             self.transport.write(p.encode(command, payload))
-            deadline = time.monotonic() + self.timeout
+            deadline = self.clock() + self.timeout
             try:
                 while True:
                     kind, body = self._reply(deadline)
@@ -132,7 +135,7 @@ class Driver:
     def _drain(self, quiet: float = 0.2) -> None:
         """Forget the answers in flight (after a damaged frame) until the line is quiet for `quiet`
         seconds (at most the timeout), keeping WORDs: a token is never lost to a damaged reply."""
-        deadline = time.monotonic() + self.timeout
+        deadline = self.clock() + self.timeout
         while True:
             try:
                 frames = self.decoder.feed(b"")
@@ -142,7 +145,7 @@ class Driver:
                               if kind == p.Reply.WORD and len(payload) == 4)
             self.frames.clear()
             data = self.transport.read(quiet)
-            if not data or time.monotonic() > deadline:
+            if not data or self.clock() > deadline:
                 return
             try:
                 frames = self.decoder.feed(data)
@@ -156,8 +159,8 @@ class Driver:
         frame (the device answers it with a NAK) and are skipped outside one; whatever arrives until the
         line has been quiet for `quiet` seconds is dropped (at most `limit` seconds, default the timeout)."""
         self.transport.write(bytes(RESYNC_BYTES))
-        deadline = time.monotonic() + (limit or self.timeout)
-        while self.transport.read(quiet) and time.monotonic() < deadline:
+        deadline = self.clock() + (limit or self.timeout)
+        while self.transport.read(quiet) and self.clock() < deadline:
             pass
         self.decoder = p.Decoder()
         self.frames.clear()
@@ -256,7 +259,7 @@ class Driver:
                 self.transport.write(p.encode(p.Command.WRITE_IMAGE, struct.pack("<I", address) + image[address:address + chunk]))
                 sent += 1
             try:
-                kind, body = self._reply(time.monotonic() + min(self.timeout, ANSWER_TIMEOUT))
+                kind, body = self._reply(self.clock() + min(self.timeout, ANSWER_TIMEOUT))
                 if kind == p.Reply.ACK and body[:1] == bytes([p.Command.WRITE_IMAGE]):
                     answered += 1
                     done = min((resumed + answered) * chunk, len(image))
@@ -291,24 +294,24 @@ class Driver:
         return self.wait_for("WAITING")
 
     def wait_for(self, state: str, timeout: float | None = None) -> Status:
-        deadline = time.monotonic() + (timeout or self.timeout)
+        deadline = self.clock() + (timeout or self.timeout)
         while True:
             status = self.status()
             if status.state == "ERROR":
                 raise DeviceError(f"the device stopped with {status.error.name} at pc {status.pc}", error=status.error)
             if status.state == state:
                 return status
-            if time.monotonic() > deadline:
+            if self.clock() > deadline:
                 raise LinkError(f"the device did not reach {state} within {timeout or self.timeout:g} s "
                                 f"(it is {status.state} at pc {status.pc})")
 
     def send_words(self, words: list[int]) -> None:
         """Words for the program's RECV, as the device's FIFO makes room."""
-        at, deadline = 0, time.monotonic() + self.timeout
+        at, deadline = 0, self.clock() + self.timeout
         while at < len(words):
             free = self.status().fifo_free
             if free == 0:
-                if time.monotonic() > deadline:
+                if self.clock() > deadline:
                     raise LinkError(f"the device's RECV FIFO has had no room for {self.timeout:g} s "
                                     f"({len(words) - at} words still to send)")
                 time.sleep(0.01)
@@ -317,7 +320,7 @@ class Driver:
             self.command(p.Command.SEND_WORDS, struct.pack(f"<{len(batch)}I", *[w & 0xFFFFFFFF for w in batch]),
                          idempotent=False)
             at += len(batch)
-            deadline = time.monotonic() + self.timeout
+            deadline = self.clock() + self.timeout
 
     def next_word(self, timeout: float | None = None) -> int:
         """The program's next SEND word. A device still computing is waited for: when nothing arrives
@@ -327,7 +330,7 @@ class Driver:
         cycles = None
         while not self.words:
             try:
-                kind, payload = self._next_frame(time.monotonic() + timeout)
+                kind, payload = self._next_frame(self.clock() + timeout)
             except p.ProtocolError as damaged:
                 raise LinkError(f"a damaged frame while waiting for tokens ({damaged})") from None
             except LinkError:

@@ -8,7 +8,9 @@ nothing) and close(); the driver (host/driver.py) sees the same bytes on each.
 
 from __future__ import annotations
 
+import os
 import socket
+import tempfile
 import threading
 import time
 
@@ -120,7 +122,38 @@ class SimTransport(TcpTransport):
         self.simulation.check()
 
 
-class CocotbTransport(TcpTransport):
+class _DeviceTime:
+    """For a transport to a device simulated in cocotb on a thread (`self.thread`, `self.failure`): the bench counts
+    the device's cycles into CYCLE_FILE (sim/link/cycle_clock.py) and every wait counts them, not wall-clock
+    seconds, so a timeout is the same stretch of device time under Verilator and the slower Icarus."""
+
+    def _start_counting(self) -> None:
+        from sim.link.cycle_clock import CycleCounter
+        self.cycle_file = tempfile.NamedTemporaryFile(prefix="device-cycles-", delete=False).name
+        self.counter = CycleCounter(self.cycle_file, create=True)
+
+    def _stop_counting(self) -> None:
+        os.unlink(self.cycle_file)
+
+    def clock(self) -> float:
+        """The device's time: its cycles at sim/link/cycle_clock.py's nominal pace (the driver's waits count it)."""
+        return self.counter.seconds()
+
+    def read(self, timeout: float) -> bytes:
+        """What arrives within `timeout` seconds of device time (self.clock)."""
+        deadline = self.clock() + timeout
+        while True:
+            try:
+                data = super().read(0.05)
+            except MmfreeError as ended:
+                raise MmfreeError(f"{ended} ({self.failure or 'it ended'})") from None
+            if data or self.clock() >= deadline:
+                return data
+            if self.failure or not self.thread.is_alive():
+                raise MmfreeError(f"the cocotb simulation ended ({self.failure or 'no failure reported'})")
+
+
+class CocotbTransport(_DeviceTime, TcpTransport):
     """The device (hw.device.Device) in cocotb + Verilator, its rx/tx bytes over a local TCP socket
     (sim/link/server.py), a Python step per cycle: the cycle-level reference for the fast harness
     (SimTransport). Building the simulation takes a while the first time (cached after)."""
@@ -131,6 +164,7 @@ class CocotbTransport(TcpTransport):
         bench's settings (sim/link/server.py: the control bus's model)."""
         from sim.runner import run_cocotb
 
+        self._start_counting()
         self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.listener.bind(("127.0.0.1", 0))
         self.listener.listen(1)
@@ -140,7 +174,7 @@ class CocotbTransport(TcpTransport):
         def simulate():
             try:
                 run_cocotb(device, toplevel="device", test_module="sim.link.server", build_name=build_name,
-                           env={"LINK_PORT": str(port), "MEMORY": memory,
+                           env={"LINK_PORT": str(port), "CYCLE_FILE": self.cycle_file, "MEMORY": memory,
                                 "MEMORY_BYTES": str(device.build.memory_bytes), **(env or {})}, log_file=log_file)
             except BaseException as error:         # reported by the next read or close
                 self.failure = error
@@ -160,15 +194,10 @@ class CocotbTransport(TcpTransport):
                     raise MmfreeError(f"the simulation did not connect within {connect_timeout:g} s")
         self._adopt(connection, "the cocotb simulation")
 
-    def read(self, timeout: float) -> bytes:
-        try:
-            return super().read(timeout)
-        except MmfreeError as ended:
-            raise MmfreeError(f"{ended} ({self.failure or 'it ended'})") from None
-
     def close(self) -> None:
         super().close()
         self.listener.close()
+        self._stop_counting()
         self.thread.join(timeout=60)
         if self.failure:                            # a failure after the last read is not lost
             raise MmfreeError(f"the cocotb simulation failed: {self.failure}")
@@ -226,7 +255,7 @@ class UdpTransport:
         self.connection.close()
 
 
-class CocotbUdpTransport(UdpTransport):
+class CocotbUdpTransport(_DeviceTime, UdpTransport):
     """hw.eth_device.EthernetDevice in cocotb + Verilator (sim/eth/server.py): the host driver's datagrams
     become real Ethernet/IPv4/UDP frames on the simulated GMII pins. env: more variables for the testbench
     (FAULTS, STATS_FILE); the first build takes a while (cached after)."""
@@ -241,7 +270,8 @@ class CocotbUdpTransport(UdpTransport):
         connection.bind(("127.0.0.1", 0))
         self.failure: BaseException | None = None
         top = EthernetDevice(device, phy="gmii")
-        variables = {"HOST_UDP_PORT": str(connection.getsockname()[1]), "MEMORY": memory,
+        self._start_counting()
+        variables = {"HOST_UDP_PORT": str(connection.getsockname()[1]), "CYCLE_FILE": self.cycle_file, "MEMORY": memory,
                      "MEMORY_BYTES": str(device.build.memory_bytes), **(env or {})}
 
         def simulate():
@@ -269,11 +299,6 @@ class CocotbUdpTransport(UdpTransport):
                     raise MmfreeError(f"the simulation did not start within {connect_timeout:g} s")
         super().__init__(*address, connection=connection)
 
-    def read(self, timeout: float) -> bytes:
-        if self.failure:
-            raise MmfreeError(f"the cocotb simulation failed: {self.failure}")
-        return super().read(timeout)
-
     def close(self) -> None:
         try:
             self.connection.send(b"")               # the testbench's signal to end
@@ -281,5 +306,6 @@ class CocotbUdpTransport(UdpTransport):
             pass
         super().close()
         self.thread.join(timeout=120)
+        self._stop_counting()
         if self.failure:
             raise MmfreeError(f"the cocotb simulation failed: {self.failure}")

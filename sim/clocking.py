@@ -4,12 +4,17 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import RisingEdge
 
+from sim.xcheck import dont_care, drive_dont_care, watch_outputs
+
 CLOCK_PERIOD_NS = 10
 
 
 async def start_and_reset(dut, *, low: tuple[str, ...] = (), high: tuple[str, ...] = (), cycles: int = 3) -> None:
-    """Start `dut.clk`, drive the named inputs low / high, and hold `dut.rst` for `cycles` clock edges."""
+    """Start `dut.clk`, drive the named inputs low / high (every input payload X under a four-state simulator,
+    until the bench offers it), hold `dut.rst` for `cycles` clock edges, then watch the promised outputs
+    (sim/xcheck.py)."""
     cocotb.start_soon(Clock(dut.clk, CLOCK_PERIOD_NS, unit="ns").start())
+    drive_dont_care(dut)
     for name in low:
         getattr(dut, name).value = 0
     for name in high:
@@ -18,6 +23,7 @@ async def start_and_reset(dut, *, low: tuple[str, ...] = (), high: tuple[str, ..
     for _ in range(cycles):
         await RisingEdge(dut.clk)
     dut.rst.value = 0
+    watch_outputs(dut, dut.clk)
 
 
 async def start_unit_test(dut, *, low: tuple[str, ...], seed: int) -> tuple:
@@ -49,6 +55,7 @@ async def command_until_done(dut, payload: int, rng, *, max_cycles: int, ready_r
     assert cmd_ready.value == 1, "an idle unit takes a command at once"
     await FallingEdge(dut.clk)
     cmd_valid.value = 0
+    dont_care(cmd_payload)
     for cycle in range(max_cycles):
         ready = rng.random() < ready_rate
         done_ready.value = int(ready)

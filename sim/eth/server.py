@@ -32,6 +32,7 @@ from cocotbext.eth import GmiiFrame, GmiiSink, GmiiSource
 
 from host import protocol as p
 from sim.clocking import CLOCK_PERIOD_NS
+from sim.link.cycle_clock import CycleCounter
 from sim.memory_model import MEMORIES, ExternalMemory
 
 DEVICE_MAC, DEVICE_IP = bytes.fromhex("10e2d5000001"), bytes([192, 168, 1, 50])     # hw/liteeth/gmii_sim.yml
@@ -122,6 +123,7 @@ async def serve(dut):
     faults = {int(n): kind for kind, n in (item.split(":") for item in os.environ.get("FAULTS", "").split(",") if item)}
     timing, image_frames_seen, ident = LoadTiming(), 0, 0
 
+    counter = CycleCounter(os.environ["CYCLE_FILE"])           # the host's waits count these cycles
     host = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     host.bind(("127.0.0.1", 0))
     host.connect(("127.0.0.1", int(os.environ["HOST_UDP_PORT"])))
@@ -172,6 +174,7 @@ async def serve(dut):
                 timing.answered(payload)
                 host.send(payload)
         await ClockCycles(dut.clk, POLL_CYCLES)
+        counter.cycles = _cycle()
     if os.environ.get("STATS_FILE"):
         with open(os.environ["STATS_FILE"], "w") as out:
             json.dump({"image_frames": timing.frames, "image_bytes": timing.image_bytes, "first_cycle": timing.first,

@@ -77,7 +77,7 @@ async def header_checks_match_parse_header(dut):
     memory.start()
     seen = set()
     for name, data, length in cases:
-        memory.contents = data + bytes(-len(data) % MEMORY.mem_bytes + MEMORY.mem_bytes)
+        memory.load(data, size=len(data) + MEMORY.mem_bytes)
         codes = []
 
         def sample(ready):

@@ -16,6 +16,7 @@ from cocotb.triggers import FallingEdge, ReadOnly
 from hw.image_reader import ReadLayout
 from sim.clocking import start_and_reset
 from sim.memory_model import MEMORIES, ExternalMemory
+from sim.xcheck import dont_care
 
 MEM = MEMORIES[os.environ["MEMORY"]]
 OUT_BYTES = int(os.environ["OUT_BYTES"])
@@ -32,6 +33,8 @@ async def read(dut, jobs, rng, ready_rate):
         if offer:
             fields = dict(zip(("addr", "length", "rows"), queue[0]))
             dut.cmd__payload.value = sum(value << READ[name].offset for name, value in fields.items())
+        else:
+            dont_care(dut.cmd__payload)
         dut.cmd__valid.value = int(offer)
         ready = rng.random() < ready_rate
         dut.data__ready.value = int(ready)
@@ -62,7 +65,7 @@ def expected(image: bytes, addr: int, length: int, rows: int = 1) -> list[int]:
 
 @cocotb.test()
 async def reads_match_the_image_and_keep_up(dut):
-    await start_and_reset(dut, low=("cmd__valid", "data__ready"))
+    await start_and_reset(dut, low=("cmd__valid", "data__ready", "flush"))
     rng = random.Random(int(os.environ.get("SEED", "5")))
     image = bytes(rng.randrange(256) for _ in range(IMAGE_BYTES))
     memory = ExternalMemory(dut, image, MEM)

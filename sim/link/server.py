@@ -6,7 +6,8 @@ The host process listens on LINK_PORT (localhost) and starts this simulation; th
 and moves bytes both ways, one byte a cycle on the device's rx / tx streams: the same bytes as on a
 board's serial link. External memory is the model of sim.memory_model (MEMORY preset, MEMORY_BYTES),
 written through the link (WRITE_IMAGE) and read by the accelerator. The simulation ends when the host
-closes the connection. LINK_DEBUG=1 logs every chunk from the host and every idle step.
+closes the connection. LINK_DEBUG=1 logs every chunk from the host and every idle step. The cycles run are counted
+into CYCLE_FILE (sim/link/cycle_clock.py): the host's waits count them.
 
 A device with a control bus (hw.link_csr) has it answered by the LiteDRAM CSR model of board CSR_BOARD, its lanes
 good at CSR_GOOD (JSON: per lane a list of [bitslip, delay]), through sim/link/csr_bench.py's TimedCsrSlave (the
@@ -22,7 +23,9 @@ import cocotb
 from cocotb.triggers import ClockCycles, FallingEdge, ReadOnly
 
 from sim.clocking import start_and_reset
+from sim.link.cycle_clock import CycleCounter
 from sim.memory_model import MEMORIES, ExternalMemory
+from sim.xcheck import dont_care
 
 POLL_CYCLES = 32            # cycles the device runs between socket polls while no byte moves
 
@@ -35,6 +38,7 @@ async def serve(dut):
     memory.start()
     if os.environ.get("CSR_BOARD"):
         cocotb.start_soon(control_bus(dut, os.environ["CSR_BOARD"], json.loads(os.environ["CSR_GOOD"])))
+    counter = CycleCounter(os.environ["CYCLE_FILE"])           # the host's waits count these cycles
     connection = socket.create_connection(("127.0.0.1", int(os.environ["LINK_PORT"])))
     connection.setblocking(False)
     incoming, outgoing, sending = deque(), bytearray(), False
@@ -61,6 +65,7 @@ async def serve(dut):
             dut.rx__valid.value = 0
             dut.tx__ready.value = 0
             await ClockCycles(dut.clk, POLL_CYCLES)
+            counter.cycles += POLL_CYCLES
             await ReadOnly()
             sending = dut.tx__valid.value == 1
             if os.environ.get("LINK_DEBUG"):
@@ -70,6 +75,8 @@ async def serve(dut):
         dut.rx__valid.value = int(bool(incoming))
         if incoming:
             dut.rx__payload.value = incoming[0]
+        else:
+            dont_care(dut.rx__payload)
         dut.tx__ready.value = 1
         await ReadOnly()
         if incoming and dut.rx__ready.value == 1:
@@ -78,6 +85,7 @@ async def serve(dut):
         if sending:
             outgoing.append(int(dut.tx__payload.value))
         await FallingEdge(dut.clk)
+        counter.cycles += 1
     connection.close()
 
 

@@ -14,4 +14,4 @@ def test_spram_memory_reads_what_was_written(words, primitive):
     sources = (spram_model(BUILD_ROOT / "models"),) if primitive else ()
     run_cocotb(SPRAMMemory(words=words, primitive=primitive), toplevel="spram_memory",
                test_module="sim.spram.tb_spram", build_name=name, env={"WORDS": str(words)},
-               extra_sources=sources)
+               extra_sources=sources, unwatched=("read_resp__payload",) if primitive else ())   # the model starts X
