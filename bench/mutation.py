@@ -16,8 +16,12 @@ Each mutant is applied to a private copy of the tree (a temporary directory: the
 touched), then the unit's bench (UNITS: a file of hw/ -> its pytest target) runs there with its own build
 directory; `pytest -x` stops at the first failing check. Outcomes: killed (the bench failed), survived (it
 passed), not built (the mutant does not elaborate or its Verilog does not compile: Amaranth/Verilator refused
-it, a bug no bench is needed for), timeout (counted as killed: a hang is detected). The report lists every
-survivor with its file, line and change; each must be killed by a new check or argued equivalent.
+it, a bug no bench is needed for), timeout (counted as killed: a hang is detected), equivalent (every design the bench builds has the same
+Verilog as the unmutated tree's: the mutant changes no hardware the bench can see, so it is left out of the
+score). Each unit's bench first runs on the unmutated tree, which must pass; it records the designs it builds
+(sim.runner's netlist log), and a mutant's run skips the simulations of designs it left unchanged (same Verilog,
+same seeded stimulus: the same pass) and shares their builds. The report lists every survivor with its file,
+line and change; each must be killed by a new check or argued equivalent.
 """
 
 from __future__ import annotations
@@ -30,11 +34,17 @@ import random
 import shutil
 import subprocess
 import sys
+import os
 import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sim.runner import NETLIST_LOG, SKIP_NETLISTS  # noqa: E402
+
+SNAPSHOT = ROOT            # the tree mutants are copied from: a snapshot taken when the run starts (main)
 
 # A file of hw/ -> the bench that verifies it (pytest node ids; the fast variants of the default run).
 UNITS = {
@@ -120,7 +130,8 @@ def apply(mutant: Mutant, source: str) -> str:
     return source[:offset] + mutant.after + source[offset + len(mutant.before):]
 
 
-def _copy_tree(target: Path) -> None:
+def snapshot(target: Path) -> None:
+    """The tracked files a bench needs, as they are when the run starts: the working tree may change meanwhile."""
     files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
     for name in files:
         if name.startswith(("hw/", "sim/", "golden/", "assembler/", "host/", "conftest.py", "pyproject.toml")):
@@ -129,22 +140,55 @@ def _copy_tree(target: Path) -> None:
             shutil.copy2(ROOT / name, destination)
 
 
-def run_mutant(mutant: Mutant, timeout: float) -> tuple[Mutant, str, float]:
+def _copy_tree(target: Path) -> None:
+    shutil.copytree(SNAPSHOT, target, dirs_exist_ok=True)
+
+
+def _bench(unit: str, tree: Path, build_root: Path, log: Path, known: Path | None,
+           timeout: float) -> subprocess.CompletedProcess:
+    """The unit's bench run in `tree`, its builds under the shared `build_root`, each build's key logged to `log`
+    (sim.runner's NETLIST_LOG); designs whose keys `known` lists are not run again (SKIP_NETLISTS)."""
+    environment = {**os.environ, "SIM_BUILD_ROOT": str(build_root), NETLIST_LOG: str(log)}
+    environment.pop(SKIP_NETLISTS, None)
+    if known:
+        environment[SKIP_NETLISTS] = str(known)
+    command = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "-p", "no:warnings",
+               *UNITS[unit][1]]
+    return subprocess.run(command, cwd=tree, capture_output=True, text=True, timeout=timeout, env=environment)
+
+
+def baseline(unit: str, build_root: Path, keys: Path, timeout: float) -> None:
+    """The unit's bench on the unmutated tree: it must pass (a failing bench would "kill" every mutant), and the
+    designs it builds are recorded in `keys`: a mutant that leaves all of them unchanged is equivalent."""
+    with tempfile.TemporaryDirectory(prefix="baseline-") as scratch:
+        tree = Path(scratch)
+        _copy_tree(tree)
+        result = _bench(unit, tree, build_root, keys, None, timeout)
+    if result.returncode != 0:
+        sys.exit(f"error: the {unit} bench fails on the unmutated tree:\n{result.stdout[-3000:]}{result.stderr[-2000:]}")
+
+
+def run_mutant(mutant: Mutant, build_root: Path, known: Path, timeout: float) -> tuple[Mutant, str, float]:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="mutant-") as scratch:
         tree = Path(scratch)
         _copy_tree(tree)
         path = tree / mutant.path
         path.write_text(apply(mutant, path.read_text()))
-        command = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "-p", "no:warnings",
-                   *UNITS[mutant.unit][1]]
+        log = tree / "netlists.log"
         try:
-            result = subprocess.run(command, cwd=tree, capture_output=True, text=True, timeout=timeout)
+            result = _bench(mutant.unit, tree, build_root, log, known, timeout)
         except subprocess.TimeoutExpired:
             return mutant, "timeout", time.monotonic() - started
+        finally:
+            builds = log.read_text().split("\n") if log.exists() else []
+            for key in {line for line in builds if line and not line.endswith("skipped")}:
+                for folder in build_root.glob(f"*/*-{key}"):      # the mutant's own designs: not shared
+                    shutil.rmtree(folder, ignore_errors=True)
     output = result.stdout + result.stderr
     if result.returncode == 0:
-        outcome = "survived"
+        # every design the bench builds identical to the unmutated one's: no bench can tell them apart
+        outcome = "equivalent" if builds and all(line.endswith("skipped") for line in builds if line) else "survived"
     elif "AssertionError" in output:        # a cocotb check or a Python-side one (sim.runner asserts on failures)
         outcome = "killed"
     else:                                   # the design did not elaborate or its Verilog did not build
@@ -168,23 +212,35 @@ def main() -> None:
     if args.list:
         print("\n".join(m.describe() for m in mutants))
         return
+    global SNAPSHOT
     results = []
+    SNAPSHOT = Path(tempfile.mkdtemp(prefix="mutation-tree-"))
+    snapshot(SNAPSHOT)
+    build_root = Path(tempfile.mkdtemp(prefix="mutation-builds-"))
+    known = build_root / "unmutated.keys"
+    for unit in sorted({m.unit for m in mutants}):
+        print(f"baseline: the {unit} bench on the unmutated tree", flush=True)
+        baseline(unit, build_root, known, args.timeout)
     with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
-        for mutant, outcome, seconds in pool.map(lambda m: run_mutant(m, args.timeout), mutants):
+        for mutant, outcome, seconds in pool.map(lambda m: run_mutant(m, build_root, known, args.timeout), mutants):
             print(f"{outcome:9} {seconds:6.0f} s  {mutant.describe()}", flush=True)
             results.append((mutant, outcome, seconds))
             text = summary(args, results, len(mutants))
             if args.out:                            # after every mutant: a run cut short keeps what it measured
                 args.out.write_text(text + "\n")
+    shutil.rmtree(build_root, ignore_errors=True)
+    shutil.rmtree(SNAPSHOT, ignore_errors=True)
     print(text)
 
 
 def summary(args, results, planned: int) -> str:
-    counts = {k: sum(1 for _, o, _ in results if o == k) for k in ("killed", "timeout", "survived", "not built")}
+    counts = {k: sum(1 for _, o, _ in results if o == k)
+              for k in ("killed", "timeout", "survived", "equivalent", "not built")}
     scored = counts["killed"] + counts["timeout"] + counts["survived"]
     lines = [f"# bench/mutation.py --units {' '.join(args.units)} --limit {args.limit} --seed {args.seed}",
              f"# {len(results)} of {planned} mutants run: killed {counts['killed']}, timeout {counts['timeout']} (counted killed), "
-             f"survived {counts['survived']}, not built {counts['not built']}",
+             f"survived {counts['survived']}, equivalent {counts['equivalent']} (the same Verilog in every design the "
+             f"bench builds), not built {counts['not built']}",
              f"mutation score (measured): {100 * (counts['killed'] + counts['timeout']) / max(scored, 1):.1f} % "
              f"of the {scored} mutants that build", "", "survivors:"]
     lines += [f"  {m.describe()}" for m, o, _ in results if o == "survived"] or ["  none"]

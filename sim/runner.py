@@ -22,7 +22,14 @@ from amaranth.back import verilog
 from sim.xcheck import XCHECK_PORTS, port_roles
 
 ROOT = Path(__file__).resolve().parent.parent
-BUILD_ROOT = ROOT / "sim_build"
+# Builds are kept here, keyed by what they depend on; SIM_BUILD_ROOT moves them (bench/mutation.py shares one
+# folder between its private trees, so the designs a mutant leaves unchanged are not built again).
+BUILD_ROOT = Path(os.environ.get("SIM_BUILD_ROOT") or ROOT / "sim_build")
+# bench/mutation.py's netlist oracle: SIM_NETLIST_LOG names a file each build's key is appended to (with
+# " skipped" when it did not run); SIM_SKIP_NETLISTS names a file of keys of builds whose bench passed on the
+# unmutated tree: a run of one of those designs would repeat that pass (same Verilog, same seeded stimulus), so
+# it is not run again.
+NETLIST_LOG, SKIP_NETLISTS = "SIM_NETLIST_LOG", "SIM_SKIP_NETLISTS"
 # Icarus needs a time unit and precision (Amaranth's Verilog has no `timescale`; Verilator defaults to 1ps).
 ICARUS_TIMESCALE = ("1ns", "1ps")
 
@@ -131,10 +138,20 @@ def _simulator_version(simulator: str) -> str:
     return getattr(verilator, "__version__", "unknown")
 
 
+def _netlist_known_to_pass(key: str) -> bool:
+    """Log the build's key for bench/mutation.py and say whether the design is one the unmutated bench passed."""
+    skip = os.environ.get(SKIP_NETLISTS)
+    known = bool(skip) and key in Path(skip).read_text().split()
+    if os.environ.get(NETLIST_LOG):
+        with open(os.environ[NETLIST_LOG], "a") as log:
+            log.write(f"{key}{' skipped' if known else ''}\n")
+    return known
+
+
 def run_cocotb(component, *, toplevel: str, test_module: str, build_name: str, env: dict[str, str],
                log_file: Path | None = None, extra_build_args: tuple[str, ...] = (),
                extra_sources: tuple[Path, ...] = (), simulator: str | None = None,
-               unwatched: tuple[str, ...] = ()) -> Path:
+               unwatched: tuple[str, ...] = ()) -> Path | None:
     """Emit `component` as Verilog, build it, and run every cocotb test of `test_module` (raises on failure).
     build_name: a readable prefix of the build folder, which is keyed by a hash of everything the build
     depends on (Verilog, extra sources, options, simulator), so equal designs share one build between
@@ -146,7 +163,7 @@ def run_cocotb(component, *, toplevel: str, test_module: str, build_name: str, e
     or "icarus" (default: $SIM, else Verilator). The bench learns the component's port roles for the
     four-state checks (sim/xcheck.py) from XCHECK_PORTS; unwatched: outputs left out of its watch, for they
     pass on what the outside world left unknown (a memory's words never written), which the bench checks
-    itself. Returns the run folder."""
+    itself. Returns the run folder (None when SIM_SKIP_NETLISTS lists the design: see NETLIST_LOG)."""
     from cocotb_tools.runner import get_results, get_runner
 
     simulator = simulator or os.environ.get("SIM", "verilator")
@@ -162,6 +179,8 @@ def run_cocotb(component, *, toplevel: str, test_module: str, build_name: str, e
     build_args += list(extra_build_args)
     key = hashlib.sha256("\0".join([simulator, toplevel, text, *build_args, *(Path(source).read_text() for source in
                                                                              extra_sources)]).encode()).hexdigest()[:16]
+    if _netlist_known_to_pass(key):
+        return None
     build_dir = BUILD_ROOT / simulator / f"{build_name}-{key}"
     build_dir.mkdir(parents=True, exist_ok=True)
     source = build_dir / f"{toplevel}.v"

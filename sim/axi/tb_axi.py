@@ -25,13 +25,30 @@ from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 from cocotbext.axi import AxiBus, AxiRam, AxiResp
 
 from sim.clocking import start_and_reset
-from sim.sdram.tb_sdram import Bench, streaming
+from sim.coverage import Coverage
+from sim.sdram.tb_sdram import MEMORY_BINS, Bench, streaming
 
 DATA_BYTES = int(os.environ["DATA_BYTES"])
 BEATS_BITS = int(os.environ["BEATS_BITS"])
 PAGE = 4096
 REGION_BEATS = 8192                               # the part of the address space the traffic uses
 CROSSING = "MEMORY_PERIOD_NS" in os.environ
+COVERAGE = {
+    **{name: MEMORY_BINS[name] for name in ("read of one beat", "read of the most beats", "read after its write",
+                                            "read waits", "write waits", "write run", "write 0x00", "write 0xFF")},
+    "AR ends on a 4 KB line": "a burst cut at a page boundary (AXI's 4 KB rule)",
+    "AR of the longest burst": "a burst of AXI4's most beats (256) or a whole 4 KB page, the fewer",
+    "request split in bursts": "a read request of more beats than one burst takes",
+    "W of several bytes": "byte writes gathered into one W beat (several WSTRB bits)",
+    "W of every byte": "a whole beat gathered into one W (every WSTRB bit)",
+    "AR held": "ARVALID high while the memory holds ARREADY low",
+    "R held": "the port's RREADY high while the memory withholds RVALID mid-burst",
+}
+# One model for both traffic runs: unpaused, the port keeps up with a byte a cycle (no write ever waits). Behind
+# the crossing the bytes reach the port with gaps (its FIFOs'), so a whole beat is gathered only by chance: that
+# bin is the direct port's (the gather is the same logic).
+TRAFFIC_COVERAGE = Coverage(f"axi {DATA_BYTES}-byte beats{' crossing' if CROSSING else ''}",
+                            {name: doc for name, doc in COVERAGE.items() if not (CROSSING and name == "W of every byte")})
 AXI_INPUTS = ("axi__arready", "axi__awready", "axi__wready", "axi__rvalid", "axi__bvalid")   # low till AxiRam runs
 
 
@@ -54,8 +71,8 @@ class ChannelMonitor:
     """Checks every AR, AW and W handshake (sampled after the clock edge, taken at the next) and counts
     transactions: a burst stays in a 4 KB page. (A read after a write sees it: the interleaved section's data.)"""
 
-    def __init__(self, dut, clock):
-        self.dut, self.clock = dut, clock
+    def __init__(self, dut, clock, coverage):
+        self.dut, self.clock, self.coverage = dut, clock, coverage
         self.count = dict.fromkeys(("ar", "rlast", "aw", "w", "b"), 0)
         self.page_ends = 0                        # AR bursts that end on a page boundary
         self.longest = 0
@@ -78,10 +95,19 @@ class ChannelMonitor:
                 assert address % PAGE + length * DATA_BYTES <= PAGE, f"AR {address:#x} x {length} crosses 4 KB"
                 self.page_ends += (address + length * DATA_BYTES) % PAGE == 0
                 self.longest = max(self.longest, length)
+                self.coverage.hit("AR ends on a 4 KB line", (address + length * DATA_BYTES) % PAGE == 0)
+                self.coverage.hit("AR of the longest burst", length == min(256, PAGE // DATA_BYTES))
             if aw:
                 assert int(dut.axi__awlen.value) == 0 and int(dut.axi__awaddr.value) % DATA_BYTES == 0
             if w:
                 assert dut.axi__wlast.value == 1 and int(dut.axi__wstrb.value), "W without a byte"
+                strobes = bin(int(dut.axi__wstrb.value)).count("1")
+                self.coverage.hit("W of several bytes", strobes > 1)
+                if "W of every byte" in self.coverage.bins:
+                    self.coverage.hit("W of every byte", strobes == DATA_BYTES)
+            self.coverage.hit("AR held", dut.axi__arvalid.value == 1 and dut.axi__arready.value == 0)
+            self.coverage.hit("R held", dut.axi__rready.value == 1 and dut.axi__rvalid.value == 0 and
+                              self.count["ar"] > self.count["rlast"] + rlast)
             for name, seen in (("ar", ar), ("rlast", rlast), ("aw", aw), ("w", w), ("b", b)):
                 count[name] += seen
 
@@ -101,12 +127,16 @@ async def traffic(dut, paused: bool):
         for channel in (ram.write_if.aw_channel, ram.write_if.w_channel, ram.write_if.b_channel,
                         ram.read_if.ar_channel, ram.read_if.r_channel):
             channel.set_pause_generator(pauses(random.Random(rng.randrange(1 << 30)), 0.3))
-    monitor = ChannelMonitor(dut, clock)
+    coverage = TRAFFIC_COVERAGE
+    monitor = ChannelMonitor(dut, clock, coverage)
     cocotb.start_soon(monitor.run())
-    bench = Bench(dut, reference, DATA_BYTES, BEATS_BITS)
+    bench = Bench(dut, reference, DATA_BYTES, BEATS_BITS, coverage=coverage)
     cocotb.start_soon(bench.collect())
     page_beats, max_beats, size = PAGE // DATA_BYTES, (1 << BEATS_BITS) - 1, len(reference)
 
+    # A long run from a beat's start: whole beats gathered, 0x00 and 0xFF, more bytes than the FIFO holds.
+    await bench.write_run(rng.randrange(size // DATA_BYTES - 16) * DATA_BYTES,
+                          bytes([0x00, 0xFF]) + rng.randbytes(8 * DATA_BYTES))
     # Byte writes: random ones, the same beat again, runs of adjacent bytes (across beats and pages).
     for _ in range(40):
         address = rng.choice([rng.randrange(size), rng.randrange(1, size // PAGE) * PAGE - rng.randrange(1, 4)])
@@ -131,6 +161,7 @@ async def traffic(dut, paused: bool):
             beats = rng.randrange(257, max_beats + 1) if kind < 0.5 else rng.choice([1, 2, 16, rng.randrange(1, 64)])
             address = rng.randrange(REGION_BEATS - beats)
         await bench.read(address, beats)
+        coverage.hit("request split in bursts", beats > 256)
     # Interleaved: a beat read right after a byte of it was written, and written right after it was read.
     for _ in range(40):
         address = rng.randrange(size)
@@ -150,6 +181,8 @@ async def traffic(dut, paused: bool):
     assert dut.error.value == 0, "error raised with OKAY responses only"
     if CROSSING:
         assert dut.overflow.value == 0, "the clock crossing lost a beat"
+    if paused:                                  # the second of the two runs (cocotb runs tests in order)
+        coverage.finish()
 
 
 @cocotb.test(timeout_time=2, timeout_unit="ms")

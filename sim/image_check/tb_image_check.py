@@ -24,6 +24,7 @@ from golden.packing import TritFormat
 from golden.quantize import quantize_model
 from golden.zoo import random_model
 from sim.clocking import command_until_done, start_and_reset
+from sim.coverage import Coverage
 from sim.memory_model import MEMORIES, ExternalMemory
 
 FORMAT = TritFormat[os.environ["FORMAT"]]
@@ -67,15 +68,22 @@ async def header_checks_match_parse_header(dut):
              ("stored CRC", with_field(image, header_length, "<I", struct.unpack_from("<I", image, header_length)[0] ^ 0x100, False), len(image)),
              ("truncated by one", image, len(image) - 1), ("extended", image + bytes(64), len(image) + 64),
              ("shorter than its header", image, header_length + 2), ("shorter than 32", image, 20)]
+    directed = [name for name, _, _ in cases]
     for index in range(int(os.environ.get("FLIPS", "24"))):
         data = bytearray(image)
         at = rng.randrange(header_length + 4) if index % 3 else rng.randrange(HEADER.size)
         data[at] ^= 1 << rng.randrange(8)
         cases.append((f"flip at {at}", bytes(data), len(data)))
 
+    coverage = Coverage(f"image check {FORMAT.name} {MEMORY.mem_bytes}-byte beats", {
+        **{f"code {code.name}": f"an image the check answers {code.name}"
+           for code in (ErrorCode.NONE, ErrorCode.IMAGE_FORMAT, ErrorCode.IMAGE_CRC)},
+        **{f"broken: {name}": "this directed image answered as parse_header does" for name in directed[1:]},
+        "flip in the fixed header": f"a random bit flipped in the first {HEADER.size} bytes",
+        "flip in the config": "a random bit flipped between the fixed header and the CRC",
+    })
     memory = ExternalMemory(dut, max((c[1] for c in cases), key=len), MEMORY)
     memory.start()
-    seen = set()
     for name, data, length in cases:
         memory.load(data, size=len(data) + MEMORY.mem_bytes)
         codes = []
@@ -87,5 +95,11 @@ async def header_checks_match_parse_header(dut):
         await command_until_done(dut, length, rng, max_cycles=20_000, sample=sample)
         expected = expected_code(data[:length])
         assert codes == [expected], f"{name}: the check answered {codes}, parse_header says {expected.name}"
-        seen.add(expected)
-    assert seen == {ErrorCode.NONE, ErrorCode.IMAGE_FORMAT, ErrorCode.IMAGE_CRC}, seen
+        coverage.hit(f"code {expected.name}")
+        if name.startswith("flip at "):
+            at = int(name.split()[-1])
+            coverage.hit("flip in the fixed header" if at < HEADER.size else "flip in the config",
+                         at < header_length)      # a flip in the CRC itself: "stored CRC", directed
+        elif name != "valid":
+            coverage.hit(f"broken: {name}")
+    coverage.finish()

@@ -15,6 +15,7 @@ from cocotb.triggers import FallingEdge, ReadOnly
 
 from hw.image_reader import ReadLayout
 from sim.clocking import start_and_reset
+from sim.coverage import Coverage
 from sim.memory_model import MEMORIES, ExternalMemory
 from sim.xcheck import dont_care
 
@@ -22,9 +23,23 @@ MEM = MEMORIES[os.environ["MEMORY"]]
 OUT_BYTES = int(os.environ["OUT_BYTES"])
 IMAGE_BYTES = 8192
 READ = ReadLayout()
+COVERAGE = {
+    "length 0": "a command of zero-byte rows: nothing read, nothing delivered",
+    "rows 0": "a command of no rows",
+    "length 1": "one-byte rows: a word of one byte and padding",
+    "length a word": "rows of exactly one output word",
+    "length a word + 1": "rows one byte past a word: the last word holds one byte",
+    "rows many": "a command of several rows, each from a fresh word",
+    "row ends mid-beat": "a row whose end falls inside a memory beat: the next row starts in the same beat",
+    "address unaligned": "a read starting inside a memory beat",
+    "address aligned": "a read starting on a memory beat",
+    "command waits": "a command offered while the reader is busy (cmd.ready low)",
+    "consumer stalls": "a word offered while the consumer is not ready",
+    "a long row": "a row spanning more than a hundred memory beats",
+}
 
 
-async def read(dut, jobs, rng, ready_rate):
+async def read(dut, jobs, rng, ready_rate, coverage):
     """Offer every job (addr, length, rows), drain every word; returns (words per job, cycles)."""
     expected_words = [rows * -(-length // OUT_BYTES) for _, length, rows in jobs]
     words, queue, cycles = [], list(jobs), 0
@@ -41,6 +56,8 @@ async def read(dut, jobs, rng, ready_rate):
         await ReadOnly()
         if offer and dut.cmd__ready.value == 1:
             queue.pop(0)
+        coverage.hit("command waits", offer and dut.cmd__ready.value == 0)
+        coverage.hit("consumer stalls", not ready and dut.data__valid.value == 1)
         if ready and dut.data__valid.value == 1:
             words.append(int(dut.data__payload.value))
         await FallingEdge(dut.clk)
@@ -78,16 +95,19 @@ async def reads_match_the_image_and_keep_up(dut):
         if rng.random() < 0.05:
             length, rows = rng.choice([(0, rows), (length, 0)])     # reads nothing, delivers nothing
         jobs.append((rng.randrange(0, IMAGE_BYTES - length * rows), length, rows))
-    got, _ = await read(dut, jobs, rng, ready_rate=0.6)
+    coverage = Coverage(f"image reader {MEM.mem_bytes}-byte beats, {OUT_BYTES}-byte words", COVERAGE)
+    got, _ = await read(dut, jobs, rng, ready_rate=0.6, coverage=coverage)
     for (addr, length, rows), words in zip(jobs, got):
         assert words == expected(image, addr, length, rows), f"read of {rows} x {length} bytes at {addr} differs"
+        sample(coverage, addr, length, rows)
 
     # Throughput, consumer always ready; ideal: the slower of memory and consumer (a row's partial last
     # word costs the consumer a whole word), plus the latency.
     for addr, length, rows in [(64, 6000, 1), (37, 3 * OUT_BYTES + 1, 6000 // (3 * OUT_BYTES + 1))]:
         start_beats = memory.beats_served
-        got, cycles = await read(dut, [(addr, length, rows)], rng, ready_rate=1.0)
+        got, cycles = await read(dut, [(addr, length, rows)], rng, ready_rate=1.0, coverage=coverage)
         assert got[0] == expected(image, addr, length, rows)
+        sample(coverage, addr, length, rows)
         beats = memory.beats_served - start_beats
         spanned = (addr + length * rows - 1) // MEM.mem_bytes - addr // MEM.mem_bytes + 1
         assert beats == spanned, f"{beats} beats fetched for a range of {spanned}"
@@ -95,3 +115,18 @@ async def reads_match_the_image_and_keep_up(dut):
         dut._log.info(f"long read: {rows} x {length} bytes in {cycles} cycles, ideal {ideal:.0f} "
                       f"({100 * ideal / cycles:.1f} %), {beats} beats")
         assert cycles <= ideal / 0.95, f"{cycles} cycles for {rows} x {length} bytes, ideal {ideal:.0f}"
+    coverage.finish()
+
+
+def sample(coverage, addr: int, length: int, rows: int) -> None:
+    """The bins a checked command (addr, length, rows) reached."""
+    coverage.hit("length 0", length == 0)
+    coverage.hit("rows 0", rows == 0)
+    coverage.hit("length 1", length == 1 and rows > 0)
+    coverage.hit("length a word", length == OUT_BYTES and rows > 0)
+    coverage.hit("length a word + 1", length == OUT_BYTES + 1 and rows > 0)
+    coverage.hit("rows many", rows > 1 and length > 0)
+    coverage.hit("row ends mid-beat", rows > 1 and (addr + length) % MEM.mem_bytes != 0)
+    coverage.hit("address unaligned", length * rows > 0 and addr % MEM.mem_bytes != 0)
+    coverage.hit("address aligned", length * rows > 0 and addr % MEM.mem_bytes == 0)
+    coverage.hit("a long row", length > 100 * MEM.mem_bytes and rows > 0)

@@ -12,6 +12,7 @@ from assembler import isa
 
 from host import protocol as p
 from host.transport import SimTransport
+from sim.coverage import Coverage
 from sim.link.fuzz import (FAMILIES, HeldImage, InputGenerator, ReceiverModel, frame, fuzz,
                            fuzz_target)
 
@@ -106,5 +107,14 @@ def test_fuzzed_link_answers_as_predicted_and_still_generates(target):
     assert (result.inputs, result.mismatches, result.hangs, result.corrupted_writes) == (SAMPLE, 0, 0, 0)
     assert result.held_checks >= 3 and result.golden is True and result.ok
     assert not result.legitimate_writes
-    assert {"NAK BAD_CRC", "NAK BAD_LENGTH", "NAK TIMEOUT", "NAK OUT_OF_RANGE", "NAK UNKNOWN_COMMAND",
-            "HELLO_REPLY", "STATUS_REPLY", "ACK"} <= set(result.answers)
+    coverage = Coverage("link fuzz", {
+        **{f"input {family}": f"a fuzz input of the {family} family" for family in FAMILIES},
+        **{f"answer {name}": f"the device answered {name}, as the receiver model predicted" for name in
+           ("NAK BAD_CRC", "NAK BAD_LENGTH", "NAK TIMEOUT", "NAK OUT_OF_RANGE", "NAK UNKNOWN_COMMAND",
+            "HELLO_REPLY", "STATUS_REPLY", "ACK")}})
+    for family, count in result.families.items():
+        coverage.hit(f"input {family}", count=count)
+    for name in coverage.bins:
+        if name.startswith("answer "):
+            coverage.hit(name, count=result.answers[name.removeprefix("answer ")])
+    coverage.finish()

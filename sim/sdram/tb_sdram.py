@@ -16,25 +16,49 @@ from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 
 from sim.clocking import CLOCK_PERIOD_NS, start_and_reset
+from sim.coverage import Coverage
 from sim.sdram.cases import CASES
 from sim.sdram.sdram_chip import SDRAMChip
 from sim.xcheck import dont_care
+
+
+# Functional coverage of a memory's traffic (Bench samples them; each bench declares those its memory can reach).
+MEMORY_BINS = {
+    "read of one beat": "a read request of a single beat",
+    "read of the most beats": "a read request of the most beats the port takes (2**beats_bits - 1)",
+    "read across a row": "a read whose beats cross a DRAM row (a multiple of the row's beats)",
+    "read after its write": "a read of a beat whose byte was written by the request just before",
+    "read waits": "a read request offered while the memory is not ready",
+    "write waits": "a byte write offered while the memory is not ready",
+    "write run": "bytes to consecutive addresses offered back to back",
+    "write 0x00": "a byte of all zeros written",
+    "write 0xFF": "a byte of all ones written",
+    "refresh": "a refresh while the bench streamed",
+}
 
 
 class Bench:
     """Drives read_req and write, checks read_resp against `reference` (what the memory holds, as the bench
     wrote it). Shared with the SPRAM and AXI benches (sim/spram/, sim/axi/), whose memories have the same ports.
     written_only: the memory holds nothing known until written (the SPRAM's model starts X): a byte the bench
-    never wrote may read as anything, X included; every byte it wrote must read back exactly."""
+    never wrote may read as anything, X included; every byte it wrote must read back exactly.
+    coverage: a sim.coverage.Coverage declaring some of MEMORY_BINS (those of others are not sampled);
+    row_beats: the DRAM row's beats, for "read across a row"."""
 
-    def __init__(self, dut, reference: bytearray, data_bytes: int, beats_bits: int = 8, *, written_only=False):
+    def __init__(self, dut, reference: bytearray, data_bytes: int, beats_bits: int = 8, *, written_only=False,
+                 coverage: Coverage | None = None, row_beats: int = 0):
         self.dut, self.reference, self.data_bytes, self.beats_bits = dut, reference, data_bytes, beats_bits
+        self.coverage, self.row_beats, self.last_written = coverage, row_beats, None
         self.known = bytearray(len(reference)) if written_only else bytearray(b"\1" * len(reference))
         self.expected: deque[tuple[int, bytes]] = deque()          # (beat, which of its bytes are known)
         self.received = 0
         self.writes = 0                 # bytes written
         self.last_beat_cycle = 0
         self.cycle = 0
+
+    def hit(self, name: str, condition) -> None:
+        if self.coverage is not None and name in self.coverage.bins:
+            self.coverage.hit(name, condition)
 
     def beat(self, address) -> tuple[int, bytes]:
         start = address * self.data_bytes
@@ -72,8 +96,15 @@ class Bench:
             await ReadOnly()
             if dut.read_req__ready.value == 1:
                 break
+            self.hit("read waits", True)
             await FallingEdge(dut.clk)
         self.expected.extend(self.beat(address + k) for k in range(beats))
+        self.hit("read of one beat", beats == 1)
+        self.hit("read of the most beats", beats == (1 << self.beats_bits) - 1)
+        self.hit("read across a row", self.row_beats and address // self.row_beats != (address + beats - 1) // self.row_beats)
+        self.hit("read after its write", self.last_written is not None and
+                 address <= self.last_written // self.data_bytes < address + beats)
+        self.last_written = None
         await FallingEdge(dut.clk)
         dut.read_req__valid.value = 0
         dont_care(dut.read_req__payload)
@@ -85,6 +116,7 @@ class Bench:
         """Bytes to consecutive addresses, offered back to back (write.valid stays high between them)."""
         dut = self.dut
         await FallingEdge(dut.clk)
+        self.hit("write run", len(data) > 1)
         for offset, byte in enumerate(data):
             dut.write__valid.value = 1
             dut.write__payload.value = (byte << 32) | (address + offset)
@@ -92,7 +124,11 @@ class Bench:
                 await ReadOnly()
                 if dut.write__ready.value == 1:
                     break
+                self.hit("write waits", True)
                 await FallingEdge(dut.clk)
+            self.hit("write 0x00", byte == 0x00)
+            self.hit("write 0xFF", byte == 0xFF)
+            self.last_written = address + offset
             self.reference[address + offset] = byte
             self.known[address + offset] = 1
             self.writes += 1
@@ -126,12 +162,14 @@ async def controller_matches_the_chip(dut):
     chip = SDRAMChip(dut, geometry, timing, clock_hz, seed=rng.randrange(1 << 30),
                      **({"clock": "memory_clk", "reset": "memory_rst"} if crossing else {}))
     chip.memory[:] = rng.randbytes(len(chip.memory))
-    bench = Bench(dut, bytearray(chip.memory), geometry.data_bytes)
+    row_beats = 1 << geometry.col_bits
+    coverage = Coverage(f"sdram {os.environ['CASE']}{' crossing' if crossing else ''}",
+                        MEMORY_BINS)
+    bench = Bench(dut, bytearray(chip.memory), geometry.data_bytes, coverage=coverage, row_beats=row_beats)
     chip.start()
     cocotb.start_soon(bench.collect())
     while dut.ready.value == 0:
         await RisingEdge(dut.clk)
-    row_beats = 1 << geometry.col_bits
     await random_traffic(bench, rng, row_beats)
     efficiency, cycles, refreshes = await streaming(bench, start=3 * row_beats - 5, count=lambda: chip.commands["REFRESH"])
     dut._log.info(f"streaming: {efficiency:.3f} beats/cycle ({refreshes} refreshes, rows of {row_beats} beats) "
@@ -142,6 +180,8 @@ async def controller_matches_the_chip(dut):
     assert refreshes >= cycles * rate // (chip.t["t_refi"] + 1), "too few refreshes"
     if crossing:
         assert dut.overflow.value == 0, "the clock crossing lost a beat"
+    coverage.hit("refresh", refreshes)
+    coverage.finish()
 
 
 async def random_traffic(bench, rng, row_beats: int):
@@ -160,8 +200,12 @@ async def random_traffic(bench, rng, row_beats: int):
             await bench.write(rng.randrange(len(bench.reference)), rng.randrange(256))
         else:
             base = rng.randrange(len(bench.reference) - 64)
-            for k in range(rng.randrange(1, 20)):
-                await bench.write(base + k, rng.choice([0x00, 0xFF, rng.randrange(256)]))
+            data = bytes(rng.choice([0x00, 0xFF, rng.randrange(256)]) for _ in range(rng.randrange(1, 20)))
+            if rng.random() < 0.5:
+                await bench.write_run(base, data)           # back to back, as the link's image load writes
+            else:
+                for k, byte in enumerate(data):
+                    await bench.write(base + k, byte)
             await bench.read(base // bench.data_bytes, 12)
     await bench.drain()
 
