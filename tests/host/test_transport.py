@@ -18,6 +18,7 @@ def _transport_whose_simulation(outcome: BaseException | None) -> CocotbTranspor
     near = socket.create_connection(transport.listener.getsockname())
     far, _ = transport.listener.accept()
     transport._adopt(near, "the cocotb simulation")
+    transport._start_counting()                   # the device-cycle file its waits read (removed by close())
     transport.failure = None
 
     def simulate():
