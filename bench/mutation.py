@@ -31,6 +31,7 @@ import ast
 import concurrent.futures
 import dataclasses
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -168,20 +169,23 @@ def baseline(unit: str, build_root: Path, keys: Path, timeout: float) -> None:
         sys.exit(f"error: the {unit} bench fails on the unmutated tree:\n{result.stdout[-3000:]}{result.stderr[-2000:]}")
 
 
-# Yosys: the unmutated design (gold) and the mutant's (gate), flattened, memories as registers, matched by their
-# names (a mutant changes logic, not the names of registers); equivalent when every output and register's next
-# value agrees, proved by induction over a few cycles.
+# Yosys: the unmutated design (gold) and the mutant's (gate), flattened, memories as registers, matched by the
+# names of their registers and ports (a mutant changes logic, not those names; Amaranth's `$n` nets of
+# intermediate values are hidden: a mutated comparison's own net differs while what it selects may not);
+# equivalent when every output and register's next value agrees, proved by induction over a few cycles.
 EQUIVALENCE_SCRIPT = """
 read_verilog {gold}
 prep -flatten -top {top}
 memory_map
 opt_clean
+rename -hide w:*$* c:* %x:+[Q] w:* %i %d
 rename {top} gold
 design -stash gold
 read_verilog {gate}
 prep -flatten -top {top}
 memory_map
 opt_clean
+rename -hide w:*$* c:* %x:+[Q] w:* %i %d
 rename {top} gate
 design -stash gate
 design -copy-from gold -as gold gold
@@ -259,6 +263,8 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds a mutant's bench may run")
     parser.add_argument("--list", action="store_true", help="list the mutants and stop")
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--resume", type=Path, help="a report of an earlier run of the same mutants: its "
+                        "outcomes kept but for survivors, which run again (e.g. after a new check)")
     args = parser.parse_args()
     mutants = [m for unit in args.units for m in mutants_of(unit, UNITS[unit][0])]
     if args.limit and len(mutants) > args.limit:
@@ -275,11 +281,18 @@ def main() -> None:
     for unit in sorted({m.unit for m in mutants}):
         print(f"baseline: the {unit} bench on the unmutated tree", flush=True)
         baseline(unit, build_root, known, args.timeout)
+    planned = len(mutants)
+    earlier = _earlier_outcomes(args.resume) if args.resume else {}
+    for mutant in mutants:
+        if earlier.get(mutant.describe(), ("survived",))[0] != "survived":
+            results.append((mutant, *earlier[mutant.describe()]))
+    mutants = [m for m in mutants if earlier.get(m.describe(), ("survived",))[0] == "survived"]
+    text = summary(args, results, planned)
     with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
         for mutant, outcome, seconds in pool.map(lambda m: run_mutant(m, build_root, known, args.timeout), mutants):
             print(f"{outcome:9} {seconds:6.0f} s  {mutant.describe()}", flush=True)
             results.append((mutant, outcome, seconds))
-            text = summary(args, results, len(mutants))
+            text = summary(args, results, planned)
             if args.out:                            # after every mutant: a run cut short keeps what it measured
                 args.out.write_text(text + "\n")
     shutil.rmtree(build_root, ignore_errors=True)
@@ -287,9 +300,18 @@ def main() -> None:
     print(text)
 
 
+def _earlier_outcomes(report: Path) -> dict[str, tuple[str, float]]:
+    """{mutant description: (outcome, seconds)} from the "every mutant" lines of a report."""
+    line_pattern = re.compile(rf"^  ({'|'.join(OUTCOMES)})\s+(\d+) s  (.+)$")
+    return {match[3]: (match[1], float(match[2])) for line in report.read_text().splitlines()
+            if (match := line_pattern.match(line))}
+
+
+OUTCOMES = ("killed", "timeout", "survived", "equivalent", "not built")
+
+
 def summary(args, results, planned: int) -> str:
-    counts = {k: sum(1 for _, o, _ in results if o == k)
-              for k in ("killed", "timeout", "survived", "equivalent", "not built")}
+    counts = {k: sum(1 for _, o, _ in results if o == k) for k in OUTCOMES}
     scored = counts["killed"] + counts["timeout"] + counts["survived"]
     lines = [f"# bench/mutation.py --units {' '.join(args.units)} --limit {args.limit} --seed {args.seed}",
              f"# {len(results)} of {planned} mutants run: killed {counts['killed']}, timeout {counts['timeout']} (counted killed), "

@@ -46,12 +46,23 @@ ICARUS_TIMESCALE = ("1ns", "1ps")
 YOSYS_TIME_ZERO_TRIGGER = re.compile(r"^(\s*)reg (\\\$auto\$verilog_backend\.cc:\d+:dump_module\$\d+ ) = 0;$", re.M)
 ONE_STATEMENT_BLOCK = re.compile(r"^([ \t]*)always @\*\n([ \t]*)([^\n]* = [^\n]*;)$", re.M)
 ICARUS_TRIGGER = "\\icarus_time_zero "
+# Migen/LiteX Verilog (LiteEth's and LiteDRAM's cores) writes combinational `always @(*)` blocks with non-blocking
+# assignments, a default then the case's value, to signals the same block reads: under Icarus each write is an
+# event that wakes the block again, at time 0 for ever (Verilator settles it). Blocking assignments give the same
+# combinational logic and wake nothing: icarus_source rewrites the statements of those blocks so.
+MIGEN_COMBINATIONAL_BLOCK = re.compile(r"always @\(\*\) begin.*?\nend", re.S)
+NON_BLOCKING_STATEMENT = re.compile(r"^(\s*[A-Za-z_]\w*(?:\s*\[[^\]]*\])?\s*)<=", re.M)
 
 
 def icarus_netlist(text: str) -> str:
     """`text` (Verilog from Yosys) with every `always @*` block run at time 0, for Icarus."""
     text = YOSYS_TIME_ZERO_TRIGGER.sub(r"\g<0>\n\1initial #0 \2 = 1'b1;", text)
     return "".join(_one_statement_blocks_at_time_zero(module) for module in re.split(r"(?m)^(?=module )", text))
+
+
+def icarus_source(text: str) -> str:
+    """Third-party Verilog (an extra source) for Icarus: Migen's combinational blocks with blocking assignments."""
+    return MIGEN_COMBINATIONAL_BLOCK.sub(lambda block: NON_BLOCKING_STATEMENT.sub(r"\1=", block.group(0)), text)
 
 
 def _one_statement_blocks_at_time_zero(module: str) -> str:
@@ -141,6 +152,14 @@ def _simulator_version(simulator: str) -> str:
     return getattr(verilator, "__version__", "unknown")
 
 
+def _icarus_copy(path: Path, build_dir: Path) -> Path:
+    copy = build_dir / f"icarus_{path.name}"
+    text = icarus_source(path.read_text())
+    if not copy.exists() or copy.read_text() != text:
+        copy.write_text(text)
+    return copy
+
+
 def _netlist_known_to_pass(key: str) -> bool:
     """Log the build's key for bench/mutation.py and say whether the design is one the unmutated bench passed."""
     skip = os.environ.get(SKIP_NETLISTS)
@@ -195,6 +214,8 @@ def run_cocotb(component, *, toplevel: str, test_module: str, build_name: str, e
         fcntl.flock(lock, fcntl.LOCK_EX)                    # another worker may be building the same design
         if not source.exists() or SOURCE_ATTRIBUTE.sub("", source.read_text()) != SOURCE_ATTRIBUTE.sub("", text):
             source.write_text(text)
+        if simulator == "icarus":
+            extra_sources = tuple(_icarus_copy(Path(path), build_dir) for path in extra_sources)
         if simulator == "verilator":
             _share_runtime(runner, build_dir, runtime_key)
         runner.build(sources=[source, *extra_sources], hdl_toplevel=toplevel, build_dir=build_dir,
