@@ -3,7 +3,6 @@ frames on LiteEth's GMII pins (sim/eth/server.py), load the image and generate e
 tokens; a WRITE_IMAGE datagram lost or damaged on the way is sent again, never written silently."""
 
 import json
-import os
 
 import pytest
 
@@ -19,10 +18,6 @@ from host.run import device_for, run
 from host.transport import CocotbUdpTransport
 
 PROMPT, TOKENS = [5, 17, 200, 3], 4
-# LiteEth's generated core (liteeth_core.v, third-party Verilog) never leaves time 0 under Icarus 11: a zero-delay
-# loop of its `always @(*)` blocks (it does alone, without our netlist or testbench; Verilator settles it).
-pytestmark = pytest.mark.skipif(os.environ.get("SIM") == "icarus",
-                                reason="LiteEth's generated core loops at time 0 under Icarus 11 (sim/eth/test_eth.py)")
 
 
 def ethernet_run(model, trit_format, *, lanes, memory, tmp_path, faults=""):
