@@ -206,7 +206,7 @@ def _proved_equivalent(key: str, build_root: Path, known: Path, timeout: float =
     if mutant is None:
         return False
     prefix = mutant.name.rsplit("-", 1)[0]
-    originals = [folder for key in known.read_text().split()
+    originals = [folder for key in set(known.read_text().split())    # units whose benches overlap: logged twice
                  for folder in build_root.glob(f"{mutant.parent.name}/{prefix}-{key}")]
     sources = list(mutant.glob("*.v"))
     if len(originals) != 1 or len(sources) != 1:
