@@ -311,8 +311,8 @@ def summary(args, results, planned: int) -> str:
     scored = counts["killed"] + counts["timeout"] + counts["survived"]
     lines = [f"# bench/mutation.py --units {' '.join(args.units)} --limit {args.limit} --seed {args.seed}",
              f"# {len(results)} of {planned} mutants run: killed {counts['killed']}, timeout {counts['timeout']} (counted killed), "
-             f"survived {counts['survived']}, equivalent {counts['equivalent']} (the same Verilog in every design the "
-             f"bench builds), not built {counts['not built']}",
+             f"survived {counts['survived']}, equivalent {counts['equivalent']} (every design the bench builds the unmutated "
+             f"Verilog, or proved equivalent by Yosys), not built {counts['not built']}",
              f"mutation score (measured): {100 * (counts['killed'] + counts['timeout']) / max(scored, 1):.1f} % "
              f"of the {scored} mutants that build", "", "survivors:"]
     lines += [f"  {m.describe()}" for m, o, _ in results if o == "survived"] or ["  none"]
