@@ -13,8 +13,12 @@ at full 18-bit range. Some trials run at full speed (weights always offered, don
 check the cycle count against NormUnit.command_cycles.
 
 Directed trials reach what random stimulus does not: RMSNORM outputs saturated on both sides (norm exponents
-that push |y| past ACT_MAX), and an epsilon term whose rounding (round_shift of eps by 2 x_shift, not a
-truncation) changes the 1/sqrt the QUANT state holds. Functional coverage (sim.coverage, COVERAGE below): every
+that push |y| past ACT_MAX), an epsilon term whose rounding (round_shift of eps by 2 x_shift, not a
+truncation) changes the 1/sqrt the QUANT state holds, and extreme exponents: an S register whose product with
+1/sqrt lands near either end of the hardware's SFLOAT_EXP_BITS exponent, the norm exponent at the other end of
+its signed byte (every y rounded to 0, or every nonzero y saturated, only if both are carried in full).
+Once a command's norm-weight beats are all taken, the next command's first beat is offered (as a prefetching
+reader would): the unit must take exactly ceil(length / V) beats a command. Functional coverage (sim.coverage, COVERAGE below): every
 bin must be hit by the run.
 
 Batch (BATCH B > 1): each QUANT names a random Q slot; every activation write must carry it, its state must
@@ -65,7 +69,12 @@ COVERAGE = {
     "y rounds": "an RMSNORM output rounded (right shift dropping nonzero bits)",
     "quantiser tie": "127 u / peak exactly k + 1/2 (rounded away from zero)",
     "quantiser +-127": "an activation at the int8 limit",
+    "norm exponent extreme": "the command's norm exponent at -128 or 127",
+    "rho exponent far below zero": "sf_mul(S, 1/sqrt) exponent below -2**(SFLOAT_EXP_BITS - 2): every y rounds to 0",
+    "rho exponent far above zero": "sf_mul(S, 1/sqrt) exponent above 2**(SFLOAT_EXP_BITS - 2): every y saturates",
+    "next command's beat offered": "a norm-weight beat past the command's rows offered while the unit loads",
 }
+NEXT_COMMAND_BEAT = 0x5A5A5A5A                   # a beat past the command's rows: never taken
 
 
 def eps_rounding_case(rng: np.random.Generator, length: int) -> tuple[np.ndarray, int]:
@@ -104,7 +113,7 @@ def beats(weights):
             for i in range(0, len(padded), V)]
 
 
-async def execute(dut, op, length, d, x, eps, norm_exp, weights, rng, *, full_speed=False, slot=0):
+async def execute(dut, op, length, d, x, eps, norm_exp, weights, rng, *, full_speed=False, slot=0, coverage=None):
     """One command; returns (q: index -> int8, cycles from the command taken to done first offered, both
     counted)."""
     fields = {"opcode": op.value, "length": length, "d": d, "x": x, "eps": eps, "norm_exp": norm_exp & 0xFF,
@@ -119,15 +128,18 @@ async def execute(dut, op, length, d, x, eps, norm_exp, weights, rng, *, full_sp
     pending, q, cycles, done_at, next_row = beats(weights), {}, 1, None, 0
     offer_rate, ready_rate = (1.0, 1.0) if full_speed else (rng.choice([0.15, 0.5, 0.9]), 0.5)
     while True:
-        offer = bool(pending) and rng.random() < offer_rate
+        offer = rng.random() < offer_rate        # this command's next beat, or once they are all in, the next's
         dut.weights__valid.value = int(offer)
         if offer:
-            dut.weights__payload.value = pending[0]
+            dut.weights__payload.value = pending[0] if pending else NEXT_COMMAND_BEAT
         ready = rng.random() < ready_rate
         dut.done__ready.value = int(ready)
         await ReadOnly()
         if offer and dut.weights__ready.value == 1:
+            assert pending, f"a norm-weight beat taken past the command's {len(beats(weights))} rows"
             pending.pop(0)
+        if coverage is not None:
+            coverage.hit("next command's beat offered", offer and not pending)
         enables = int(dut.q_write__en.value)
         if enables:
             address = int(dut.q_write__addr.value)
@@ -184,7 +196,8 @@ async def norm_unit_matches_golden(dut):
     coverage = Coverage(f"norm V{V}", COVERAGE)
     for trial in range(int(os.environ.get("TRIALS", "24"))):
         saturating, eps_rounding = trial % 11 == 10, trial % 13 == 12       # directed (module docstring)
-        op = NormOp.QUANT if (trial % 2 or eps_rounding) and not saturating else NormOp.RMSNORM
+        extreme = trial % 9 == 8
+        op = NormOp.QUANT if (trial % 2 or eps_rounding) and not (saturating or extreme) else NormOp.RMSNORM
         length = int(rng.choice(lengths())) if trial % 3 else int(rng.integers(1, MAX_LENGTH + 1))
         rows = -(-length // V)
         x_addr = V * int(rng.integers(0, half_rows - rows + 1))
@@ -207,15 +220,22 @@ async def norm_unit_matches_golden(dut):
         if eps_rounding:
             vmem[x_addr:x_addr + length], eps = eps_rounding_case(rng, length)
         await fill(dut, vmem)
+        x = vmem[x_addr:x_addr + length].copy()
+        front = normalized_input_with_term(x, eps)
         sqrt_n = sqrt_length(length)
+        if extreme:
+            # S chosen so that rho = S * 1/sqrt lands 10 below the top or above the bottom of the exponent
+            # registers (the product of two 17-bit mantissas renormalises by 16 or 17 bits), the norm exponent at
+            # the other end of its byte: y = 0 or saturated only if rho's exponent is carried in full
+            norm_exp = [127, -128][trial // 9 % 2]
+            limit = 1 << (fmt.SFLOAT_EXP_BITS - 1)
+            target = [-limit + 10, limit - 10][trial // 9 % 2]
+            sqrt_n = fxp.SFloat(sqrt_n.m, min(max(target - front.inv_sqrt.e - fmt.SFLOAT_MANT_BITS, -limit), limit - 1))
         dut.scale.value = pack_sfloat(sqrt_n.m, sqrt_n.e)
         full_speed = trial % 5 == 4
         slot = int(rng.integers(0, BATCH))
         q, cycles = await execute(dut, op, length, d_addr, x_addr, eps, norm_exp, weights, py_rng,
-                                  full_speed=full_speed, slot=slot)
-
-        x = vmem[x_addr:x_addr + length].copy()
-        front = normalized_input_with_term(x, eps)
+                                  full_speed=full_speed, slot=slot, coverage=coverage)
         products = front.x_mant * weights
         label = f"trial {trial} {op.name} length {length} V {V}"
         coverage.hit("zero vector", not x.any())
@@ -236,12 +256,17 @@ async def norm_unit_matches_golden(dut):
         if op is NormOp.RMSNORM:
             u_mant, u_shift = fxp.block_normalize(products)
             rho = fxp.sf_mul(sqrt_n, front.inv_sqrt)
-            vmem[d_addr:d_addr + length] = fxp.scale_vector(u_mant, rho, u_shift + norm_exp + fmt.ACT_FRAC)
+            assert -(1 << (fmt.SFLOAT_EXP_BITS - 1)) <= rho.e < 1 << (fmt.SFLOAT_EXP_BITS - 1), f"{label}: rho {rho}"
+            coverage.hit("norm exponent extreme", norm_exp in (-128, 127))
+            coverage.hit("rho exponent far below zero", rho.e < -(1 << (fmt.SFLOAT_EXP_BITS - 2)))
+            coverage.hit("rho exponent far above zero", rho.e > 1 << (fmt.SFLOAT_EXP_BITS - 2))
+            u_exact = u_mant.astype(object)             # Python integers: a shift by hundreds of bits stays exact
+            vmem[d_addr:d_addr + length] = fxp.scale_vector(u_exact, rho, u_shift + norm_exp + fmt.ACT_FRAC)
             shift = -(rho.e + u_shift + norm_exp + fmt.ACT_FRAC)
-            unsaturated = fxp.round_shift(u_mant * rho.m, shift)
+            unsaturated = fxp.round_shift(u_exact * rho.m, shift)
             coverage.hit("y saturates +", unsaturated > fmt.ACT_MAX)
             coverage.hit("y saturates -", unsaturated < fmt.ACT_MIN)
-            coverage.hit("y rounds", shift > 0 and ((u_mant * rho.m) % (1 << shift) != 0).any())
+            coverage.hit("y rounds", shift > 0 and ((u_exact * rho.m) % (1 << shift) != 0).any())
             got = await read_all(dut, WORDS)
             bad = np.nonzero(got != vmem)[0]
             assert bad.size == 0, f"{label}: VMEM differs at {bad[:6].tolist()}: {got[bad[:6]].tolist()} vs {vmem[bad[:6]].tolist()}"
