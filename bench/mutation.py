@@ -168,7 +168,7 @@ def snapshot(target: Path) -> None:
     """The tracked files a bench needs, as they are when the run starts: the working tree may change meanwhile."""
     files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
     for name in files:
-        if name.startswith(("hw/", "sim/", "golden/", "assembler/", "host/", "conftest.py", "pyproject.toml")):
+        if name.startswith(("hw/", "sim/", "golden/", "assembler/", "host/", "tests/", "conftest.py", "pyproject.toml")):
             destination = target / name
             destination.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / name, destination)
