@@ -32,6 +32,7 @@ import concurrent.futures
 import dataclasses
 import random
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -188,7 +189,17 @@ def _bench(unit: str, tree: Path, build_root: Path, log: Path, known: Path | Non
         environment[SKIP_NETLISTS] = str(known)
     command = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "-p", "no:warnings",
                *UNITS[unit][1]]
-    return subprocess.run(command, cwd=tree, capture_output=True, text=True, timeout=timeout, env=environment)
+    return subprocess.run(command, cwd=tree, capture_output=True, text=True, timeout=timeout, env=environment,
+                          preexec_fn=_limit_memory)
+
+
+# A mutant can make elaboration loop for ever while growing (an adder tree whose level count never falls): its
+# bench gets this much address space, so that it fails as "not built" instead of taking the machine's memory.
+BENCH_ADDRESS_SPACE = 8 << 30
+
+
+def _limit_memory() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (BENCH_ADDRESS_SPACE, BENCH_ADDRESS_SPACE))
 
 
 def baseline(unit: str, build_root: Path, keys: Path, timeout: float) -> None:
