@@ -12,7 +12,7 @@ CONFIGS = [
     (64, TritFormat.TRITS_2BIT, 300, 1),
     (40, TritFormat.TRITS_BASE3, 130, 1),
     (8, TritFormat.TRITS_2BIT, 70, 3),          # batch: Q slots sharing each beat (tb's slots_share_each_beat)
-    (10, TritFormat.TRITS_BASE3, 53, 4),
+    (10, TritFormat.TRITS_BASE3, 53, 2),        # the smallest batch (B 2: one slot bit, no Switch of several)
 ]
 
 
