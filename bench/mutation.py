@@ -323,9 +323,6 @@ def main() -> None:
     snapshot(SNAPSHOT)
     build_root = Path(tempfile.mkdtemp(prefix="mutation-builds-"))
     known = build_root / "unmutated.keys"
-    for unit in sorted({m.unit for m in mutants}):
-        print(f"baseline: the {unit} bench on the unmutated tree", flush=True)
-        baseline(unit, build_root, known, args.timeout)
     planned = len(mutants)
     earlier = _earlier_outcomes(args.resume) if args.resume else {}
 
@@ -336,6 +333,9 @@ def main() -> None:
         return outcome not in ("survived", "argued") or (outcome == "argued" and argued(mutant) is not None)
     results += [(m, *earlier[m.describe()]) for m in mutants if settled(m)]
     mutants = [m for m in mutants if not settled(m)]
+    for unit in sorted({m.unit for m in mutants}):          # the units with mutants to run
+        print(f"baseline: the {unit} bench on the unmutated tree", flush=True)
+        baseline(unit, build_root, known, args.timeout)
     text = summary(args, results, planned)
     with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
         for mutant, outcome, seconds in pool.map(lambda m: run_mutant(m, build_root, known, args.timeout), mutants):
