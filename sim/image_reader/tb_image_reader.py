@@ -89,7 +89,7 @@ async def reads_match_the_image_and_keep_up(dut):
     memory.start()
     await FallingEdge(dut.clk)
     jobs = []
-    for _ in range(int(os.environ.get("JOBS", "60"))):
+    for _ in range(int(os.environ.get("READ_JOBS", "60"))):
         length = rng.choice([1, 2, 3, OUT_BYTES - 1, OUT_BYTES, OUT_BYTES + 1, rng.randint(1, 400)])
         rows = rng.choice([1, 1, 2, 3, rng.randint(1, 12)])
         if rng.random() < 0.05:
