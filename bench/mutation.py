@@ -94,6 +94,10 @@ ARGUED_EQUIVALENT = {
      "'2' -> '1'"):
         "word_reg reaches ceil(MAX_VL / lanes) only after a vector's last word, and that value is never read: "
         "the next vector's first write (q address 0) selects word 0",
+    ("hw/vector_unit.py", "p_half.eq(1 << (fmt.ACT_FRAC - 1)), p_right.eq(fmt.ACT_FRAC)]", "'fmt.ACT_FRAC - 1' -> "
+     "'(fmt.ACT_FRAC) + (1)'"):
+        "the command's default rounding constant, read only when max|y| = 0 (SHIFT sets no other): then every "
+        "product is 0 and (0 + p_half) >> ACT_FRAC is 0 for any ACT_FRAC-bit p_half",
     ("hw/uart.py", "rx_timer = Signal(range(divisor * 3 // 2 + 1))", "'3' -> '4'"):
         "a wider counter: rx_timer is only ever loaded with divisor * 3 // 2 - 1 or divisor - 1 and counts down to 0, "
         "where it is loaded again",
