@@ -368,7 +368,10 @@ OUTCOMES = ("killed", "timeout", "survived", "equivalent", "argued", "not built"
 def summary(args, results, planned: int) -> str:
     counts = {k: sum(1 for _, o, _ in results if o == k) for k in OUTCOMES}
     scored = counts["killed"] + counts["timeout"] + counts["survived"]
-    lines = [f"# bench/mutation.py --units {' '.join(args.units)} --limit {args.limit} --seed {args.seed}",
+    resumed = f" --resume {args.resume.name}" if args.resume else ""
+    resumed += f" --rerun-units {' '.join(args.rerun_units)}" if args.rerun_units else ""
+    lines = [f"# bench/mutation.py --units {' '.join(args.units)} --limit {args.limit} --seed {args.seed}{resumed}"
+             + (" (outcomes kept from the report resumed, survivors and the units named run again)" if resumed else ""),
              f"# {len(results)} of {planned} mutants run: killed {counts['killed']}, timeout {counts['timeout']} (counted killed), "
              f"survived {counts['survived']}, equivalent {counts['equivalent']} (every design the bench builds the unmutated "
              f"Verilog, or proved equivalent by Yosys), argued equivalent {counts['argued']}, not built {counts['not built']}",
