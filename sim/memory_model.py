@@ -70,6 +70,7 @@ class ExternalMemory:
         self.dut, self.timing, self.prefix, self.writable = dut, timing, prefix, writable
         self.load(contents, size)
         self.beats_served = 0
+        self.most_pending = 0           # the most beats asked for and not yet served at once (a prefetch distance)
 
     def load(self, contents: bytes, size: int = 0) -> None:
         """Hold `contents` from byte 0, then bytes never written up to `size` and a whole beat."""
@@ -126,6 +127,7 @@ class ExternalMemory:
                 assert beats >= 1, "a request for no beats"
                 for k in range(beats):
                     pending.append((cycle + timing.latency, beat_addr + k))
+                self.most_pending = max(self.most_pending, len(pending))
 
     def _beat(self, start: int, width: int):
         """The beat of `width` bytes from byte `start`: an int, or under a four-state simulator a LogicArray with

@@ -4,7 +4,8 @@ Protocol checked: commands {addr, length, rows} queued with random gaps; the mem
 latency, rate and refresh gaps and checks that no beat is refused; `data` drained with random stalls.
 Every row must arrive as the image bytes of its range, in order, from a fresh word, its last word
 zero-padded. Then long reads with a consumer that never stalls (one row; many short rows): cycle
-counts against the slower of memory and consumer, and no beat fetched twice.
+counts against the slower of memory and consumer, no beat fetched twice, and the whole prefetch distance
+(fifo_beats beats asked for and not yet arrived) reached: a burst is asked for as soon as there is room for it.
 """
 
 import os
@@ -21,6 +22,7 @@ from sim.xcheck import dont_care
 
 MEM = MEMORIES[os.environ["MEMORY"]]
 OUT_BYTES = int(os.environ["OUT_BYTES"])
+FIFO_BEATS = int(os.environ["FIFO_BEATS"])       # the reader's prefetch distance (outstanding_beats: the same)
 IMAGE_BYTES = 8192
 READ = ReadLayout()
 COVERAGE = {
@@ -104,7 +106,7 @@ async def reads_match_the_image_and_keep_up(dut):
     # Throughput, consumer always ready; ideal: the slower of memory and consumer (a row's partial last
     # word costs the consumer a whole word), plus the latency.
     for addr, length, rows in [(64, 6000, 1), (37, 3 * OUT_BYTES + 1, 6000 // (3 * OUT_BYTES + 1))]:
-        start_beats = memory.beats_served
+        start_beats, memory.most_pending = memory.beats_served, 0
         got, cycles = await read(dut, [(addr, length, rows)], rng, ready_rate=1.0, coverage=coverage)
         assert got[0] == expected(image, addr, length, rows)
         sample(coverage, addr, length, rows)
@@ -115,6 +117,8 @@ async def reads_match_the_image_and_keep_up(dut):
         dut._log.info(f"long read: {rows} x {length} bytes in {cycles} cycles, ideal {ideal:.0f} "
                       f"({100 * ideal / cycles:.1f} %), {beats} beats")
         assert cycles <= ideal / 0.95, f"{cycles} cycles for {rows} x {length} bytes, ideal {ideal:.0f}"
+        # A burst is asked for as soon as the FIFO has room for it: the whole prefetch distance is reached
+        assert memory.most_pending == FIFO_BEATS, f"at most {memory.most_pending} beats asked ahead, not {FIFO_BEATS}"
     coverage.finish()
 
 

@@ -15,4 +15,4 @@ def test_image_reader_streams_the_image(memory, timing, out_bytes, fifo_beats):
     reader = ImageReader(mem_bytes=timing.mem_bytes, out_bytes=out_bytes, burst_beats=16, fifo_beats=fifo_beats)
     run_cocotb(reader, toplevel="image_reader", test_module="sim.image_reader.tb_image_reader",
                build_name=f"image_reader_{memory}_{out_bytes}",
-               env={"MEMORY": memory, "OUT_BYTES": str(out_bytes)})
+               env={"MEMORY": memory, "OUT_BYTES": str(out_bytes), "FIFO_BEATS": str(fifo_beats)})
