@@ -1,6 +1,6 @@
 """Decode throughput against the memory roofline, for four memory systems.
 
-    python bench/decode_roofline.py [--hidden 512] [--layers 2] [--tokens 3] [--out bench/results]
+    python bench/decode_roofline.py [--hidden 512] [--layers 2] [--tokens 3] [--format 2bit|base3] [--out bench/results]
 
 Measured: the whole accelerator (hw.accelerator) in cocotb/Verilator behind each memory model of
 sim.memory_model (SDRAM like the ULX3S's, 2 B/cycle; a 64-bit DDR channel, 16 B/cycle; a wide HBM-like
@@ -86,6 +86,9 @@ def main() -> int:
     parser.add_argument("--vocab", type=int, default=256)
     parser.add_argument("--tokens", type=int, default=3, help="tokens generated (a decode step between each two)")
     parser.add_argument("--models", nargs="*", default=["370M", "1.3B", "2.7B"], help="derived figures for these")
+    parser.add_argument("--format", choices=["2bit", "base3"], default="2bit",
+                        help="the measured builds' weight packing (base3: each system's base-3 lanes, as the DDR3 "
+                             "boards build; the report goes to decode_roofline_base3.txt)")
     parser.add_argument("--out", type=Path, help="also write the report (and raw JSON) into this folder")
     args = parser.parse_args()
     config = HGRNBitConfig(vocab_size=args.vocab, hidden_size=args.hidden, num_hidden_layers=args.layers,
@@ -97,8 +100,9 @@ def main() -> int:
     header = (f"{'memory':6s} {'B/cyc':>6s} {'L':>4s} {'V':>3s} {'format':>6s} {'B/step':>8s} {'roofline':>9s} "
               f"{'cycles':>9s} {'% roof':>7s} {'% peak':>7s} {'ISS':>9s} {'ISS err':>7s}  breakdown (% of cycles)")
     lines.append(header)
-    trit_format = TritFormat.TRITS_2BIT
-    for system, memory, port, lanes, _, vector_width, prefetch_bytes in SYSTEMS:
+    trit_format = TritFormat.TRITS_BASE3 if args.format == "base3" else TritFormat.TRITS_2BIT
+    for system, memory, port, lanes_2bit, lanes_base3, vector_width, prefetch_bytes in SYSTEMS:
+        lanes = lanes_base3 if args.format == "base3" else lanes_2bit
         if system not in args.systems:
             continue
         result = measure(config, memory, port, lanes, vector_width, prefetch_bytes, trit_format, args.tokens,
@@ -135,8 +139,9 @@ def main() -> int:
     print(report)
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "decode_roofline.txt").write_text(report + "\n")
-        (args.out / "decode_roofline.json").write_text(json.dumps(raw, indent=1) + "\n")
+        name = "decode_roofline" + ("_base3" if args.format == "base3" else "")
+        (args.out / f"{name}.txt").write_text(report + "\n")
+        (args.out / f"{name}.json").write_text(json.dumps(raw, indent=1) + "\n")
     return 0
 
 
