@@ -227,9 +227,10 @@ async def norm_unit_matches_golden(dut):
             # S chosen so that rho = S * 1/sqrt lands 10 below the top or above the bottom of the exponent
             # registers (the product of two 17-bit mantissas renormalises by 16 or 17 bits), the norm exponent at
             # the other end of its byte: y = 0 or saturated only if rho's exponent is carried in full
-            norm_exp = [127, -128][trial // 9 % 2]
+            rho_high = trial // 9 % 2
+            norm_exp = -128 if rho_high else 127
             limit = 1 << (fmt.SFLOAT_EXP_BITS - 1)
-            target = [-limit + 10, limit - 10][trial // 9 % 2]
+            target = limit - 10 if rho_high else -limit + 10
             sqrt_n = fxp.SFloat(sqrt_n.m, min(max(target - front.inv_sqrt.e - fmt.SFLOAT_MANT_BITS, -limit), limit - 1))
         dut.scale.value = pack_sfloat(sqrt_n.m, sqrt_n.e)
         full_speed = trial % 5 == 4
@@ -263,10 +264,11 @@ async def norm_unit_matches_golden(dut):
             u_exact = u_mant.astype(object)             # Python integers: a shift by hundreds of bits stays exact
             vmem[d_addr:d_addr + length] = fxp.scale_vector(u_exact, rho, u_shift + norm_exp + fmt.ACT_FRAC)
             shift = -(rho.e + u_shift + norm_exp + fmt.ACT_FRAC)
-            unsaturated = fxp.round_shift(u_exact * rho.m, shift)
+            product = u_exact * rho.m
+            unsaturated = fxp.round_shift(product, shift)
             coverage.hit("y saturates +", unsaturated > fmt.ACT_MAX)
             coverage.hit("y saturates -", unsaturated < fmt.ACT_MIN)
-            coverage.hit("y rounds", shift > 0 and ((u_exact * rho.m) % (1 << shift) != 0).any())
+            coverage.hit("y rounds", shift > 0 and (product % (1 << shift) != 0).any())
             got = await read_all(dut, WORDS)
             bad = np.nonzero(got != vmem)[0]
             assert bad.size == 0, f"{label}: VMEM differs at {bad[:6].tolist()}: {got[bad[:6]].tolist()} vs {vmem[bad[:6]].tolist()}"
