@@ -22,6 +22,8 @@ class CostModel:
     """Cycle costs of the accelerator (one clock).
 
     lanes: trits the ternary engine consumes per cycle (hw.ternary_engine.TernaryMatVec LANES).
+    slot_trees: the engine's adder trees, slots served side by side (1: a beat applied to the slots in turn; B:
+    a parallel build, whose MATVEC unit then writes each block of V rows a slot a cycle, `slots` cycles at the end).
     bytes_per_cycle: sustained external-memory bandwidth in bytes per clock (refresh included).
     memory_latency: cycles from a burst request to its first byte (paid once per stream started).
     read_latency: cycles from a unit's image read to its request leaving the accelerator (the request's
@@ -49,6 +51,7 @@ class CostModel:
     hw.axi.AXI4MemoryPort, whose AW and W registers take a write every other cycle).
     """
     lanes: int = 64
+    slot_trees: int = 1
     bytes_per_cycle: float = 4.0
     memory_latency: int = 20
     read_latency: int = 0
@@ -69,7 +72,7 @@ class CostModel:
     write_cycles: int = 1
 
     def __post_init__(self):
-        for name in ("lanes", "vector_lanes"):
+        for name in ("lanes", "vector_lanes", "slot_trees"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
         if self.bytes_per_cycle <= 0:
@@ -119,14 +122,18 @@ class CostModel:
                                                              self.write_cycles * nbytes)
 
     def compute(self, rows: int, cols: int, slots: int = 1) -> int:
-        """Engine cycles of a rows x cols product for `slots` vectors (a row takes ceil(cols / lanes) cycles a
-        vector: the engine applies each weight beat to the slots one after another)."""
-        return slots * rows * math.ceil(cols / self.lanes)
+        """Engine cycles of a rows x cols product for `slots` vectors (a row takes ceil(cols / lanes) cycles for
+        each turn of slot_trees slots: the engine applies each weight beat to the slots a turn at a time)."""
+        return math.ceil(max(slots, 1) / self.slot_trees) * rows * math.ceil(cols / self.lanes)
+
+    def drain(self, slots: int = 1) -> int:
+        """A parallel build's last block of rows, written a slot a cycle after its last row (none in turn)."""
+        return max(slots, 1) + 1 if self.slot_trees > 1 else 0
 
     def matvec(self, rows: int, cols: int, nbytes: int, slots: int = 1) -> int:
         """A MATVEC reading its own matrix: the slower of engine and memory, after the first byte's latency."""
         return self.issue_cycles + self.first_byte() + max(self.compute(rows, cols, slots), self.transfer(nbytes)) \
-            + self.engine_latency
+            + self.engine_latency + self.drain(slots)
 
 
 @dataclasses.dataclass
@@ -198,7 +205,8 @@ class PrefetchStream:
         cost, entry = self.cost, self.queue.popleft()
         missing = entry.nbytes - entry.fetched
         stream = entry.delay + missing / cost.bytes_per_cycle if missing > 0 else 0.0
-        cycles = cost.issue_cycles + math.ceil(max(cost.compute(rows, cols, slots), stream)) + cost.engine_latency
+        cycles = (cost.issue_cycles + math.ceil(max(cost.compute(rows, cols, slots), stream)) + cost.engine_latency
+                  + cost.drain(slots))
         if self.queue and self.queue[0].delay and missing > 0:
             self.queue[0].delay = 0                 # requested back to back with this matrix's last burst
         self.advance(cycles - stream)

@@ -23,7 +23,8 @@ its slot; the MATVEC unit's engine holds B activation vectors and applies each w
 MATVEC serves on successive cycles (B cycles a beat at most, hw.ternary_engine: the cheap choice where memory is
 slower than the engine, one adder tree for all), each slot's results rescaled by its own sigma and written
 `stride` words after the previous slot's. One pass over a matrix thus serves B tokens: assembler.batch_compiler's
-program, assembler.cost's compute(rows, cols, slots).
+program, assembler.cost's compute(rows, cols, slots). `parallel` builds the slots side by side instead (B adder
+trees, every beat in one cycle: for memories faster than the engine, e.g. HBM; hw.matvec_unit's gather).
 """
 
 from __future__ import annotations
@@ -118,7 +119,7 @@ class Accelerator(CheckedComponent):
     vector), max_cols / max_rows (MATVEC), mem_bytes (external data width), burst_beats, fifo_beats (the
     word reader's buffer), vector_width (V: elements a cycle of the vector, norm and data-mover units),
     prefetch_bytes (the beat reader's buffer: how far a PREFETCHed matrix streams ahead), batch (Q slots, see
-    above).
+    above), parallel (the slots side by side, see above).
 
     Ports: program_write, start, host_in, host_out, stop, status (see hw.controller); counters
     (CountersLayout); mem_req / mem_resp (see hw.image_reader); mem_write (VSTORE's bytes,
@@ -128,11 +129,11 @@ class Accelerator(CheckedComponent):
 
     @classmethod
     def check_parameters(cls, *, program_words, vmem_words, lanes, trit_format, max_length, max_cols, max_rows, mem_bytes,
-              burst_beats=16, fifo_beats=64, vector_width=1, prefetch_bytes=4096, batch=1, **_):
+              burst_beats=16, fifo_beats=64, vector_width=1, prefetch_bytes=4096, batch=1, parallel=False, **_):
         Controller.check_parameters(program_words=program_words, vmem_words=vmem_words, vector_width=vector_width,
                                     batch=batch)
         params = dict(vmem_words=vmem_words, lanes=lanes, trit_format=trit_format, max_length=max_length,
-                      max_cols=max_cols, max_rows=max_rows, vector_width=vector_width, batch=batch)
+                      max_cols=max_cols, max_rows=max_rows, vector_width=vector_width, batch=batch, parallel=parallel)
         for _, _, unit in UNITS:
             unit.check_parameters(**unit.own_parameters(params))
         ImageReader.check_parameters(mem_bytes=mem_bytes, out_bytes=4 * vector_width, burst_beats=burst_beats,
@@ -142,13 +143,14 @@ class Accelerator(CheckedComponent):
 
     def __init__(self, *, program_words: int, vmem_words: int, lanes: int, trit_format: TritFormat,
                  max_length: int, max_cols: int, max_rows: int, mem_bytes: int, burst_beats: int = 16,
-                 fifo_beats: int = 64, vector_width: int = 1, prefetch_bytes: int = 4096, batch: int = 1):
+                 fifo_beats: int = 64, vector_width: int = 1, prefetch_bytes: int = 4096, batch: int = 1,
+                 parallel: bool = False):
         self.controller = Controller(program_words=program_words, vmem_words=vmem_words, max_length=max_length,
                                      max_cols=max_cols, max_rows=max_rows, trit_format=trit_format,
                                      vector_width=vector_width, batch=batch)
-        self.batch = batch
+        self.batch, self.parallel = batch, parallel
         params = dict(vmem_words=vmem_words, lanes=lanes, trit_format=trit_format, max_length=max_length,
-                      max_cols=max_cols, max_rows=max_rows, vector_width=vector_width, batch=batch)
+                      max_cols=max_cols, max_rows=max_rows, vector_width=vector_width, batch=batch, parallel=parallel)
         self.units = {name: unit.from_parameters(params) for name, _, unit in UNITS}
         for name, unit in self.units.items():
             setattr(self, name, unit)                   # self.vector, self.norm, self.matvec, ...
@@ -189,7 +191,8 @@ class Accelerator(CheckedComponent):
     def cost_model(self, *, bytes_per_cycle: float, memory_latency: int, write_cycles: int = 1) -> CostModel:
         """The ISS cost model of this build behind a memory of the given sustained bandwidth (bytes per
         clock), latency (cycles to the first beat) and write rate (cycles per byte): see cost_model_for."""
-        return cost_model_for(lanes=self.matvec.engine.lanes, vector_width=self.vector_width,
+        return cost_model_for(lanes=self.matvec.engine.lanes, slot_trees=self.matvec.engine.trees,
+                              vector_width=self.vector_width,
                               prefetch_bytes=self.prefetch_bytes, mem_bytes=self.mem_bytes,
                               fifo_beats=self.beat_reader.fifo_beats, burst_beats=self.beat_reader.burst_beats,
                               bytes_per_cycle=bytes_per_cycle, memory_latency=memory_latency, write_cycles=write_cycles)
@@ -374,14 +377,15 @@ def several(enables) -> Value:
 
 
 def cost_model_for(*, lanes: int, vector_width: int, prefetch_bytes: int, mem_bytes: int, bytes_per_cycle: float,
-                   memory_latency: int, fifo_beats: int = 64, burst_beats: int = 16, write_cycles: int = 1) -> CostModel:
+                   memory_latency: int, fifo_beats: int = 64, burst_beats: int = 16, write_cycles: int = 1,
+                   slot_trees: int = 1) -> CostModel:
     """The ISS cost model (assembler.cost.CostModel) of an accelerator with these parameters behind a
     memory of the given sustained bandwidth (bytes per clock) and latency (cycles to the first beat):
     the engine's width and pipeline, V, the units' pipeline latencies (each derived from the stages the
     unit builds) and the prefetch buffer; the remaining constants are calibrated against cocotb."""
     vector = VectorUnit(vmem_words=max(64, vector_width), vector_width=vector_width)
     norm = NormUnit(vmem_words=max(64, vector_width), max_length=1, vector_width=vector_width)
-    return CostModel(lanes=lanes, bytes_per_cycle=bytes_per_cycle, memory_latency=memory_latency,
+    return CostModel(lanes=lanes, slot_trees=slot_trees, bytes_per_cycle=bytes_per_cycle, memory_latency=memory_latency,
                      read_latency=WORD_REQUEST_STAGES + ImageReader.COMMAND_STAGES + MEMORY_REQUEST_STAGES,
                      response_latency=RESPONSE_STAGES + OUTPUT_FIFO_LATENCY, mover_latency=MOVER_CYCLES + DataMover.WRITE_STAGES,
                      issue_cycles=Controller.ISSUE_CYCLES,      # the states every instruction walks

@@ -25,6 +25,13 @@ The rescale factor is one pipeline shared by the slots: its input turns round th
 each slot's factor (mantissa, output shift) is kept in a register of its own as it comes out, so
 `rescale_latency` (the settle after a QUANT) grows by B cycles over a one-slot build's; the factor's shift
 control is registered beside each result's product (the slot chosen per result).
+
+Parallel batch (`parallel=True`: the engine's B slots side by side, hw.ternary_engine): each engine result is a
+row of every slot; the B sums are rescaled side by side (B products and shifts) and gather, V rows a block,
+into one V-wide word a slot, the block's `slots` words then written one a cycle (to d + k·stride + the block's
+first row) from a copy while the next block fills. A row that would close a block waits in the engine's FIFO
+while a block is still being written or another closing row is in the pipeline: with V >= slots + 3 rows never
+wait. `stride` is a multiple of V (a vector operand: the controller stops others with VMEM_MISALIGNED).
 """
 
 from __future__ import annotations
@@ -68,7 +75,7 @@ class PrefetchLayout(data.StructLayout):
 
 class MatVecUnit(CheckedComponent):
     """Parameters
-    lanes, trit_format, max_cols, max_rows, batch: the engine's (hw.ternary_engine.TernaryMatVec).
+    lanes, trit_format, max_cols, max_rows, batch, parallel: the engine's (hw.ternary_engine.TernaryMatVec).
     vmem_words: VMEM depth (words).  vector_width: V, activations per q_write (lanes a multiple of it).
 
     Ports
@@ -85,9 +92,10 @@ class MatVecUnit(CheckedComponent):
     """
 
     @classmethod
-    def check_parameters(cls, *, lanes, trit_format, max_cols, max_rows, vmem_words, vector_width=1, batch=1, **_):
+    def check_parameters(cls, *, lanes, trit_format, max_cols, max_rows, vmem_words, vector_width=1, batch=1,
+                         parallel=False, **_):
         TernaryMatVec.check_parameters(lanes=lanes, trit_format=trit_format, max_cols=max_cols, max_rows=max_rows,
-                                       batch=batch)
+                                       batch=batch, parallel=parallel)
         check_vector_width(vector_width)
         check_vmem_words(vmem_words, vector_width)
         if lanes % vector_width:
@@ -99,9 +107,9 @@ class MatVecUnit(CheckedComponent):
     RESULT_STAGES = 2
 
     def __init__(self, *, lanes: int, trit_format: TritFormat, max_cols: int, max_rows: int, vmem_words: int,
-                 vector_width: int = 1, batch: int = 1):
+                 vector_width: int = 1, batch: int = 1, parallel: bool = False):
         self.engine = TernaryMatVec(lanes=lanes, trit_format=trit_format, max_cols=max_cols, max_rows=max_rows,
-                                    batch=batch)
+                                    batch=batch, parallel=parallel)
         self.batch = batch
         self.vmem_words, self.vector_width = vmem_words, vector_width
         self.lanes, self.trit_format = lanes, trit_format
@@ -279,6 +287,10 @@ class MatVecUnit(CheckedComponent):
         wiring.connect(m, wiring.flipped(self.weights), engine.weights)
         m.d.comb += self.error.eq(engine.error)
 
+        if self.engine.parallel:
+            self._write_side_by_side(m, command, written, settling, sigma_ms, out_shifts)
+            return m
+
         # --- Rescale each row sum into VMEM (three stages: product, rounding shift, saturate and write;
         # the engine's result FIFO absorbs nothing else) ------------------------------------------------------
         # The sums come slot-interleaved (hw.ternary_engine): row `arrived` of slot `slot`, whose results start
@@ -328,3 +340,61 @@ class MatVecUnit(CheckedComponent):
         with m.If(valid2 & s["row_end"]):
             m.d.sync += written.eq(written + 1)                 # rows whose every slot is written
         return m
+
+    def _write_side_by_side(self, m, command, written, settling, sigma_ms, out_shifts):
+        """Parallel batch: every engine result is a row of the B slots (see the module's docstring)."""
+        engine, B, v = self.engine, self.batch, self.vector_width
+        lane_bits = (v - 1).bit_length()
+        arrived = Signal.like(written)                          # rows taken from the engine
+        with m.If(self.cmd.valid & self.cmd.ready):
+            m.d.sync += arrived.eq(0)
+        closes = Signal()                                       # the row ends its block of V (or the product)
+        m.d.comb += closes.eq((arrived + 1 == command.rows) | ((arrived[:lane_bits] == v - 1) if lane_bits else 1))
+
+        results = Pipeline(m, "result")
+        controls = [ShiftControl(m, out_shifts[k], width=engine.acc_bits + fmt.SFLOAT_MANT_BITS + 1,
+                                 max_left=fmt.ACT_BITS, name=f"rescale_shift{k}") for k in range(B)]
+        assert ShiftControl.STAGES == 1
+        # A closing row is taken only when no block is being written and no other closing row is on its way.
+        draining = Signal()
+        taken = engine.result.valid & engine.result.ready
+        s1 = results.register({"valid": taken, "closes": closes, "index": arrived,
+                               "product": [engine.result.payload[k] * sigma_ms[k] for k in range(B)]})
+        s2 = results.register({"valid": s1["valid"], "closes": s1["closes"], "index": s1["index"],
+                               "scaled": [round_shift(m, product, control, name=f"rescaled{k}")
+                                          for k, (product, control) in enumerate(zip(s1["product"], controls))]})
+        assert results.depth == self.RESULT_STAGES
+        pending = draining | (s1["valid"] & s1["closes"]) | (s2["valid"] & s2["closes"])
+        m.d.comb += engine.result.ready.eq((settling == 0) & ~(closes & pending))
+        with m.If(taken):
+            m.d.sync += arrived.eq(arrived + 1)
+
+        # --- Gather: V rows of each slot into one word; a closed block copied out and written a slot a cycle --
+        lane = s2["index"][:lane_bits] if lane_bits else 0
+        values = [saturate(scaled, fmt.ACT_BITS) for scaled in s2["scaled"]]
+        filling = [[Signal(signed(fmt.ACT_BITS), name=f"gather{k}_{l}") for l in range(v)] for k in range(B)]
+        out = [[Signal(signed(fmt.ACT_BITS), name=f"gathered{k}_{l}") for l in range(v)] for k in range(B)]
+        drain_slot, last_slot = Signal(range(B)), Signal(range(B))
+        drain_row = Signal(range(self.vmem_words // v))
+        drain_lanes, drain_rows = Signal(v), Signal(range(v + 1))
+        with m.If(s2["valid"]):
+            for k in range(B):
+                for l in range(v):
+                    with m.If(lane == l):
+                        m.d.sync += filling[k][l].eq(values[k])
+            with m.If(s2["closes"]):
+                m.d.sync += [out[k][l].eq(Mux(lane == l, values[k], filling[k][l])) for k in range(B) for l in range(v)]
+                slots = command.slots
+                m.d.sync += [draining.eq(1), drain_slot.eq(0), last_slot.eq(Mux(slots == 0, 0, slots - 1)),
+                             drain_row.eq((command.d >> lane_bits) + (s2["index"] >> lane_bits)),
+                             drain_lanes.eq(Cat(lane >= l for l in range(v))), drain_rows.eq(lane + 1)]
+        with m.Switch(drain_slot):
+            for k in range(B):
+                with m.Case(k):
+                    m.d.comb += [self.write.data[l].eq(out[k][l]) for l in range(v)]
+        m.d.comb += [self.write.addr.eq(drain_row), self.write.en.eq(Mux(draining, drain_lanes, 0))]
+        with m.If(draining):
+            with m.If(drain_slot == last_slot):
+                m.d.sync += [draining.eq(0), written.eq(written + drain_rows)]
+            with m.Else():
+                m.d.sync += [drain_slot.eq(drain_slot + 1), drain_row.eq(drain_row + (command.stride >> lane_bits))]

@@ -26,6 +26,12 @@ slots · ceil(cols / LANES) cycles (assembler.cost.CostModel.compute). Where mem
 engine (every memory-bound build) this costs nothing, and it needs no second adder tree and no beat buffer:
 one tree, one accumulator per slot (the slot travels beside the beat down the pipeline). Results come out
 slot-interleaved: row 0 of slots 0..slots−1, then row 1, ... With B = 1 the slot logic vanishes (zero-width).
+
+Parallel batch (`parallel=True`, B > 1): the B slots side by side, for builds where the engine, not memory,
+bounds a batch (an HBM-class memory): B adder trees, one activation memory each, every beat taken in one
+cycle whatever `slots` says, so a row costs ceil(cols / LANES) cycles for all slots (CostModel.compute with
+slot_trees = B). `result` then carries the B row sums of a row at once (an ArrayLayout; the sums of slots
+≥ `slots` are of whatever their memories hold, for the consumer to ignore).
 """
 
 from __future__ import annotations
@@ -69,6 +75,14 @@ def check_batch(batch) -> None:
         raise ValueError(f"batch must be an integer in 1..{isa.MAX_BATCH}, got {batch!r}")
 
 
+def check_parallel(parallel, batch) -> None:
+    """Slots side by side need slots: a parallel build has B > 1."""
+    if not isinstance(parallel, bool):
+        raise TypeError(f"parallel must be a bool, not {parallel!r}")
+    if parallel and batch == 1:
+        raise ValueError("parallel needs batch > 1 (the slots side by side)")
+
+
 def pipeline_depth(lanes: int) -> int:
     """The engine's cycles from a beat's acceptance to its row sum reaching the accumulator, for `lanes`."""
     levels = (2 * lanes - 1).bit_length()          # lanes selected terms + lanes one-bit terms
@@ -82,6 +96,7 @@ class TernaryMatVec(CheckedComponent):
     max_cols: longest row supported; sets the accumulator width (no supported shape overflows).
     max_rows: largest row count of one command.
     batch: activation vectors held (Q slots, 1..isa.MAX_BATCH).
+    parallel: the slots side by side (B adder trees; needs B > 1), else one tree taking them in turn.
 
     Ports
     cmd: stream of {rows: unsigned, cols: unsigned, slots: 1..batch}; cols = 0 is refused with `error`.
@@ -89,12 +104,13 @@ class TernaryMatVec(CheckedComponent):
     act_write: {addr, data: unsigned(8 * lanes), en} synchronous write of one activation word (addr: slot
     in the bits above word_bits, the word below).
     result: stream of signed(accumulator_bits(max_cols)): sum_j trit[i, j] * q_s[j] for each row i and slot s
-    (slot-interleaved).
+    (slot-interleaved); parallel: ArrayLayout(signed(accumulator_bits), B), row i of every slot at once.
     busy: a command is taking beats.  error: sticky illegal-code / bad-command flag.
     """
 
     @classmethod
-    def check_parameters(cls, *, lanes, trit_format=TritFormat.TRITS_2BIT, max_cols=8192, max_rows=65535, batch=1, **_):
+    def check_parameters(cls, *, lanes, trit_format=TritFormat.TRITS_2BIT, max_cols=8192, max_rows=65535, batch=1,
+                         parallel=False, **_):
         if not isinstance(trit_format, TritFormat):
             raise TypeError(f"trit_format must be a TritFormat, not {trit_format!r}")
         per_byte = trit_format.trits_per_byte
@@ -105,9 +121,10 @@ class TernaryMatVec(CheckedComponent):
         if not isinstance(max_rows, int) or max_rows < 1:
             raise ValueError(f"max_rows must be a positive integer, got {max_rows!r}")
         check_batch(batch)
+        check_parallel(parallel, batch)
 
     def __init__(self, *, lanes: int, trit_format: TritFormat = TritFormat.TRITS_2BIT,
-                 max_cols: int = 8192, max_rows: int = 65535, batch: int = 1):
+                 max_cols: int = 8192, max_rows: int = 65535, batch: int = 1, parallel: bool = False):
         per_byte = trit_format.trits_per_byte
         self.lanes = lanes
         self.trit_format = trit_format
@@ -116,6 +133,8 @@ class TernaryMatVec(CheckedComponent):
         self.beat_bytes = lanes // per_byte
         self.words = -(-max_cols // lanes)
         self.batch = batch
+        self.parallel = parallel
+        self.trees = batch if parallel else 1           # adder trees, each with its activation memory
         # A slot's words start on a power of two (no multiplier in the address); one slot: just the words.
         self.word_bits = (self.words - 1).bit_length()
         self.act_depth = self.words if batch == 1 else batch << self.word_bits
@@ -129,7 +148,8 @@ class TernaryMatVec(CheckedComponent):
             "weights": In(stream.Signature(unsigned(8 * self.beat_bytes))),
             "act_write": In(wiring.Signature({"addr": Out(range(self.act_depth)), "data": Out(8 * lanes),
                                               "en": Out(1)})),
-            "result": Out(stream.Signature(signed(self.acc_bits))),
+            "result": Out(stream.Signature(signed(self.acc_bits) if self.trees == 1
+                                           else data.ArrayLayout(signed(self.acc_bits), self.trees))),
             "busy": Out(1),
             "error": Out(1),
         })
@@ -141,7 +161,8 @@ class TernaryMatVec(CheckedComponent):
 
     def elaborate(self, platform):
         m = Module()
-        lanes = self.lanes
+        lanes, trees = self.lanes, self.trees
+        turns = 1 if self.parallel else self.batch          # cycles a beat is looked at (slots taken in turn)
         # The pipeline never holds: a beat is taken only when the result FIFO has room for every row
         # already in flight (credits), so no stall has to reach back into the pipeline (Fmax).
         outstanding = Signal(range(self.result_fifo_depth + 1))     # rows taken, not yet read out
@@ -151,15 +172,16 @@ class TernaryMatVec(CheckedComponent):
         cols = Signal(range(self.max_cols + 1))
         remaining = Signal(range(self.max_cols + 1))        # columns of this row not yet issued
         word = Signal(range(self.words))
-        slot = Signal(range(self.batch))                    # the slot the held beat is applied to this cycle
-        last_slot = Signal(range(self.batch))               # slots - 1
+        slot = Signal(range(turns))                         # the slot the held beat is applied to this cycle
+        last_slot = Signal(range(turns))                    # slots - 1 (taken in turn)
         m.d.comb += self.busy.eq(rows_left != 0)
         m.d.comb += self.cmd.ready.eq(~self.busy)
         with m.If(self.cmd.valid & self.cmd.ready):
             m.d.sync += [rows_left.eq(Mux(self.cmd.payload.cols == 0, 0, self.cmd.payload.rows)),
                          cols.eq(self.cmd.payload.cols), remaining.eq(self.cmd.payload.cols), word.eq(0),
-                         self.error.eq(self.cmd.payload.cols == 0), slot.eq(0),
-                         last_slot.eq(Mux(self.cmd.payload.slots == 0, 0, self.cmd.payload.slots - 1))]
+                         self.error.eq(self.cmd.payload.cols == 0), slot.eq(0)]
+            if turns > 1:
+                m.d.sync += last_slot.eq(Mux(self.cmd.payload.slots == 0, 0, self.cmd.payload.slots - 1))
 
         # `issue`: the beat on `weights` enters the pipeline for `slot`; `take`: its last slot, the beat is taken.
         issue, take = Signal(), Signal()
@@ -168,7 +190,7 @@ class TernaryMatVec(CheckedComponent):
         m.d.comb += [self.weights.ready.eq(credit & (slot == last_slot)),
                      issue.eq(self.weights.valid & credit), take.eq(self.weights.valid & self.weights.ready),
                      last_beat.eq(remaining <= lanes)]
-        if self.batch > 1:
+        if turns > 1:
             with m.If(issue):
                 m.d.sync += slot.eq(Mux(slot == last_slot, 0, slot + 1))
         with m.If(take):
@@ -177,17 +199,22 @@ class TernaryMatVec(CheckedComponent):
             with m.Else():
                 m.d.sync += [remaining.eq(remaining - lanes), word.eq(word + 1)]
 
-        # --- Stage 1: decoded trits, activation word, column mask ----------------------------------
+        # --- Stage 1: decoded trits, activation words, column mask ----------------------------------
         # Block RAM even when shallow (as LUT RAM the wide word costs a read mux per bit), and no
         # read-during-write emulation (a bypass mux and register per bit): the protocol writes
-        # activations only while no command is in flight.
-        act = Memory(shape=unsigned(8 * lanes), depth=self.act_depth, init=[], attrs={"ram_style": "block", "no_rw_check": 1})
-        m.submodules.act = act
-        act_wr = act.write_port()
-        act_rd = act.read_port(domain="sync")
-        m.d.comb += [act_wr.addr.eq(self.act_write.addr), act_wr.data.eq(self.act_write.data),
-                     act_wr.en.eq(self.act_write.en),
-                     act_rd.addr.eq(word if self.batch == 1 else Cat(word, slot))]
+        # activations only while no command is in flight. Taken in turn: one memory, slot s's words at
+        # s·2**word_bits; side by side: one memory a tree, the write's slot bits choosing it.
+        act_words = []
+        for t in range(trees):
+            act = Memory(shape=unsigned(8 * lanes), depth=self.words if trees > 1 else self.act_depth, init=[],
+                         attrs={"ram_style": "block", "no_rw_check": 1})
+            m.submodules[f"act{t}" if trees > 1 else "act"] = act
+            act_wr, act_rd = act.write_port(), act.read_port(domain="sync")
+            write_here = self.act_write.en if trees == 1 else self.act_write.en & (self.act_write.addr[self.word_bits:] == t)
+            m.d.comb += [act_wr.addr.eq(self.act_write.addr if trees == 1 else self.act_write.addr[:self.word_bits]),
+                         act_wr.data.eq(self.act_write.data), act_wr.en.eq(write_here),
+                         act_rd.addr.eq(word if turns == 1 else Cat(word, slot))]
+            act_words.append(act_rd.data)
 
         nonzero = Signal(lanes)
         negative = Signal(lanes)
@@ -225,59 +252,58 @@ class TernaryMatVec(CheckedComponent):
             m.d.sync += self.error.eq(1)
 
         # --- Stage 1b: register the block-RAM outputs (ECP5 DP16KD clock-to-out is ~6 ns: Fmax) --------
-        act_word = Signal(8 * lanes)
+        act_regs = [Signal(8 * lanes, name=f"act_word{t}" if trees > 1 else "act_word") for t in range(trees)]
         nonzero_r, negative_r, live_r = Signal(lanes), Signal(lanes), Signal(lanes)
         s1b_valid, s1b_row_end, s1b_slot = Signal(), Signal(), Signal.like(slot)
-        m.d.sync += [act_word.eq(act_rd.data), nonzero_r.eq(nonzero), negative_r.eq(negative),
+        m.d.sync += [r.eq(d) for r, d in zip(act_regs, act_words)]
+        m.d.sync += [nonzero_r.eq(nonzero), negative_r.eq(negative),
                      live_r.eq(live), s1b_valid.eq(s1_valid), s1b_row_end.eq(s1_row_end), s1b_slot.eq(s1_slot)]
         nonzero, negative, live = nonzero_r, negative_r, live_r
 
         # --- Stage 2: select a, ~a or 0 per lane; flag the +1 of each negated lane (-a = ~a + 1) -------
-        selected = [Signal(signed(8), name=f"sel{l}") for l in range(lanes)]
+        # The +1s depend on the weights alone: one set for every tree.
         plus_one = Signal(lanes)                    # the +1 of each negated lane, summed in the tree
         s2_valid, s2_row_end, s2_slot = Signal(), Signal(), Signal.like(slot)
-        for l in range(lanes):
-            a = act_word[8 * l:8 * l + 8]
-            m.d.sync += selected[l].eq(Mux(nonzero[l] & live[l], a ^ negative[l].replicate(8), 0))
         m.d.sync += [plus_one.eq(negative & nonzero & live), s2_valid.eq(s1b_valid), s2_row_end.eq(s1b_row_end),
                      s2_slot.eq(s1b_slot)]
-
-        # --- Adder tree, a register every ADDER_LEVELS_PER_STAGE levels ------------------------------
-        # The +1 bits enter as 1-bit terms beside the lanes, so their count is pipelined like the rest.
-        terms = list(selected) + [Cat(bit, Const(0, 1)).as_signed() for bit in plus_one]
-        valid, row_end, tag = s2_valid, s2_row_end, s2_slot
-        level = 0
-        while len(terms) > 1:
-            terms = [terms[i] + terms[i + 1] if i + 1 < len(terms) else terms[i] for i in range(0, len(terms), 2)]
-            level += 1
-            if level % ADDER_LEVELS_PER_STAGE == 0 or len(terms) == 1:
-                registered = [Signal(signed(len(t)), name=f"tree{level}_{i}") for i, t in enumerate(terms)]
-                next_valid, next_row_end = Signal(name=f"tree{level}_valid"), Signal(name=f"tree{level}_row_end")
-                next_tag = Signal.like(slot, name=f"tree{level}_slot")
-                m.d.sync += [r.eq(t) for r, t in zip(registered, terms)]
-                m.d.sync += [next_valid.eq(valid), next_row_end.eq(row_end), next_tag.eq(tag)]
-                terms, valid, row_end, tag = registered, next_valid, next_row_end, next_tag
-        beat_sum = terms[0]
+        beat_sums = []
+        for t, act_word in enumerate(act_regs):
+            prefix = f"t{t}_" if trees > 1 else ""
+            selected = [Signal(signed(8), name=f"{prefix}sel{l}") for l in range(lanes)]
+            for l in range(lanes):
+                a = act_word[8 * l:8 * l + 8]
+                m.d.sync += selected[l].eq(Mux(nonzero[l] & live[l], a ^ negative[l].replicate(8), 0))
+            # The +1 bits enter as 1-bit terms beside the lanes, so their count is pipelined like the rest.
+            terms = list(selected) + [Cat(bit, Const(0, 1)).as_signed() for bit in plus_one]
+            beat_sums.append(self._adder_tree(m, terms, prefix))
+        # The tree's control travels beside it (one copy, every tree has the same registers).
+        valid, row_end, tag = (self._delayed(m, signal, name) for signal, name in
+                               ((s2_valid, "valid"), (s2_row_end, "row_end"), (s2_slot, "slot")))
 
         # --- Row accumulators (one a slot) and result FIFO -------------------------------------------------
         accs = [Signal(signed(self.acc_bits), name=f"acc{k}") for k in range(self.batch)]
-        acc = Signal(signed(self.acc_bits))
-        total = Signal(signed(self.acc_bits))
-        if self.batch == 1:
-            m.d.comb += acc.eq(accs[0])
-        else:
-            with m.Switch(tag):
-                for k, register in enumerate(accs):
-                    with m.Case(k):
-                        m.d.comb += acc.eq(register)
-        m.d.comb += total.eq(acc + beat_sum)
-        m.submodules.results = results = SyncFIFOBuffered(width=self.acc_bits, depth=self.result_fifo_depth)
-        m.d.comb += [results.w_data.eq(total), results.w_en.eq(valid & row_end),
+        totals = [Signal(signed(self.acc_bits), name=f"total{t}" if trees > 1 else "total") for t in range(trees)]
+        if trees > 1:                                       # side by side: tree t adds into slot t's row
+            m.d.comb += [total.eq(acc + beat_sum) for total, acc, beat_sum in zip(totals, accs, beat_sums)]
+            with m.If(valid):
+                m.d.sync += [acc.eq(Mux(row_end, 0, total)) for acc, total in zip(accs, totals)]
+        else:                                               # in turn: the slot tag picks the accumulator
+            acc = Signal(signed(self.acc_bits))
+            if self.batch == 1:
+                m.d.comb += acc.eq(accs[0])
+            else:
+                with m.Switch(tag):
+                    for k, register in enumerate(accs):
+                        with m.Case(k):
+                            m.d.comb += acc.eq(register)
+            m.d.comb += totals[0].eq(acc + beat_sums[0])
+            for k, register in enumerate(accs):
+                with m.If(valid & (tag == k)):
+                    m.d.sync += register.eq(Mux(row_end, 0, totals[0]))
+        m.submodules.results = results = SyncFIFOBuffered(width=trees * self.acc_bits, depth=self.result_fifo_depth)
+        m.d.comb += [results.w_data.eq(Cat(totals)), results.w_en.eq(valid & row_end),
                      self.result.payload.eq(results.r_data), self.result.valid.eq(results.r_rdy),
                      results.r_en.eq(self.result.ready)]
-        for k, register in enumerate(accs):
-            with m.If(valid & (tag == k)):
-                m.d.sync += register.eq(Mux(row_end, 0, total))
         row_taken = issue & last_beat                       # a slot's row enters: one result to come
         row_read = self.result.valid & self.result.ready
         with m.If(row_taken & ~row_read):
@@ -285,3 +311,24 @@ class TernaryMatVec(CheckedComponent):
         with m.Elif(row_read & ~row_taken):
             m.d.sync += outstanding.eq(outstanding - 1)
         return m
+
+    @staticmethod
+    def _adder_tree(m, terms, prefix):
+        """The sum of `terms`, a register every ADDER_LEVELS_PER_STAGE levels and after the last."""
+        level = 0
+        while len(terms) > 1:
+            terms = [terms[i] + terms[i + 1] if i + 1 < len(terms) else terms[i] for i in range(0, len(terms), 2)]
+            level += 1
+            if level % ADDER_LEVELS_PER_STAGE == 0 or len(terms) == 1:
+                registered = [Signal(signed(len(t)), name=f"{prefix}tree{level}_{i}") for i, t in enumerate(terms)]
+                m.d.sync += [r.eq(t) for r, t in zip(registered, terms)]
+                terms = registered
+        return terms[0]
+
+    def _delayed(self, m, signal, name):
+        """`signal` through as many registers as the adder tree has (its stages: pipeline_depth - 3)."""
+        for stage in range(self.pipeline_depth - 3):
+            registered = Signal.like(signal, name=f"tree_{name}{stage}")
+            m.d.sync += registered.eq(signal)
+            signal = registered
+        return signal

@@ -23,12 +23,12 @@ MEMORY_PORTS = {"native": None, "axi": "axi_ram", "litedram": "ddr3_ecpix5"}   #
 
 
 def accelerator_for(config: HGRNBitConfig, compiled, *, trit_format: TritFormat, memory: str, lanes: int,
-                    vector_width: int, prefetch_bytes: int, batch: int = 1) -> Accelerator:
+                    vector_width: int, prefetch_bytes: int, batch: int = 1, parallel: bool = False) -> Accelerator:
     """The accelerator of the testbench: Accelerator.for_model for `config` and its compiled program."""
     return Accelerator.for_model(config, program_instructions=len(compiled.program.instructions),
                                  vmem_words=compiled.program.vmem_words, lanes=lanes, trit_format=trit_format,
                                  mem_bytes=BENCH_MEMORIES[memory].mem_bytes, vector_width=vector_width,
-                                 prefetch_bytes=prefetch_bytes, batch=batch)
+                                 prefetch_bytes=prefetch_bytes, batch=batch, parallel=parallel)
 
 
 def run_model(config: HGRNBitConfig, *, seed: int, trit_format: TritFormat, memory: str, lanes: int,
@@ -77,17 +77,17 @@ def run_model(config: HGRNBitConfig, *, seed: int, trit_format: TritFormat, memo
 
 def run_batched(config: HGRNBitConfig, *, seed: int, batch: int, trit_format: TritFormat, memory: str, lanes: int,
                 build_name: str, vector_width: int = 1, prefetch_bytes: int = 4096, env: dict[str, str] | None = None,
-                log_file=None, logits_chunk: int | None = None):
+                log_file=None, logits_chunk: int | None = None, parallel: bool = False):
     """The batched serving program (assembler.batch_compiler, `batch` Q slots, the head's logits in chunks of
     `logits_chunk`) on an accelerator of that batch behind the memory preset `memory` (native port): the
-    testbench sim.accelerator.tb_batch."""
+    testbench sim.accelerator.tb_batch. parallel: the slots side by side (hw.ternary_engine)."""
     compiled = compile_batched(image_layout(config, trit_format), batch, logits_chunk=logits_chunk)
     accelerator = accelerator_for(config, compiled, trit_format=trit_format, memory=memory, lanes=lanes,
-                                  vector_width=vector_width, prefetch_bytes=prefetch_bytes, batch=batch)
+                                  vector_width=vector_width, prefetch_bytes=prefetch_bytes, batch=batch, parallel=parallel)
     return run_cocotb(accelerator, toplevel="accelerator", test_module="sim.accelerator.tb_batch",
                       build_name=build_name,
                       env={"MODEL_CONFIG": json.dumps(dataclasses.asdict(config)), "MODEL_SEED": str(seed),
                            "FORMAT": trit_format.name, "MEMORY": memory, "LANES": str(lanes), "BATCH": str(batch),
                            "VECTOR_WIDTH": str(vector_width), "PREFETCH_BYTES": str(prefetch_bytes),
-                           "LOGITS_CHUNK": str(logits_chunk or 0), **(env or {})},
+                           "LOGITS_CHUNK": str(logits_chunk or 0), "PARALLEL": str(int(parallel)), **(env or {})},
                       log_file=log_file)

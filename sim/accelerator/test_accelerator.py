@@ -64,15 +64,20 @@ def test_model_generates_bit_exactly_through_litedram():
               memory_port="litedram", **BOARD_PROGRAM)
 
 
-@pytest.mark.parametrize("batch", [2, pytest.param(4, marks=pytest.mark.slow)])
-def test_batched_program_is_bit_exact(batch):
+@pytest.mark.parametrize("batch, parallel", [(2, False), (3, True), pytest.param(4, False, marks=pytest.mark.slow)],
+                         ids=["B2", "B3-parallel", "B4"])
+def test_batched_program_is_bit_exact(batch, parallel):
     """The batched serving program (assembler.batch_compiler) on a build of batch B: prefill of prompts of 1, B-1,
     B, B+1 tokens and decode steps of every slot, bit-exact vs the ISS and the golden model (sim/accelerator/tb_batch.py).
-    B 2: the 256-token head in chunks of 64, each slot searched into its own A slot (the released models' way)."""
+    B 2: the 256-token head in chunks of 64, each slot searched into its own A slot (the released models' way).
+    B 3 parallel: the slots side by side (three adder trees, the MATVEC unit's gather) behind a 16-byte DDR, where
+    the engine, not memory, bounds a step."""
     # B 4 on the memory-bound system of bench/batching.py (L 64 on 2 B/cycle: a beat's 16 bytes take 8 cycles)
-    lanes, vector_width, memory = (16, 1, "sdram") if batch == 2 else (64, 1, "sdram")
+    lanes, vector_width, memory = {2: (16, 1, "sdram"), 3: (16, 4, "ddr"), 4: (64, 1, "sdram")}[batch]
     run_batched(preset("tiny"), seed=3, batch=batch, trit_format=TritFormat.TRITS_2BIT, memory=memory, lanes=lanes,
-                vector_width=vector_width, build_name=f"accelerator_tiny_TRITS_2BIT_{memory}_L{lanes}_V{vector_width}_B{batch}",
+                vector_width=vector_width, parallel=parallel,
+                build_name=f"accelerator_tiny_TRITS_2BIT_{memory}_L{lanes}_V{vector_width}_B{batch}"
+                + ("_parallel" if parallel else ""),
                 logits_chunk=64 if batch == 2 else None,
                 # The host always ready: a step's first EMBEDs follow its RECVs straight after the PREFETCHes, and a
                 # host wait there (not counted by the cost model) lets the stream run ahead of the ISS's estimate.

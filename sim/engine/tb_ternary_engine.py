@@ -12,6 +12,8 @@ A build with ENGINE_BATCH B > 1 also runs `slots_share_each_beat`: B activation 
 s·2**word_bits), products over 1..B slots (fewer than B too) with stalls, each beat applied to every slot, the
 results slot-interleaved (row i of slots 0..slots-1, then row i + 1), each compared with the golden product
 of its slot's vector; without stalls a product takes slots x rows x beats cycles plus the pipeline's fill.
+A parallel build (ENGINE_PARALLEL=1: the slots side by side) gives a row's B sums in one result, of which the
+first `slots` are read (the rest are of whatever the other memories hold), and takes rows x beats cycles.
 """
 
 import os
@@ -28,7 +30,8 @@ from hw.ternary_engine import TernaryMatVec
 from sim.clocking import start_and_reset
 
 ENGINE = TernaryMatVec(lanes=int(os.environ["ENGINE_LANES"]), trit_format=TritFormat[os.environ["ENGINE_FORMAT"]],
-                       max_cols=int(os.environ["ENGINE_MAX_COLS"]), batch=int(os.environ.get("ENGINE_BATCH", "1")))
+                       max_cols=int(os.environ["ENGINE_MAX_COLS"]), batch=int(os.environ.get("ENGINE_BATCH", "1")),
+                       parallel=os.environ.get("ENGINE_PARALLEL") == "1")
 LAYOUT = ENGINE.cmd.payload.shape()
 
 
@@ -70,7 +73,7 @@ async def run_product(dut, trits, q, *, seed, weight_stall=0.3, result_stall=0.3
     cmd = (rows << LAYOUT["rows"].offset) | (cols << LAYOUT["cols"].offset)
     if slots is not None:
         cmd |= slots << LAYOUT["slots"].offset
-    expected_results = rows * len(vectors)
+    expected_results = rows * len(vectors)          # a sum per row and slot
     results, sent, cmd_done, cycles = [], 0, False, 0
     limit = 50 * (len(beats) * len(vectors) + rows) + 200
     while len(results) < expected_results:
@@ -89,14 +92,24 @@ async def run_product(dut, trits, q, *, seed, weight_stall=0.3, result_stall=0.3
         if offer and dut.weights__ready.value:
             sent += 1
         if dut.result__valid.value and dut.result__ready.value:
-            results.append(dut.result__payload.value.to_signed())
+            results.extend(row_sums(dut.result__payload.value, len(vectors)))
     await FallingEdge(dut.clk)
     dut.cmd__valid.value = dut.weights__valid.value = 0
     assert sent == len(beats), f"engine finished after {sent} of {len(beats)} beats"
     return results, cycles
 
 
-COVERAGE = Coverage(f"engine {ENGINE.trit_format.name} L{ENGINE.lanes} B{ENGINE.batch}", {
+def row_sums(payload, slots: int) -> list[int]:
+    """One result's sums: the slot's (taken in turn), or the first `slots` of a parallel build's B."""
+    if ENGINE.trees == 1:
+        return [payload.to_signed()]
+    bits, value = ENGINE.acc_bits, int(payload)
+    sums = [(value >> (bits * k)) & ((1 << bits) - 1) for k in range(slots)]
+    return [s - (1 << bits) if s >> (bits - 1) else s for s in sums]
+
+
+COVERAGE = Coverage(f"engine {ENGINE.trit_format.name} L{ENGINE.lanes} B{ENGINE.batch}"
+                    + (" parallel" if ENGINE.parallel else ""), {
     "largest positive sum": "a row of -1 x -128 over the longest row: acc = 128 max_cols",
     "largest negative sum": "a row of +1 x -128 over the longest row: acc = -128 max_cols",
     "zero row": "a row of zero trits", "one column": "a one-column product",
@@ -206,7 +219,7 @@ async def slots_share_each_beat(dut):
     qs = [rng.integers(-128, 128, size=cols) for _ in range(batch)]
     results, cycles = await run_product(dut, trits, qs, seed=30, slots=batch, weight_stall=0, result_stall=0)
     assert results == np.stack([ternary_matvec(trits, q) for q in qs], axis=1).reshape(-1).tolist()
-    ideal = batch * rows * 4                      # assembler.cost.CostModel.compute
+    ideal = -(-batch // ENGINE.trees) * rows * 4   # assembler.cost.CostModel.compute
     assert ideal <= cycles <= ideal + ENGINE.pipeline_depth + 3, f"{cycles} cycles for {ideal} beat-slots"
 
 

@@ -10,9 +10,10 @@ from sim.vmem import add_vmem, host_ports
 
 
 class MatVecHarness(wiring.Component):
-    def __init__(self, *, lanes, trit_format, max_cols, max_rows, vmem_words, mem_bytes, vector_width, batch=1):
+    def __init__(self, *, lanes, trit_format, max_cols, max_rows, vmem_words, mem_bytes, vector_width, batch=1,
+                 parallel=False):
         self.unit = MatVecUnit(lanes=lanes, trit_format=trit_format, max_cols=max_cols, max_rows=max_rows,
-                               vmem_words=vmem_words, vector_width=vector_width, batch=batch)
+                               vmem_words=vmem_words, vector_width=vector_width, batch=batch, parallel=parallel)
         self.reader = ImageReader(mem_bytes=mem_bytes, out_bytes=self.unit.engine.beat_bytes)
         self.vmem_words, self.vector_width = vmem_words, vector_width
         u, r = self.unit, self.reader

@@ -11,7 +11,8 @@ rows, all-zero rows; matrices placed at unaligned image offsets.
 A build of BATCH B > 1 also runs `slots_share_one_pass`: each slot's q written with its slot on q_write and its
 own QUANT state (peaks, 1/sqrt, norm_exp differ; slots a product does not serve hold other lengths), products
 over B, 1, fewer than B and 2 slots with strides, some prefetched; slot k's rows land at d + k·stride, each
-rescaled by its own sigma; every VMEM word compared with the golden model's.
+rescaled by its own sigma; every VMEM word compared with the golden model's. PARALLEL=1 builds the slots side
+by side (hw.matvec_unit's gather): the same trials and checks.
 """
 
 import os
@@ -41,6 +42,7 @@ MEMORY = MEMORIES[os.environ["MEMORY"]]
 QUANT, SFLOAT = QuantState(), SFloatLayout()
 VECTOR_WIDTH = int(os.environ["VECTOR_WIDTH"])
 BATCH = int(os.environ.get("BATCH", "1"))
+PARALLEL = os.environ.get("PARALLEL") == "1"
 CMD, PREFETCH = MatVecCommand(WORDS, MAX_ROWS, BATCH), PrefetchLayout(MAX_ROWS, MAX_COLS)
 IMAGE_BYTES = 1 << 15
 
@@ -73,7 +75,7 @@ def random_sfloat(rng) -> fxp.SFloat:
 @cocotb.test()
 async def matvec_matches_golden(dut):
     rng, py_rng = await start_unit_test(dut, low=("cmd__valid", "done__ready", "q_write__en", "prefetch__valid", "flush"), seed=21)
-    coverage = Coverage(f"matvec L{LANES} V{VECTOR_WIDTH}", COVERAGE)
+    coverage = Coverage(f"matvec L{LANES} V{VECTOR_WIDTH}" + (f" B{BATCH} parallel" if PARALLEL else ""), COVERAGE)
     if BATCH > 1:
         dut.q_write__slot.value = 0                # these trials are slot 0's (Verilator read the undriven port as 0)
     image = bytearray(rng.integers(0, 256, size=IMAGE_BYTES, dtype=np.uint8).tobytes())

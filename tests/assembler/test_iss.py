@@ -129,6 +129,17 @@ def test_cost_model_memory_bound_and_compute_bound_limits():
     assert (with_data.cycles, with_data.bytes_read) == (without.cycles, without.bytes_read)
 
 
+def test_cost_model_slots_in_turn_and_side_by_side():
+    """A batch taken in turn costs a pass a slot; side by side (slot_trees = B) one pass for all and the last
+    block's drain, a cycle a slot; slots past the trees take another turn."""
+    in_turn, side_by_side = CostModel(lanes=16), CostModel(lanes=16, slot_trees=4)
+    assert [in_turn.compute(10, 40, s) for s in (0, 1, 4)] == [30, 30, 120]
+    assert [side_by_side.compute(10, 40, s) for s in (1, 4, 5, 8)] == [30, 30, 60, 60]
+    assert (in_turn.drain(4), side_by_side.drain(4), side_by_side.drain(0)) == (0, 5, 2)
+    with pytest.raises(ValueError, match="slot_trees"):
+        CostModel(slot_trees=0)
+
+
 @pytest.mark.parametrize("name, seed, packing", [("tiny-odd", 6, TritFormat.TRITS_BASE3), ("tiny", 7, TritFormat.TRITS_2BIT)])
 def test_states_in_the_work_area_give_the_same_tokens_logits_and_states(name, seed, packing):
     """states_in_memory: each layer's state VLOADed from and VSTOREd to external memory past the image."""
