@@ -41,14 +41,17 @@ class CostModel:
     norm_cycles: QUANT / RMSNORM beyond their passes and the lead: the 1/sqrt (43 cycles) and the drains.
     mover_latency: VLOAD / EMBED beyond the image stream.
     sendv_row_cycles: SENDV's cycles per VMEM row beyond its words (the row's read).
+    send_latency: SENDV's / VSTORE's cycles beyond the issue, the rows and their words (the dispatch and done
+    handshakes: the data mover's send path has no pipeline to fill).
     embed_cycles: EMBED beyond a VLOAD of its row (its second read, the exponent byte's).
     prefetch_bytes: the buffer a PREFETCHed matrix streams into ahead of its MATVEC (0: none).
     stream_backlog: bytes of a running prefetch stream already asked of memory, which a unit's own
     image read (norm weights, VLOAD, EMBED) waits behind: the reader's credits, asked a burst every
     other cycle after the stream starts, a burst fewer once it runs (a burst goes out as its room frees).
     burst_bytes: the bytes of one request.
-    write_cycles: cycles per byte the memory's write channel takes at most (VSTORE; 1: a byte a cycle, 2 behind
-    hw.axi.AXI4MemoryPort, whose AW and W registers take a write every other cycle).
+    write_cycles: cycles per write the memory's write channel takes at most (VSTORE; 1: a write a cycle).
+    write_bytes: bytes a VSTORE write carries: 1, or 4 (hw.data_mover's word writes: an aligned word a write, a word
+    at an unaligned address two).
     """
     lanes: int = 64
     slot_trees: int = 1
@@ -65,11 +68,13 @@ class CostModel:
     norm_cycles: int = 63
     mover_latency: int = 6
     sendv_row_cycles: int = 4
+    send_latency: int = 2
     embed_cycles: int = 16
     prefetch_bytes: int = 0
     stream_backlog: int = 0
     burst_bytes: int = 0
     write_cycles: int = 1
+    write_bytes: int = 1
 
     def __post_init__(self):
         for name in ("lanes", "vector_lanes", "slot_trees"):
@@ -77,6 +82,8 @@ class CostModel:
                 raise ValueError(f"{name} must be at least 1")
         if self.bytes_per_cycle <= 0:
             raise ValueError("bytes_per_cycle must be positive")
+        if self.write_bytes not in (1, 4):
+            raise ValueError(f"write_bytes must be 1 or 4, got {self.write_bytes!r}")
         if self.prefetch_bytes < 0:
             raise ValueError("prefetch_bytes must not be negative")
 
@@ -112,14 +119,15 @@ class CostModel:
 
     def sendv(self, length: int) -> int:
         """SENDV with the host always ready: a word a cycle, and each row's read."""
-        return self.issue_cycles + self.vector_latency + length + self.elements(length) * self.sendv_row_cycles
+        return self.issue_cycles + self.send_latency + length + self.elements(length) * self.sendv_row_cycles
 
-    def store(self, length: int) -> int:
-        """VSTORE: each row's read, then its words a byte a write, as fast as the write channel takes them
-        (a slow channel also hides the row reads between its writes)."""
-        nbytes = 4 * length
-        return self.issue_cycles + self.vector_latency + max(nbytes + self.elements(length) * self.sendv_row_cycles,
-                                                             self.write_cycles * nbytes)
+    def store(self, length: int, aligned: bool = True) -> int:
+        """VSTORE: each row's read, then its words a write_bytes a write (a word write_bytes 4 at an unaligned
+        address: two), as fast as the write channel takes them (a slow channel also hides the row reads between
+        its writes)."""
+        writes = 4 * length if self.write_bytes == 1 else length * (1 if aligned else 2)
+        return self.issue_cycles + self.send_latency + max(writes + self.elements(length) * self.sendv_row_cycles,
+                                                             self.write_cycles * writes)
 
     def compute(self, rows: int, cols: int, slots: int = 1) -> int:
         """Engine cycles of a rows x cols product for `slots` vectors (a row takes ceil(cols / lanes) cycles for

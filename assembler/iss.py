@@ -161,6 +161,7 @@ class InstructionSetSimulator:
         cost, vl = self.cost, self.vl
         streamed = {"EMBED": 2 * vl + 1, "VLOAD": 4 * vl, "VLOADX": 4 * vl, "QUANT": 4 * vl,
                     "RMSNORM": 4 * vl}.get(op, 0)
+        store_aligned = op in ("VSTORE", "VSTOREX") and self._external(op, a, "dst") % 4 == 0
         if op in ("VLOADX", "VSTOREX"):
             op = op[:-1]                                  # the same costs as VLOAD / VSTORE
         if op == "VSTORE":
@@ -181,7 +182,7 @@ class InstructionSetSimulator:
         elif op == "SENDV":
             cycles = cost.sendv(vl)
         elif op == "VSTORE":
-            cycles = cost.store(vl)
+            cycles = cost.store(vl, aligned=store_aligned)
         elif op in ("VZERO", "VCOPY", "ARGMAX", "ARGMAXC", "VADD", "VSIGMOID", "VSILU", "VONEMINUS"):
             cycles = cost.vector(vl)
         elif op in ("VMUL", "VMULADD"):

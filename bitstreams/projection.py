@@ -130,6 +130,9 @@ class Target:
     mem_bytes: int = 64               # the memory port's beat
     states_in_memory: bool = False    # the program keeps the recurrent states in DRAM (assembler.compiler)
     load_bytes_per_clock: float = 0   # > 0: image bytes a clock the host link loads (its source: LOAD_SOURCE)
+    batch_lanes: int = 0              # > 0: a batch-B build puts its slots side by side, B engine trees of this many
+                                      # lanes (hw.ternary_engine's parallel build); 0: the slots in turn, `lanes`
+    write_bytes: int = 1              # VSTORE's writes (hw.data_mover): 4 where the memory port takes words (hw.axi)
 
 
 # LiteDRAM's sustained read bandwidth on 256-beat AXI bursts at 1:2 with the datasheet's tRFC (the probe of
@@ -178,6 +181,9 @@ TARGETS = {t.name: t for t in [
            efficiency_source="assumption: HBM2 pseudo-channels on sequential reads", memory_latency=60,
            clock_mhz=250.0, clock_source="assumption: 250 MHz on a 16-nm FPGA", lanes=8192, vector_width=64,
            prefetch_bytes=1 << 22, build="ulx3s-85f",
+           # Batched: a tree a slot as wide as the 2.7B's hidden rows (2,560 columns: one beat), B x 2,560 lanes in
+           # all; the recurrent states' VSTOREs a word a write through the AXI port.
+           batch_lanes=2560, write_bytes=4,
            energy_scale="finfet_energy_scale", static="u280_static_w", dram_pj="hbm2_read_pj_per_bit",
            dram_background="hbm2_background_w", dram_channels=2),
 ]}
@@ -253,12 +259,17 @@ def batching(config, target: Target, trit_format, *, clock: float, bytes_per_cyc
     from hw.accelerator import cost_model_for
 
     layout = image_layout(config, trit_format)
-    cost = cost_model_for(lanes=target.lanes, vector_width=target.vector_width, prefetch_bytes=target.prefetch_bytes,
-                          mem_bytes=target.mem_bytes, bytes_per_cycle=bytes_per_cycle,
-                          memory_latency=target.memory_latency)
-    one, many = (batch_cycles(layout, b, cost, prompt=prompt, vector_width=target.vector_width,
+    side_by_side = target.batch_lanes > 0
+    costs = {b: cost_model_for(lanes=target.batch_lanes if side_by_side and b > 1 else target.lanes,
+                               slot_trees=b if side_by_side else 1, vector_width=target.vector_width,
+                               prefetch_bytes=target.prefetch_bytes, mem_bytes=target.mem_bytes,
+                               bytes_per_cycle=bytes_per_cycle, memory_latency=target.memory_latency,
+                               write_bytes=target.write_bytes) for b in (1, batch)}
+    one, many = (batch_cycles(layout, b, costs[b], prompt=prompt, vector_width=target.vector_width,
                               states_in_memory=target.states_in_memory) for b in (1, batch))
     return {"batch": batch, "prompt": prompt,
+            "engine": (f"{batch} trees of {target.batch_lanes} lanes, the slots side by side" if side_by_side else
+                       f"{target.lanes} lanes, the slots in turn"),
             "prefill_one": one.prefill_tokens_per_s(clock), "prefill": many.prefill_tokens_per_s(clock),
             "decode_one": one.decode_tokens_per_s(clock), "decode": many.decode_tokens_per_s(clock)}
 
@@ -350,7 +361,8 @@ def _batching_lines(rows: dict) -> list[str]:
     return [f"  prefill            {rows['prefill_one']} one token a weight pass; {rows['prefill']} at B {b} "
             f"({ratio('prefill'):.2f}x; a {prompt}-token prompt, B tokens a pass)",
             f"  batched decode     {rows['decode_one']} one request; {rows['decode']} for {b} requests together "
-            f"({ratio('decode'):.2f}x; a batch-{b} build, its clock taken as the build's: projected)"]
+            f"({ratio('decode'):.2f}x; a batch-{b} build: {rows['engine']}, its clock taken as the build's: "
+            f"projected)"]
 
 
 def markdown() -> str:
@@ -373,7 +385,10 @@ def markdown() -> str:
         clock = "the build's (measured)" if t.clock_mhz is None else f"{t.clock_mhz:g} MHz ({t.clock_source})"
         lines.append(f"| {t.name}: {t.description} | {t.memory}, {t.capacity_bytes / 2 ** 30:g} GiB | {peak} | "
                      f"{t.efficiency:g} ({t.efficiency_source}) | {clock} | {t.lanes}, {t.vector_width}, "
-                     f"{t.prefetch_bytes // 1024} KiB | {t.static} | {t.dram_pj}, "
+                     f"{t.prefetch_bytes // 1024} KiB"
+                     + (f"; batched: B trees of {t.batch_lanes} lanes" if t.batch_lanes else "")
+                     + (f"; VSTORE {t.write_bytes} B a write" if t.write_bytes > 1 else "")
+                     + f" | {t.static} | {t.dram_pj}, "
                      f"{t.dram_channels} x {t.dram_background} |")
     lines += ["", "## What is measured and what is not", "",
               "- Measured: utilisation and Fmax of the ULX3S build (nextpnr, `bitstreams/reports/`), the SDRAM "

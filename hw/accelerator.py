@@ -119,21 +119,24 @@ class Accelerator(CheckedComponent):
     vector), max_cols / max_rows (MATVEC), mem_bytes (external data width), burst_beats, fifo_beats (the
     word reader's buffer), vector_width (V: elements a cycle of the vector, norm and data-mover units),
     prefetch_bytes (the beat reader's buffer: how far a PREFETCHed matrix streams ahead), batch (Q slots, see
-    above), parallel (the slots side by side, see above).
+    above), parallel (the slots side by side, see above), write_bytes (VSTORE's writes: 1, bytes, or 4, words with
+    a byte mask: hw.data_mover; the memory behind must take them).
 
     Ports: program_write, start, host_in, host_out, stop, status (see hw.controller); counters
-    (CountersLayout); mem_req / mem_resp (see hw.image_reader); mem_write (VSTORE's bytes,
-    hw.image_reader.ByteWriteLayout); vmem_write / vmem_read for the host
+    (CountersLayout); mem_req / mem_resp (see hw.image_reader); mem_write (VSTORE's writes,
+    hw.image_reader.write_layout(write_bytes)); vmem_write / vmem_read for the host
     (only while no program runs; one word at a time, read data READ_LATENCY cycles after the address).
     """
 
     @classmethod
     def check_parameters(cls, *, program_words, vmem_words, lanes, trit_format, max_length, max_cols, max_rows, mem_bytes,
-              burst_beats=16, fifo_beats=64, vector_width=1, prefetch_bytes=4096, batch=1, parallel=False, **_):
+              burst_beats=16, fifo_beats=64, vector_width=1, prefetch_bytes=4096, batch=1, parallel=False,
+                         write_bytes=1, **_):
         Controller.check_parameters(program_words=program_words, vmem_words=vmem_words, vector_width=vector_width,
                                     batch=batch)
         params = dict(vmem_words=vmem_words, lanes=lanes, trit_format=trit_format, max_length=max_length,
-                      max_cols=max_cols, max_rows=max_rows, vector_width=vector_width, batch=batch, parallel=parallel)
+                      max_cols=max_cols, max_rows=max_rows, vector_width=vector_width, batch=batch, parallel=parallel,
+                      write_bytes=write_bytes)
         for _, _, unit in UNITS:
             unit.check_parameters(**unit.own_parameters(params))
         ImageReader.check_parameters(mem_bytes=mem_bytes, out_bytes=4 * vector_width, burst_beats=burst_beats,
@@ -144,13 +147,14 @@ class Accelerator(CheckedComponent):
     def __init__(self, *, program_words: int, vmem_words: int, lanes: int, trit_format: TritFormat,
                  max_length: int, max_cols: int, max_rows: int, mem_bytes: int, burst_beats: int = 16,
                  fifo_beats: int = 64, vector_width: int = 1, prefetch_bytes: int = 4096, batch: int = 1,
-                 parallel: bool = False):
+                 parallel: bool = False, write_bytes: int = 1):
         self.controller = Controller(program_words=program_words, vmem_words=vmem_words, max_length=max_length,
                                      max_cols=max_cols, max_rows=max_rows, trit_format=trit_format,
                                      vector_width=vector_width, batch=batch)
         self.batch, self.parallel = batch, parallel
         params = dict(vmem_words=vmem_words, lanes=lanes, trit_format=trit_format, max_length=max_length,
-                      max_cols=max_cols, max_rows=max_rows, vector_width=vector_width, batch=batch, parallel=parallel)
+                      max_cols=max_cols, max_rows=max_rows, vector_width=vector_width, batch=batch, parallel=parallel,
+                      write_bytes=write_bytes)
         self.units = {name: unit.from_parameters(params) for name, _, unit in UNITS}
         for name, unit in self.units.items():
             setattr(self, name, unit)                   # self.vector, self.norm, self.matvec, ...
@@ -192,6 +196,7 @@ class Accelerator(CheckedComponent):
         """The ISS cost model of this build behind a memory of the given sustained bandwidth (bytes per
         clock), latency (cycles to the first beat) and write rate (cycles per byte): see cost_model_for."""
         return cost_model_for(lanes=self.matvec.engine.lanes, slot_trees=self.matvec.engine.trees,
+                              write_bytes=self.mover.write_bytes,
                               vector_width=self.vector_width,
                               prefetch_bytes=self.prefetch_bytes, mem_bytes=self.mem_bytes,
                               fifo_beats=self.beat_reader.fifo_beats, burst_beats=self.beat_reader.burst_beats,
@@ -378,7 +383,7 @@ def several(enables) -> Value:
 
 def cost_model_for(*, lanes: int, vector_width: int, prefetch_bytes: int, mem_bytes: int, bytes_per_cycle: float,
                    memory_latency: int, fifo_beats: int = 64, burst_beats: int = 16, write_cycles: int = 1,
-                   slot_trees: int = 1) -> CostModel:
+                   slot_trees: int = 1, write_bytes: int = 1) -> CostModel:
     """The ISS cost model (assembler.cost.CostModel) of an accelerator with these parameters behind a
     memory of the given sustained bandwidth (bytes per clock) and latency (cycles to the first beat):
     the engine's width and pipeline, V, the units' pipeline latencies (each derived from the stages the
@@ -393,6 +398,7 @@ def cost_model_for(*, lanes: int, vector_width: int, prefetch_bytes: int, mem_by
                      # the controller's dispatch and done handshakes around each unit's own span
                      vector_latency=vector.latency + DISPATCH_CYCLES, pass_gap=vector.peak_latency + 1,
                      norm_lead=norm.lead_cycles, norm_cycles=norm.command_cycles(0) - norm.lead_cycles + DISPATCH_CYCLES - 1,
-                     sendv_row_cycles=READ_LATENCY + 2, prefetch_bytes=prefetch_bytes,
+                     sendv_row_cycles=READ_LATENCY + 2, send_latency=DISPATCH_CYCLES, prefetch_bytes=prefetch_bytes,
                      # the beat reader's credits: beats asked for and not yet taken by the aligner
-                     stream_backlog=fifo_beats * mem_bytes, burst_bytes=burst_beats * mem_bytes, write_cycles=write_cycles)
+                     stream_backlog=fifo_beats * mem_bytes, burst_bytes=burst_beats * mem_bytes, write_cycles=write_cycles,
+                     write_bytes=write_bytes)

@@ -22,7 +22,10 @@ every cycle (the link's image load, VSTORE's words) and one write a beat goes ou
 writes wait for their B responses at once. The bytes enter through a small FIFO (WRITE_FIFO_DEPTH, registered
 on both sides) and one more register stage that compares each byte's beat with the previous byte's: the writer's
 valid and address never reach the gather logic in the same cycle, and the gather's enables read a registered
-"same beat" bit (the data mover sits across the chip from a board's memory controller).
+"same beat" bit (the data mover sits across the chip from a board's memory controller). Built with
+`write_bytes` 4, the writes are words with a byte mask (hw.image_reader.WordWriteLayout, an accelerator's
+word VSTORE): a word a cycle, its masked bytes merged into the beat the same way (two writes to one word with
+complementary masks, an unaligned VSTORE's, merge byte by byte).
 
 Ordering. AXI orders nothing between its read and write channels, yet the accelerator reads what it and the
 link wrote: a read request is not taken while a byte waits in the FIFO, is gathered or any write is outstanding (all B
@@ -43,7 +46,7 @@ from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from .component import CheckedComponent
-from .image_reader import ADDRESS_BITS
+from .image_reader import ADDRESS_BITS, write_layout
 
 BURST_INCR = 0b01
 CACHE_NORMAL_BUFFERABLE = 0b0011    # AxCACHE: Normal Non-cacheable Bufferable (reads see every write whose B came back)
@@ -91,22 +94,23 @@ class AXI4MemoryPort(CheckedComponent):
     data_bytes: width of a beat (1, 2, 4, ... 64 bytes; the AXI data bus is 8 * data_bytes bits);
     addr_width: AXI address bits (12..64; byte address bits above it are dropped); id_width: AXI ID bits
     (one ID, 0, is used); beats_bits: width of a request's beat count (1..16); max_writes: writes waiting
-    for their B response at once (1..255).
+    for their B response at once (1..255); write_bytes: bytes a write carries, 1 or 4 (words: data_bytes >= 4).
 
     Ports (accelerator side, as hw.sdram.SDRAMController has them)
     read_req: stream of {addr: beat address, beats: 1..2**beats_bits - 1} (beats 0 is taken and ignored).
     read_resp: stream of unsigned(8 * data_bytes) beats in request order; valid is never held back for ready.
-    write: stream of {addr: byte address, data: 8-bit byte}.
+    write: stream of hw.image_reader.write_layout(write_bytes): {addr: byte address, data: 8-bit byte}, or
+    {addr: a multiple of 4, data: 32-bit word, mask: its bytes to write}.
     ready: Out(1), high from the first cycle after reset. error: Out(1), sticky (see the module docstring).
 
     Port `axi`: AXI4Signature(addr_width, 8 * data_bytes, id_width), the manager side."""
 
     MAX_READ_BURSTS = 16                # AR bursts whose last R beat is still to come, at most
     WRITE_FIFO_DEPTH = 4                # bytes buffered before the gather logic: a byte a cycle through it
-    WRITE_CYCLES = 1                    # cycles per byte write at best: a byte a cycle, gathered into beats
+    WRITE_CYCLES = 1                    # cycles per write at best: a write (byte or word) a cycle, gathered into beats
 
     @classmethod
-    def check_parameters(cls, *, data_bytes, addr_width, id_width, beats_bits, max_writes) -> None:
+    def check_parameters(cls, *, data_bytes, addr_width, id_width, beats_bits, max_writes, write_bytes=1) -> None:
         if not isinstance(data_bytes, int) or data_bytes not in [1 << k for k in range(7)]:
             raise ValueError(f"data_bytes must be a power of two 1..64, got {data_bytes!r}")
         if not isinstance(beats_bits, int) or not 1 <= beats_bits <= 16:
@@ -114,18 +118,22 @@ class AXI4MemoryPort(CheckedComponent):
         if not isinstance(max_writes, int) or not 1 <= max_writes <= 255:
             raise ValueError(f"max_writes must be 1..255, got {max_writes!r}")
         AXI4Signature(addr_width, 8 * data_bytes, id_width)             # checks addr_width and id_width
+        write_layout(write_bytes)
+        if write_bytes > data_bytes:
+            raise ValueError(f"write_bytes {write_bytes} is wider than the beat ({data_bytes} bytes)")
 
     def __init__(self, *, data_bytes: int, addr_width: int = 32, id_width: int = 1, beats_bits: int = 8,
-                 max_writes: int = 4):
+                 max_writes: int = 4, write_bytes: int = 1):
         axi = AXI4Signature(addr_width, 8 * data_bytes, id_width)
         self.data_bytes, self.beats_bits, self.max_writes = data_bytes, beats_bits, max_writes
+        self.write_bytes = write_bytes
         self.lane_bits = (data_bytes - 1).bit_length()
         self.line_beats = min(4096 // data_bytes, 256)                   # a burst stays inside an aligned line
         super().__init__({
             "read_req": In(stream.Signature(data.StructLayout({
                 "addr": ADDRESS_BITS - self.lane_bits, "beats": beats_bits}))),
             "read_resp": Out(stream.Signature(8 * data_bytes)),
-            "write": In(stream.Signature(data.StructLayout({"addr": ADDRESS_BITS, "data": 8}))),
+            "write": In(stream.Signature(write_layout(write_bytes))),
             "ready": Out(1),
             "error": Out(1),
             "axi": Out(axi),
@@ -225,12 +233,27 @@ class AXI4MemoryPort(CheckedComponent):
         with m.If(issued):
             m.d.sync += [axi.awvalid.eq(1), axi.wvalid.eq(1), axi.awaddr.eq((gather_beat << lane_bits)[:addr_width]),
                          axi.wdata.eq(gather_data), axi.wstrb.eq(gather_strobe), gathering.eq(0)]
-        lane = address[:lane_bits] if lane_bits else 0
-        with m.If(write_taken & same_beat):
-            m.d.sync += [gather_data.word_select(lane, 8).eq(write.payload.data),
-                         gather_strobe.eq(gather_strobe | (1 << lane))]
-        with m.Elif(write_taken):                          # the first byte of a beat
-            m.d.sync += [gathering.eq(1), gather_beat.eq(address >> lane_bits),
-                         gather_data.eq(write.payload.data.replicate(self.data_bytes)),
-                         gather_strobe.eq(1 << lane)]
+        if self.write_bytes == 1:
+            lane = address[:lane_bits] if lane_bits else 0
+            with m.If(write_taken & same_beat):
+                m.d.sync += [gather_data.word_select(lane, 8).eq(write.payload.data),
+                             gather_strobe.eq(gather_strobe | (1 << lane))]
+            with m.Elif(write_taken):                      # the first byte of a beat
+                m.d.sync += [gathering.eq(1), gather_beat.eq(address >> lane_bits),
+                             gather_data.eq(write.payload.data.replicate(self.data_bytes)),
+                             gather_strobe.eq(1 << lane)]
+            return m
+        # A word's masked bytes at the word's lanes (only they change: two writes may share a word).
+        unit_bits = (self.write_bytes - 1).bit_length()
+        slot = address[unit_bits:lane_bits] if lane_bits > unit_bits else 0
+        lanes = Signal.like(gather_strobe)                  # the strobes this write sets
+        m.d.comb += lanes.eq(write.payload.mask << (slot << unit_bits) if lane_bits > unit_bits else write.payload.mask)
+        with m.If(write_taken):
+            with m.If(~same_beat):                         # the first write of a beat
+                m.d.sync += [gathering.eq(1), gather_beat.eq(address >> lane_bits), gather_strobe.eq(lanes)]
+            with m.Else():
+                m.d.sync += gather_strobe.eq(gather_strobe | lanes)
+            for k in range(self.data_bytes):                 # only the write's own bytes change
+                with m.If(lanes[k]):
+                    m.d.sync += gather_data.word_select(k, 8).eq(write.payload.data.word_select(k % self.write_bytes, 8))
         return m

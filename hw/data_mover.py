@@ -5,11 +5,13 @@
                                       VMEM[vd + j] = sat32(round(m_j * 2**(e + 16)))  (golden HardwareExactModel.embed)
     SENDV  vs                         VMEM[vs ..] ─► host words
     VSTORE vs, dst                    VMEM[vs ..] ─► memory bytes dst .. dst + 4 VL - 1, little-endian
-                                      (the write channel's byte a cycle)
+                                      (a byte a write, or with write_bytes 4 a word a write)
 
 Image bytes come through an image reader with 4·V-byte words (`read` / `words`): a VLOAD word is a
 VMEM row; an EMBED word holds 2·V int16 mantissas, two rows (the lower half first). SENDV reads a
-row, then hands its words to the host one by one; VSTORE the same, a byte a memory write. The token's range is the controller's check
+row, then hands its words to the host one by one; VSTORE the same, a byte a memory write (ByteWriteLayout), or
+with `write_bytes` 4 a word a write (WordWriteLayout: an aligned word and its byte mask; a word at an unaligned
+dst is split into the two aligned words it straddles, two writes). The token's range is the controller's check
 (BAD_TOKEN); word addresses are multiples of V (the controller's VMEM_MISALIGNED check).
 
 Protocol. `cmd` {opcode (ISA VLOAD / EMBED / SENDV / VSTORE), length (VL), d (VMEM word address), src
@@ -20,7 +22,7 @@ write channel).
 
 from __future__ import annotations
 
-from amaranth import Module, Mux, Signal, signed
+from amaranth import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, enum, stream
 from amaranth.lib.wiring import In, Out
 
@@ -29,7 +31,7 @@ from golden import formats as fmt
 
 from .arith import ShiftControl, round_shift, saturate
 from .component import CheckedComponent
-from .image_reader import ADDRESS_BITS, ByteWriteLayout, ReadLayout
+from .image_reader import ADDRESS_BITS, ReadLayout, write_layout
 from .pipeline import Pipeline
 from .sequencing import offer_done, wait_cycles
 from .vmem import (READ_LATENCY, ReadSignature, WriteSignature, check_vector_width, check_vmem_words,
@@ -54,24 +56,26 @@ class MoveCommand(data.StructLayout):
 class DataMover(CheckedComponent):
     """Parameters
     vmem_words: VMEM depth (words).  vector_width: V, elements per cycle (hw.vmem).
+    write_bytes: the memory write channel's width, 1 (bytes) or 4 (words with a byte mask).
 
     Ports
     cmd: stream of MoveCommand.  done: stream.
     read: stream of image reads {addr, length, rows}; words: stream of 4·V-byte image words.
     read_x, write: VMEM port masters (hw.vmem).  host_out: stream of 32-bit words (SENDV).
-    mem_write: stream of ByteWriteLayout (VSTORE) to external memory.
+    mem_write: stream of write_layout(write_bytes) (VSTORE) to external memory.
     """
 
     @classmethod
-    def check_parameters(cls, *, vmem_words, vector_width=1, **_):
+    def check_parameters(cls, *, vmem_words, vector_width=1, write_bytes=1, **_):
         check_vector_width(vector_width)
         check_vmem_words(vmem_words, vector_width)
+        write_layout(write_bytes)
 
     # Registers between a row taken from the image reader and its VMEM write (see elaborate).
     WRITE_STAGES = 2
 
-    def __init__(self, *, vmem_words: int, vector_width: int = 1):
-        self.vmem_words, self.vector_width = vmem_words, vector_width
+    def __init__(self, *, vmem_words: int, vector_width: int = 1, write_bytes: int = 1):
+        self.vmem_words, self.vector_width, self.write_bytes = vmem_words, vector_width, write_bytes
         rows = vmem_words // vector_width
         super().__init__({
             "cmd": In(stream.Signature(MoveCommand(vmem_words))),
@@ -80,7 +84,7 @@ class DataMover(CheckedComponent):
             "read_x": Out(ReadSignature(rows=rows, vector_width=vector_width)),
             "write": Out(WriteSignature(rows=rows, vector_width=vector_width)),
             "host_out": Out(stream.Signature(32)),
-            "mem_write": Out(stream.Signature(ByteWriteLayout())),
+            "mem_write": Out(stream.Signature(write_layout(write_bytes))),
             "done": Out(stream.Signature(0)),
         })
 
@@ -91,7 +95,7 @@ class DataMover(CheckedComponent):
         index = Signal(range(isa.MAX_VL + 1))            # first element of the row written / sent next
         half = Signal()                                  # EMBED: the upper half of the current word is next
         lane = Signal(range(lanes))                      # SENDV / VSTORE: the word of the row going out
-        byte = Signal(2)                                 # VSTORE: the byte of that word written next
+        byte = Signal(2)                                 # VSTORE: the byte (word writes: the part) written next
         store_addr = Signal(ADDRESS_BITS)                # VSTORE: its memory address
         store = Signal()                                 # the command is VSTORE (else SENDV, in the SEND states)
         # EMBED: the row's shift -(e + 16), its ShiftControl loaded from the exponent byte registered as it is
@@ -181,14 +185,14 @@ class DataMover(CheckedComponent):
                 with m.If(wait == READ_LATENCY - 1):
                     m.d.sync += [wait.eq(0), sent_row.eq(self.read_x.data)]
                     m.next = "SEND"
-            with m.State("SEND"):        # the row's words: one per host transfer, or four memory byte writes
+            with m.State("SEND"):        # the row's words: one per host transfer, or memory writes
                 word = sent_row[lane]
                 m.d.comb += [self.host_out.valid.eq(~store), self.host_out.payload.eq(word),
-                             self.mem_write.valid.eq(store), self.mem_write.payload.addr.eq(store_addr),
-                             self.mem_write.payload.data.eq(word.as_unsigned().word_select(byte, 8))]
-                with m.If(Mux(store, self.mem_write.ready, self.host_out.ready)):
-                    m.d.sync += [byte.eq(byte + 1), store_addr.eq(store_addr + 1)]
-                    with m.If(~store | (byte == 3)):
+                             self.mem_write.valid.eq(store)]
+                taken = Mux(store, self.mem_write.ready, self.host_out.ready)
+                word_done = self._store(m, word.as_unsigned(), store_addr, byte, taken, store)
+                with m.If(taken):
+                    with m.If(~store | word_done):
                         m.d.sync += [lane.eq(lane + 1), byte.eq(0)]
                         with m.If((lane == lanes - 1) | (index + lane + 1 == command.length)):
                             m.d.sync += [lane.eq(0), index.eq(index + lanes)]
@@ -200,6 +204,31 @@ class DataMover(CheckedComponent):
                     m.next = "SEND_ADDRESS"
             offer_done(m, "DONE", done=self.done)
         return m
+
+    def _store(self, m, word, store_addr, part, taken, store):
+        """VSTORE's write of `part` of `word` (at byte address `store_addr`) on `mem_write`, and the addresses' step
+        when it is `taken` (byte writes: the counters also step for SENDV's words, unread); returns whether it is
+        the word's last write. Bytes: part k is byte k at store_addr. Words: an aligned word is one write; an unaligned one the two aligned words it straddles (its low bytes
+        at lanes offset.., then its high bytes at lanes ..offset - 1 of the next)."""
+        if self.write_bytes == 1:
+            m.d.comb += [self.mem_write.payload.addr.eq(store_addr), self.mem_write.payload.data.eq(word.word_select(part, 8))]
+            with m.If(taken):
+                m.d.sync += [part.eq(part + 1), store_addr.eq(store_addr + 1)]
+            return part == 3
+        offset = store_addr[:2]
+        aligned = Cat(Const(0, 2), store_addr[2:])
+        shifted = Signal(64)                                             # the word at lanes offset.. of two words
+        m.d.comb += shifted.eq(word << (offset << 3))
+        m.d.comb += [self.mem_write.payload.addr.eq(Mux(part[0], aligned + 4, aligned)),
+                     self.mem_write.payload.data.eq(Mux(part[0], shifted[32:], shifted[:32])),
+                     self.mem_write.payload.mask.eq(Mux(part[0], ~(Const(0b1111, 4) << offset),
+                                                        (Const(0b1111, 4) << offset)[:4]))]
+        last = (offset == 0) | part[0]
+        with m.If(taken & store):
+            m.d.sync += part.eq(Mux(last, 0, 1))
+            with m.If(last):
+                m.d.sync += store_addr.eq(store_addr + 4)
+        return last
 
     def _request(self, m, state: str, addr, length, next_state: str) -> None:
         """State `state` asks the image reader for `length` bytes at `addr`."""

@@ -53,6 +53,21 @@ class ByteWriteLayout(data.StructLayout):
         super().__init__({"addr": ADDRESS_BITS, "data": 8})
 
 
+class WordWriteLayout(data.StructLayout):
+    """One external-memory write of up to four bytes: byte k of `data` to `addr` + k where `mask`[k] is set;
+    `addr` a multiple of 4 (VSTORE's words on a build with write_bytes = 4; a memory controller packs them)."""
+
+    def __init__(self):
+        super().__init__({"addr": ADDRESS_BITS, "data": 32, "mask": 4})
+
+
+def write_layout(write_bytes: int) -> data.StructLayout:
+    """The memory write channel's payload for `write_bytes` (1: ByteWriteLayout, 4: WordWriteLayout)."""
+    if write_bytes not in (1, 4):
+        raise ValueError(f"write_bytes must be 1 (byte writes) or 4 (word writes), got {write_bytes!r}")
+    return ByteWriteLayout() if write_bytes == 1 else WordWriteLayout()
+
+
 class ImageReader(CheckedComponent):
     """Parameters
     mem_bytes: external data width in bytes (a power of two).

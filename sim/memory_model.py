@@ -24,6 +24,7 @@ from collections import deque
 
 from host.protocol import MemoryKind
 from hw.axi import AXI4MemoryPort
+from hw.image_reader import WordWriteLayout
 from sim.xcheck import dont_care, four_state
 
 
@@ -34,7 +35,7 @@ class MemoryTiming:
     cycles_per_beat: int = 1
     refresh_interval: int = 0           # 0: no refresh
     refresh_cycles: int = 0
-    write_cycles: int = 1               # cycles per byte write the port takes at most (assembler.cost.CostModel)
+    write_cycles: int = 1               # cycles per write the port takes at most (assembler.cost.CostModel)
 
     @property
     def bytes_per_cycle(self) -> float:
@@ -61,7 +62,8 @@ MEMORY_KINDS = {"sdram": MemoryKind.SDR_SDRAM, "ddr": MemoryKind.DDR, "wide": Me
 
 class ExternalMemory:
     """`contents` (padded to whole beats) behind the read channel; with `writable`, the write channel
-    mem_write {addr: byte address, data: byte} is also served (always ready), and `contents` is a
+    mem_write {addr: byte address, data: byte} (hw.image_reader.ByteWriteLayout), or a word and its byte mask
+    (WordWriteLayout, told apart by the payload's width), is also served (always ready), and `contents` is a
     bytearray of at least `size` bytes. Under a four-state simulator a byte neither in `contents` nor written
     since reads as X (DRAM holds whatever it powered up with), as does the beat payload while none is offered."""
 
@@ -113,11 +115,19 @@ class ExternalMemory:
                 self._signal("mem_write__ready").value = 1
             await ReadOnly()                             # what the coming clock edge samples
             if self.writable and self._signal("mem_write__valid").value == 1:
-                write = int(self._signal("mem_write__payload").value)
+                payload = self._signal("mem_write__payload").value
+                write = int(payload)
                 address = write & 0xFFFFFFFF
-                assert address < len(self.contents), f"write beyond the memory at {address}"
-                self.contents[address] = write >> 32
-                self.written[address] = 1
+                if len(payload) == WordWriteLayout().size:
+                    assert address % 4 == 0, f"a word write at the unaligned address {address}"
+                    mask, word = write >> 64, (write >> 32) & 0xFFFFFFFF
+                    writes = [(address + k, (word >> 8 * k) & 0xFF) for k in range(4) if mask >> k & 1]
+                else:
+                    writes = [(address, write >> 32)]
+                for byte_address, value in writes:
+                    assert byte_address < len(self.contents), f"write beyond the memory at {byte_address}"
+                    self.contents[byte_address] = value
+                    self.written[byte_address] = 1
             if offer:
                 assert resp_ready.value == 1, "the reader did not take a beat the cycle it was offered"
             if req_valid.value == 1:

@@ -3,7 +3,7 @@ end-to-end bench through cocotbext-axi's AxiRam (MEMORY_PORT=axi).
 
     accelerator.mem_req ─► AXI4MemoryPort.read_req ─► axi.ar*      ◄─► AxiRam (cocotb)
     accelerator.mem_resp ◄─ AXI4MemoryPort.read_resp ◄─ axi.r*
-    accelerator.mem_write ─► AXI4MemoryPort.write ─► axi.aw*, w*, b* (VSTORE's work-area bytes)
+    accelerator.mem_write ─► AXI4MemoryPort.write ─► axi.aw*, w*, b* (VSTORE's work-area bytes or words)
 
 Every other port of the accelerator is passed through under its own name (the bench preloads the image);
 the AXI port's sticky `error` comes out as `axi_error`.
@@ -32,7 +32,7 @@ class AcceleratorOnAXI(wiring.Component):
         self.accelerator = accelerator
         beats = accelerator.mem_req.payload.beats.shape()
         self.port = AXI4MemoryPort(data_bytes=accelerator.mem_bytes, beats_bits=beats.width, addr_width=addr_width,
-                                   id_width=id_width)
+                                   id_width=id_width, write_bytes=accelerator.mover.write_bytes)
         members = {name: member for name, member in accelerator.signature.members.items()
                    if name not in MEMORY_CHANNELS}
         super().__init__({**members, "axi": Out(self.port.axi.signature), "axi_error": Out(1)})

@@ -151,7 +151,8 @@ async def model_generates_bit_exactly(dut):
     compiled = compile_model(info, emit_logits=EMIT_LOGITS, logits_chunk=LOGITS_CHUNK, states_in_memory=STATES_IN_MEMORY)
     words = compiled.program.to_bytes()
     accelerator = accelerator_for(CONFIG, compiled, trit_format=FORMAT, memory=os.environ["MEMORY"], lanes=LANES,
-                                  vector_width=VECTOR_WIDTH, prefetch_bytes=PREFETCH_BYTES)
+                                  vector_width=VECTOR_WIDTH, prefetch_bytes=PREFETCH_BYTES,
+                                  write_bytes=int(os.environ.get("WRITE_BYTES", "1")))
     program_words, vmem_words = accelerator.program_words, accelerator.vmem_words
     rng = random.Random(SEED)
     memory = attach_memory(dut, image + bytes(compiled.memory_bytes - len(image)), random.Random(SEED + 1))

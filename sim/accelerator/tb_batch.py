@@ -35,6 +35,7 @@ from sim.vmem import fill, read_all
 
 BATCH = int(os.environ["BATCH"])
 PARALLEL = os.environ.get("PARALLEL") == "1"          # the slots side by side (hw.ternary_engine)
+WRITE_BYTES = int(os.environ.get("WRITE_BYTES", "1"))  # VSTORE's writes (hw.data_mover)
 DECODE_STEPS = int(os.environ.get("DECODE_STEPS", "2"))      # after the last group of prompts (1 after the others)
 # > 0: the head's logits in chunks of this many (assembler.batch_compiler's logits_chunk): every slot searched into
 # its own A slot, chunk after chunk, as the released models' 32,000-token heads are.
@@ -82,7 +83,7 @@ async def batched_program_is_bit_exact(dut):
     compiled = compile_batched(info, BATCH, logits_chunk=LOGITS_CHUNK)
     accelerator = accelerator_for(CONFIG, compiled, trit_format=FORMAT, memory=os.environ["MEMORY"], lanes=LANES,
                                   vector_width=VECTOR_WIDTH, prefetch_bytes=PREFETCH_BYTES, batch=BATCH,
-                                  parallel=PARALLEL)
+                                  parallel=PARALLEL, write_bytes=WRITE_BYTES)
     assert accelerator.batch == BATCH and accelerator.parallel == PARALLEL
     cost = accelerator.cost_model(bytes_per_cycle=MEMORY.bytes_per_cycle, memory_latency=MEMORY.latency,
                                   write_cycles=MEMORY.write_cycles)

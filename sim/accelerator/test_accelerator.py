@@ -50,10 +50,11 @@ def test_wide_configurations_generate_bit_exactly(name, seed, trit_format, memor
 @pytest.mark.parametrize("axi_pause", [0.0, 0.3], ids=["unpaused", "paused"])
 def test_model_generates_bit_exactly_through_axi(axi_pause):
     """The same checks through hw.axi.AXI4MemoryPort and AxiRam (one build for both runs); with pauses the
-    cycles are not compared with the ISS (see tb_accelerator)."""
+    cycles are not compared with the ISS (see tb_accelerator). VSTORE's states go out a word a write (an HBM
+    build's AXI port; the byte writes of the boards' go through LiteDRAM below)."""
     run_model(preset("tiny"), seed=3, trit_format=TritFormat.TRITS_2BIT, memory="axi_ram", lanes=64, vector_width=4,
-              build_name="accelerator_tiny_TRITS_2BIT_axi_L64_V4_spill", env={"TOKENS": "3"}, memory_port="axi",
-              axi_pause=axi_pause, **BOARD_PROGRAM)
+              build_name="accelerator_tiny_TRITS_2BIT_axi_L64_V4_spill_w4", env={"TOKENS": "3"}, memory_port="axi",
+              axi_pause=axi_pause, write_bytes=4, **BOARD_PROGRAM)
 
 
 def test_model_generates_bit_exactly_through_litedram():
@@ -71,11 +72,11 @@ def test_batched_program_is_bit_exact(batch, parallel):
     B, B+1 tokens and decode steps of every slot, bit-exact vs the ISS and the golden model (sim/accelerator/tb_batch.py).
     B 2: the 256-token head in chunks of 64, each slot searched into its own A slot (the released models' way).
     B 3 parallel: the slots side by side (three adder trees, the MATVEC unit's gather) behind a 16-byte DDR, where
-    the engine, not memory, bounds a step."""
+    the engine, not memory, bounds a step, and the states' VSTOREs a word a write (the HBM projection's build)."""
     # B 4 on the memory-bound system of bench/batching.py (L 64 on 2 B/cycle: a beat's 16 bytes take 8 cycles)
     lanes, vector_width, memory = {2: (16, 1, "sdram"), 3: (16, 4, "ddr"), 4: (64, 1, "sdram")}[batch]
     run_batched(preset("tiny"), seed=3, batch=batch, trit_format=TritFormat.TRITS_2BIT, memory=memory, lanes=lanes,
-                vector_width=vector_width, parallel=parallel,
+                vector_width=vector_width, parallel=parallel, write_bytes=4 if parallel else 1,
                 build_name=f"accelerator_tiny_TRITS_2BIT_{memory}_L{lanes}_V{vector_width}_B{batch}"
                 + ("_parallel" if parallel else ""),
                 logits_chunk=64 if batch == 2 else None,

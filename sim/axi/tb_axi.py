@@ -11,8 +11,10 @@ writes than bytes;
 right after a read of its beat waits for the read's data first (the port does not order a write after a read:
 hw/axi.py).
 
-Environment: DATA_BYTES, BEATS_BITS (the port's), MEMORY_PERIOD_NS (if set: the port runs on `memory_clk` of
-that period behind hw.memory_crossing), SEED.
+Environment: DATA_BYTES, BEATS_BITS, WRITE_BYTES (the port's), MEMORY_PERIOD_NS (if set: the port runs on
+`memory_clk` of that period behind hw.memory_crossing), SEED. WRITE_BYTES=4: every byte write is a word write of that
+byte, and runs of word writes with random masks (an unaligned VSTORE's complementary pair to one word among them)
+merge into beats byte by byte.
 """
 
 import logging
@@ -30,6 +32,7 @@ from sim.sdram.tb_sdram import MEMORY_BINS, Bench, streaming
 
 DATA_BYTES = int(os.environ["DATA_BYTES"])
 BEATS_BITS = int(os.environ["BEATS_BITS"])
+WRITE_BYTES = int(os.environ.get("WRITE_BYTES", "1"))
 PAGE = 4096
 REGION_BEATS = 8192                               # the part of the address space the traffic uses
 CROSSING = "MEMORY_PERIOD_NS" in os.environ
@@ -43,11 +46,13 @@ COVERAGE = {
     "W of every byte": "a whole beat gathered into one W (every WSTRB bit)",
     "AR held": "ARVALID high while the memory holds ARREADY low",
     "R held": "the port's RREADY high while the memory withholds RVALID mid-burst",
+    **({"words split": "an unaligned word's two writes (complementary masks) to one word"} if WRITE_BYTES == 4 else {}),
 }
 # One model for both traffic runs: unpaused, the port keeps up with a byte a cycle (no write ever waits). Behind
 # the crossing the bytes reach the port with gaps (its FIFOs'), so a whole beat is gathered only by chance: that
 # bin is the direct port's (the gather is the same logic).
-TRAFFIC_COVERAGE = Coverage(f"axi {DATA_BYTES}-byte beats{' crossing' if CROSSING else ''}",
+TRAFFIC_COVERAGE = Coverage(f"axi {DATA_BYTES}-byte beats{' crossing' if CROSSING else ''}"
+                            + (" word writes" if WRITE_BYTES == 4 else ""),
                             {name: doc for name, doc in COVERAGE.items() if not (CROSSING and name == "W of every byte")})
 AXI_INPUTS = ("axi__arready", "axi__awready", "axi__wready", "axi__rvalid", "axi__bvalid")   # low till AxiRam runs
 
@@ -130,7 +135,7 @@ async def traffic(dut, paused: bool):
     coverage = TRAFFIC_COVERAGE
     monitor = ChannelMonitor(dut, clock, coverage)
     cocotb.start_soon(monitor.run())
-    bench = Bench(dut, reference, DATA_BYTES, BEATS_BITS, coverage=coverage)
+    bench = Bench(dut, reference, DATA_BYTES, BEATS_BITS, coverage=coverage, write_bytes=WRITE_BYTES)
     cocotb.start_soon(bench.collect())
     page_beats, max_beats, size = PAGE // DATA_BYTES, (1 << BEATS_BITS) - 1, len(reference)
 
@@ -149,6 +154,22 @@ async def traffic(dut, paused: bool):
         if rng.random() < 0.4:                      # back to back: gathered, across beats and pages
             first = min(address, size - 3 * DATA_BYTES)
             await bench.write_run(first, rng.randbytes(rng.randrange(2, 3 * DATA_BYTES)))
+    if WRITE_BYTES == 4:                          # VSTORE's words, aligned and not (split in two)
+        for _ in range(12):
+            address = rng.randrange(size // 4 - 3 * DATA_BYTES) * 4
+            offset = rng.randrange(4)
+            words = []
+            for k in range(rng.randrange(1, 3 * DATA_BYTES // 4)):
+                word = rng.getrandbits(32)
+                if offset == 0:
+                    words.append((address + 4 * k, word, 0b1111))
+                else:                               # as hw.data_mover splits a word at an unaligned address
+                    shifted = word << 8 * offset
+                    words += [(address + 4 * k, shifted & 0xFFFFFFFF, 0b1111 << offset & 0b1111),
+                              (address + 4 * k + 4, shifted >> 32, 0b1111 >> 4 - offset)]
+                    coverage.hit("words split")
+            await bench.write_words(words)
+            await bench.read(address // DATA_BYTES, len(words) * 4 // DATA_BYTES + 2)
     # Reads: short and long, many across a 4 KB page, some longer than 256 beats (the longest from just
     # before a page's end: a short burst, then full ones).
     await bench.read(REGION_BEATS // 2 - 3, max_beats)

@@ -10,11 +10,13 @@ from sim.runner import run_cocotb
 BEATS_BITS = 9                                     # requests of up to 511 beats: longer than an AXI burst
 
 
-@pytest.mark.parametrize("data_bytes", [2, 16, 64])
-def test_axi_port_against_axi_ram(data_bytes):
-    run_cocotb(AXI4MemoryPort(data_bytes=data_bytes, beats_bits=BEATS_BITS), toplevel="axi_port",
-               test_module="sim.axi.tb_axi", build_name=f"axi_{data_bytes}",
-               env={"DATA_BYTES": str(data_bytes), "BEATS_BITS": str(BEATS_BITS)})
+@pytest.mark.parametrize("data_bytes, write_bytes", [(2, 1), (16, 1), (64, 1), (16, 4)],
+                         ids=["2", "16", "64", "16-word-writes"])
+def test_axi_port_against_axi_ram(data_bytes, write_bytes):
+    run_cocotb(AXI4MemoryPort(data_bytes=data_bytes, beats_bits=BEATS_BITS, write_bytes=write_bytes),
+               toplevel="axi_port", test_module="sim.axi.tb_axi",
+               build_name=f"axi_{data_bytes}" + (f"_w{write_bytes}" if write_bytes > 1 else ""),
+               env={"DATA_BYTES": str(data_bytes), "BEATS_BITS": str(BEATS_BITS), "WRITE_BYTES": str(write_bytes)})
 
 
 def test_axi_port_behind_the_clock_crossing():

@@ -11,8 +11,8 @@ from sim.vmem import add_vmem, host_ports
 
 
 class DataMoverHarness(wiring.Component):
-    def __init__(self, *, vmem_words: int, mem_bytes: int, vector_width: int):
-        self.unit = DataMover(vmem_words=vmem_words, vector_width=vector_width)
+    def __init__(self, *, vmem_words: int, mem_bytes: int, vector_width: int, write_bytes: int = 1):
+        self.unit = DataMover(vmem_words=vmem_words, vector_width=vector_width, write_bytes=write_bytes)
         self.reader = ImageReader(mem_bytes=mem_bytes, out_bytes=4 * vector_width)
         self.vmem_words, self.vector_width = vmem_words, vector_width
         u, r = self.unit, self.reader

@@ -6,6 +6,8 @@ EMBED equals golden HardwareExactModel.embed's arithmetic (sat32(round_shift(m, 
 random rows, odd and even lengths, exponents that shift left and right, the int16 extremes; SENDV
 sends exactly VMEM's words; VSTORE writes exactly their little-endian bytes to dst, dst + 1, ... in order
 (its write channel stalled at random like the host). Every VMEM word is compared after every command.
+WRITE_BYTES=4: VSTORE's writes are aligned words with byte masks, read back as the bytes they write (in order,
+each exactly once); a word at an aligned dst must be one write, an unaligned one two.
 """
 
 import os
@@ -24,6 +26,7 @@ from sim.vmem import fill, read_all
 WORDS = int(os.environ["VMEM_WORDS"])
 MEMORY = MEMORIES[os.environ["MEMORY"]]
 LANES = int(os.environ["VECTOR_WIDTH"])
+WRITE_BYTES = int(os.environ.get("WRITE_BYTES", "1"))
 CMD = MoveCommand(WORDS)
 IMAGE_BYTES = 1 << 14
 
@@ -31,7 +34,7 @@ IMAGE_BYTES = 1 << 14
 async def execute(dut, rng, **fields):
     """One command; (the words SENDV gave the host, the (address, byte) writes VSTORE made), both taken with
     the same random stalls as `done`."""
-    sent, written = [], []
+    sent, written, writes = [], [], []
 
     def drive(ready):
         dut.host_out__ready.value = int(ready)
@@ -42,12 +45,23 @@ async def execute(dut, rng, **fields):
             sent.append(dut.host_out__payload.value.to_signed())
         if ready and dut.mem_write__valid.value == 1:
             write = int(dut.mem_write__payload.value)
-            written.append((write & 0xFFFFFFFF, write >> 32))
+            address = write & 0xFFFFFFFF
+            if WRITE_BYTES == 1:
+                written.append((address, write >> 32))
+                return
+            assert address % 4 == 0, f"word write at the unaligned address {address:#x}"
+            word, mask = (write >> 32) & 0xFFFFFFFF, write >> 64
+            assert mask, "a word write of no byte"
+            written.extend(((address + k) % (1 << 32), (word >> 8 * k) & 0xFF) for k in range(4) if mask >> k & 1)
+            writes.append(address)
 
     payload = sum((v & ((1 << CMD[k].width) - 1)) << CMD[k].offset for k, v in fields.items())
     await command_until_done(dut, payload, rng, max_cycles=20_000, ready_rate=0.6, drive=drive, sample=sample)
     dut.host_out__ready.value = 0
     dut.mem_write__ready.value = 0
+    if fields["opcode"] == MoveOp.VSTORE.value and WRITE_BYTES == 4:
+        assert len(writes) == fields["length"] * (1 if fields["src"] % 4 == 0 else 2), \
+            f"{len(writes)} word writes for {fields['length']} words at {fields['src']:#x}"
     return sent, written
 
 
@@ -58,12 +72,14 @@ COVERAGE = {
     "embed shifts left": "an EMBED row with e + 16 > 0", "embed rounds": "an EMBED row shifted right, bits dropped",
     "int16 extremes": "an EMBED row of -32768 / 32767", "length 1": "a one-word move",
     "length off the lanes": "a length not a multiple of V", "store at the top": "a VSTORE ending at 2**32",
+    **({"aligned store": "a VSTORE to a multiple of 4 (a write a word)",
+        "unaligned store": "a VSTORE off the words (two writes a word)"} if WRITE_BYTES == 4 else {}),
 }
 
 
 @cocotb.test()
 async def data_moves_match_golden(dut):
-    coverage = Coverage(f"data mover V{LANES}", COVERAGE)
+    coverage = Coverage(f"data mover V{LANES}" + (" word writes" if WRITE_BYTES == 4 else ""), COVERAGE)
     rng, py_rng = await start_unit_test(dut, low=("cmd__valid", "done__ready", "host_out__ready", "mem_write__ready"),
                                         seed=31)
     image = bytearray(rng.integers(0, 256, size=IMAGE_BYTES, dtype=np.uint8).tobytes())
@@ -111,6 +127,8 @@ async def data_moves_match_golden(dut):
             want = list(zip(range(dst, dst + 4 * length), vmem[d:d + length].astype("<i4").tobytes()))
             assert written == want, f"trial {trial}: VSTORE wrote {written[:6]}…, want {want[:6]}…"
             coverage.hit("store at the top", dst + 4 * length == 1 << 32)
+            if WRITE_BYTES == 4:
+                coverage.hit("aligned store" if dst % 4 == 0 else "unaligned store")
         got = await read_all(dut, WORDS)
         bad = np.nonzero(got != vmem)[0]
         assert bad.size == 0, f"trial {trial} {op.name}: VMEM differs at {bad[:6].tolist()}: {got[bad[:6]].tolist()} vs {vmem[bad[:6]].tolist()}"

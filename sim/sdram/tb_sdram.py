@@ -43,11 +43,13 @@ class Bench:
     written_only: the memory holds nothing known until written (the SPRAM's model starts X): a byte the bench
     never wrote may read as anything, X included; every byte it wrote must read back exactly.
     coverage: a sim.coverage.Coverage declaring some of MEMORY_BINS (those of others are not sampled);
-    row_beats: the DRAM row's beats, for "read across a row"."""
+    row_beats: the DRAM row's beats, for "read across a row"; write_bytes: the write port's (hw.image_reader.
+    write_layout): 4, words with a byte mask, each byte write then a word write of that one byte."""
 
     def __init__(self, dut, reference: bytearray, data_bytes: int, beats_bits: int = 8, *, written_only=False,
-                 coverage: Coverage | None = None, row_beats: int = 0):
+                 coverage: Coverage | None = None, row_beats: int = 0, write_bytes: int = 1):
         self.dut, self.reference, self.data_bytes, self.beats_bits = dut, reference, data_bytes, beats_bits
+        self.write_bytes = write_bytes
         self.coverage, self.row_beats, self.last_written = coverage, row_beats, None
         self.known = bytearray(len(reference)) if written_only else bytearray(b"\1" * len(reference))
         self.expected: deque[tuple[int, bytes]] = deque()          # (beat, which of its bytes are known)
@@ -114,23 +116,39 @@ class Bench:
 
     async def write_run(self, address, data: bytes):
         """Bytes to consecutive addresses, offered back to back (write.valid stays high between them)."""
+        self.hit("write run", len(data) > 1)
+        for byte in data:
+            self.hit("write 0x00", byte == 0x00)
+            self.hit("write 0xFF", byte == 0xFF)
+        if self.write_bytes == 1:
+            await self._offer([((byte << 32) | (address + k), {address + k: byte}) for k, byte in enumerate(data)])
+        else:
+            await self.write_words([(address + k & ~3, byte << 8 * (address + k & 3), 1 << (address + k & 3))
+                                    for k, byte in enumerate(data)])
+
+    async def write_words(self, words):
+        """Word writes (write_bytes 4) offered back to back: (aligned address, 32-bit word, 4-bit byte mask)."""
+        await self._offer([((mask << 64) | (word << 32) | address,
+                            {address + k: word >> 8 * k & 0xFF for k in range(4) if mask >> k & 1})
+                           for address, word, mask in words])
+
+    async def _offer(self, writes):
+        """(payload, {byte address: byte} it writes) each offered until taken, back to back."""
         dut = self.dut
         await FallingEdge(dut.clk)
-        self.hit("write run", len(data) > 1)
-        for offset, byte in enumerate(data):
+        for payload, changes in writes:
             dut.write__valid.value = 1
-            dut.write__payload.value = (byte << 32) | (address + offset)
+            dut.write__payload.value = payload
             while True:
                 await ReadOnly()
                 if dut.write__ready.value == 1:
                     break
                 self.hit("write waits", True)
                 await FallingEdge(dut.clk)
-            self.hit("write 0x00", byte == 0x00)
-            self.hit("write 0xFF", byte == 0xFF)
-            self.last_written = address + offset
-            self.reference[address + offset] = byte
-            self.known[address + offset] = 1
+            for byte_address, byte in changes.items():
+                self.last_written = byte_address
+                self.reference[byte_address] = byte
+                self.known[byte_address] = 1
             self.writes += 1
             await FallingEdge(dut.clk)
         dut.write__valid.value = 0

@@ -2,6 +2,7 @@
 when memory-bound; power adds up and grows with traffic; every coefficient has a source; docs current."""
 
 import copy
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -76,6 +77,18 @@ def test_batched_rows_gain_up_to_b_and_turn_compute_bound_where_the_engine_is_na
         assert slow["batching"][name].value / slow["batching"][f"{name}_one"].value > 3.5
         assert 0.9 < fast["batching"][name].value / fast["batching"][f"{name}_one"].value < 1.5
     assert p.project(preset("370M"), target, BASE3, report=REPORT, batch=1)["batching"] is None
+
+
+def test_slots_side_by_side_gain_where_slots_in_turn_lose():
+    """The HBM target's batched build puts the slots side by side (batch_lanes): behind its bandwidth one engine
+    taking B slots in turn is slower than one request, B trees are faster, and never more than Bx."""
+    side_by_side = p.TARGETS["hbm-u280"]
+    in_turn = dataclasses.replace(side_by_side, batch_lanes=0)
+    rows = {name: p.project(preset("370M"), target, BASE3, report=REPORT, batch=4)["batching"]
+            for name, target in (("side by side", side_by_side), ("in turn", in_turn))}
+    gain = {name: r["decode"].value / r["decode_one"].value for name, r in rows.items()}
+    assert gain["in turn"] < 1 < 2 < gain["side by side"] <= 4 + 1e-9, gain
+    assert "side by side" in rows["side by side"]["engine"] and "in turn" in rows["in turn"]["engine"]
 
 
 def test_power_adds_up_and_grows_with_traffic_and_clock():
