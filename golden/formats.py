@@ -20,6 +20,9 @@ MANT_BITS = MUL_BITS    # block-normalised mantissas: signed, |m| <= 2**17 - 1 (
 # --- Ternary matrix-vector -------------------------------------------------------------------------
 INT8_MIN, INT8_MAX = -128, 127      # quantised activations
 MAX_ROW_LENGTH = 1 << 16            # longest supported matrix row (in_features); 2.7B needs 6912
+# The widest ternary engine (hw.ternary_engine lanes; the HBM projection's 8,192, bitstreams.projection): its
+# 2-bit beat, 2,048 bytes, is the image reader's widest word.
+MAX_ENGINE_LANES = 8192
 
 
 def accumulator_bits(row_length: int = MAX_ROW_LENGTH) -> int:

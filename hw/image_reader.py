@@ -32,6 +32,8 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
+from golden import formats as fmt
+
 from .component import CheckedComponent
 
 ADDRESS_BITS = 32           # byte addresses and lengths: images up to 4 GiB (the ISA's w0 field)
@@ -43,6 +45,9 @@ class ReadLayout(data.StructLayout):
 
     def __init__(self):
         super().__init__({"addr": ADDRESS_BITS, "length": ADDRESS_BITS, "rows": ROWS_BITS})
+
+
+MAX_OUT_BYTES = fmt.MAX_ENGINE_LANES // 4      # the widest word: the widest engine's 2-bit beat
 
 
 class ByteWriteLayout(data.StructLayout):
@@ -98,8 +103,8 @@ class ImageReader(CheckedComponent):
             raise ValueError(f"buffer_words must be a non-negative integer, got {buffer_words!r}")
         if not isinstance(mem_bytes, int) or mem_bytes < 1 or mem_bytes & (mem_bytes - 1) or mem_bytes > 64:
             raise ValueError(f"mem_bytes must be a power of two in 1..64, got {mem_bytes!r}")
-        if not isinstance(out_bytes, int) or not 1 <= out_bytes <= 256:
-            raise ValueError(f"out_bytes must be in 1..256, got {out_bytes!r}")
+        if not isinstance(out_bytes, int) or not 1 <= out_bytes <= MAX_OUT_BYTES:
+            raise ValueError(f"out_bytes must be in 1..{MAX_OUT_BYTES}, got {out_bytes!r}")
         if not isinstance(burst_beats, int) or not 1 <= burst_beats <= 256 or burst_beats & (burst_beats - 1):
             raise ValueError(f"burst_beats must be a power of two in 1..256, got {burst_beats!r}")
         if not isinstance(fifo_beats, int) or fifo_beats < burst_beats or fifo_beats % burst_beats:

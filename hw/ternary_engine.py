@@ -52,6 +52,9 @@ from golden.packing import BASE3_LIMIT, CODE_2BIT, ILLEGAL_2BIT_CODE, TritFormat
 assert CODE_2BIT == {0: 0b00, 1: 0b01, -1: 0b11}, "2-bit trit codes changed: update TernaryMatVec's decoder"
 
 ADDER_LEVELS_PER_STAGE = 2      # a register every two adder levels: ~150 MHz on ECP5 (DESIGN.md baseline)
+# The widest engine (golden.formats.MAX_ENGINE_LANES): a 2,560-lane engine elaborates in ~11 s, the cocotb bench
+# runs one (slow marker).
+MAX_LANES = fmt.MAX_ENGINE_LANES
 
 
 def base3_decode_table() -> list[int]:
@@ -91,7 +94,7 @@ def pipeline_depth(lanes: int) -> int:
 
 class TernaryMatVec(CheckedComponent):
     """Parameters
-    lanes: trits consumed per cycle; a multiple of 4 (2-bit) or 5 (base-3), 4..1024.
+    lanes: trits consumed per cycle; a multiple of 4 (2-bit) or 5 (base-3), 4..MAX_LANES.
     trit_format: golden.packing.TritFormat of the weight stream.
     max_cols: longest row supported; sets the accumulator width (no supported shape overflows).
     max_rows: largest row count of one command.
@@ -114,8 +117,9 @@ class TernaryMatVec(CheckedComponent):
         if not isinstance(trit_format, TritFormat):
             raise TypeError(f"trit_format must be a TritFormat, not {trit_format!r}")
         per_byte = trit_format.trits_per_byte
-        if not isinstance(lanes, int) or not 4 <= lanes <= 1024 or lanes % per_byte:
-            raise ValueError(f"lanes must be a multiple of {per_byte} in 4..1024 for {trit_format.name}, got {lanes!r}")
+        if not isinstance(lanes, int) or not 4 <= lanes <= MAX_LANES or lanes % per_byte:
+            raise ValueError(f"lanes must be a multiple of {per_byte} in 4..{MAX_LANES} for {trit_format.name}, "
+                             f"got {lanes!r}")
         if not isinstance(max_cols, int) or not 1 <= max_cols <= fmt.MAX_ROW_LENGTH:
             raise ValueError(f"max_cols must be in 1..{fmt.MAX_ROW_LENGTH}, got {max_cols!r}")
         if not isinstance(max_rows, int) or max_rows < 1:

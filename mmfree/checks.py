@@ -27,11 +27,12 @@ from pathlib import Path
 
 from assembler.isa import MAX_BATCH
 from golden.errors import MmfreeError
+from golden.formats import MAX_ENGINE_LANES
 
 # dest -> (least, greatest) allowed (None: no bound); a float option must also be finite.
 NUMBER_RANGES = {
     "max_tokens": (0, None), "window": (2, None), "windows": (1, None),
-    "lanes": (1, 1024), "max_cols": (1, None), "mem_bytes": (1, 1024), "vector_lanes": (1, 1024),
+    "lanes": (1, MAX_ENGINE_LANES), "max_cols": (1, None), "mem_bytes": (1, 1024), "vector_lanes": (1, 1024),
     "vector_width": (1, 1024), "prefetch_bytes": (0, None), "memory_latency": (0, None), "batch": (1, MAX_BATCH),
     "timeout_cycles": (1, None), "baud": (1, None), "port": (0, 65535), "queue": (1, None), "seed": (0, 2**31 - 1),
     "bytes_per_cycle": (1e-6, None), "timeout": (1e-3, None), "clock_mhz": (1e-3, None), "bandwidth_gb_s": (1e-6, None),

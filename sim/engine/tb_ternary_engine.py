@@ -135,8 +135,11 @@ def check(trits, q, results):
 
 
 def shapes():
+    """(rows, cols) of the random products: a beat, several and a bit, one column, the longest row, two beats
+    less one column (each at most max_cols: a wide engine's rows are few beats)."""
     lanes, max_cols = ENGINE.lanes, ENGINE.max_cols
-    return [(5, lanes), (7, 3 * lanes + 1), (4, 1), (3, max_cols), (9, max(1, 2 * lanes - 1))]
+    return [(rows, min(cols, max_cols)) for rows, cols in
+            [(5, lanes), (7, 3 * lanes + 1), (4, 1), (3, max_cols), (9, max(1, 2 * lanes - 1))]]
 
 
 @cocotb.test()
@@ -174,12 +177,13 @@ async def full_throughput_without_stalls(dut):
     """One beat per cycle: a product takes rows * beats_per_row cycles plus the pipeline's fill."""
     await reset(dut)
     rng = np.random.default_rng(5)
-    rows, cols = 16, 4 * ENGINE.lanes
+    beats = min(4, ENGINE.max_cols // ENGINE.lanes)
+    rows, cols = 16, beats * ENGINE.lanes
     trits = rng.integers(-1, 2, size=(rows, cols)).astype(np.int8)
     q = rng.integers(-128, 128, size=cols)
     results, cycles = await run_product(dut, trits, q, seed=5, weight_stall=0, result_stall=0)
     check(trits, q, results)
-    ideal = rows * 4
+    ideal = rows * beats
     assert cycles <= ideal + ENGINE.pipeline_depth + 3, f"{cycles} cycles for {ideal} beats"
 
 
@@ -204,8 +208,9 @@ async def slots_share_each_beat(dut):
     rng = np.random.default_rng(7)
     lanes, batch = ENGINE.lanes, ENGINE.batch
     cases = [(slots, rows, cols) for slots, (rows, cols) in
-             zip([batch, 1, max(1, batch - 1), 2, batch], [(5, 3 * lanes + 1), (4, lanes), (3, ENGINE.max_cols),
-                                                           (6, 1), (2, 2 * lanes - 1)])]
+             zip([batch, 1, max(1, batch - 1), 2, batch], [(5, min(3 * lanes + 1, ENGINE.max_cols)), (4, lanes),
+                                                           (3, ENGINE.max_cols), (6, 1),
+                                                           (2, min(2 * lanes - 1, ENGINE.max_cols))])]
     for k, (slots, rows, cols) in enumerate(cases):
         trits = rng.integers(-1, 2, size=(rows, cols)).astype(np.int8)
         qs = [rng.integers(-128, 128, size=cols) for _ in range(slots)]
@@ -214,12 +219,13 @@ async def slots_share_each_beat(dut):
         assert results == expected, f"case {k} ({slots} slots, {rows}x{cols}): {results} vs {expected}"
         assert not dut.error.value
         COVERAGE.hit("several slots", slots > 1)
-    rows, cols = 8, 4 * lanes
+    beats = min(4, ENGINE.max_cols // lanes)
+    rows, cols = 8, beats * lanes
     trits = rng.integers(-1, 2, size=(rows, cols)).astype(np.int8)
     qs = [rng.integers(-128, 128, size=cols) for _ in range(batch)]
     results, cycles = await run_product(dut, trits, qs, seed=30, slots=batch, weight_stall=0, result_stall=0)
     assert results == np.stack([ternary_matvec(trits, q) for q in qs], axis=1).reshape(-1).tolist()
-    ideal = -(-batch // ENGINE.trees) * rows * 4   # assembler.cost.CostModel.compute
+    ideal = -(-batch // ENGINE.trees) * rows * beats   # assembler.cost.CostModel.compute
     assert ideal <= cycles <= ideal + ENGINE.pipeline_depth + 3, f"{cycles} cycles for {ideal} beat-slots"
 
 

@@ -21,7 +21,9 @@ def test_elaborates_across_lane_counts(lanes, trit_format):
 @pytest.mark.parametrize("kwargs, message", [
     ({"lanes": 6}, "multiple of 4"),
     ({"lanes": 12, "trit_format": TritFormat.TRITS_BASE3}, "multiple of 5"),
-    ({"lanes": 1028}, "4..1024"),
+    ({"lanes": 8196}, "4..8192"),
+    ({"lanes": 8, "batch": 1, "parallel": True}, "parallel needs batch > 1"),
+    ({"lanes": 8, "batch": 2, "parallel": 1}, "parallel must be a bool"),
     ({"lanes": 8, "max_cols": 0}, "max_cols"),
     ({"lanes": 8, "trit_format": "2bit"}, "TritFormat"),
 ])
