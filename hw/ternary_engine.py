@@ -43,6 +43,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .component import CheckedComponent
+from .pipeline import DelayLine
 
 from assembler import isa
 from golden import formats as fmt
@@ -281,7 +282,8 @@ class TernaryMatVec(CheckedComponent):
             terms = list(selected) + [Cat(bit, Const(0, 1)).as_signed() for bit in plus_one]
             beat_sums.append(self._adder_tree(m, terms, prefix))
         # The tree's control travels beside it (one copy, every tree has the same registers).
-        valid, row_end, tag = (self._delayed(m, signal, name) for signal, name in
+        tree_stages = self.pipeline_depth - 3
+        valid, row_end, tag = (DelayLine(m, signal, f"tree_{name}").at(tree_stages) for signal, name in
                                ((s2_valid, "valid"), (s2_row_end, "row_end"), (s2_slot, "slot")))
 
         # --- Row accumulators (one a slot) and result FIFO -------------------------------------------------
@@ -328,11 +330,3 @@ class TernaryMatVec(CheckedComponent):
                 m.d.sync += [r.eq(t) for r, t in zip(registered, terms)]
                 terms = registered
         return terms[0]
-
-    def _delayed(self, m, signal, name):
-        """`signal` through as many registers as the adder tree has (its stages: pipeline_depth - 3)."""
-        for stage in range(self.pipeline_depth - 3):
-            registered = Signal.like(signal, name=f"tree_{name}{stage}")
-            m.d.sync += registered.eq(signal)
-            signal = registered
-        return signal
