@@ -68,7 +68,7 @@ def run_model(config: HGRNBitConfig, *, seed: int, trit_format: TritFormat, memo
         test_filter = {"COCOTB_TEST_FILTER": "model_generates_bit_exactly"}      # the image is fixed at build
     else:
         top = AcceleratorOnAXI(accelerator) if memory_port == "axi" else accelerator
-    return run_cocotb(top, toplevel="accelerator", test_module="sim.accelerator.tb_accelerator",
+    return run_cocotb(top, toplevel="accelerator", test_module="sim.accelerator.tb_accelerator,sim.accelerator.tb_checks",
                       build_name=build_name, extra_sources=extra_sources,
                       env={"MODEL_CONFIG": json.dumps(dataclasses.asdict(config)), "MODEL_SEED": str(seed),
                            "FORMAT": trit_format.name, "MEMORY": memory, "LANES": str(lanes),

@@ -36,7 +36,7 @@ from cocotb.triggers import FallingEdge, ReadOnly
 
 from assembler.compiler import compile_model
 from assembler.isa import ErrorCode
-from assembler.iss import CostModel, InstructionSetSimulator, decode_step_counters
+from assembler.iss import CostModel, InstructionSetSimulator, IssError, decode_step_counters
 from golden.config import HGRNBitConfig
 from golden.hwexact import HardwareExactModel
 from golden.image import HEADER, image_bytes, parse_header
@@ -284,6 +284,26 @@ async def start_program(dut, words: bytes, image_length: int, program_words: int
     assert dut.start__ready.value == 1
     await FallingEdge(dut.clk)
     dut.start__valid.value = 0
+
+
+def iss_outcome(iss: InstructionSetSimulator) -> tuple:
+    """Run `iss` to its end: (state, error code, the error's pc or None), as the RTL's status reports them."""
+    try:
+        iss.run()
+        return State.HALTED, ErrorCode.NONE, None
+    except IssError as error:
+        return State.ERROR, error.code, error.pc
+
+
+async def run_to_stop(dut, link: HostLink, program, image_length: int, program_words: int) -> tuple:
+    """Start `program` (assembler output) and clock until it halts or stops with an error: (state, error code, the
+    error's pc or None)."""
+    await start_program(dut, program.to_bytes(), image_length, program_words)
+    for _ in range(200_000):
+        state, error, pc = await link.cycle()
+        if state in (State.HALTED, State.ERROR):
+            break
+    return state, ErrorCode(error), pc if state is State.ERROR else None
 
 
 async def run_host(dut, link: HostLink, expected_words: int, snapshot_pcs=frozenset()):

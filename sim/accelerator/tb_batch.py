@@ -22,13 +22,13 @@ import numpy as np
 
 from assembler.asm import assemble
 from assembler.batch_compiler import compile_batched
-from assembler.isa import ErrorCode
-from assembler.iss import InstructionSetSimulator, IssError
+from assembler.iss import InstructionSetSimulator
 from golden.hwexact import HardwareExactModel
 from hw.controller import State
 from sim.accelerator.harness import accelerator_for
 from sim.accelerator.tb_accelerator import (CONFIG, FORMAT, HOST_RATE, LANES, MEMORY, PREFETCH_BYTES, SEED, VECTOR_WIDTH,
-                                            check_counters, reset_with_model, run_host, start_program)
+                                            check_counters, iss_outcome, reset_with_model, run_host, run_to_stop,
+                                            start_program)
 from sim.host_link import HostLink
 from sim.memory_model import ExternalMemory
 from sim.vmem import fill, read_all
@@ -195,17 +195,8 @@ async def slot_checks_stop_as_the_iss_does(dut):
         program = assemble(source, "<slot checks>")
         iss = InstructionSetSimulator(program.instructions, image, info.trit_format, vmem_words=words,
                                       vector_width=VECTOR_WIDTH, batch=BATCH)
-        try:
-            iss.run()
-            want = (State.HALTED, ErrorCode.NONE, None)
-        except IssError as error:
-            want = (State.ERROR, error.code, error.pc)
-        await start_program(dut, program.to_bytes(), len(image), accelerator.program_words)
-        for _ in range(200_000):
-            state, error, pc = await link.cycle()
-            if state in (State.HALTED, State.ERROR):
-                break
-        got = (state, ErrorCode(error), pc if state is State.ERROR else None)
+        want = iss_outcome(iss)
+        got = await run_to_stop(dut, link, program, len(image), accelerator.program_words)
         dut._log.info(f"program {index}: {got[:2]}, ISS {want[:2]}")
         assert got == want, f"program {index}:\n{source}\nstopped {got}, the ISS {want}"
         if index == 0:
