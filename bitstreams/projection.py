@@ -21,6 +21,8 @@ from pathlib import Path
 
 from golden.packing import TritFormat
 
+from .targets import BOARDS
+
 REPORTS = Path(__file__).resolve().parent / "reports"
 
 
@@ -147,13 +149,14 @@ DDR3_EFFICIENCY_SOURCE = ("measured: LiteDRAM's controller + PHY model at 1:2 (s
 
 def ddr3_board(name: str, description: str, *, memory: str, capacity_bytes: int) -> Target:
     """A DDR3 board: LiteDRAM's ECP5 PHY at 1:2, so 4 transfers of the x16 bus a controller clock (the device's, no
-    crossing): 8 B/clock peak; the boards' L 80 / V 4 base-3 datapath (bitstreams/targets.py: 16 B of trits a clock,
-    twice the peak, as bench/decode_roofline.py's ddr3 system at L 64 in 2-bit); the released models keep their states
-    in DRAM there (bench/results/memory_budget.txt); the host link over Ethernet."""
+    crossing): 8 B/clock peak; the board's datapath as it is built (bitstreams/targets.py: L 80 base-3, 16 B of trits a
+    clock, twice the peak, as bench/decode_roofline.py's ddr3 system at L 64 in 2-bit; its V); the released models keep
+    their states in DRAM there (bench/results/memory_budget.txt); the host link over Ethernet."""
+    board = BOARDS[name]
     return Target(name=name, description=description, memory=memory, capacity_bytes=capacity_bytes, peak_gb_s=0.0,
                   efficiency=DDR3_EFFICIENCY, efficiency_source=DDR3_EFFICIENCY_SOURCE, memory_latency=27,
-                  clock_mhz=None, clock_source="measured: the build's constraint, met after P&R", lanes=80,
-                  vector_width=4, prefetch_bytes=16384, mem_bytes=16, build=name, energy_scale="",
+                  clock_mhz=None, clock_source="measured: the build's constraint, met after P&R", lanes=board.lanes,
+                  vector_width=board.vector_width, prefetch_bytes=board.prefetch_bytes, mem_bytes=16, build=name, energy_scale="",
                   static="ecp5_static_w", dram_pj="ddr3_read_pj_per_bit", dram_background="ddr3_background_w",
                   peak_bytes_per_clock=8, states_in_memory=True, load_bytes_per_clock=ETHERNET_LOAD_BYTES_PER_CLOCK)
 

@@ -124,16 +124,22 @@ BOARDS = {board.name: board for board in [
     # litex-boards reaches its SoC over Etherbone. The link runs over the Ethernet; the fallback UART is on SYZYGY port
     # 0's S0 (tx) / S1 (rx) at 3.3 V for an external USB-serial adapter; that port's bank supply is set by gateware
     # (VCCIO A 3.3 V; C feeds the USB PHY, which takes 1.8 V at least; B, SYZYGY port 1, unused: 1.8 V, not 3.3).
+    # V 2, not the ECPIX-5's 4: at V 4 (60,637 LUT4 after packing, 72 %; the norm unit 12.4 k and the vector unit
+    # 6.2 k of them) neither router converged on this board's pinout (router1: ~123,600 arcs left after 259 k
+    # iterations, seeds 1-3; router2 diverged, overuse 3,241 -> 5,456), and placement estimated 67-69 MHz. V 2 (49,566,
+    # 59 %) halves those two units, and router2 converges (39 iterations, seed 1); router1 still stalls there (~173 k
+    # arcs left after 78 k iterations; with the static placer ~137 k after 115 k). The vector work costs 2.3 % of a
+    # 370M token more (6.19 against 6.33 tokens/s derived, 95.9 % of the roofline).
     Board(name="butterstick", description="ButterStick r1.0, Lattice ECP5-5G LFE5UM5G-85F-8BG381C, 256 MiB DDR3L "
                                           "(2 ranks of MT41K64M16, 16-bit) through LiteDRAM, Gigabit Ethernet (RGMII, "
                                           "LiteEth UDP), UART on SYZYGY 0",
           platform="amaranth_boards.butterstick:ButterStickPlatform", family="ecp5", memory="ddr3",
-          litedram="butterstick", clock_hz=75e6, pll=False, lanes=80, vector_width=4, prefetch_bytes=16384,
+          litedram="butterstick", clock_hz=75e6, pll=False, lanes=80, vector_width=2, prefetch_bytes=16384,
           baud=1_000_000, uart="syzygy_uart", uart_pins=("S1", "S0", ("syzygy", 0), "LVCMOS33"), vccio=(3.3, 1.8, 1.8),
           led=None,                                # its RGB LEDs are multiplexed: a select line and a colour line
           ethernet="eth_rgmii", model="layout:370M", states_in_memory=True, trit_format="base3",
           capacity=ECP5_85F_CAPACITY, notes=DDR3_PENDING,
-          nextpnr_opts="--router router1"),        # router2 diverged here (overuse 3,241 -> 5,456)
+          nextpnr_opts="--router router2"),
     # The image in the UP5K's 128 KB of SPRAM: models of up to ~400 K ternary weights; 12 MHz board clock.
     Board(name="icebreaker", description="iCEBreaker, Lattice iCE40 UP5K-SG48, 128 KB SPRAM, FTDI USB-serial",
           platform="amaranth_boards.icebreaker:ICEBreakerPlatform", family="ice40", memory="spram", clock_hz=12e6,
