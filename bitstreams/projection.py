@@ -156,7 +156,8 @@ def ddr3_board(name: str, description: str, *, memory: str, capacity_bytes: int)
     return Target(name=name, description=description, memory=memory, capacity_bytes=capacity_bytes, peak_gb_s=0.0,
                   efficiency=DDR3_EFFICIENCY, efficiency_source=DDR3_EFFICIENCY_SOURCE, memory_latency=27,
                   clock_mhz=None, clock_source="measured: the build's constraint, met after P&R", lanes=board.lanes,
-                  vector_width=board.vector_width, prefetch_bytes=board.prefetch_bytes, mem_bytes=16, build=name, energy_scale="",
+                  vector_width=board.vector_width, prefetch_bytes=board.prefetch_bytes, mem_bytes=16, build=name,
+                  energy_scale="",
                   static="ecp5_static_w", dram_pj="ddr3_read_pj_per_bit", dram_background="ddr3_background_w",
                   peak_bytes_per_clock=8, states_in_memory=True, load_bytes_per_clock=ETHERNET_LOAD_BYTES_PER_CLOCK)
 

@@ -82,9 +82,8 @@ async def data_checks_stop_as_the_iss_does(dut):
         assert len(program.instructions) <= accelerator.program_words
         iss = InstructionSetSimulator(program.instructions, image, info.trit_format, vmem_words=words,
                                       vector_width=VECTOR_WIDTH)
-        want = iss_outcome(iss)
-        if limit is not None:
-            want = (State.ERROR, ErrorCode.ILLEGAL_INSTRUCTION, len(program.instructions) - 1 - limit)
+        want = (iss_outcome(iss) if limit is None else
+                (State.ERROR, ErrorCode.ILLEGAL_INSTRUCTION, len(program.instructions) - 1 - limit))
         got = await run_to_stop(dut, link, program, n, accelerator.program_words)
         dut._log.info(f"program {index}: {got}, ISS {want}")
         assert got == want, f"program {index}:\n{source}\nstopped {got}, expected {want}"
