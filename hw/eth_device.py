@@ -6,6 +6,10 @@ Ethernet: LiteEth's UDP/IP core (hw/liteeth, Verilog generated from a kept confi
                                                               serial_rx/serial_tx ─┘  (with `serial` only)
 
 The core runs in this design's sync domain (its sys_clock / sys_reset); its PHY side takes the PHY's clocks.
+The core's received beats pass one register before the bridge: they leave the core at the end of a long
+combinational chain (its MAC's CRC checker through the IP and UDP depacketizers), which ended in the bridge's
+ring logic on the ButterStick's critical path (measured, bitstreams/reports); the bridge never stalls them, so
+the register needs no ready of its own.
 The PHY's pins are ports of this component (GMII in simulation: cocotbext-eth drives them) or, on a board
 (`resource`), the platform's pins passed straight to the core, whose ECP5 DDR I/O primitives must sit at the pads;
 the board build then also takes the core's Verilog and constrains the PHY's receive clock. Other ports: the
@@ -16,11 +20,11 @@ core's Verilog itself (hw.liteeth.generate.liteeth_verilog(phy)).
 from __future__ import annotations
 
 from amaranth import ClockSignal, Instance, Module, ResetSignal
-from amaranth.lib import wiring
+from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .device import Device
-from .eth_link import DatagramBridge
+from .eth_link import DatagramBridge, DatagramLayout
 from .link_select import LinkSelect
 
 # The PHY pins of each kept config, as (name, direction, width); names as liteeth_core's ports.
@@ -87,7 +91,9 @@ class EthernetDevice(wiring.Component):
         wiring.connect(m, wiring.flipped(self.mem_resp), device.mem_resp)
         if self.device.link.has_control_bus:
             wiring.connect(m, device.control, wiring.flipped(self.control))
-        received, sent = bridge.udp_rx, bridge.udp_tx
+        received, sent = stream.Signature(DatagramLayout()).create(), bridge.udp_tx
+        m.d.comb += received.ready.eq(bridge.udp_rx.ready)
+        m.d.sync += [bridge.udp_rx.valid.eq(received.valid), bridge.udp_rx.payload.eq(received.payload)]
         if self.resource is None:
             ports = {f"{'i' if direction == 'i' else 'o'}_{name}": getattr(self, name)
                      for name, direction, _ in PHY_PINS[self.phy]}
@@ -105,7 +111,8 @@ class EthernetDevice(wiring.Component):
             i_link_sink_src_port=0, i_link_sink_length=sent.payload.length)
         # quiet: the Device's, and nothing on the way in the bridge (a simulation may then stop the clock;
         # the core itself keeps its own timers, so this is only a hint here).
-        m.d.comb += self.quiet.eq(device.quiet & ~received.valid & ~device.rx.valid & ~device.tx.valid)
+        m.d.comb += self.quiet.eq(device.quiet & ~received.valid & ~bridge.udp_rx.valid & ~device.rx.valid &
+                                  ~device.tx.valid)
         return m
 
     def _board_pins(self, platform) -> dict:

@@ -1,10 +1,13 @@
 """LiteEth's UDP/IP core as standalone Verilog, generated from a YAML config kept here (gmii_sim.yml for
 simulation, ecp5_rgmii.yml for ECP5 boards) by LiteEth's own generator (liteeth.gen, `liteeth_gen`),
-with one change: the link's UDP port.
+with two changes: the link's UDP port, and the ICMP echo (ping) left out where the config says `icmp: false`.
 
 liteeth.gen's "raw" UDP port dispatches received datagrams on its transmit side's dst_port input, so a
 device could only receive on the port it last answered to; here the raw port listens on the constant
-host.protocol.UDP_PORT (the config's `link_port` section) and answers to any port. The core's ports:
+host.protocol.UDP_PORT (the config's `link_port` section) and answers to any port. liteeth.gen always builds
+LiteEthUDPIPCore with its ICMP echo; `icmp: false` passes with_icmp=False to it (the echo's FIFO and receive
+FSM sit on the IP receive path's ready chain, which the ButterStick's build measured as the device clock's
+critical path). The core's ports:
 
     link_source_*: received datagrams, a byte a beat: data, last, ip_address, src_port, length, error
     link_sink_*:   datagrams to send: data, last, ip_address, dst_port, src_port, length (set from the first beat)
@@ -16,6 +19,7 @@ state stays out of the caller); `liteeth_verilog(config)` does that once per con
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import subprocess
 import sys
@@ -60,6 +64,11 @@ def _generate(config_path: str, out_dir: str) -> None:
 
     config = yaml.safe_load(Path(config_path).read_text())
     link_port = config.pop("link_port")
+    icmp = config.pop("icmp", True)
+    if not isinstance(icmp, bool):
+        raise ValueError(f"{config_path}: icmp must be true or false, not {icmp!r}")
+    if not icmp:                    # UDPCore names the class from its module's globals: this process only
+        gen.LiteEthUDPIPCore = functools.partial(gen.LiteEthUDPIPCore, with_icmp=False)
     config["phy"] = getattr(gen.liteeth_phys, config["phy"])
     config["clk_freq"] = int(float(config["clk_freq"]))
     for key in ("phy_tx_delay", "phy_rx_delay"):               # seconds; YAML reads 2e-9 as a string

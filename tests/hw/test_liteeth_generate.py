@@ -33,3 +33,17 @@ def test_the_core_has_the_ports_the_device_connects(phy):
 def test_an_unknown_phy_is_refused():
     with pytest.raises(ValueError, match="phy must be one of"):
         liteeth_verilog("rmii")
+
+
+@pytest.mark.parametrize("phy", sorted(CONFIGS))
+def test_the_kept_configs_leave_the_icmp_echo_out(phy):
+    # `icmp: false`: liteeth.gen always builds the echo; the generator passes with_icmp=False instead.
+    assert "icmp" not in liteeth_verilog(phy).read_text().lower()
+
+
+def test_an_icmp_setting_that_is_not_a_boolean_is_refused(tmp_path):
+    from hw.liteeth.generate import _generate
+    config = tmp_path / "bad.yml"
+    config.write_text(CONFIGS["gmii"].read_text().replace("icmp:         false", "icmp:         off-ish"))
+    with pytest.raises(ValueError, match="icmp must be true or false"):
+        _generate(str(config), str(tmp_path / "out"))
