@@ -130,7 +130,7 @@ BOARDS = {board.name: board for board in [
     # 59 %) halves those two units, and router2 converges (39 iterations, seed 1); router1 still stalls there (~173 k
     # arcs left after 78 k iterations; with the static placer ~137 k after 115 k). The vector work costs 2.3 % of a
     # 370M token more (6.19 against 6.33 tokens/s derived, 95.9 % of the roofline).
-    # Timing met at 75 MHz (78.69, seed 1) once LiteEth's receive path was cut (hw/liteeth: no ICMP echo; the
+    # Timing met at 75 MHz (78.69 seed 1, 75.14 seed 2) once LiteEth's receive path was cut (hw/liteeth: no ICMP echo; the
     # received beats registered in hw/eth_device.py): it had held the device clock at 73.61 MHz.
     Board(name="butterstick", description="ButterStick r1.0, Lattice ECP5-5G LFE5UM5G-85F-8BG381C, 256 MiB DDR3L "
                                           "(2 ranks of MT41K64M16, 16-bit) through LiteDRAM, Gigabit Ethernet (RGMII, "
